@@ -1,0 +1,75 @@
+use std::{net::SocketAddr, path::PathBuf};
+
+/// Errors of the chain client. Each says what to do next.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ChainError {
+    #[error(
+        "anvil not found (looked in {searched}): run `./x setup` in the reel checkout \
+         (it installs anvil with `npm ci`) or set REEL_ANVIL to the anvil binary"
+    )]
+    AnvilNotFound { searched: String },
+    #[error("port {port} is in use: pass a different {flag} (or stop what is using it)")]
+    PortInUse { port: u16, flag: &'static str },
+    #[error("could not start anvil ({binary}): {source}")]
+    AnvilSpawn {
+        binary: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("anvil exited before it was ready ({status}); its last output:\n{log_tail}")]
+    AnvilExited { status: String, log_tail: String },
+    #[error("anvil did not answer on {addr} within {secs} s; its log is {log}")]
+    AnvilTimeout {
+        addr: SocketAddr,
+        secs: u64,
+        log: PathBuf,
+    },
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("invalid RPC URL `{url}`: {reason}")]
+    BadUrl { url: String, reason: String },
+    #[error("JSON-RPC call {method} to {url} failed: {source}")]
+    Rpc {
+        method: &'static str,
+        url: String,
+        #[source]
+        source: Box<alloy::transports::TransportError>,
+    },
+    #[error("chain at {url} has chain id {actual}, but the config says {expected}")]
+    WrongChain {
+        url: String,
+        expected: u64,
+        actual: u64,
+    },
+    #[error(
+        "no contract at the Controller address {address} on {url}: wrong address or wrong chain"
+    )]
+    NoController {
+        address: alloy::primitives::Address,
+        url: String,
+    },
+    #[error("`{name}` is not registered in the Controller at {controller}")]
+    NotRegistered {
+        name: &'static str,
+        controller: alloy::primitives::Address,
+    },
+    #[error("reading `{name}` from the Controller: {}", reel_contracts::revert::describe(.source))]
+    Contract {
+        name: &'static str,
+        #[source]
+        source: Box<alloy::contract::Error>,
+    },
+}
+
+impl ChainError {
+    /// Whether trying again later may succeed (the node is down or slow), as opposed to a
+    /// configuration mistake that needs a person.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Self::Rpc { .. } | Self::AnvilTimeout { .. })
+    }
+}

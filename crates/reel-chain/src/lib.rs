@@ -1,0 +1,28 @@
+//! reel's chain client.
+//!
+//! - [`anvil`]: finds the `anvil` binary (npm's `node_modules`, `REEL_ANVIL` or `PATH`),
+//!   starts it on a chosen or free loopback port, waits until it answers, and stops it:
+//!   gracefully with [`Anvil::shutdown`] (anvil dumps its state), hard on drop.
+//! - [`ChainConfig`]: what a node needs to know about a chain (RPC URL, chain id, Controller
+//!   address); every other protocol address is resolved from the Controller.
+//! - [`devnet`]: a local network on anvil with the protocol deployed and accounts funded,
+//!   described in `devnet.json`, resumable across restarts.
+//! - [`connect`] / [`connect_with_signer`]: an alloy provider for any JSON-RPC URL.
+
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
+
+pub mod anvil;
+mod config;
+pub mod devnet;
+mod error;
+
+pub use anvil::{Anvil, AnvilConfig};
+pub use config::{ChainConfig, connect, connect_with_signer};
+pub use devnet::{Devnet, DevnetError, DevnetFile, DevnetOptions};
+pub use error::ChainError;

@@ -1,0 +1,4 @@
+//! Integration tests of reel-chain against real anvil processes on loopback.
+
+mod anvil;
+mod devnet;

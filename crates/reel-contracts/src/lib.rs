@@ -1,0 +1,25 @@
+//! reel's Solidity contracts, seen from Rust.
+//!
+//! - [`bindings`]: alloy `sol!` bindings generated from the ABI + bytecode artifacts in
+//!   `artifacts/` (exported from `contracts/` by `./x artifacts`, committed so that
+//!   `cargo build` needs neither node nor forge; `./x test` fails if they are stale).
+//! - [`deploy`]: deploys the whole protocol that exists so far, registers every contract in
+//!   the Controller under Livepeer's names, mints the genesis LPT allocations and unpauses.
+//! - [`revert`]: turns a failed call into the contract's revert reason in plain words.
+//! - [`ContractId`]: the registry keys, `keccak256(name)`.
+
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
+
+pub mod bindings;
+mod deploy;
+mod ids;
+pub mod revert;
+
+pub use deploy::{DeployError, DeployParams, Deployment, deploy};
+pub use ids::ContractId;

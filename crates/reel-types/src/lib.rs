@@ -1,0 +1,25 @@
+//! Plain data shared by every reel crate: money amounts and protocol identifiers.
+//!
+//! Nothing here does I/O, so the payment and network crates can depend on it without
+//! pulling in a chain client or FFmpeg.
+//!
+//! - [`Wei`] and [`Lpt`] are amounts of ETH and LPT in their 18-decimal base units. They are
+//!   distinct types with no mixed arithmetic; every operation is checked and returns a
+//!   [`Result`]. Decimal strings (`"12.5"`) are parsed only at the edges, exactly: an amount
+//!   with more than 18 fractional digits is an error, never silently rounded.
+//! - [`Round`] is a protocol round number.
+
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
+
+mod amount;
+mod round;
+
+pub use alloy_primitives::{Address, U256};
+pub use amount::{AmountError, DECIMALS, Lpt, Wei};
+pub use round::Round;

@@ -1,0 +1,46 @@
+//! `reel`: the one binary. Parses the command line, sets up logging and hands over to the
+//! subcommand; every subcommand lives in its own module under `cmd/`.
+
+mod cmd;
+
+use clap::Parser;
+use std::process::ExitCode;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = cmd::Cli::parse();
+    init_tracing(cli.verbose);
+    match cli.command.run().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            // The cause chain, one line each; no backtrace (RUST_BACKTRACE is for developers
+            // and `-vv` shows the details that matter).
+            eprintln!("Error: {err}");
+            let mut causes = err.chain().skip(1).peekable();
+            if causes.peek().is_some() {
+                eprintln!("\nCaused by:");
+                for cause in causes {
+                    eprintln!("    {cause}");
+                }
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Logs go to stderr; `RUST_LOG` overrides the default, `-v` raises it.
+fn init_tracing(verbose: u8) {
+    use tracing_subscriber::EnvFilter;
+    let default = match verbose {
+        0 => "info,alloy=warn,hyper=warn,reqwest=warn",
+        1 => "debug,alloy=info,hyper=info,reqwest=info",
+        _ => "trace",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi)
+        .init();
+}

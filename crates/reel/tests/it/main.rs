@@ -1,0 +1,3 @@
+//! The `reel` binary, run as a user runs it.
+
+mod devnet;
