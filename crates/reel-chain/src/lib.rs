@@ -20,9 +20,11 @@
 pub mod anvil;
 mod config;
 pub mod devnet;
+pub mod signer;
 mod error;
 
 pub use anvil::{Anvil, AnvilConfig};
-pub use config::{ChainConfig, connect, connect_with_signer};
+pub use config::{ChainConfig, chain_id, connect, connect_with_signer};
 pub use devnet::{Devnet, DevnetError, DevnetFile, DevnetOptions};
 pub use error::ChainError;
+pub use signer::{KeyError, KeySource};

@@ -1,0 +1,128 @@
+//! Flags shared by every subcommand that talks to a chain: which chain, and which account.
+
+use anyhow::{Context, bail};
+use clap::Args;
+use reel_chain::{ChainConfig, DevnetFile, KeySource, devnet::DEVNET_FILE};
+use std::path::PathBuf;
+
+use alloy::{primitives::Address, signers::local::PrivateKeySigner};
+
+/// Which chain. Without `--rpc-url`, the local devnet's `devnet.json` is used.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Chain")]
+pub(crate) struct ChainArgs {
+    /// JSON-RPC endpoint of the chain (e.g. an Arbitrum node)
+    #[arg(long, env = "REEL_RPC_URL", alias = "ethUrl")]
+    pub(crate) rpc_url: Option<String>,
+    /// Address of the protocol's Controller (needed with --rpc-url)
+    #[arg(long, env = "REEL_CONTROLLER", alias = "ethController")]
+    pub(crate) controller: Option<Address>,
+    /// Expected chain id (read from the chain when omitted)
+    #[arg(long, env = "REEL_CHAIN_ID")]
+    pub(crate) chain_id: Option<u64>,
+    /// devnet.json to take the chain from when --rpc-url is not given
+    /// [default: ~/.reel/devnet/devnet.json]
+    #[arg(long, env = "REEL_DEVNET", conflicts_with = "rpc_url")]
+    pub(crate) devnet: Option<PathBuf>,
+}
+
+/// Which account signs. One of: a private key, a keystore, or a devnet account.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Account")]
+pub(crate) struct AccountArgs {
+    /// Hex private key (prefer REEL_PRIVATE_KEY or a keystore: flags show up in `ps`)
+    #[arg(long, env = "REEL_PRIVATE_KEY", hide_env_values = true, conflicts_with_all = ["keystore", "account"])]
+    pub(crate) private_key: Option<String>,
+    /// geth keystore file, or a directory of them (pick one with --from)
+    #[arg(long, alias = "ethKeystorePath", conflicts_with = "account")]
+    pub(crate) keystore: Option<PathBuf>,
+    /// File holding the keystore password
+    #[arg(long, requires = "keystore")]
+    pub(crate) password_file: Option<PathBuf>,
+    /// The account's address (picks the keystore file; checked against the key)
+    #[arg(long, alias = "ethAcctAddr")]
+    pub(crate) from: Option<Address>,
+    /// Use funded account N of the devnet (0 owns the protocol)
+    #[arg(long, value_name = "N")]
+    pub(crate) account: Option<usize>,
+}
+
+fn default_devnet_file() -> anyhow::Result<PathBuf> {
+    Ok(dirs::home_dir()
+        .context("no home directory: pass --devnet <devnet.json> or --rpc-url")?
+        .join(".reel/devnet")
+        .join(DEVNET_FILE))
+}
+
+impl ChainArgs {
+    fn devnet_file(&self) -> anyhow::Result<DevnetFile> {
+        let path = match &self.devnet {
+            Some(p) => p.clone(),
+            None => default_devnet_file()?,
+        };
+        if !path.exists() {
+            bail!(
+                "no chain given and no devnet at {}: start one with `reel devnet`, \
+                 or pass --rpc-url and --controller",
+                path.display()
+            );
+        }
+        DevnetFile::load(&path).with_context(|| format!("reading {}", path.display()))
+    }
+
+    /// The chain to use, with the devnet file when it came from one.
+    pub(crate) async fn resolve(&self) -> anyhow::Result<(ChainConfig, Option<DevnetFile>)> {
+        match &self.rpc_url {
+            Some(url) => {
+                let controller = self
+                    .controller
+                    .context("--rpc-url needs --controller <address> (or REEL_CONTROLLER)")?;
+                let chain_id = match self.chain_id {
+                    Some(id) => id,
+                    None => reel_chain::chain_id(url).await?,
+                };
+                Ok((ChainConfig { rpc_url: url.clone(), chain_id, controller }, None))
+            }
+            None => {
+                let file = self.devnet_file()?;
+                let config = ChainConfig {
+                    rpc_url: file.rpc_url.clone(),
+                    chain_id: self.chain_id.unwrap_or(file.chain_id),
+                    controller: self.controller.unwrap_or(file.contracts.controller),
+                };
+                Ok((config, Some(file)))
+            }
+        }
+    }
+}
+
+impl AccountArgs {
+    /// The signer, from the first source given; a devnet's account 0 by default.
+    pub(crate) fn signer(&self, devnet: Option<&DevnetFile>) -> anyhow::Result<PrivateKeySigner> {
+        let signer = if let Some(key) = &self.private_key {
+            KeySource::PrivateKey(key.clone()).load()?
+        } else if let Some(path) = &self.keystore {
+            KeySource::Keystore {
+                path: path.clone(),
+                password_file: self.password_file.clone(),
+                password: std::env::var("REEL_KEYSTORE_PASSWORD").ok(),
+                address: self.from,
+            }
+            .load()?
+        } else if let Some(devnet) = devnet {
+            let n = self.account.unwrap_or(0);
+            let account = devnet.accounts.get(n).with_context(|| {
+                format!("the devnet has {} accounts (0..{}); --account {n} is not one", devnet.accounts.len(), devnet.accounts.len().saturating_sub(1))
+            })?;
+            PrivateKeySigner::from_bytes(&account.private_key).context("devnet key in devnet.json")?
+        } else {
+            bail!("no account: pass --private-key (or REEL_PRIVATE_KEY), or --keystore with --password-file");
+        };
+        if let Some(from) = self.from
+            && signer.address() != from
+        {
+            bail!("the key given is for {}, not --from {from}", signer.address());
+        }
+        Ok(signer)
+    }
+}
