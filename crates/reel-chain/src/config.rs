@@ -94,11 +94,14 @@ fn parse_url(url: &str) -> Result<Url, ChainError> {
 
 /// The chain id served at `url`.
 pub async fn chain_id(url: &str) -> Result<u64, ChainError> {
-    connect(url)?.get_chain_id().await.map_err(|source| ChainError::Rpc {
-        method: "eth_chainId",
-        url: url.to_owned(),
-        source: Box::new(source),
-    })
+    connect(url)?
+        .get_chain_id()
+        .await
+        .map_err(|source| ChainError::Rpc {
+            method: "eth_chainId",
+            url: url.to_owned(),
+            source: Box::new(source),
+        })
 }
 
 /// A read-only provider for a JSON-RPC URL (http or https).

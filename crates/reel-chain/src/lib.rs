@@ -20,8 +20,8 @@
 pub mod anvil;
 mod config;
 pub mod devnet;
-pub mod signer;
 mod error;
+pub mod signer;
 
 pub use anvil::{Anvil, AnvilConfig};
 pub use config::{ChainConfig, chain_id, connect, connect_with_signer};

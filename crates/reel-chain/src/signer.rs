@@ -12,7 +12,12 @@ pub enum KeySource {
     PrivateKey(String),
     /// A keystore file, or a directory of keystore files from which the one for `address`
     /// (or the only one) is taken.
-    Keystore { path: PathBuf, password_file: Option<PathBuf>, password: Option<String>, address: Option<Address> },
+    Keystore {
+        path: PathBuf,
+        password_file: Option<PathBuf>,
+        password: Option<String>,
+        address: Option<Address>,
+    },
 }
 
 impl std::fmt::Debug for KeySource {
@@ -41,29 +46,53 @@ pub enum KeyError {
         #[source]
         source: std::io::Error,
     },
-    #[error("keystore {path} needs a password: pass --password-file (or set REEL_KEYSTORE_PASSWORD)")]
+    #[error(
+        "keystore {path} needs a password: pass --password-file (or set REEL_KEYSTORE_PASSWORD)"
+    )]
     NoPassword { path: PathBuf },
     #[error("cannot decrypt keystore {path}: wrong password or not a keystore file")]
     Decrypt { path: PathBuf },
     #[error("no keystore file in {dir}{}", .address.map(|a| format!(" for {a}")).unwrap_or_default())]
-    NotFound { dir: PathBuf, address: Option<Address> },
+    NotFound {
+        dir: PathBuf,
+        address: Option<Address>,
+    },
     #[error("{dir} holds {count} keystore files: pass --from <address> to pick one")]
     Ambiguous { dir: PathBuf, count: usize },
     #[error("keystore {path} holds the key of {actual}, not {expected}")]
-    WrongAddress { path: PathBuf, expected: Address, actual: Address },
+    WrongAddress {
+        path: PathBuf,
+        expected: Address,
+        actual: Address,
+    },
 }
 
 impl KeySource {
     /// Loads the signer.
     pub fn load(&self) -> Result<PrivateKeySigner, KeyError> {
         match self {
-            Self::PrivateKey(hex) => hex.trim().parse::<PrivateKeySigner>().map_err(|_| KeyError::BadPrivateKey),
-            Self::Keystore { path, password_file, password, address } => {
-                let file = if path.is_dir() { pick_keystore(path, *address)? } else { path.clone() };
+            Self::PrivateKey(hex) => hex
+                .trim()
+                .parse::<PrivateKeySigner>()
+                .map_err(|_| KeyError::BadPrivateKey),
+            Self::Keystore {
+                path,
+                password_file,
+                password,
+                address,
+            } => {
+                let file = if path.is_dir() {
+                    pick_keystore(path, *address)?
+                } else {
+                    path.clone()
+                };
                 let password = match (password, password_file) {
                     (Some(p), _) => p.clone(),
                     (None, Some(pf)) => std::fs::read_to_string(pf)
-                        .map_err(|source| KeyError::Io { path: pf.clone(), source })?
+                        .map_err(|source| KeyError::Io {
+                            path: pf.clone(),
+                            source,
+                        })?
                         .trim_end_matches(['\r', '\n'])
                         .to_owned(),
                     (None, None) => return Err(KeyError::NoPassword { path: file }),
@@ -79,7 +108,11 @@ impl KeySource {
                 if let Some(expected) = address
                     && signer.address() != *expected
                 {
-                    return Err(KeyError::WrongAddress { path: file, expected: *expected, actual: signer.address() });
+                    return Err(KeyError::WrongAddress {
+                        path: file,
+                        expected: *expected,
+                        actual: signer.address(),
+                    });
                 }
                 Ok(signer)
             }
@@ -90,12 +123,22 @@ impl KeySource {
 /// The keystore file for `address` in `dir`, or the only file there. geth names files
 /// `UTC--<time>--<address hex>` and also stores the address inside the JSON.
 fn pick_keystore(dir: &Path, address: Option<Address>) -> Result<PathBuf, KeyError> {
-    let entries = std::fs::read_dir(dir).map_err(|source| KeyError::Io { path: dir.to_owned(), source })?;
-    let files: Vec<PathBuf> = entries.filter_map(Result::ok).map(|e| e.path()).filter(|p| p.is_file()).collect();
+    let entries = std::fs::read_dir(dir).map_err(|source| KeyError::Io {
+        path: dir.to_owned(),
+        source,
+    })?;
+    let files: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.is_file())
+        .collect();
     if let Some(a) = address {
         let want = hex_lower(a);
         let named = files.iter().find(|p| {
-            let name = p.file_name().map(|n| n.to_string_lossy().to_lowercase()).unwrap_or_default();
+            let name = p
+                .file_name()
+                .map(|n| n.to_string_lossy().to_lowercase())
+                .unwrap_or_default();
             name.contains(&want) || keystore_address(p).as_deref() == Some(want.as_str())
         });
         if let Some(found) = named {
@@ -106,9 +149,18 @@ fn pick_keystore(dir: &Path, address: Option<Address>) -> Result<PathBuf, KeyErr
     // only file; the address is checked after decryption.
     match files.as_slice() {
         [only] => Ok(only.clone()),
-        [] => Err(KeyError::NotFound { dir: dir.to_owned(), address }),
-        _ if address.is_some() => Err(KeyError::NotFound { dir: dir.to_owned(), address }),
-        many => Err(KeyError::Ambiguous { dir: dir.to_owned(), count: many.len() }),
+        [] => Err(KeyError::NotFound {
+            dir: dir.to_owned(),
+            address,
+        }),
+        _ if address.is_some() => Err(KeyError::NotFound {
+            dir: dir.to_owned(),
+            address,
+        }),
+        many => Err(KeyError::Ambiguous {
+            dir: dir.to_owned(),
+            count: many.len(),
+        }),
     }
 }
 
@@ -123,8 +175,14 @@ fn keystore_address(path: &Path) -> Option<String> {
     if meta.len() > 64 * 1024 {
         return None;
     }
-    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
-    Some(json.get("address")?.as_str()?.trim_start_matches("0x").to_lowercase())
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
+    Some(
+        json.get("address")?
+            .as_str()?
+            .trim_start_matches("0x")
+            .to_lowercase(),
+    )
 }
 
 #[cfg(test)]
@@ -137,12 +195,23 @@ mod tests {
     #[test]
     fn private_key_with_and_without_prefix() {
         let a = KeySource::PrivateKey(KEY.into()).load().unwrap();
-        let b = KeySource::PrivateKey(KEY.trim_start_matches("0x").into()).load().unwrap();
+        let b = KeySource::PrivateKey(KEY.trim_start_matches("0x").into())
+            .load()
+            .unwrap();
         assert_eq!(a.address(), b.address());
-        assert_eq!(format!("{:?}", KeySource::PrivateKey(KEY.into())), "PrivateKey(<redacted>)");
-        assert!(matches!(KeySource::PrivateKey("0x1234".into()).load(), Err(KeyError::BadPrivateKey)));
+        assert_eq!(
+            format!("{:?}", KeySource::PrivateKey(KEY.into())),
+            "PrivateKey(<redacted>)"
+        );
+        assert!(matches!(
+            KeySource::PrivateKey("0x1234".into()).load(),
+            Err(KeyError::BadPrivateKey)
+        ));
         // the error never repeats the key
-        let err = KeySource::PrivateKey("zz-secret-zz".into()).load().unwrap_err().to_string();
+        let err = KeySource::PrivateKey("zz-secret-zz".into())
+            .load()
+            .unwrap_err()
+            .to_string();
         assert!(!err.contains("secret"), "{err}");
     }
 
@@ -157,26 +226,59 @@ mod tests {
         std::fs::write(&pw, "hunter2\n").unwrap();
         let file = dir.path().join(&name);
 
-        let by_file = KeySource::Keystore { path: file.clone(), password_file: Some(pw.clone()), password: None, address: None };
+        let by_file = KeySource::Keystore {
+            path: file.clone(),
+            password_file: Some(pw.clone()),
+            password: None,
+            address: None,
+        };
         assert_eq!(by_file.load().unwrap().address(), signer.address());
 
         // a directory with one file, with and without the expected address
-        let by_dir = KeySource::Keystore { path: dir.path().into(), password_file: Some(pw.clone()), password: None, address: Some(signer.address()) };
+        let by_dir = KeySource::Keystore {
+            path: dir.path().into(),
+            password_file: Some(pw.clone()),
+            password: None,
+            address: Some(signer.address()),
+        };
         assert_eq!(by_dir.load().unwrap().address(), signer.address());
         let other = Address::repeat_byte(7);
-        let wrong = KeySource::Keystore { path: dir.path().into(), password_file: Some(pw.clone()), password: None, address: Some(other) };
+        let wrong = KeySource::Keystore {
+            path: dir.path().into(),
+            password_file: Some(pw.clone()),
+            password: None,
+            address: Some(other),
+        };
         assert!(matches!(wrong.load(), Err(KeyError::WrongAddress { .. })));
         // a geth-style file named after its address is picked among several
         let geth_name = format!("UTC--2026-11-23T00-00-00Z--{}", hex_lower(signer.address()));
         std::fs::copy(dir.path().join(&name), dir.path().join(&geth_name)).unwrap();
         std::fs::write(dir.path().join("unrelated"), "{}").unwrap();
         assert_eq!(by_dir.load().unwrap().address(), signer.address());
-        let any = KeySource::Keystore { path: dir.path().into(), password_file: Some(pw.clone()), password: None, address: None };
-        assert!(matches!(any.load(), Err(KeyError::Ambiguous { count: 3, .. })));
+        let any = KeySource::Keystore {
+            path: dir.path().into(),
+            password_file: Some(pw.clone()),
+            password: None,
+            address: None,
+        };
+        assert!(matches!(
+            any.load(),
+            Err(KeyError::Ambiguous { count: 3, .. })
+        ));
 
-        let bad_pw = KeySource::Keystore { path: file.clone(), password_file: None, password: Some("nope".into()), address: None };
+        let bad_pw = KeySource::Keystore {
+            path: file.clone(),
+            password_file: None,
+            password: Some("nope".into()),
+            address: None,
+        };
         assert!(matches!(bad_pw.load(), Err(KeyError::Decrypt { .. })));
-        let no_pw = KeySource::Keystore { path: file, password_file: None, password: None, address: None };
+        let no_pw = KeySource::Keystore {
+            path: file,
+            password_file: None,
+            password: None,
+            address: None,
+        };
         let err = no_pw.load().unwrap_err();
         assert!(err.to_string().contains("--password-file"), "{err}");
         std::fs::remove_file(pw).unwrap();

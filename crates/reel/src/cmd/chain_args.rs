@@ -81,7 +81,14 @@ impl ChainArgs {
                     Some(id) => id,
                     None => reel_chain::chain_id(url).await?,
                 };
-                Ok((ChainConfig { rpc_url: url.clone(), chain_id, controller }, None))
+                Ok((
+                    ChainConfig {
+                        rpc_url: url.clone(),
+                        chain_id,
+                        controller,
+                    },
+                    None,
+                ))
             }
             None => {
                 let file = self.devnet_file()?;
@@ -112,16 +119,26 @@ impl AccountArgs {
         } else if let Some(devnet) = devnet {
             let n = self.account.unwrap_or(0);
             let account = devnet.accounts.get(n).with_context(|| {
-                format!("the devnet has {} accounts (0..{}); --account {n} is not one", devnet.accounts.len(), devnet.accounts.len().saturating_sub(1))
+                format!(
+                    "the devnet has {} accounts (0..{}); --account {n} is not one",
+                    devnet.accounts.len(),
+                    devnet.accounts.len().saturating_sub(1)
+                )
             })?;
-            PrivateKeySigner::from_bytes(&account.private_key).context("devnet key in devnet.json")?
+            PrivateKeySigner::from_bytes(&account.private_key)
+                .context("devnet key in devnet.json")?
         } else {
-            bail!("no account: pass --private-key (or REEL_PRIVATE_KEY), or --keystore with --password-file");
+            bail!(
+                "no account: pass --private-key (or REEL_PRIVATE_KEY), or --keystore with --password-file"
+            );
         };
         if let Some(from) = self.from
             && signer.address() != from
         {
-            bail!("the key given is for {}, not --from {from}", signer.address());
+            bail!(
+                "the key given is for {}, not --from {from}",
+                signer.address()
+            );
         }
         Ok(signer)
     }
