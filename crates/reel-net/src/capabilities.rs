@@ -298,7 +298,9 @@ impl Capabilities {
             mandatory: CapabilitySet::from_words(&p.mandatories)?,
             capacities: p.capacities.iter().map(|(k, v)| (*k, *v)).collect(),
             version: p.version.clone(),
-            min_version: constraints.map(|c| c.min_version.clone()).unwrap_or_default(),
+            min_version: constraints
+                .map(|c| c.min_version.clone())
+                .unwrap_or_default(),
             models,
         })
     }

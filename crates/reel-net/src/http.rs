@@ -273,10 +273,12 @@ pub fn parse_segment_uri(body: &[u8], limits: &Limits) -> Result<http::Uri, NetE
         field: "segment URI",
         reason: "not UTF-8".into(),
     })?;
-    let uri: http::Uri = s.parse().map_err(|e: http::uri::InvalidUri| NetError::Invalid {
-        field: "segment URI",
-        reason: e.to_string(),
-    })?;
+    let uri: http::Uri = s
+        .parse()
+        .map_err(|e: http::uri::InvalidUri| NetError::Invalid {
+            field: "segment URI",
+            reason: e.to_string(),
+        })?;
     match (uri.scheme_str(), uri.host()) {
         (Some("http" | "https"), Some(h)) if !h.is_empty() => Ok(uri),
         _ => Err(NetError::Invalid {
@@ -332,7 +334,11 @@ fn decode_body<M: Message + Default>(
 
 /// Builds a `TranscodeResult` carrying an error string (go-livepeer puts errors that happen
 /// after the early 200 inside the body).
-pub fn error_result(seq: i64, error: impl Into<String>, info: Option<proto::OrchestratorInfo>) -> proto::TranscodeResult {
+pub fn error_result(
+    seq: i64,
+    error: impl Into<String>,
+    info: Option<proto::OrchestratorInfo>,
+) -> proto::TranscodeResult {
     proto::TranscodeResult {
         seq,
         result: Some(proto::transcode_result::Result::Error(error.into())),
@@ -346,7 +352,7 @@ pub fn segment_hash(body: &[u8]) -> B256 {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 mod tests {
     use super::*;
     use crate::sig::EthSigner;
@@ -407,7 +413,9 @@ mod tests {
         assert_eq!(req.payment, None);
         h.insert(PAYMENT_HEADER, HeaderValue::from_static(""));
         assert_eq!(
-            parse_segment_request(&h, &Limits::default()).unwrap().payment,
+            parse_segment_request(&h, &Limits::default())
+                .unwrap()
+                .payment,
             None
         );
     }
@@ -540,14 +548,16 @@ mod tests {
     fn transcode_result_body() {
         let r = proto::TranscodeResult {
             seq: 9,
-            result: Some(proto::transcode_result::Result::Data(proto::TranscodeData {
-                segments: vec![proto::TranscodedSegmentData {
-                    url: "https://o/stream/x/P240p30fps16x9/9.ts".into(),
-                    pixels: 426 * 240 * 60,
-                    perceptual_hash_url: String::new(),
-                }],
-                sig: vec![2; 65],
-            })),
+            result: Some(proto::transcode_result::Result::Data(
+                proto::TranscodeData {
+                    segments: vec![proto::TranscodedSegmentData {
+                        url: "https://o/stream/x/P240p30fps16x9/9.ts".into(),
+                        pixels: 426 * 240 * 60,
+                        perceptual_hash_url: String::new(),
+                    }],
+                    sig: vec![2; 65],
+                },
+            )),
             info: None,
         };
         let bytes = encode_transcode_result(&r);
@@ -561,10 +571,13 @@ mod tests {
         };
         assert!(decode_transcode_result(&bytes, &tiny).is_err());
         let e = error_result(4, "OrchestratorBusy", None);
-        let back = decode_transcode_result(&encode_transcode_result(&e), &Limits::default()).unwrap();
+        let back =
+            decode_transcode_result(&encode_transcode_result(&e), &Limits::default()).unwrap();
         assert_eq!(
             back.result,
-            Some(proto::transcode_result::Result::Error("OrchestratorBusy".into()))
+            Some(proto::transcode_result::Result::Error(
+                "OrchestratorBusy".into()
+            ))
         );
         let p = proto::PaymentResult { info: None };
         assert_eq!(

@@ -182,7 +182,8 @@ impl EthSigner {
     /// Signs a 32-byte digest as is (no EIP-191 prefix), returning `r || s || v` with
     /// `v ∈ {27, 28}`. libsecp256k1 always produces low-s signatures.
     pub fn sign_prehash(&self, digest: &B256) -> Signature {
-        let sig = RecoverableSignature::sign_ecdsa_recoverable(Message::from_digest(digest.0), &self.key);
+        let sig =
+            RecoverableSignature::sign_ecdsa_recoverable(Message::from_digest(digest.0), &self.key);
         let (recid, compact) = sig.serialize_compact();
         let mut out = [0u8; SIGNATURE_LEN];
         for (slot, b) in out.iter_mut().zip(compact.iter()) {
@@ -211,7 +212,11 @@ impl fmt::Debug for EthSigner {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::arithmetic_side_effects)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
 mod tests {
     use super::*;
     use alloy_primitives::{address, b256, hex};

@@ -75,21 +75,19 @@ pub fn segment_profile_ids(seg: &proto::SegData) -> Result<Vec<u8>, NetError> {
             }
             Ok(ids)
         }
-        None if seg.profiles.len() % 4 == 0 => Ok(seg.profiles.clone()),
+        None if seg.profiles.len().is_multiple_of(4) => Ok(seg.profiles.clone()),
         None => Err(NetError::Invalid {
             field: "SegData.profiles",
-            reason: format!("{} bytes is not a whole number of 4-byte ids", seg.profiles.len()),
+            reason: format!(
+                "{} bytes is not a whole number of 4-byte ids",
+                seg.profiles.len()
+            ),
         }),
     }
 }
 
 /// The bytes a gateway signs for a segment (go-livepeer's `SegTranscodingMetadata.Flatten`).
-pub fn segment_message(
-    manifest_id: &[u8],
-    seq: u64,
-    hash: &B256,
-    profile_ids: &[u8],
-) -> Vec<u8> {
+pub fn segment_message(manifest_id: &[u8], seq: u64, hash: &B256, profile_ids: &[u8]) -> Vec<u8> {
     let hex_ids = hex::encode(profile_ids);
     let mut buf = Vec::with_capacity(
         manifest_id
@@ -172,9 +170,8 @@ pub fn be_minimal_u64(v: u64) -> Vec<u8> {
 /// `HMAC-SHA256(secret, session_id || be(expiration))`: the token in `AuthToken.token`.
 pub fn auth_token(secret: &[u8], session_id: &str, expiration: i64) -> [u8; 32] {
     // An HMAC key may have any length; `new_from_slice` cannot fail for HMAC.
-    let mut mac = <HmacSha256 as KeyInit>::new_from_slice(secret).unwrap_or_else(|_| {
-        <HmacSha256 as KeyInit>::new(&Default::default())
-    });
+    let mut mac = <HmacSha256 as KeyInit>::new_from_slice(secret)
+        .unwrap_or_else(|_| <HmacSha256 as KeyInit>::new(&Default::default()));
     mac.update(session_id.as_bytes());
     mac.update(&be_minimal_u64(expiration.unsigned_abs()));
     mac.finalize().into_bytes().into()
@@ -198,14 +195,16 @@ pub fn verify_auth_token(
     let token = token.ok_or(NetError::AuthToken {
         reason: "missing auth token",
     })?;
-    let mut mac = <HmacSha256 as KeyInit>::new_from_slice(secret).map_err(|_| NetError::AuthToken {
-        reason: "invalid auth token",
-    })?;
+    let mut mac =
+        <HmacSha256 as KeyInit>::new_from_slice(secret).map_err(|_| NetError::AuthToken {
+            reason: "invalid auth token",
+        })?;
     mac.update(token.session_id.as_bytes());
     mac.update(&be_minimal_u64(token.expiration.unsigned_abs()));
-    mac.verify_slice(&token.token).map_err(|_| NetError::AuthToken {
-        reason: "invalid auth token",
-    })?;
+    mac.verify_slice(&token.token)
+        .map_err(|_| NetError::AuthToken {
+            reason: "invalid auth token",
+        })?;
     if now > token.expiration {
         return Err(NetError::AuthToken {
             reason: "expired auth token",

@@ -353,14 +353,16 @@ fn transcode_result_and_payment_result() {
     golden(
         &proto::TranscodeResult {
             seq: 0,
-            result: Some(proto::transcode_result::Result::Data(proto::TranscodeData {
-                segments: vec![proto::TranscodedSegmentData {
-                    url: "u".into(),
-                    pixels: 1_000_000,
-                    perceptual_hash_url: "p".into(),
-                }],
-                sig: vec![0x5a],
-            })),
+            result: Some(proto::transcode_result::Result::Data(
+                proto::TranscodeData {
+                    segments: vec![proto::TranscodedSegmentData {
+                        url: "u".into(),
+                        pixels: 1_000_000,
+                        perceptual_hash_url: "p".into(),
+                    }],
+                    sig: vec![0x5a],
+                },
+            )),
             info: None,
         },
         "1a 0f 0a 0a 0a 01 75 10 c0843d 1a 01 70 12 01 5a",

@@ -2,9 +2,9 @@
 //! header round trips through the HTTP codecs.
 #![allow(clippy::unwrap_used)]
 
-use prost::Message;
 use proptest::collection::{btree_map, hash_map, vec};
 use proptest::prelude::*;
+use prost::Message;
 use reel_net::proto::{self, capabilities as pc};
 
 fn bytes() -> impl Strategy<Value = Vec<u8>> {
@@ -150,11 +150,17 @@ fn transcode_result() -> impl Strategy<Value = proto::TranscodeResult> {
         (vec(transcoded(), 0..4), bytes())
             .prop_map(|(segments, sig)| Some(R::Data(proto::TranscodeData { segments, sig }))),
     ];
-    (any::<i64>(), result, proptest::option::of(orchestrator_info()))
+    (
+        any::<i64>(),
+        result,
+        proptest::option::of(orchestrator_info()),
+    )
         .prop_map(|(seq, result, info)| proto::TranscodeResult { seq, result, info })
 }
 
-fn round_trip<M: Message + Default + PartialEq + std::fmt::Debug>(m: &M) -> Result<(), TestCaseError> {
+fn round_trip<M: Message + Default + PartialEq + std::fmt::Debug>(
+    m: &M,
+) -> Result<(), TestCaseError> {
     let bytes = m.encode_to_vec();
     prop_assert_eq!(bytes.len(), m.encoded_len());
     let back = M::decode(bytes.as_slice()).unwrap();
