@@ -4,6 +4,14 @@ pragma solidity ^0.8.24;
 /// @notice The Foundry cheatcodes our tests use. The npm forge-std is an old unofficial copy
 /// that does not resolve, so we declare the cheatcodes ourselves at the cheatcode address.
 interface Vm {
+    struct Gas {
+        uint64 gasLimit;
+        uint64 gasTotalUsed;
+        uint64 gasMemoryUsed;
+        int64 gasRefunded;
+        uint64 gasRemaining;
+    }
+
     struct Log {
         bytes32[] topics;
         bytes data;
@@ -25,11 +33,19 @@ interface Vm {
     function revertToState(uint256 snapshotId) external returns (bool);
     function readFile(string calldata path) external view returns (string memory);
     function projectRoot() external view returns (string memory);
+    function load(address target, bytes32 slot) external view returns (bytes32 data);
+    function getBlockNumber() external view returns (uint256 height);
+    function lastCallGas() external view returns (Gas memory gas);
+    function pauseGasMetering() external;
+    function resumeGasMetering() external;
+    function toString(uint256 value) external pure returns (string memory);
+    function toString(address value) external pure returns (string memory);
 
     // expectations
     function expectRevert() external;
     function expectRevert(bytes calldata revertData) external;
     function expectRevert(bytes4 revertData) external;
+    function expectPartialRevert(bytes4 revertData) external;
     function expectEmit(bool checkTopic1, bool checkTopic2, bool checkTopic3, bool checkData) external;
     function expectEmit(bool checkTopic1, bool checkTopic2, bool checkTopic3, bool checkData, address emitter)
         external;
@@ -60,8 +76,16 @@ interface Vm {
 abstract contract TestBase {
     Vm internal constant vm = Vm(address(uint160(uint256(keccak256("hevm cheat code")))));
 
+    /// @dev A contract and the functions of it that an invariant campaign may call.
+    struct FuzzSelector {
+        address addr;
+        bytes4[] selectors;
+    }
+
     /// @dev Forge discovers invariant targets through these; an empty list means "all".
     address[] private targetedContracts;
+    FuzzSelector[] private targetedSelectors;
+    address[] private targetedSenders;
 
     function targetContract(address target) internal {
         targetedContracts.push(target);
@@ -69,6 +93,22 @@ abstract contract TestBase {
 
     function targetContracts() public view returns (address[] memory) {
         return targetedContracts;
+    }
+
+    function targetSelector(FuzzSelector memory selector) internal {
+        targetedSelectors.push(selector);
+    }
+
+    function targetSelectors() public view returns (FuzzSelector[] memory) {
+        return targetedSelectors;
+    }
+
+    function targetSender(address sender) internal {
+        targetedSenders.push(sender);
+    }
+
+    function targetSenders() public view returns (address[] memory) {
+        return targetedSenders;
     }
 
     /// @dev Maps any fuzzed value into [min, max] without discarding runs.
