@@ -178,6 +178,22 @@ abstract contract ProtocolFixture is TestBase {
         (round,,,,,,,,,) = bondingManager.getTranscoder(t);
     }
 
+    function activeCumulativeRewardsOf(address t) internal view returns (uint256 v) {
+        (,,,,,, v,,,) = bondingManager.getTranscoder(t);
+    }
+
+    function cumulativeRewardsOf(address t) internal view returns (uint256 v) {
+        (,,,,,,, v,,) = bondingManager.getTranscoder(t);
+    }
+
+    function cumulativeFeesOf(address t) internal view returns (uint256 v) {
+        (,,,,,,,, v,) = bondingManager.getTranscoder(t);
+    }
+
+    function lastActiveStakeUpdateRoundOf(address t) internal view returns (uint256 v) {
+        (,,, v,,,,,,) = bondingManager.getTranscoder(t);
+    }
+
     function poolStake(address t, uint256 round) internal view returns (uint256 stake) {
         (stake,,,,) = bondingManager.getTranscoderEarningsPoolForRound(t, round);
     }
