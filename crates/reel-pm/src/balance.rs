@@ -1,0 +1,276 @@
+//! Credit per `(counterparty, session)` (§3.5), exact.
+//!
+//! An account keeps two monotonic sums in units of `1 / price.den` wei: credited (Σ EV of
+//! accepted tickets × den) and debited (Σ price.num × pixels). Balance = credited − debited,
+//! which may be negative on the gateway side after a debit (go-livepeer allows it); no float
+//! and no rounding anywhere. The first credit pins the session's price
+//! (`setFixedPricePerSession`) so later price changes do not touch running streams.
+//! Accounts idle for longer than the TTL (10 min) are dropped.
+
+use crate::{PmError, PricePerPixel};
+use alloy_primitives::{Address, U256};
+use reel_types::Wei;
+use std::{
+    collections::HashMap,
+    sync::Mutex,
+    time::{Duration, Instant},
+};
+
+/// The counterparty (the sender on the orchestrator, the orchestrator on the gateway) and
+/// the session (manifest / auth-token session id).
+pub type AccountKey = (Address, String);
+
+/// Idle accounts are forgotten after this long.
+pub const DEFAULT_TTL: Duration = Duration::from_secs(10 * 60);
+
+#[derive(Debug, Clone)]
+struct Account {
+    price: PricePerPixel,
+    credited: U256,
+    debited: U256,
+    last_used: Instant,
+}
+
+/// All accounts of one node.
+#[derive(Debug)]
+pub struct Balances {
+    accounts: Mutex<HashMap<AccountKey, Account>>,
+    ttl: Duration,
+}
+
+impl Default for Balances {
+    fn default() -> Self {
+        Self::new(DEFAULT_TTL)
+    }
+}
+
+impl Balances {
+    pub fn new(ttl: Duration) -> Self {
+        Self {
+            accounts: Mutex::new(HashMap::new()),
+            ttl,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<AccountKey, Account>> {
+        // A panic while holding this lock cannot leave an account half-updated (each update
+        // is a single assignment after all checks), so the data is still consistent.
+        self.accounts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Adds `amount` wei. The first call for a key pins `price` for the session.
+    pub fn credit(
+        &self,
+        key: &AccountKey,
+        amount: Wei,
+        price: PricePerPixel,
+        now: Instant,
+    ) -> Result<(), PmError> {
+        let mut map = self.lock();
+        let acc = map.entry(key.clone()).or_insert_with(|| Account {
+            price,
+            credited: U256::ZERO,
+            debited: U256::ZERO,
+            last_used: now,
+        });
+        let scaled = amount
+            .base_units()
+            .checked_mul(acc.price.den())
+            .ok_or(PmError::Overflow { what: "credit" })?;
+        acc.credited = acc
+            .credited
+            .checked_add(scaled)
+            .ok_or(PmError::Overflow { what: "credit" })?;
+        acc.last_used = now;
+        Ok(())
+    }
+
+    /// Debits `pixels` at the session's pinned price (or `price` if the session has none yet).
+    pub fn debit_pixels(
+        &self,
+        key: &AccountKey,
+        pixels: u64,
+        price: PricePerPixel,
+        now: Instant,
+    ) -> Result<(), PmError> {
+        let mut map = self.lock();
+        let acc = map.entry(key.clone()).or_insert_with(|| Account {
+            price,
+            credited: U256::ZERO,
+            debited: U256::ZERO,
+            last_used: now,
+        });
+        let fee = acc.price.scaled_fee(pixels)?;
+        acc.debited = acc
+            .debited
+            .checked_add(fee)
+            .ok_or(PmError::Overflow { what: "debit" })?;
+        acc.last_used = now;
+        Ok(())
+    }
+
+    /// The session's pinned price, if it has one.
+    pub fn price(&self, key: &AccountKey) -> Option<PricePerPixel> {
+        self.lock().get(key).map(|a| a.price)
+    }
+
+    /// Whether the balance is at least `amount` wei (the orchestrator serves a segment only
+    /// when it covers one ticket's EV, N6).
+    pub fn covers(&self, key: &AccountKey, amount: Wei) -> bool {
+        let map = self.lock();
+        let Some(acc) = map.get(key) else {
+            return amount.is_zero();
+        };
+        let need = amount
+            .base_units()
+            .checked_mul(acc.price.den())
+            .and_then(|n| n.checked_add(acc.debited));
+        need.is_some_and(|need| acc.credited >= need)
+    }
+
+    /// The balance as `(non-negative magnitude in wei, rounded toward zero; is_negative)`.
+    pub fn balance(&self, key: &AccountKey) -> (Wei, bool) {
+        let map = self.lock();
+        let Some(acc) = map.get(key) else {
+            return (Wei::ZERO, false);
+        };
+        let (mag, neg) = if acc.credited >= acc.debited {
+            (acc.credited.wrapping_sub(acc.debited), false)
+        } else {
+            (acc.debited.wrapping_sub(acc.credited), true)
+        };
+        (
+            Wei::from_base_units(mag.checked_div(acc.price.den()).unwrap_or(U256::ZERO)),
+            neg,
+        )
+    }
+
+    /// Gateway side: how many tickets of value `ev` to send so the balance reaches
+    /// `min_credit` (0 when it already does): `ceil((min_credit − balance) / ev)`.
+    pub fn tickets_needed(
+        &self,
+        key: &AccountKey,
+        min_credit: Wei,
+        ev: Wei,
+    ) -> Result<u64, PmError> {
+        if ev.is_zero() {
+            return Err(PmError::ParamsRejected {
+                reason: "ticket expected value is zero".into(),
+            });
+        }
+        let map = self.lock();
+        let (den, credited, debited) = map
+            .get(key)
+            .map(|a| (a.price.den(), a.credited, a.debited))
+            .unwrap_or((U256::from(1u64), U256::ZERO, U256::ZERO));
+        let target = min_credit
+            .base_units()
+            .checked_mul(den)
+            .and_then(|t| t.checked_add(debited))
+            .ok_or(PmError::Overflow {
+                what: "credit target",
+            })?;
+        if credited >= target {
+            return Ok(0);
+        }
+        let missing = target.wrapping_sub(credited);
+        let per_ticket = ev.base_units().checked_mul(den).ok_or(PmError::Overflow {
+            what: "ticket value",
+        })?;
+        let n = missing.div_ceil(per_ticket);
+        u64::try_from(n).map_err(|_| PmError::Overflow {
+            what: "ticket count",
+        })
+    }
+
+    /// Drops accounts idle for longer than the TTL; returns how many.
+    pub fn expire_idle(&self, now: Instant) -> usize {
+        let mut map = self.lock();
+        let before = map.len();
+        map.retain(|_, a| now.saturating_duration_since(a.last_used) <= self.ttl);
+        before.saturating_sub(map.len())
+    }
+
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.lock().is_empty()
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::arithmetic_side_effects)]
+mod tests {
+    use super::*;
+
+    fn key() -> AccountKey {
+        (Address::repeat_byte(1), "session".into())
+    }
+
+    fn wei(v: u64) -> Wei {
+        Wei::from_base_units(U256::from(v))
+    }
+
+    #[test]
+    fn credit_debit_exact_with_rational_price() {
+        let b = Balances::default();
+        let now = Instant::now();
+        // 1/3 wei per pixel: 3 pixels cost exactly 1 wei.
+        let price = PricePerPixel::new(U256::from(1), U256::from(3)).unwrap();
+        b.credit(&key(), wei(10), price, now).unwrap();
+        b.debit_pixels(&key(), 3, price, now).unwrap();
+        assert_eq!(b.balance(&key()), (wei(9), false));
+        assert!(b.covers(&key(), wei(9)));
+        b.debit_pixels(&key(), 1, price, now).unwrap();
+        // 8 2/3 wei left: covers 8, not 9.
+        assert!(b.covers(&key(), wei(8)));
+        assert!(!b.covers(&key(), wei(9)));
+        b.debit_pixels(&key(), 30, price, now).unwrap();
+        // 8 2/3 − 10 = −1 1/3 → magnitude 1 (toward zero), negative.
+        assert_eq!(b.balance(&key()), (wei(1), true));
+        assert!(!b.covers(&key(), Wei::ZERO));
+    }
+
+    #[test]
+    fn first_credit_pins_the_price() {
+        let b = Balances::default();
+        let now = Instant::now();
+        b.credit(&key(), wei(100), PricePerPixel::from_wei_per_pixel(1), now)
+            .unwrap();
+        // A later, higher price does not apply to this session.
+        b.debit_pixels(&key(), 10, PricePerPixel::from_wei_per_pixel(5), now)
+            .unwrap();
+        assert_eq!(b.balance(&key()), (wei(90), false));
+        assert_eq!(b.price(&key()), Some(PricePerPixel::from_wei_per_pixel(1)));
+    }
+
+    #[test]
+    fn tickets_needed_rounds_up() {
+        let b = Balances::default();
+        let now = Instant::now();
+        assert_eq!(b.tickets_needed(&key(), wei(25), wei(10)).unwrap(), 3);
+        b.credit(&key(), wei(20), PricePerPixel::from_wei_per_pixel(1), now)
+            .unwrap();
+        assert_eq!(b.tickets_needed(&key(), wei(25), wei(10)).unwrap(), 1);
+        assert_eq!(b.tickets_needed(&key(), wei(20), wei(10)).unwrap(), 0);
+        b.debit_pixels(&key(), 40, PricePerPixel::from_wei_per_pixel(1), now)
+            .unwrap();
+        // Balance −20: need 45 more for 25 → 5 tickets.
+        assert_eq!(b.tickets_needed(&key(), wei(25), wei(10)).unwrap(), 5);
+        assert!(b.tickets_needed(&key(), wei(25), Wei::ZERO).is_err());
+    }
+
+    #[test]
+    fn idle_accounts_expire() {
+        let b = Balances::new(Duration::from_secs(600));
+        let t0 = Instant::now();
+        b.credit(&key(), wei(1), PricePerPixel::ZERO, t0).unwrap();
+        assert_eq!(b.expire_idle(t0 + Duration::from_secs(600)), 0);
+        assert_eq!(b.expire_idle(t0 + Duration::from_secs(601)), 1);
+        assert!(b.is_empty());
+    }
+}

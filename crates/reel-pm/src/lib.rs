@@ -1,0 +1,223 @@
+//! Probabilistic micropayments: how a gateway pays an orchestrator per segment with signed
+//! lottery tickets, and how the orchestrator turns the winners into ETH without ever losing
+//! one.
+//!
+//! Data flow on the orchestrator (recipient) side:
+//! 1. [`Recipient::issue_params`] answers `GetOrchestrator` with [`TicketParams`]: face value
+//!    and win probability from gas cost and the sender's max float ([`SenderMonitor`]), and a
+//!    commitment `keccak256(recipientRand)` where `recipientRand` is an HMAC of every issued
+//!    field, fixed-width, under a secret kept in the node's SQLite [`Store`] (params survive
+//!    restarts; no two parameter sets share a rand).
+//! 2. [`Recipient::receive_payment`] checks a `Payment` in the order of spec §3.6, commits
+//!    the accepted nonces and every winning ticket to the store in one transaction, and only
+//!    then credits the tickets' expected value to the `(sender, session)` account in
+//!    [`Balances`] (store before credit, N1). The node debits price × pixels after transcoding.
+//! 3. [`Redeemer`] walks the stored winners on every new block and redeems each exactly once
+//!    through the [`TicketBroker`] trait, the seam to the chain (N2–N4, gas checks, revert
+//!    classification, recovery after restart).
+//!
+//! On the gateway (sender) side, [`Sender`] keeps one session per `recipientRandHash`, checks
+//! the orchestrator's params (§3.4) and signs batches of tickets with fresh nonces.
+//!
+//! [`ticket`] holds the byte-exact ticket hash (the TicketBroker's `getTicketHash`), the win
+//! test and EV math. Chain state reaches this crate only through [`TicketBroker`] and plain
+//! values ([`ChainView`]), so it runs against the contracts, or an in-memory model in tests.
+
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
+
+pub mod balance;
+pub mod broker;
+pub mod monitor;
+pub mod price;
+pub mod recipient;
+pub mod redeemer;
+pub mod sender;
+pub mod store;
+pub mod ticket;
+
+#[cfg(test)]
+mod catalogue;
+#[cfg(test)]
+pub(crate) mod testing;
+
+pub use balance::{AccountKey, Balances};
+pub use broker::{
+    ChainState, Disposition, PreparedTx, Receipt, ReserveInfo, SenderInfo, TicketBroker,
+    classify_revert,
+};
+pub use monitor::{BrokerEvent, SenderMonitor};
+pub use price::PricePerPixel;
+pub use recipient::{
+    ChainView, PaymentBatch, PaymentOutcome, Recipient, RecipientConfig, TicketRejection,
+};
+pub use redeemer::{Redeemer, RedeemerConfig, TickReport};
+pub use sender::{Sender, SenderChainView, SenderConfig};
+pub use store::{StateCounts, Store, StoredTicket, Terminal, TicketState};
+pub use ticket::{ExpirationParams, MAX_WIN_PROB, SignedTicket, Ticket, TicketParams};
+
+use alloy_primitives::{Address, B256};
+use reel_net::SignatureError;
+use reel_types::Wei;
+
+/// Everything that can go wrong with a payment, a ticket or its redemption.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PmError {
+    // --- malformed input -------------------------------------------------------------
+    #[error("malformed {field}: {reason}")]
+    Malformed { field: &'static str, reason: String },
+    #[error("invalid price: {reason}")]
+    InvalidPrice { reason: String },
+    #[error("{what} overflowed 256 bits")]
+    Overflow { what: &'static str },
+    #[error("payment carries {count} tickets; at most {max} are accepted per payment")]
+    TooManyTickets { count: usize, max: usize },
+
+    // --- recipient: whole payment refused (fatal: the gateway must refresh params) -----
+    #[error("ticket recipient {got} is not this orchestrator ({expected})")]
+    WrongRecipient { expected: Address, got: Address },
+    #[error("ticket sender is the zero address")]
+    ZeroSender,
+    #[error(
+        "sender {sender} is unlocking (withdraw round {withdraw_round}, current round \
+         {current_round}): no new tickets accepted"
+    )]
+    SenderUnlocking {
+        sender: Address,
+        withdraw_round: u64,
+        current_round: u64,
+    },
+    #[error(
+        "recipientRand does not match recipientRandHash: these ticket params were not issued \
+         by this orchestrator or were altered; fetch fresh params"
+    )]
+    RecipientRandMismatch,
+    #[error(
+        "ticket created in round {creation_round} is too old for round {current_round} \
+         (valid {validity} rounds); fetch fresh params"
+    )]
+    TicketTooOld {
+        creation_round: u64,
+        current_round: u64,
+        validity: u64,
+    },
+
+    // --- recipient: one ticket refused -----------------------------------------------
+    #[error("invalid ticket signature: {reason}")]
+    InvalidSignature { reason: SignatureError },
+    #[error("ticket signed by {got}, not by the sender {expected}")]
+    WrongSigner { expected: Address, got: Address },
+    #[error("ticket nonce {nonce} already seen for these params")]
+    NonceReplay { nonce: u32 },
+    #[error("too many tickets ({max}) on one set of params; fetch fresh params")]
+    TooManyNonces { max: usize },
+    #[error(
+        "TicketParams expired: expiration block {expiration_block} ≤ last seen block \
+         {last_block}; fetch fresh params"
+    )]
+    TicketParamsExpired {
+        expiration_block: u64,
+        last_block: u64,
+    },
+
+    // --- orchestrator pricing and credit ----------------------------------------------
+    #[error(
+        "insufficient sender reserve: max float {max_float} cannot cover a ticket worth more \
+         than the expected value {ev}"
+    )]
+    InsufficientSenderReserve { max_float: Wei, ev: Wei },
+    #[error("Insufficient balance")]
+    InsufficientBalance,
+
+    // --- sender: orchestrator params refused ---------------------------------------------
+    #[error("ticket params rejected: {reason}")]
+    ParamsRejected { reason: String },
+    #[error("unknown ticket session {session}")]
+    UnknownSession { session: B256 },
+    #[error(
+        "ticket session {session} has used {used} of {max} nonces; fetch fresh params from \
+         the orchestrator"
+    )]
+    SessionExhausted { session: B256, used: u32, max: u32 },
+
+    // --- chain ----------------------------------------------------------------------------
+    #[error("transaction reverted: {reason}")]
+    Revert { reason: String },
+    #[error("chain call {op} failed: {message}")]
+    Chain { op: &'static str, message: String },
+    #[error("sender {sender}: cannot subtract {amount} from pending amount {pending}")]
+    PendingUnderflow {
+        sender: Address,
+        amount: Wei,
+        pending: Wei,
+    },
+
+    // --- storage --------------------------------------------------------------------------
+    #[error("ticket store: {op}: {reason}")]
+    Store { op: &'static str, reason: String },
+    #[error("ticket {id} is already in a final state; refusing to change it")]
+    AlreadyFinal { id: i64 },
+}
+
+impl PmError {
+    /// Whether the error rejects the whole payment (the parameters are unusable, so the
+    /// gateway must fetch fresh ones) rather than a single ticket in it.
+    pub fn is_fatal(&self) -> bool {
+        matches!(
+            self,
+            PmError::WrongRecipient { .. }
+                | PmError::ZeroSender
+                | PmError::SenderUnlocking { .. }
+                | PmError::RecipientRandMismatch
+                | PmError::TicketTooOld { .. }
+                | PmError::Malformed { .. }
+                | PmError::InvalidPrice { .. }
+                | PmError::TooManyTickets { .. }
+        )
+    }
+
+    /// Whether the gateway should fetch fresh ticket params and try again.
+    pub fn should_refresh_params(&self) -> bool {
+        matches!(
+            self,
+            PmError::RecipientRandMismatch
+                | PmError::TicketTooOld { .. }
+                | PmError::TicketParamsExpired { .. }
+                | PmError::TooManyNonces { .. }
+                | PmError::SessionExhausted { .. }
+        )
+    }
+
+    pub(crate) fn store(op: &'static str, e: impl std::fmt::Display) -> Self {
+        PmError::Store {
+            op,
+            reason: e.to_string(),
+        }
+    }
+}
+
+/// A malformed wire integer (from the `be` codec of `reel-net`).
+impl From<reel_net::NetError> for PmError {
+    fn from(e: reel_net::NetError) -> Self {
+        match e {
+            reel_net::NetError::Invalid { field, reason } => PmError::Malformed { field, reason },
+            other => PmError::Malformed {
+                field: "payment",
+                reason: other.to_string(),
+            },
+        }
+    }
+}
+
+/// Converts an amount error from `reel-types` (overflow of a U256 sum).
+impl From<reel_types::AmountError> for PmError {
+    fn from(_: reel_types::AmountError) -> Self {
+        PmError::Overflow { what: "wei amount" }
+    }
+}
