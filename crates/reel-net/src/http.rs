@@ -11,7 +11,7 @@
 use crate::{NetError, proto};
 use alloy_primitives::{B256, keccak256};
 use base64::Engine as _;
-use http::{HeaderMap, HeaderValue, header::CONTENT_TYPE};
+pub use http::{HeaderMap, HeaderValue, StatusCode, header::CONTENT_TYPE};
 use prost::Message;
 
 /// Header carrying base64(protobuf `SegData`).

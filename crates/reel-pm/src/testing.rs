@@ -56,7 +56,7 @@ pub(crate) fn issued_params(exp: u64) -> TicketParams {
         expiration_block: exp,
         expiration: ExpirationParams {
             creation_round: 10,
-            creation_round_block_hash: B256::repeat_byte(0x10),
+            creation_round_block_hash: B256::repeat_byte(10),
         },
         price: PricePerPixel::from_wei_per_pixel(1),
     }
@@ -124,7 +124,7 @@ impl MemoryBroker {
             gas_price: wei(1_000_000_000),
             ..Default::default()
         };
-        c.round_hashes.insert(10, B256::repeat_byte(0x10));
+        c.round_hashes.insert(10, B256::repeat_byte(10));
         c.pool.insert(recipient);
         Self {
             chain: Mutex::new(c),
