@@ -496,16 +496,16 @@ impl Recipient {
         }
         // N1: durable before credit. If the commit fails nothing is credited and the nonces
         // are released, so the gateway can retry the same tickets.
-        if !seen.is_empty() {
-            if let Err(e) = self.store.commit_payment(&seen, &winners, unix_now()) {
-                let mut nonces = self.nonces();
-                for n in &seen {
-                    nonces.remove(&n.rand_hash, n.nonce);
-                }
-                warn!(target: "pm::recipient", sender = %batch.sender, error = %e,
-                      "could not store payment; refusing it");
-                return Err(e);
+        if !seen.is_empty()
+            && let Err(e) = self.store.commit_payment(&seen, &winners, unix_now())
+        {
+            let mut nonces = self.nonces();
+            for n in &seen {
+                nonces.remove(&n.rand_hash, n.nonce);
             }
+            warn!(target: "pm::recipient", sender = %batch.sender, error = %e,
+                  "could not store payment; refusing it");
+            return Err(e);
         }
         outcome.winners = u32::try_from(winners.len()).unwrap_or(u32::MAX);
         if !credit.is_zero() {
@@ -604,7 +604,7 @@ mod tests {
         let cfg2 = RecipientConfig {
             max_face_value: Some(cfg.ticket_ev),
             avg_gas_price: Wei::ZERO,
-            ..cfg.clone()
+            ..cfg
         };
         let (fv, wp) =
             face_value_and_win_prob(&cfg2, &price, Wei::ZERO, Wei::from_whole(1)).unwrap();

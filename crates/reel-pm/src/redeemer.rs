@@ -162,12 +162,12 @@ impl<B: TicketBroker> Redeemer<B> {
         }
         for t in &in_flight {
             n = n.saturating_add(1);
-            if let Some(tx) = self.store.txs(t.id)?.last() {
-                if let Err(e) = self.broker.broadcast(&prepared(tx)).await {
-                    // Already mined, already known, or the node is down: the receipt check
-                    // in the next tick decides.
-                    info!(target: "pm::redeemer", id = t.id, error = %e, "rebroadcast after restart");
-                }
+            if let Some(tx) = self.store.txs(t.id)?.last()
+                && let Err(e) = self.broker.broadcast(&prepared(tx)).await
+            {
+                // Already mined, already known, or the node is down: the receipt check
+                // in the next tick decides.
+                info!(target: "pm::redeemer", id = t.id, error = %e, "rebroadcast after restart");
             }
         }
         info!(target: "pm::redeemer", in_flight = n, "recovered unredeemed tickets");

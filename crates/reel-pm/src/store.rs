@@ -197,8 +197,8 @@ fn sql_to_u64(v: i64) -> Result<u64, PmError> {
     u64::try_from(v).map_err(|_| PmError::store("read", format!("negative integer {v}")))
 }
 
-fn b256_col(v: Vec<u8>) -> Result<B256, PmError> {
-    B256::try_from(v.as_slice()).map_err(|_| PmError::store("read", "hash column is not 32 bytes"))
+fn b256_col(v: &[u8]) -> Result<B256, PmError> {
+    B256::try_from(v).map_err(|_| PmError::store("read", "hash column is not 32 bytes"))
 }
 
 impl Store {
@@ -354,7 +354,7 @@ impl Store {
         for row in rows {
             let (h, nonce, exp) = row.map_err(|e| PmError::store("load nonces", e))?;
             out.push(SeenNonce {
-                rand_hash: b256_col(h)?,
+                rand_hash: b256_col(&h)?,
                 nonce,
                 expiration_block: sql_to_u64(exp)?,
             });
@@ -499,7 +499,7 @@ impl Store {
         for row in rows {
             let (h, n, g, raw, at) = row.map_err(|e| PmError::store("load txs", e))?;
             out.push(StoredTx {
-                tx_hash: b256_col(h)?,
+                tx_hash: b256_col(&h)?,
                 tx_nonce: sql_to_u64(n)?,
                 gas_price: Wei::from_base_units(
                     U256::from_str_radix(&g, 10).map_err(|e| PmError::store("load txs", e))?,
@@ -619,10 +619,10 @@ impl RawRow {
             face_value: Wei::from_base_units(num(&self.face_value)?),
             win_prob: num(&self.win_prob)?,
             sender_nonce: self.sender_nonce,
-            recipient_rand_hash: b256_col(self.recipient_rand_hash)?,
+            recipient_rand_hash: b256_col(&self.recipient_rand_hash)?,
             expiration: ExpirationParams {
                 creation_round: sql_to_u64(self.creation_round)?,
-                creation_round_block_hash: b256_col(self.creation_round_block_hash)?,
+                creation_round_block_hash: b256_col(&self.creation_round_block_hash)?,
             },
         };
         Ok(StoredTicket {
@@ -630,11 +630,11 @@ impl RawRow {
             signed: SignedTicket {
                 ticket,
                 sig,
-                recipient_rand: U256::from_be_bytes(b256_col(self.recipient_rand)?.0),
+                recipient_rand: U256::from_be_bytes(b256_col(&self.recipient_rand)?.0),
             },
             params_expiration_block: sql_to_u64(self.params_expiration_block)?,
             state: TicketState::parse(&self.state)?,
-            tx_hash: self.tx_hash.map(b256_col).transpose()?,
+            tx_hash: self.tx_hash.as_deref().map(b256_col).transpose()?,
             block_number: self.block_number.map(sql_to_u64).transpose()?,
             reason: self.reason,
             attempts: self.attempts,
@@ -683,7 +683,11 @@ mod tests {
         assert_eq!(got.params_expiration_block, 140);
 
         // The same ticket cannot be stored twice.
-        assert!(store.commit_payment(&[], &[w.clone()], 1001).is_err());
+        assert!(
+            store
+                .commit_payment(&[], std::slice::from_ref(&w), 1001)
+                .is_err()
+        );
         // A zero tx hash is refused by the schema.
         assert!(
             store

@@ -104,7 +104,6 @@ struct Chain {
     broadcast_errors: VecDeque<PmError>,
     /// Transactions this node signed, by hash (a signed tx carries its ticket).
     signed_txs: HashMap<B256, SignedTicket>,
-    broadcasts: u32,
     prepared: u32,
 }
 
@@ -190,9 +189,6 @@ impl MemoryBroker {
             .get(&ticket_hash)
             .copied()
             .unwrap_or(0)
-    }
-    pub(crate) fn broadcasts(&self) -> u32 {
-        self.c().broadcasts
     }
     pub(crate) fn prepared(&self) -> u32 {
         self.c().prepared
@@ -383,7 +379,6 @@ impl TicketBroker for MemoryBroker {
     }
     async fn broadcast(&self, tx: &PreparedTx) -> Result<(), PmError> {
         let mut c = self.c();
-        c.broadcasts += 1;
         if let Some(e) = c.broadcast_errors.pop_front() {
             return Err(e);
         }
