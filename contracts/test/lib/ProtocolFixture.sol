@@ -36,6 +36,8 @@ abstract contract ProtocolFixture is TestBase {
     ServiceRegistry internal serviceRegistryTarget;
     address internal treasury;
     address internal ticketBroker;
+    /// Size of the active set; a test may lower it before deployProtocol().
+    uint256 internal activeSetSize = NUM_ACTIVE;
 
     function deployProtocol() internal {
         vm.roll(FIRST_ROUND * ROUND_LENGTH + 1);
@@ -66,7 +68,7 @@ abstract contract ProtocolFixture is TestBase {
         register("JobsManager", ticketBroker);
 
         bondingManager.setUnbondingPeriod(UNBONDING_PERIOD);
-        bondingManager.setNumActiveTranscoders(NUM_ACTIVE);
+        bondingManager.setNumActiveTranscoders(activeSetSize);
         roundsManager.setRoundLength(ROUND_LENGTH);
         roundsManager.setRoundLockAmount(ROUND_LOCK_AMOUNT);
 
