@@ -73,7 +73,11 @@ impl ChainConfig {
         };
         Ok(Deployment {
             controller: self.controller,
-            livepeer_token: lookup(ContractId::livepeer_token()).await?,
+            livepeer_token: lookup(ContractId::new("LivepeerToken")).await?,
+            bonding_manager: lookup(ContractId::new("BondingManager")).await?,
+            rounds_manager: lookup(ContractId::new("RoundsManager")).await?,
+            minter: lookup(ContractId::new("Minter")).await?,
+            service_registry: lookup(ContractId::new("ServiceRegistry")).await?,
         })
     }
 }

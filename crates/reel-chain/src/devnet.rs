@@ -13,7 +13,7 @@ use alloy::{
     providers::Provider,
     signers::local::PrivateKeySigner,
 };
-use reel_contracts::{DeployParams, Deployment, deploy};
+use reel_contracts::{DeployParams, Deployment, ProtocolParams, deploy};
 use reel_types::{Lpt, Wei};
 use serde::{Deserialize, Serialize};
 use std::{
@@ -41,6 +41,19 @@ pub struct DevnetOptions {
     pub reset: bool,
     pub eth_per_account: Wei,
     pub lpt_per_account: Lpt,
+    /// Protocol parameters of a fresh devnet.
+    pub protocol: ProtocolParams,
+}
+
+impl DevnetOptions {
+    /// Parameters that suit a chain on one machine: short rounds and unbonding.
+    pub fn devnet_protocol() -> ProtocolParams {
+        ProtocolParams {
+            round_length: 20,
+            unbonding_period: 2,
+            ..ProtocolParams::default()
+        }
+    }
 }
 
 /// One funded devnet account.
@@ -63,6 +76,7 @@ pub struct DevnetFile {
     pub accounts: Vec<DevnetAccount>,
     pub eth_per_account: Wei,
     pub lpt_per_account: Lpt,
+    pub protocol: ProtocolParams,
 }
 
 /// Why a devnet could not start.
@@ -345,12 +359,23 @@ async fn fresh(
     let deployer = signers.first().cloned().ok_or(DevnetError::NoAccounts)?;
     let provider = connect_with_signer(rpc_url, deployer)?;
     let params = DeployParams {
+        protocol: options.protocol.clone(),
         lpt_allocations: signers
             .iter()
             .map(|s| (s.address(), options.lpt_per_account))
             .collect(),
     };
     let contracts = deploy(&provider, &params).await?;
+    // Start in round 1, initialised: round 0 is the deployment's, in which nobody can be
+    // active yet. Later rounds are the keepers' job.
+    rpc.raw_request::<_, ()>("anvil_mine".into(), (options.protocol.round_length,))
+        .await
+        .map_err(|source| DevnetError::Rpc {
+            method: "anvil_mine",
+            source: Box::new(source),
+        })?;
+    let rounds = reel_contracts::livepeer::IRoundsManager::new(contracts.rounds_manager, &provider);
+    crate::protocol::send("initialize round 1", rounds.initializeRound()).await?;
     Ok(DevnetFile {
         rpc_url: rpc_url.to_owned(),
         chain_id,
@@ -365,5 +390,6 @@ async fn fresh(
             .collect(),
         eth_per_account: options.eth_per_account,
         lpt_per_account: options.lpt_per_account,
+        protocol: options.protocol.clone(),
     })
 }

@@ -58,15 +58,70 @@ pub enum ChainError {
         name: &'static str,
         controller: alloy::primitives::Address,
     },
-    #[error("reading `{name}` from the Controller: {}", reel_contracts::revert::describe(.source))]
+    #[error("reading `{name}`: {}", reel_contracts::revert::describe(.source))]
     Contract {
         name: &'static str,
         #[source]
         source: Box<alloy::contract::Error>,
     },
+    #[error("this needs an account to sign with: pass --private-key, --keystore or --account")]
+    NoSigner,
+    #[error("the account holds {have}, not the {need} asked for")]
+    InsufficientLpt {
+        have: reel_types::Lpt,
+        need: reel_types::Lpt,
+    },
+    // Not a `#[source]`: the message already carries the revert reason or, failing that,
+    // the whole error, and error chains would print the raw JSON-RPC payload again.
+    #[error("{action} failed: {}", reel_contracts::revert::describe(.source))]
+    Tx {
+        action: String,
+        source: Box<alloy::contract::Error>,
+    },
+    #[error("{action}: transaction {tx} reverted")]
+    Reverted {
+        action: String,
+        tx: alloy::primitives::B256,
+    },
 }
 
 impl ChainError {
+    pub(crate) fn call(name: &'static str, source: alloy::contract::Error) -> Self {
+        Self::Contract {
+            name,
+            source: Box::new(source),
+        }
+    }
+
+    pub(crate) fn rpc(
+        method: &'static str,
+        url: &str,
+        source: alloy::transports::TransportError,
+    ) -> Self {
+        Self::Rpc {
+            method,
+            url: url.to_owned(),
+            source: Box::new(source),
+        }
+    }
+
+    pub(crate) fn tx(action: &str, source: alloy::contract::Error) -> Self {
+        Self::Tx {
+            action: action.to_owned(),
+            source: Box::new(source),
+        }
+    }
+
+    /// The contract's revert reason, when this is a reverted call.
+    pub fn revert_reason(&self) -> Option<String> {
+        match self {
+            Self::Tx { source, .. } | Self::Contract { source, .. } => {
+                reel_contracts::revert::reason(source)
+            }
+            _ => None,
+        }
+    }
+
     /// Whether trying again later may succeed (the node is down or slow), as opposed to a
     /// configuration mistake that needs a person.
     pub fn is_retryable(&self) -> bool {

@@ -7,6 +7,9 @@
 //!   address); every other protocol address is resolved from the Controller.
 //! - [`devnet`]: a local network on anvil with the protocol deployed and accounts funded,
 //!   described in `devnet.json`, resumable across restarts.
+//! - [`protocol`]: the staking client (bond, unbond, reward, round status, ...) that the CLI
+//!   and the keepers use.
+//! - [`keeper`]: initialises rounds and calls `reward()` when due, idempotently.
 //! - [`connect`] / [`connect_with_signer`]: an alloy provider for any JSON-RPC URL.
 
 #![deny(
@@ -21,10 +24,13 @@ pub mod anvil;
 mod config;
 pub mod devnet;
 mod error;
+pub mod keeper;
+pub mod protocol;
 pub mod signer;
 
 pub use anvil::{Anvil, AnvilConfig};
 pub use config::{ChainConfig, chain_id, connect, connect_with_signer};
 pub use devnet::{Devnet, DevnetError, DevnetFile, DevnetOptions};
 pub use error::ChainError;
+pub use protocol::{Protocol, TxOutcome};
 pub use signer::{KeyError, KeySource};

@@ -1,4 +1,8 @@
 //! alloy bindings for every contract in `contracts/src`, with `deploy` where it has bytecode.
+//!
+//! These are generated from our own artifacts and used to deploy and administer our
+//! contracts. Code that only *uses* the protocol goes through [`crate::livepeer`] instead, so
+//! it stays compatible with Livepeer's deployment.
 #![allow(
     missing_docs,
     missing_debug_implementations,
@@ -8,23 +12,24 @@
 
 use alloy::sol;
 
-sol!(
-    #[sol(rpc)]
-    #[derive(Debug)]
+macro_rules! bind {
+    ($($name:ident),* $(,)?) => {$(
+        sol!(
+            #[sol(rpc)]
+            #[derive(Debug)]
+            $name,
+            concat!("artifacts/", stringify!($name), ".json")
+        );
+    )*};
+}
+
+bind!(
+    BondingManager,
     Controller,
-    "artifacts/Controller.json"
-);
-
-sol!(
-    #[sol(rpc)]
-    #[derive(Debug)]
     LivepeerToken,
-    "artifacts/LivepeerToken.json"
-);
-
-sol!(
-    #[sol(rpc)]
-    #[derive(Debug)]
     Manager,
-    "artifacts/Manager.json"
+    ManagerProxy,
+    Minter,
+    RoundsManager,
+    ServiceRegistry,
 );

@@ -3,6 +3,8 @@
 //! - [`bindings`]: alloy `sol!` bindings generated from the ABI + bytecode artifacts in
 //!   `artifacts/` (exported from `contracts/` by `./x artifacts`, committed so that
 //!   `cargo build` needs neither node nor forge; `./x test` fails if they are stale).
+//! - [`livepeer`]: the external interface of Livepeer's deployed staking contracts, which
+//!   reel's clients use so they work against Livepeer's deployment too.
 //! - [`deploy`]: deploys the whole protocol that exists so far, registers every contract in
 //!   the Controller under Livepeer's names, mints the genesis LPT allocations and unpauses.
 //! - [`revert`]: turns a failed call into the contract's revert reason in plain words.
@@ -19,7 +21,8 @@
 pub mod bindings;
 mod deploy;
 mod ids;
+pub mod livepeer;
 pub mod revert;
 
-pub use deploy::{DeployError, DeployParams, Deployment, deploy};
+pub use deploy::{DeployError, DeployParams, Deployment, ProtocolParams, deploy};
 pub use ids::ContractId;

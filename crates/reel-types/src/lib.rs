@@ -7,6 +7,7 @@
 //!   distinct types with no mixed arithmetic; every operation is checked and returns a
 //!   [`Result`]. Decimal strings (`"12.5"`) are parsed only at the edges, exactly: an amount
 //!   with more than 18 fractional digits is an error, never silently rounded.
+//! - [`Ppm`] is a share in millionths (reward cut, fee share), parsed from a percentage.
 //! - [`Round`] is a protocol round number.
 
 #![deny(
@@ -18,8 +19,10 @@
 )]
 
 mod amount;
+mod percent;
 mod round;
 
 pub use alloy_primitives::{Address, U256};
 pub use amount::{AmountError, DECIMALS, Lpt, Wei};
+pub use percent::{PercentError, Ppm};
 pub use round::Round;

@@ -17,6 +17,7 @@ fn options(dir: &Path) -> DevnetOptions {
         reset: false,
         eth_per_account: Wei::from_whole(100),
         lpt_per_account: Lpt::parse_decimal("2500.5").expect("literal"),
+        protocol: DevnetOptions::devnet_protocol(),
     }
 }
 

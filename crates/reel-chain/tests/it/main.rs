@@ -2,3 +2,4 @@
 
 mod anvil;
 mod devnet;
+mod keeper;

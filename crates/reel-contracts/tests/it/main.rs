@@ -1,5 +1,7 @@
 //! The bindings and the deploy against a real anvil.
 
+mod compat;
+
 use alloy::{
     primitives::{Address, U256},
     providers::Provider,
@@ -29,6 +31,7 @@ async fn deploy_registers_mints_and_unpauses() -> anyhow::Result<()> {
     let (_anvil, provider, me) = chain().await?;
     let alice = Address::repeat_byte(0xa1);
     let params = DeployParams {
+        protocol: Default::default(),
         lpt_allocations: vec![
             (alice, Lpt::from_whole(7)),
             (me, Lpt::parse_decimal("0.000000000000000001")?),

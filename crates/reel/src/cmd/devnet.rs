@@ -1,6 +1,12 @@
+use alloy::signers::local::PrivateKeySigner;
 use anyhow::Context;
 use clap::Args;
-use reel_chain::{Devnet, DevnetOptions, anvil::DEFAULT_CHAIN_ID};
+use reel_chain::{
+    ChainConfig, Devnet, DevnetOptions, Protocol,
+    anvil::DEFAULT_CHAIN_ID,
+    keeper::{self, KeeperConfig},
+};
+use reel_contracts::ProtocolParams;
 use reel_types::{Lpt, Wei};
 use std::path::PathBuf;
 
@@ -30,6 +36,15 @@ pub(crate) struct DevnetArgs {
     /// LPT minted to each account
     #[arg(long, default_value = "10000", value_name = "LPT")]
     lpt: Lpt,
+    /// Blocks per round on a fresh devnet
+    #[arg(long, default_value_t = DevnetOptions::devnet_protocol().round_length)]
+    round_length: u64,
+    /// Rounds between unbonding and withdrawing on a fresh devnet
+    #[arg(long, default_value_t = DevnetOptions::devnet_protocol().unbonding_period)]
+    unbonding_period: u64,
+    /// Do not initialise rounds automatically (then `reel stake round initialize` does)
+    #[arg(long)]
+    no_keeper: bool,
 }
 
 pub(crate) async fn run(args: DevnetArgs) -> anyhow::Result<()> {
@@ -50,15 +65,51 @@ pub(crate) async fn run(args: DevnetArgs) -> anyhow::Result<()> {
         reset: args.reset,
         eth_per_account: args.eth,
         lpt_per_account: args.lpt,
+        protocol: ProtocolParams {
+            round_length: args.round_length,
+            unbonding_period: args.unbonding_period,
+            ..DevnetOptions::devnet_protocol()
+        },
     })
     .await
     .context("starting the devnet")?;
     print_summary(&devnet, started.elapsed());
 
+    // The devnet keeps rounds moving: with a block every second and short rounds, a new
+    // round starts every half minute and someone must initialise it.
+    let (stop_keeper, keeper_stopped) = tokio::sync::oneshot::channel::<()>();
+    let keeper = if args.no_keeper {
+        None
+    } else {
+        let f = devnet.file();
+        let config = ChainConfig {
+            rpc_url: f.rpc_url.clone(),
+            chain_id: f.chain_id,
+            controller: f.contracts.controller,
+        };
+        let owner = f.deployer().context("devnet.json lists no accounts")?;
+        let signer = PrivateKeySigner::from_bytes(&owner.private_key).context("devnet key")?;
+        let protocol = Protocol::connect(&config, Some(signer))
+            .await
+            .context("connecting the round keeper")?;
+        let cfg = KeeperConfig {
+            initialize_rounds: true,
+            reward: false,
+            poll: std::time::Duration::from_secs(f.block_time.max(1)),
+        };
+        Some(tokio::spawn(keeper::run(protocol, cfg, async {
+            let _ = keeper_stopped.await;
+        })))
+    };
+
     let outcome = tokio::select! {
         signal = shutdown_signal() => signal.map(|name| tracing::info!("{name}: stopping")),
         why = devnet.wait_anvil_exit() => Err(anyhow::anyhow!("anvil stopped unexpectedly: {why}")),
     };
+    let _ = stop_keeper.send(());
+    if let Some(k) = keeper {
+        let _ = k.await;
+    }
     outcome?;
     devnet.shutdown().await.context("stopping anvil")?;
     println!("devnet stopped; chain state saved in {}", devnet_dir_note());
@@ -89,6 +140,13 @@ fn print_summary(devnet: &Devnet, took: std::time::Duration) {
     println!("  RPC            {}", f.rpc_url);
     println!("  Controller     {}", f.contracts.controller);
     println!("  LivepeerToken  {}", f.contracts.livepeer_token);
+    println!("  BondingManager {}", f.contracts.bonding_manager);
+    println!("  RoundsManager  {}", f.contracts.rounds_manager);
+    println!("  Minter         {}", f.contracts.minter);
+    println!(
+        "  rounds         {} blocks each, unbonding takes {} rounds",
+        f.protocol.round_length, f.protocol.unbonding_period
+    );
     println!(
         "  accounts       {} funded with {} and {} each; the first owns the protocol",
         f.accounts.len(),

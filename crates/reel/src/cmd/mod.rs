@@ -1,6 +1,8 @@
 use clap::{Parser, Subcommand};
 
+mod chain_args;
 mod devnet;
+mod stake;
 
 /// reel: a Rust implementation of the Livepeer network.
 #[derive(Debug, Parser)]
@@ -17,12 +19,15 @@ pub(crate) struct Cli {
 pub(crate) enum Command {
     /// Run a local network: anvil with the protocol deployed and funded accounts.
     Devnet(devnet::DevnetArgs),
+    /// Bond, delegate, run as an orchestrator, claim rewards and fees, keep rounds.
+    Stake(stake::StakeArgs),
 }
 
 impl Command {
     pub(crate) async fn run(self) -> anyhow::Result<()> {
         match self {
             Command::Devnet(args) => devnet::run(args).await,
+            Command::Stake(args) => stake::run(args).await,
         }
     }
 }

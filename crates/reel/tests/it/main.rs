@@ -1,3 +1,4 @@
 //! The `reel` binary, run as a user runs it.
 
 mod devnet;
+mod stake;
