@@ -1,0 +1,56 @@
+//! reel's media engine: live ingest, segmenting, ABR transcoding and HLS. It knows nothing
+//! of payments or the chain; the gateway and orchestrator roles (`reel-node`) drive it.
+//!
+//! Data flow:
+//!
+//! ```text
+//!  OBS/ffmpeg ─RTMP─▶ rtmp::serve ─FLV tags─▶ flv ─packets─▶ Segmenter ─Segment─▶ IngestEvent ─┐
+//!  app ─PUT /live/<id>/<seq>.ts─▶ server (HTTP push) ─TS bytes─▶ ts::demux ─Segment───────────┤
+//!                                                                                             ▼
+//!                          SegmentHandler (LocalTranscoder here; a paid orchestrator in reel-node)
+//!                                 │  TranscodeSession: 1 decode ▶ N × (fps ▶ scale ▶ x264 ▶ TS)
+//!                                 ▼
+//!                          HlsStore ─▶ GET /stream/<id>.m3u8, /stream/<id>/<rendition>.m3u8, …
+//! ```
+//!
+//! Where to look:
+//! - [`transcode`]: [`TranscodeSession`], the per-stream decoder and rendition workers, and
+//!   exact pixel counts. Blocking; run it on blocking threads.
+//! - [`ts`], [`flv`], [`amf0`], [`rtmp::chunk`], [`multipart`], [`profile`], [`hls`]: the
+//!   byte parsers, each a pure function with a `cargo fuzz` target in `fuzz/`.
+//! - [`segmenter`]: keyframe segmenting of a live packet stream (sans-IO).
+//! - [`rtmp`]: the RTMP publish server (handshake from `rml_rtmp`; our own bounded chunk
+//!   reader and AMF0 codec), driven from tokio.
+//! - [`server`]: HTTP push ingest and HLS serving (axum), and the [`SegmentHandler`] seam.
+//! - [`input`]: files and URLs read with libavformat for `reel transcode`.
+
+pub mod aac;
+pub mod amf0;
+mod error;
+pub mod flv;
+pub mod h264;
+pub mod hls;
+pub mod input;
+pub mod media;
+pub mod multipart;
+pub mod pipeline;
+pub mod profile;
+pub mod rtmp;
+pub mod segmenter;
+pub mod server;
+mod stream;
+pub mod transcode;
+pub mod ts;
+
+pub use error::MediaError;
+
+pub use hls::{HlsSettings, HlsStore, RenditionOut};
+pub use media::{AudioCodec, Packet, Segment, SegmentMedia, TS_HZ, Track};
+pub use pipeline::{LocalTranscoder, PipelineSettings, SegmentHandler, run_pipeline};
+pub use profile::{VideoProfile, parse_ladder, parse_ladder_json};
+pub use rtmp::{IngestEvent, RtmpServer, RtmpSettings};
+pub use segmenter::{Segmenter, SegmenterSettings};
+pub use server::{HttpServer, HttpSettings, MediaServer};
+pub use stream::StreamName;
+
+pub use transcode::{Rendition, ResetReason, SessionSettings, TranscodeResult, TranscodeSession};

@@ -1,0 +1,8 @@
+//! reel-media integration tests: real FFmpeg libraries, real sockets on loopback, the ffmpeg
+//! CLI to make media and ffprobe/ffmpeg to judge it.
+
+mod http;
+mod net;
+mod rtmp;
+mod session;
+mod support;

@@ -1,0 +1,243 @@
+//! The transcode session against ffprobe's independent facts, and every bad-input case on its
+//! own, each followed by a good segment on the same session.
+
+use reel_media::{MediaError, ResetReason, SessionSettings, TranscodeResult, TranscodeSession};
+
+use crate::support::{Probe, fixtures, probe, probe_bytes, video_frames, video_frames_bytes};
+
+/// Two small rungs: one at the source's 30 fps, one converted to 15 fps.
+pub(crate) fn test_ladder() -> Vec<reel_media::VideoProfile> {
+    reel_media::parse_ladder_json(
+        br#"[{"name":"P144p30fps16x9","width":256,"height":144,"bitrate":400000,"fps":30},
+             {"name":"low15","width":160,"height":90,"bitrate":150000,"fps":15,"gop":"1"}]"#,
+    )
+    .unwrap()
+}
+
+pub(crate) fn test_settings() -> SessionSettings {
+    let mut s = SessionSettings::new(test_ladder());
+    s.x264_preset = "ultrafast".into();
+    s.encoder_threads = 1;
+    s.decoder_threads = 1;
+    s
+}
+
+fn session() -> TranscodeSession {
+    TranscodeSession::new(test_settings()).unwrap()
+}
+
+fn read(p: &std::path::Path) -> Vec<u8> {
+    std::fs::read(p).unwrap()
+}
+
+/// Checks a result against ffprobe's view of the input and of every rendition.
+fn check_result(input: &Probe, input_frames: &[crate::support::FrameFacts], r: &TranscodeResult) {
+    let iv = input.video();
+    assert_eq!(r.input_size, (iv.width, iv.height));
+    assert_eq!(r.decoded_frames, iv.frames, "decoded frames vs ffprobe");
+    assert_eq!(
+        r.decoded_pixels,
+        input.video_pixels(),
+        "decoded pixels vs ffprobe"
+    );
+    assert_eq!(r.renditions.len(), 2);
+    let in_first = input_frames.first().unwrap().pts_time;
+    let in_last = input_frames.last().unwrap().pts_time;
+    let in_span = in_last - in_first + 1.0 / 30.0;
+    for (rendition, fps) in r.renditions.iter().zip([30.0, 15.0]) {
+        let p = probe_bytes(&rendition.data).unwrap();
+        let v = p.video();
+        assert_eq!(v.codec_name, "h264");
+        assert_eq!((v.width, v.height), (rendition.width, rendition.height));
+        assert_eq!(v.frames, rendition.frames, "{} frames", rendition.name);
+        assert_eq!(
+            rendition.pixels,
+            p.video_pixels(),
+            "{} pixels",
+            rendition.name
+        );
+        assert!(p.has_audio(), "{} lost its audio", rendition.name);
+        let frames = video_frames_bytes(&rendition.data).unwrap();
+        assert!(
+            frames[0].key && frames[0].pict_type == "I",
+            "{} starts with {:?}",
+            rendition.name,
+            frames[0]
+        );
+        let first = frames.first().unwrap().pts_time;
+        let last = frames.last().unwrap().pts_time;
+        let span = last - first + 1.0 / fps;
+        let frame = 1.0 / fps;
+        assert!(
+            (first - in_first).abs() <= frame + 1e-6,
+            "{}: starts {first} vs {in_first}",
+            rendition.name
+        );
+        assert!(
+            (span - in_span).abs() <= frame + 1e-6,
+            "{}: lasts {span} vs {in_span}",
+            rendition.name
+        );
+        assert_eq!(
+            frames.len() as u64,
+            (in_span * fps).round() as u64,
+            "{} frame count",
+            rendition.name
+        );
+    }
+}
+
+#[test]
+fn transcodes_segments_with_exact_pixel_counts() {
+    let f = fixtures();
+    let mut s = session();
+    for (seq, path) in f.small.iter().enumerate() {
+        let r = s.transcode_ts(seq as u64, &read(path)).unwrap();
+        assert_eq!(r.seq, seq as u64);
+        assert_eq!(r.reset, None, "segment {seq} should continue the session");
+        assert_eq!(
+            (
+                r.renditions[0].width,
+                r.renditions[0].height,
+                r.renditions[1].width,
+                r.renditions[1].height
+            ),
+            (256, 144, 160, 90)
+        );
+        check_result(&probe(path).unwrap(), &video_frames(path).unwrap(), &r);
+        assert_eq!(
+            r.encoded_pixels(),
+            r.renditions.iter().map(|x| x.pixels).sum::<u64>()
+        );
+    }
+}
+
+#[test]
+fn mid_stream_resolution_change_resets_the_session() {
+    let f = fixtures();
+    let mut s = session();
+    s.transcode_ts(0, &read(&f.small[0])).unwrap();
+    // The 640x360 segment continues the timeline; only its size changes.
+    let r = s.transcode_ts(1, &read(&f.medium)).unwrap();
+    assert_eq!(
+        r.reset,
+        Some(ResetReason::InputChanged {
+            from: (320, 180),
+            to: (640, 360)
+        })
+    );
+    check_result(
+        &probe(&f.medium).unwrap(),
+        &video_frames(&f.medium).unwrap(),
+        &r,
+    );
+    // And back.
+    let r = s.transcode_ts(2, &read(&f.small[0])).unwrap();
+    assert!(r.reset.is_some());
+}
+
+#[test]
+fn timestamps_going_back_between_segments_reset_the_session() {
+    let f = fixtures();
+    let mut s = session();
+    s.transcode_ts(0, &read(&f.small[2])).unwrap();
+    let r = s.transcode_ts(1, &read(&f.small[0])).unwrap();
+    assert_eq!(r.reset, Some(ResetReason::TimestampJump));
+    check_result(
+        &probe(&f.small[0]).unwrap(),
+        &video_frames(&f.small[0]).unwrap(),
+        &r,
+    );
+}
+
+/// Runs a bad segment, checks its error, then proves the same session still works.
+fn bad_then_good(bad: &[u8], check: impl FnOnce(&MediaError)) {
+    let f = fixtures();
+    let mut s = session();
+    s.transcode_ts(0, &read(&f.small[0])).unwrap();
+    let err = s.transcode_ts(1, bad).unwrap_err();
+    check(&err);
+    assert!(err.is_bad_input(), "{err}");
+    let r = s.transcode_ts(2, &read(&f.small[1])).unwrap();
+    assert_eq!(r.renditions.len(), 2);
+}
+
+#[test]
+fn zero_byte_segment() {
+    bad_then_good(&[], |e| {
+        assert!(matches!(e, MediaError::EmptySegment), "{e}")
+    });
+}
+
+#[test]
+fn truncated_segment() {
+    let mut data = read(&fixtures().small[0]);
+    data.truncate(data.len() / 2 + 77);
+    bad_then_good(&data, |e| {
+        assert!(matches!(e, MediaError::TruncatedTs { .. }), "{e}")
+    });
+}
+
+#[test]
+fn random_bytes() {
+    // A fixed xorshift stream: reproducible noise.
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let data: Vec<u8> = (0..188 * 200)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    bad_then_good(&data, |e| {
+        assert!(matches!(e, MediaError::NotTs { .. }), "{e}")
+    });
+}
+
+#[test]
+fn audio_only_segment() {
+    let data = read(&fixtures().audio_only);
+    bad_then_good(&data, |e| assert!(matches!(e, MediaError::NoVideo), "{e}"));
+}
+
+#[test]
+fn unsupported_video_codec() {
+    let data = read(&fixtures().mpeg2);
+    bad_then_good(&data, |e| match e {
+        MediaError::UnsupportedCodec {
+            kind: "video",
+            codec,
+        } => assert_eq!(codec, "MPEG-2 video"),
+        other => panic!("{other}"),
+    });
+}
+
+#[test]
+fn timestamps_going_back_inside_a_segment() {
+    let f = fixtures();
+    let mut data = read(&f.small[1]);
+    data.extend(read(&f.small[0]));
+    bad_then_good(&data, |e| {
+        assert!(matches!(e, MediaError::TimestampsBackwards { .. }), "{e}")
+    });
+}
+
+#[test]
+fn damaged_video_payload_is_survivable() {
+    // Flip bytes inside the video payload (not the TS framing): the decoder conceals or
+    // skips, the session reports or survives, and nothing panics.
+    let f = fixtures();
+    let mut data = read(&f.small[0]);
+    for i in (40_000..data.len()).step_by(997) {
+        if i % 188 > 20 {
+            data[i] ^= 0x5A;
+        }
+    }
+    let mut s = session();
+    match s.transcode_ts(0, &data) {
+        Ok(r) => assert!(r.decoded_frames > 0),
+        Err(e) => assert!(e.is_bad_input(), "{e}"),
+    }
+    s.transcode_ts(1, &read(&f.small[1])).unwrap();
+}
