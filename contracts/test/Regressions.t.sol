@@ -160,6 +160,33 @@ contract RegressionsTest is ProtocolFixture {
         vm.assertEq(votes.get(n).lastClaimRound, currentRound(), "after its claim");
     }
 
+    /// Found by our invariant suite (not fixed in Livepeer's contracts): a transcoder evicted
+    /// from the next round's set calls reward() in the round it is still active. Its stake
+    /// grows but, out of the pool, no stake was recorded for the next round, so fees booked
+    /// later divided by the old stake while the claims used the new one: more fees owed than
+    /// paid. BondingManager now records the stake of evicted transcoders too.
+    function test_EvictedTranscoderFeesNotOverCredited() public {
+        bondingManager.setTreasuryRewardCutRate(0); // keep the numbers simple
+        address t3 = makeAddr("t3");
+        for (uint256 i = 0; i < NUM_ACTIVE - 2; i++) {
+            registerTranscoder(makeAddr(string(abi.encodePacked("filler", vm.toString(i)))), 950 ether, 0, 0);
+        }
+        bondAs(victim, 100 ether, t2);
+        nextRound();
+        // t3 joins with more stake than t2 (900 LPT, the tail): t2 is evicted for the next round.
+        vm.assertEq(poolMembers()[NUM_ACTIVE - 1], t2, "t2 is the tail");
+        registerTranscoder(t3, 2000 ether, 0, 0);
+        vm.assertTrue(bondingManager.isActiveTranscoder(t2), "t2 still active this round");
+        rewardAs(t2); // grows t2's stake while it is out of the pool
+        uint256 round = currentRound();
+        vm.assertEq(poolStake(t2, round + 1), delegatedAmount(t2), "next round's stake recorded");
+        nextRound();
+        vm.assertFalse(bondingManager.isActiveTranscoder(t2), "evicted");
+        payFees(t2, 10 ether);
+        vm.assertLe(pendingFees(t2) + pendingFees(victim), 10 ether, "no more fees owed than paid");
+        vm.assertApproxEqAbs(pendingFees(t2) + pendingFees(victim), 10 ether, 10, "all but dust");
+    }
+
     /// 2022 "MinterGlobalTotalSupplyFix": on L2 the mintable tokens must come from the
     /// global supply, not the L2 supply alone.
     function test_MintableFromGlobalSupply() public {

@@ -762,8 +762,8 @@ contract BondingManager is ManagerProxyTarget, IBondingManager {
                 transcoderPool.updateKey(_delegate, newStake, _newPosPrev, _newPosNext);
                 nextRoundTotalActiveStake += _amount;
                 _recordNextRoundStake(transcoders[_delegate], currStake, newStake, _round);
-            } else {
-                _tryToJoinActiveSet(_delegate, newStake, _round + 1, _newPosPrev, _newPosNext);
+            } else if (!_tryToJoinActiveSet(_delegate, newStake, _round + 1, _newPosPrev, _newPosNext)) {
+                _recordOutOfPoolStake(_delegate, currStake, newStake, _round);
             }
         }
         // Unregistered delegates only accumulate delegated stake.
@@ -780,6 +780,8 @@ contract BondingManager is ManagerProxyTarget, IBondingManager {
             transcoderPool.updateKey(_delegate, newStake, _newPosPrev, _newPosNext);
             nextRoundTotalActiveStake -= _amount;
             _recordNextRoundStake(transcoders[_delegate], currStake, newStake, _round);
+        } else if (d.delegateAddress == _delegate && d.bondedAmount > 0) {
+            _recordOutOfPoolStake(_delegate, currStake, newStake, _round);
         }
         d.delegatedAmount = newStake;
     }
@@ -796,6 +798,20 @@ contract BondingManager is ManagerProxyTarget, IBondingManager {
         t.lastActiveStakeUpdateRound = _round48(_round + 1);
     }
 
+    /// @dev Deviation from Livepeer's contracts, which record nothing here. A transcoder out of
+    /// the pool can still book fees (with the stake of its last recorded round), including the
+    /// round in which it was evicted and may still call reward(). Without this record a stake
+    /// change made while out of the pool leaves that stake stale: a later fee booking divides
+    /// by the old stake while the claims use the new one, so more fees are owed than were
+    /// paid in (found by the invariant suite). Transcoders that never were in the pool have
+    /// nothing recorded and still can't book fees.
+    function _recordOutOfPoolStake(address _transcoder, uint256 _currStake, uint256 _newStake, uint256 _round)
+        private
+    {
+        Transcoder storage t = transcoders[_transcoder];
+        if (t.lastActiveStakeUpdateRound > 0) _recordNextRoundStake(t, _currStake, _newStake, _round);
+    }
+
     /// @dev Joins the pool for `_activationRound` if there is room or `_totalStake` is
     /// strictly greater than the smallest member's, which is then evicted. A tie does not
     /// evict. Stale stake snapshots of the evicted transcoder are left in place on purpose:
@@ -806,12 +822,12 @@ contract BondingManager is ManagerProxyTarget, IBondingManager {
         uint256 _activationRound,
         address _newPosPrev,
         address _newPosNext
-    ) private {
+    ) private returns (bool joined) {
         uint256 pendingTotal = nextRoundTotalActiveStake;
         if (transcoderPool.isFull()) {
             address last = transcoderPool.getLast();
             uint256 lastStake = delegators[last].delegatedAmount;
-            if (_totalStake <= lastStake) return;
+            if (_totalStake <= lastStake) return false;
             transcoderPool.remove(last);
             transcoders[last].deactivationRound = _round48(_activationRound);
             pendingTotal -= lastStake;
@@ -827,6 +843,7 @@ contract BondingManager is ManagerProxyTarget, IBondingManager {
         t.earningsPoolPerRound[_activationRound].totalStake = SafeCast.toUint192(_totalStake);
         nextRoundTotalActiveStake = pendingTotal;
         emit TranscoderActivated(_transcoder, _activationRound);
+        return true;
     }
 
     function _resignTranscoder(address _transcoder, uint256 _round) private {
