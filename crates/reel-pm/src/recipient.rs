@@ -35,18 +35,18 @@ type HmacSha256 = hmac::Hmac<sha2::Sha256>;
 /// Domain tag of the HMAC input, so the secret can never be confused with another use.
 const RAND_TAG: &[u8] = b"reel/recipient-rand/v1";
 
-/// The orchestrator's payment settings (go-livepeer flag names in brackets).
+/// The orchestrator's payment settings (go-livepeer flag names in parentheses).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecipientConfig {
-    /// Expected value of one ticket [`-ticketEV`], default 8e9 wei.
+    /// Expected value of one ticket (go-livepeer `-ticketEV`), default 8e9 wei.
     pub ticket_ev: Wei,
     /// Gas one redemption costs, default 1,200,000 (Arbitrum; 350,000 on L1).
     pub redeem_gas: u64,
     /// Face value = tx cost × this, default 100.
     pub tx_cost_multiplier: u64,
-    /// Cap on face value [`-maxFaceValue`], `None` = no cap.
+    /// Cap on face value (go-livepeer `-maxFaceValue`), `None` = no cap.
     pub max_face_value: Option<Wei>,
-    /// Floor of the gas price used for pricing [`-minGasPrice`].
+    /// Floor of the gas price used for pricing (go-livepeer `-minGasPrice`).
     pub min_gas_price: Wei,
     /// The "average" gas price below which a face value under the tx cost is refused: 3 gwei.
     pub avg_gas_price: Wei,

@@ -31,16 +31,16 @@ use reel_types::Wei;
 use std::sync::Arc;
 use tracing::{info, warn};
 
-/// Redemption policy (go-livepeer flag names in brackets).
+/// Redemption policy (go-livepeer flag names in parentheses).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RedeemerConfig {
     /// Gas one redemption costs, for the face value vs tx cost check.
     pub redeem_gas: u64,
-    /// Never bid more [`-maxGasPrice`]; `None` = no cap. Tickets wait while gas is above it.
+    /// Never bid more (go-livepeer `-maxGasPrice`); `None` = no cap. Tickets wait while gas is above it.
     pub max_gas_price: Option<Wei>,
-    /// Seconds before an unmined transaction is replaced [`-transactionTimeout`], default 300.
+    /// Seconds before an unmined transaction is replaced (go-livepeer `-transactionTimeout`), default 300.
     pub tx_timeout_secs: u64,
-    /// Replacements per ticket [`-maxTransactionReplacements`], default 1.
+    /// Replacements per ticket (go-livepeer `-maxTransactionReplacements`), default 1.
     pub max_replacements: u32,
     /// Gas price increase of a replacement, percent, default 11.
     pub replacement_bump_percent: u64,

@@ -12,14 +12,14 @@ use reel_net::{EthSigner, proto};
 use reel_types::Wei;
 use std::{collections::HashMap, sync::Mutex};
 
-/// The gateway's payment limits (go-livepeer flag names in brackets).
+/// The gateway's payment limits (go-livepeer flag names in parentheses).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SenderConfig {
-    /// Largest EV of one ticket [`-maxTicketEV`], default 3e12 wei.
+    /// Largest EV of one ticket (go-livepeer `-maxTicketEV`), default 3e12 wei.
     pub max_ticket_ev: Wei,
-    /// Largest EV of one payment [`-maxTotalEV`], default 2e13 wei.
+    /// Largest EV of one payment (go-livepeer `-maxTotalEV`), default 2e13 wei.
     pub max_total_ev: Wei,
-    /// Face value must not exceed deposit / this [`-depositMultiplier`], default 1.
+    /// Face value must not exceed deposit / this (go-livepeer `-depositMultiplier`), default 1.
     pub deposit_multiplier: u64,
     /// Nonces used per params before asking for fresh ones, default 500.
     pub max_nonces_per_session: u32,
