@@ -160,6 +160,22 @@ pub fn verify_transcode_result(
     )
 }
 
+/// The orchestrator's answer to `Ping`: its `personal_sign` of the request's bytes.
+pub fn ping_response(signer: &sig::EthSigner, req: &proto::PingPong) -> proto::PingPong {
+    proto::PingPong {
+        value: signer.sign_personal(&req.value).to_vec(),
+    }
+}
+
+/// Checks a `Ping` answer against the orchestrator's address.
+pub fn verify_ping_response(
+    orchestrator: Address,
+    req: &proto::PingPong,
+    resp: &proto::PingPong,
+) -> Result<(), NetError> {
+    sig::verify_personal(orchestrator, &req.value, &resp.value)
+}
+
 /// Minimal big-endian bytes of a non-negative integer (Go's `big.Int.Bytes()`: 0 → empty).
 pub fn be_minimal_u64(v: u64) -> Vec<u8> {
     let bytes = v.to_be_bytes();
@@ -352,6 +368,20 @@ mod tests {
         mac.update(b"session-9\x03\xe8");
         let want: [u8; 32] = mac.finalize().into_bytes().into();
         assert_eq!(t.token, want.to_vec());
+    }
+
+    #[test]
+    fn ping_is_signed_by_the_orchestrator() {
+        let s = signer();
+        let req = proto::PingPong {
+            value: b"nonce-123".to_vec(),
+        };
+        let resp = ping_response(&s, &req);
+        verify_ping_response(s.address(), &req, &resp).unwrap();
+        let other = proto::PingPong {
+            value: b"nonce-124".to_vec(),
+        };
+        assert!(verify_ping_response(s.address(), &other, &resp).is_err());
     }
 
     #[test]

@@ -202,6 +202,54 @@ impl Balances {
     }
 }
 
+/// One rendition of a segment, for the gateway's fee estimate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RenditionEstimate {
+    pub width: u32,
+    pub height: u32,
+    /// Frame rate as `fps_num / fps_den` (use 60/1 for passthrough).
+    pub fps_num: u32,
+    pub fps_den: u32,
+}
+
+/// The gateway's fee estimate for one segment (§3.5): `Σ w × h × ceil(fps) ×
+/// ceil(duration in s) × 1.02 × price`, rounded up to the wei. 1.02 is applied as 102/100,
+/// so the estimate is exact.
+pub fn segment_fee_estimate(
+    renditions: &[RenditionEstimate],
+    duration_ms: u64,
+    price: &PricePerPixel,
+) -> Result<Wei, PmError> {
+    let secs = duration_ms.div_ceil(1000);
+    let mut pixels = U256::ZERO;
+    for r in renditions {
+        let fps = u64::from(r.fps_num).div_ceil(u64::from(r.fps_den.max(1)));
+        let px = U256::from(r.width)
+            .checked_mul(U256::from(r.height))
+            .and_then(|v| v.checked_mul(U256::from(fps)))
+            .and_then(|v| v.checked_mul(U256::from(secs)))
+            .ok_or(PmError::Overflow {
+                what: "pixel estimate",
+            })?;
+        pixels = pixels.checked_add(px).ok_or(PmError::Overflow {
+            what: "pixel estimate",
+        })?;
+    }
+    let num = pixels
+        .checked_mul(U256::from(102u64))
+        .and_then(|v| v.checked_mul(price.num()))
+        .ok_or(PmError::Overflow {
+            what: "fee estimate",
+        })?;
+    let den = price
+        .den()
+        .checked_mul(U256::from(100u64))
+        .ok_or(PmError::Overflow {
+            what: "fee estimate",
+        })?;
+    Ok(Wei::from_base_units(num.div_ceil(den)))
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::arithmetic_side_effects)]
 mod tests {
@@ -262,6 +310,33 @@ mod tests {
         // Balance −20: need 45 more for 25 → 5 tickets.
         assert_eq!(b.tickets_needed(&key(), wei(25), wei(10)).unwrap(), 5);
         assert!(b.tickets_needed(&key(), wei(25), Wei::ZERO).is_err());
+    }
+
+    #[test]
+    fn fee_estimate_is_exact() {
+        let r = |w, h, fps_num, fps_den| RenditionEstimate {
+            width: w,
+            height: h,
+            fps_num,
+            fps_den,
+        };
+        // 426×240 at 30 fps for 2 s + 640×360 at 30000/1001 (→ 30) for 2 s, 1.02 × 1 wei/px.
+        let fee = segment_fee_estimate(
+            &[r(426, 240, 30, 1), r(640, 360, 30000, 1001)],
+            2000,
+            &PricePerPixel::from_wei_per_pixel(1),
+        )
+        .unwrap();
+        let pixels: u64 = 426 * 240 * 30 * 2 + 640 * 360 * 30 * 2;
+        assert_eq!(fee, wei((pixels * 102).div_ceil(100)));
+        // 2.001 s counts as 3 s; a 1/3 wei price rounds the fee up.
+        let fee = segment_fee_estimate(
+            &[r(10, 10, 1, 1)],
+            2001,
+            &PricePerPixel::new(U256::from(1), U256::from(3)).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(fee, wei((300u64 * 102).div_ceil(300)));
     }
 
     #[test]

@@ -46,7 +46,7 @@ mod catalogue;
 #[cfg(test)]
 pub(crate) mod testing;
 
-pub use balance::{AccountKey, Balances};
+pub use balance::{AccountKey, Balances, RenditionEstimate, segment_fee_estimate};
 pub use broker::{
     ChainState, Disposition, PreparedTx, Receipt, ReserveInfo, SenderInfo, TicketBroker,
     classify_revert,
