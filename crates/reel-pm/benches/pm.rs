@@ -66,7 +66,7 @@ fn tickets(c: &mut Criterion) {
     let mut i = 0usize;
     g.bench_function("validate", |b| {
         b.iter(|| {
-            if i % N as usize == 0 {
+            if i.is_multiple_of(N as usize) {
                 filter = NonceFilter::new(usize::MAX);
             }
             let (t, sig) = &signed[i % N as usize];
