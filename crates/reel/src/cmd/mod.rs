@@ -2,7 +2,9 @@ use clap::{Parser, Subcommand};
 
 mod chain_args;
 mod devnet;
+mod ingest_test;
 mod stake;
+mod transcode;
 
 /// reel: a Rust implementation of the Livepeer network.
 #[derive(Debug, Parser)]
@@ -21,6 +23,10 @@ pub(crate) enum Command {
     Devnet(devnet::DevnetArgs),
     /// Bond, delegate, run as an orchestrator, claim rewards and fees, keep rounds.
     Stake(stake::StakeArgs),
+    /// Transcode a file or URL to an HLS ladder on disk.
+    Transcode(transcode::TranscodeArgs),
+    /// Local mode without a chain: RTMP/HTTP ingest, local transcoding, HLS playback.
+    IngestTest(ingest_test::IngestTestArgs),
 }
 
 impl Command {
@@ -28,6 +34,8 @@ impl Command {
         match self {
             Command::Devnet(args) => devnet::run(args).await,
             Command::Stake(args) => stake::run(args).await,
+            Command::Transcode(args) => transcode::run(args).await,
+            Command::IngestTest(args) => ingest_test::run(args).await,
         }
     }
 }

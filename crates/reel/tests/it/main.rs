@@ -1,4 +1,5 @@
 //! The `reel` binary, run as a user runs it.
 
 mod devnet;
+mod media;
 mod stake;
