@@ -33,7 +33,13 @@ contract RecordingBondingVotes {
     ) external {
         checkpoints.push(
             Checkpoint(
-                _account, _startRound, _bondedAmount, _delegateAddress, _delegatedAmount, _lastClaimRound, _lastRewardRound
+                _account,
+                _startRound,
+                _bondedAmount,
+                _delegateAddress,
+                _delegatedAmount,
+                _lastClaimRound,
+                _lastRewardRound
             )
         );
     }

@@ -75,9 +75,7 @@ contract BondingManagerFuzzTest is ProtocolFixture {
         }
     }
 
-    function testFuzz_TransferBondConservesStake(uint256 amount, uint256 transferAmount, uint256 receiverStake)
-        public
-    {
+    function testFuzz_TransferBondConservesStake(uint256 amount, uint256 transferAmount, uint256 receiverStake) public {
         amount = bound(amount, 1, MAX_AMOUNT);
         transferAmount = bound(transferAmount, 1, amount);
         receiverStake = bound(receiverStake, 0, MAX_AMOUNT);
@@ -108,7 +106,9 @@ contract BondingManagerFuzzTest is ProtocolFixture {
         vm.assertEq(delegatedAmount(t1) + delegatedAmount(t2), totalBefore, "total stake unchanged");
         vm.assertEq(bondingManager.nextRoundTotalActiveStake(), totalBefore, "pool total");
         vm.assertEq(
-            delegatedAmount(t2), receiverDelegate == t2 ? t2Before + transferAmount : t2Before, "stake moved to t2 or not"
+            delegatedAmount(t2),
+            receiverDelegate == t2 ? t2Before + transferAmount : t2Before,
+            "stake moved to t2 or not"
         );
         uint256 bobOnT1 = receiverDelegate == t1 ? pendingStake(bob) : 0;
         uint256 bobOnT2 = receiverDelegate == t2 ? pendingStake(bob) : 0;

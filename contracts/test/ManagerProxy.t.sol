@@ -79,7 +79,9 @@ contract ManagerProxyTest is ProtocolFixture {
     /// The layouts documented in the contracts, checked slot by slot.
     function test_StorageLayout_AsDocumented() public {
         address bm = address(bondingManager);
-        vm.assertEq(vm.load(bm, bytes32(uint256(0))), bytes32(uint256(uint160(address(controller)))), "slot 0 controller");
+        vm.assertEq(
+            vm.load(bm, bytes32(uint256(0))), bytes32(uint256(uint160(address(controller)))), "slot 0 controller"
+        );
         vm.assertEq(vm.load(bm, bytes32(uint256(1))), keccak256("BondingManagerTarget"), "slot 1 target id");
         vm.assertEq(uint256(vm.load(bm, bytes32(uint256(2)))), UNBONDING_PERIOD, "slot 2 unbondingPeriod");
         address t = makeAddr("t");
@@ -88,7 +90,9 @@ contract ManagerProxyTest is ProtocolFixture {
         bondingManager.setTreasuryRewardCutRate(123);
         bondingManager.setTreasuryBalanceCeiling(456);
         vm.assertEq(uint256(vm.load(bm, bytes32(uint256(6)))), 5 ether, "slot 6 nextRoundTotalActiveStake");
-        vm.assertEq(vm.load(bm, bytes32(uint256(7))), bytes32(uint256(uint160(t)) | (uint256(1) << 160)), "slot 7 head+size");
+        vm.assertEq(
+            vm.load(bm, bytes32(uint256(7))), bytes32(uint256(uint160(t)) | (uint256(1) << 160)), "slot 7 head+size"
+        );
         vm.assertEq(
             vm.load(bm, bytes32(uint256(8))), bytes32(uint256(uint160(t)) | (NUM_ACTIVE << 160)), "slot 8 tail+maxSize"
         );

@@ -255,8 +255,11 @@ contract ScenarioTest is ProtocolFixture {
         }
         treasuryRate = nextTreasuryRate;
         uint256 bondingRate = activeTotal * 1e9 / supply;
-        if (bondingRate < TARGET_BONDING_RATE) inflation += INFLATION_CHANGE;
-        else if (bondingRate > TARGET_BONDING_RATE) inflation = inflation < INFLATION_CHANGE ? 0 : inflation - INFLATION_CHANGE;
+        if (bondingRate < TARGET_BONDING_RATE) {
+            inflation += INFLATION_CHANGE;
+        } else if (bondingRate > TARGET_BONDING_RATE) {
+            inflation = inflation < INFLATION_CHANGE ? 0 : inflation - INFLATION_CHANGE;
+        }
         mintable = supply * inflation / 1e9;
         mintedInRound = 0;
     }
@@ -337,7 +340,9 @@ contract ScenarioTest is ProtocolFixture {
             vm.assertLe(stakeError, SHARE_TOLERANCE, string(abi.encodePacked(when, ": stake of ", vm.toString(a))));
             vm.assertLe(feeError, SHARE_TOLERANCE, string(abi.encodePacked(when, ": fees of ", vm.toString(a))));
             if (acc[a].delegate != NONE) {
-                vm.assertEq(delegateOf(acc[a].addr), acc[acc[a].delegate].addr, string(abi.encodePacked(when, ": delegate")));
+                vm.assertEq(
+                    delegateOf(acc[a].addr), acc[acc[a].delegate].addr, string(abi.encodePacked(when, ": delegate"))
+                );
             }
         }
         vm.assertLe(owed, feesIn, string(abi.encodePacked(when, ": fees owed <= held")));

@@ -14,16 +14,16 @@ contract SortedListHarness {
         list.setMaxSize(n);
     }
 
-    function insert(address id, uint256 key, address prev, address next) external {
-        list.insert(id, key, prev, next);
+    function insert(address id, uint256 _key, address _prev, address _next) external {
+        list.insert(id, _key, _prev, _next);
     }
 
     function remove(address id) external {
         list.remove(id);
     }
 
-    function updateKey(address id, uint256 key, address prev, address next) external {
-        list.updateKey(id, key, prev, next);
+    function updateKey(address id, uint256 _key, address _prev, address _next) external {
+        list.updateKey(id, _key, _prev, _next);
     }
 
     function contains(address id) external view returns (bool) {
@@ -245,6 +245,7 @@ contract SortedDoublyLLTest is TestBase {
         for (uint256 step = 0; step < 30; step++) {
             seed = uint256(keccak256(abi.encode(seed, step)));
             uint256 i = seed % 12;
+            // forge-lint: disable-next-line(unsafe-typecast) -- i < 12
             address id = address(uint160(i + 1));
             uint256 k = 1 + (seed >> 8) % 20; // small keys: plenty of ties
             address prevHint = address(uint160((seed >> 16) % 13));
@@ -269,6 +270,7 @@ contract SortedDoublyLLTest is TestBase {
         uint256 n;
         for (uint256 i = 0; i < 12; i++) {
             if (keys[i] > 0) n++;
+            // forge-lint: disable-next-line(unsafe-typecast) -- i < 12
             vm.assertEq(l.key(address(uint160(i + 1))), keys[i], "key");
         }
         vm.assertEq(l.size(), n, "size");

@@ -410,12 +410,10 @@ contract BondingManager is ManagerProxyTarget, IBondingManager {
     }
 
     /// @notice Bonds an unbonding lock of an unbonded caller to `_to`.
-    function rebondFromUnbondedWithHint(
-        address _to,
-        uint256 _unbondingLockId,
-        address _newPosPrev,
-        address _newPosNext
-    ) public whenSystemNotPaused {
+    function rebondFromUnbondedWithHint(address _to, uint256 _unbondingLockId, address _newPosPrev, address _newPosNext)
+        public
+        whenSystemNotPaused
+    {
         uint256 round = _currentRoundInitialized();
         _autoClaimEarnings(msg.sender, round);
         Delegator storage del = delegators[msg.sender];
@@ -469,7 +467,9 @@ contract BondingManager is ManagerProxyTarget, IBondingManager {
         newDel.nextUnbondingLockId = newLockId + 1;
         emit TransferBond(msg.sender, _delegator, oldLockId, newLockId, _amount);
 
-        _receiveTransferredBond(_delegator, oldDelDelegate, newLockId, _newDelegateNewPosPrev, _newDelegateNewPosNext, round);
+        _receiveTransferredBond(
+            _delegator, oldDelDelegate, newLockId, _newDelegateNewPosPrev, _newDelegateNewPosNext, round
+        );
     }
 
     /// @notice Claims the caller's rewards and fees up to the current round (`_endRound` is
@@ -672,7 +672,9 @@ contract BondingManager is ManagerProxyTarget, IBondingManager {
             require(!isRegisteredTranscoder(_owner), "registered transcoders can't delegate towards other addresses");
             del.startRound = _round48(_round + 1);
             delegationAmount += currentBondedAmount;
-            _decreaseTotalStake(currentDelegate, currentBondedAmount, _oldDelegateNewPosPrev, _oldDelegateNewPosNext, _round);
+            _decreaseTotalStake(
+                currentDelegate, currentBondedAmount, _oldDelegateNewPosPrev, _oldDelegateNewPosNext, _round
+            );
             _checkpoint(currentDelegate, _round);
         }
         _ensureInitializedCumulativeFactorsPool(transcoders[_to], _round);
@@ -751,9 +753,13 @@ contract BondingManager is ManagerProxyTarget, IBondingManager {
 
     // ------------------------------------------------------------------ internals: stake and pool
 
-    function _increaseTotalStake(address _delegate, uint256 _amount, address _newPosPrev, address _newPosNext, uint256 _round)
-        private
-    {
+    function _increaseTotalStake(
+        address _delegate,
+        uint256 _amount,
+        address _newPosPrev,
+        address _newPosNext,
+        uint256 _round
+    ) private {
         Delegator storage d = delegators[_delegate];
         uint256 currStake = d.delegatedAmount;
         uint256 newStake = currStake + _amount;
@@ -770,9 +776,13 @@ contract BondingManager is ManagerProxyTarget, IBondingManager {
         d.delegatedAmount = newStake;
     }
 
-    function _decreaseTotalStake(address _delegate, uint256 _amount, address _newPosPrev, address _newPosNext, uint256 _round)
-        private
-    {
+    function _decreaseTotalStake(
+        address _delegate,
+        uint256 _amount,
+        address _newPosPrev,
+        address _newPosNext,
+        uint256 _round
+    ) private {
         Delegator storage d = delegators[_delegate];
         uint256 currStake = d.delegatedAmount;
         uint256 newStake = currStake - _amount;
@@ -805,9 +815,7 @@ contract BondingManager is ManagerProxyTarget, IBondingManager {
     /// by the old stake while the claims use the new one, so more fees are owed than were
     /// paid in (found by the invariant suite). Transcoders that never were in the pool have
     /// nothing recorded and still can't book fees.
-    function _recordOutOfPoolStake(address _transcoder, uint256 _currStake, uint256 _newStake, uint256 _round)
-        private
-    {
+    function _recordOutOfPoolStake(address _transcoder, uint256 _currStake, uint256 _newStake, uint256 _round) private {
         Transcoder storage t = transcoders[_transcoder];
         if (t.lastActiveStakeUpdateRound > 0) _recordNextRoundStake(t, _currStake, _newStake, _round);
     }
@@ -1019,15 +1027,16 @@ contract BondingManager is ManagerProxyTarget, IBondingManager {
         address bondingVotes = _getContract(BONDING_VOTES);
         if (bondingVotes == address(0)) return;
         Delegator storage del = delegators[_account];
-        IBondingVotes(bondingVotes).checkpointBondingState(
-            _account,
-            _round + 1,
-            del.bondedAmount,
-            del.delegateAddress,
-            del.delegatedAmount,
-            del.lastClaimRound,
-            transcoders[_account].lastRewardRound
-        );
+        IBondingVotes(bondingVotes)
+            .checkpointBondingState(
+                _account,
+                _round + 1,
+                del.bondedAmount,
+                del.delegateAddress,
+                del.delegatedAmount,
+                del.lastClaimRound,
+                transcoders[_account].lastRewardRound
+            );
     }
 
     function _currentRoundInitialized() private view returns (uint256) {

@@ -17,7 +17,11 @@ interface IBondingManager {
         uint256 bondedAmount
     );
     event Unbond(
-        address indexed delegate, address indexed delegator, uint256 unbondingLockId, uint256 amount, uint256 withdrawRound
+        address indexed delegate,
+        address indexed delegator,
+        uint256 unbondingLockId,
+        uint256 amount,
+        uint256 withdrawRound
     );
     event Rebond(address indexed delegate, address indexed delegator, uint256 unbondingLockId, uint256 amount);
     event TransferBond(
@@ -40,8 +44,7 @@ interface IBondingManager {
 
     function updateTranscoderWithFees(address _transcoder, uint256 _fees, uint256 _round) external;
 
-    function slashTranscoder(address _transcoder, address _finder, uint256 _slashAmount, uint256 _finderFee)
-        external;
+    function slashTranscoder(address _transcoder, address _finder, uint256 _slashAmount, uint256 _finderFee) external;
 
     function setCurrentRoundTotalActiveStake() external;
 

@@ -92,9 +92,7 @@ contract Minter is Manager, IMinter {
         require(address(_newMinter) != address(this), "new Minter cannot be current Minter");
         require(address(_newMinter) != address(0), "new Minter cannot be null address");
         IController newMinterController = _newMinter.getController();
-        require(
-            address(newMinterController) == address(controller), "new Minter Controller must be current Controller"
-        );
+        require(address(newMinterController) == address(controller), "new Minter Controller must be current Controller");
         require(newMinterController.getContract(MINTER) == address(this), "new Minter must be registered");
 
         ILivepeerToken token = livepeerToken();

@@ -194,7 +194,7 @@ contract ProtocolHandler is TestBase {
         _ensureRound();
         address from = delegators[fromSeed % delegators.length];
         address to = delegators[toSeed % delegators.length];
-        if (from == to) to = delegators[(toSeed + 1) % delegators.length];
+        if (from == to) to = delegators[(toSeed % delegators.length + 1) % delegators.length];
         uint256 round = rm.currentRound();
         uint256 stake = bm.pendingStake(from, 0);
         if (stake == 0 || _startRound(from) > round) return;
@@ -369,7 +369,7 @@ contract ProtocolHandler is TestBase {
         _mint(attacker, 1);
         address before = bm.pendingStake(victim, 0) == 0 ? address(0) : ghostDelegate[victim];
         address to = before == address(0) ? victim : transcoders[tSeed % transcoders.length];
-        if (to == before) to = transcoders[(tSeed + 1) % transcoders.length];
+        if (to == before) to = transcoders[(tSeed % transcoders.length + 1) % transcoders.length];
         vm.prank(attacker);
         try bm.bondForWithHint(1, victim, to, address(0), address(0), address(0), address(0)) {
             _check(false, "forced delegation succeeded");

@@ -36,8 +36,10 @@ abstract contract ProtocolFixture is TestBase {
     ServiceRegistry internal serviceRegistryTarget;
     address internal treasury;
     address internal ticketBroker;
-    /// Size of the active set; a test may lower it before deployProtocol().
+    /// Size of the active set; a test may change it before deployProtocol().
     uint256 internal activeSetSize = NUM_ACTIVE;
+    /// Whether deployProtocol() initializes the first round (the gas suite measures it).
+    bool internal initializeFirstRound = true;
 
     function deployProtocol() internal {
         vm.roll(FIRST_ROUND * ROUND_LENGTH + 1);
@@ -73,7 +75,7 @@ abstract contract ProtocolFixture is TestBase {
         roundsManager.setRoundLockAmount(ROUND_LOCK_AMOUNT);
 
         controller.unpause();
-        roundsManager.initializeRound();
+        if (initializeFirstRound) roundsManager.initializeRound();
     }
 
     function register(string memory name, address addr) internal {
