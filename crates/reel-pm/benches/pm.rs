@@ -91,6 +91,10 @@ fn segment_keccak(c: &mut Criterion) {
     g.sample_size(30);
     g.throughput(Throughput::Bytes(seg.len() as u64));
 
+    g.bench_function("reel_net_segment_hash", |b| {
+        assert_eq!(reel_net::http::segment_hash(&seg), want);
+        b.iter(|| reel_net::http::segment_hash(black_box(&seg)))
+    });
     g.bench_function("alloy_primitives", |b| {
         b.iter(|| alloy_primitives::keccak256(black_box(&seg)))
     });
