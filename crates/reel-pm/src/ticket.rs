@@ -326,6 +326,33 @@ mod tests {
     }
 
     #[test]
+    fn hash_and_signature_match_foundry_cast() {
+        // Independent reference, computed with foundry's cast 1.7.1:
+        //   cast keccak $(cast abi-encode --packed \
+        //     "f(address,address,uint256,uint256,uint256,bytes32,bytes)" \
+        //     0x1111…1111 0x2222…2222 258 3 7 0x4444…4444 \
+        //     $(cast abi-encode "f(uint256,bytes32)" 9 0x5555…5555))
+        assert_eq!(
+            ticket().hash(),
+            b256!("5aa88c7a76e61f6d593ea00262c3c2d61cdd932c66624adba798df2183d000c9")
+        );
+        //   cast wallet sign --private-key <anvil key 0> 0x5aa8…00c9   (EIP-191 over the hash)
+        let signer = EthSigner::from_bytes(&hex!(
+            "ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
+        ))
+        .unwrap();
+        assert_eq!(
+            ticket().sign(&signer).to_vec(),
+            hex!(
+                "b2c36c84f01ea038cf73b1e1c6ec9905639a69f9921ce7a3a82bb9a52a4bba26"
+                "14ccdda4f39509b0849a3f8692f3d4da2e430a56ed05e084e11ae1b42dc25094"
+                "1c"
+            )
+            .to_vec()
+        );
+    }
+
+    #[test]
     fn sign_and_recover() {
         let signer = EthSigner::from_bytes(&hex!(
             "ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
