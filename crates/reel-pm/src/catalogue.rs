@@ -778,9 +778,7 @@ async fn n4_a_ticket_waits_for_its_params_to_expire_and_its_round_to_be_initiali
 
 #[tokio::test]
 async fn c14_gas_above_the_cap_leaves_the_ticket_pending_never_marked_redeemed() {
-    let dir = tempfile::tempdir().unwrap();
     let o = winner_orch();
-    let _ = dir;
     let p = o.params(price()).await;
     o.receive(&payment_with_nonces(&p, GW_KEY, &[1]), "s")
         .unwrap();
@@ -928,4 +926,42 @@ async fn n2_terminal_revert_is_recorded_with_its_reason_and_never_retried() {
     });
     assert_eq!(o.redeemer.tick(3).await.unwrap().retrying, 1);
     assert_eq!(o.store.counts().unwrap().pending, 1);
+}
+
+// --- the validator against a reference model ----------------------------------------------------
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+
+    /// Any sequence of payments with any nonces (duplicates, out of order, split across
+    /// payments): exactly the first occurrence of each nonce is credited, up to the cap, and
+    /// the balance is that count × EV to the wei.
+    #[test]
+    fn validator_matches_the_reference_model(
+        payments in proptest::collection::vec(
+            proptest::collection::vec(1u32..40, 0..8), 1..6),
+        cap in 5usize..30,
+    ) {
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let o = Orch::new(RecipientConfig { max_nonces_per_rand: cap, ..cfg() });
+        let p = rt.block_on(o.params(price()));
+        let mut seen = std::collections::HashSet::new();
+        let mut expected = 0u64;
+        for nonces in &payments {
+            let out = o.receive(&payment_with_nonces(&p, GW_KEY, nonces), "s").unwrap();
+            let mut accepted = 0u32;
+            for n in nonces {
+                if !seen.contains(n) && seen.len() < cap {
+                    seen.insert(*n);
+                    accepted += 1;
+                }
+            }
+            proptest::prop_assert_eq!(out.accepted, accepted);
+            proptest::prop_assert_eq!(out.rejected.len(), nonces.len() - accepted as usize);
+            expected += u64::from(accepted);
+        }
+        let (bal, neg) = o.recipient.balances().balance(&(addr(GW_KEY), "s".into()));
+        proptest::prop_assert!(!neg);
+        proptest::prop_assert_eq!(bal, p.ev().checked_mul(U256::from(expected)).unwrap());
+    }
 }
