@@ -175,10 +175,15 @@ contract BondingManager is ManagerProxyTarget, IBondingManager {
         t.rewardCut = uint32(_rewardCut);
         // forge-lint: disable-next-line(unsafe-typecast)
         t.feeShare = uint32(_feeShare);
+        bool joined;
         if (!transcoderPool.contains(msg.sender)) {
-            _tryToJoinActiveSet(msg.sender, delegators[msg.sender].delegatedAmount, round + 1, _newPosPrev, _newPosNext);
+            joined = _tryToJoinActiveSet(
+                msg.sender, delegators[msg.sender].delegatedAmount, round + 1, _newPosPrev, _newPosNext
+            );
         }
         emit TranscoderUpdate(msg.sender, _rewardCut, _feeShare);
+        // Voting power follows membership of the next round's active set (see BondingVotes).
+        if (joined) _checkpoint(msg.sender, round);
     }
 
     function reward() external {
@@ -637,6 +642,12 @@ contract BondingManager is ManagerProxyTarget, IBondingManager {
         return _isActive(transcoders[_transcoder], _roundsManager().currentRound());
     }
 
+    /// @notice Whether `_transcoder` is in the pool, i.e. in the active set of the next round.
+    /// BondingVotes records it with each checkpoint: only active stake votes.
+    function isInTranscoderPool(address _transcoder) external view returns (bool) {
+        return transcoderPool.contains(_transcoder);
+    }
+
     function isRegisteredTranscoder(address _transcoder) public view returns (bool) {
         Delegator storage d = delegators[_transcoder];
         return d.delegateAddress == _transcoder && d.bondedAmount > 0;
@@ -832,6 +843,7 @@ contract BondingManager is ManagerProxyTarget, IBondingManager {
         address _newPosNext
     ) private returns (bool joined) {
         uint256 pendingTotal = nextRoundTotalActiveStake;
+        address evicted;
         if (transcoderPool.isFull()) {
             address last = transcoderPool.getLast();
             uint256 lastStake = delegators[last].delegatedAmount;
@@ -840,6 +852,7 @@ contract BondingManager is ManagerProxyTarget, IBondingManager {
             transcoders[last].deactivationRound = _round48(_activationRound);
             pendingTotal -= lastStake;
             emit TranscoderDeactivated(last, _activationRound);
+            evicted = last;
         }
         transcoderPool.insert(_transcoder, _totalStake, _newPosPrev, _newPosNext);
         pendingTotal += _totalStake;
@@ -851,6 +864,8 @@ contract BondingManager is ManagerProxyTarget, IBondingManager {
         t.earningsPoolPerRound[_activationRound].totalStake = SafeCast.toUint192(_totalStake);
         nextRoundTotalActiveStake = pendingTotal;
         emit TranscoderActivated(_transcoder, _activationRound);
+        // The evicted transcoder's voting power ends with its seat; nothing else checkpoints it.
+        if (evicted != address(0)) _checkpoint(evicted, _activationRound - 1);
         return true;
     }
 

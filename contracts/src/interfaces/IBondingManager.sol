@@ -60,6 +60,8 @@ interface IBondingManager {
 
     function isRegisteredTranscoder(address _transcoder) external view returns (bool);
 
+    function isInTranscoderPool(address _transcoder) external view returns (bool);
+
     function getTotalBonded() external view returns (uint256);
 
     function nextRoundTotalActiveStake() external view returns (uint256);
