@@ -11,8 +11,9 @@
 //!   scaled beforehand, in parallel as the session runs them. No pipeline that has to
 //!   decode and scale can beat it.
 //!
-//! Prints the throughput ratio (b/a), the realtime factors and how close each comes to the
-//! bound. Run: `scripts/bench-media.sh` (or `cargo bench -p reel-media --bench
+//! The three run segment by segment in turn, so load from elsewhere on the machine falls on
+//! all of them alike. Prints the throughput ratio (b/a), the realtime factors, how close
+//! each comes to the bound, and CPU seconds (a fairer measure on a shared machine). Run: `scripts/bench-media.sh` (or `cargo bench -p reel-media --bench
 //! session_vs_cli`). Environment: REEL_BENCH_THREADS (x264 threads per encoder, default 1),
 //! REEL_BENCH_PRESET (default veryfast), REEL_BENCH_SECONDS (default 10), REEL_BENCH_RUNS
 //! (repetitions, median reported; default 1).
@@ -21,16 +22,24 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{Context, Result, ensure};
 use ffmpeg_next as ff;
 use reel_media::{SessionSettings, TranscodeSession, VideoProfile};
 
-const LADDER: [&str; 4] = ["P720p30fps16x9", "P576p30fps16x9", "P360p30fps16x9", "P240p30fps16x9"];
+const LADDER: [&str; 4] = [
+    "P720p30fps16x9",
+    "P576p30fps16x9",
+    "P360p30fps16x9",
+    "P240p30fps16x9",
+];
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn main() -> Result<()> {
@@ -39,6 +48,8 @@ fn main() -> Result<()> {
     let preset: String = env_or("REEL_BENCH_PRESET", "veryfast".to_owned());
     let seconds: u32 = env_or("REEL_BENCH_SECONDS", 10);
     let runs: usize = env_or("REEL_BENCH_RUNS", 1).max(1);
+    ff::init()?;
+    ff::util::log::set_level(ff::util::log::Level::Error);
     let dir = std::env::temp_dir().join("reel-bench-media");
     std::fs::create_dir_all(&dir)?;
     let segments = make_input(&dir, seconds)?;
@@ -54,28 +65,135 @@ fn main() -> Result<()> {
         LADDER.join(", ")
     );
 
-    let mut reel = Vec::new();
-    let mut cli = Vec::new();
-    let mut bound = Vec::new();
-    for _ in 0..runs {
-        reel.push(run_reel(&segments, &ladder, &preset, threads)?);
-        cli.push(run_cli(&dir, &segments, &ladder, &preset, threads)?);
-        bound.push(run_encode_only(&segments, &ladder, &preset, threads)?);
+    let data: Vec<Vec<u8>> = segments
+        .iter()
+        .map(std::fs::read)
+        .collect::<std::io::Result<_>>()?;
+    let out = dir.join("cli-out");
+    std::fs::create_dir_all(&out)?;
+    let graph = cli_graph(&ladder);
+    let (mut reel, mut cli, mut bound) = (Vec::new(), Vec::new(), Vec::new());
+    for run in 0..runs {
+        // The three go segment by segment in turn, so that whatever else the machine is
+        // doing falls on all of them alike.
+        let (mut a, mut b, mut c) = (Measure::ZERO, Measure::ZERO, Measure::ZERO);
+        let mut session = None;
+        a += measure(|| {
+            let mut settings = SessionSettings::new(ladder.clone());
+            settings.x264_preset = preset.clone();
+            settings.encoder_threads = threads;
+            session = Some(TranscodeSession::new(settings)?);
+            Ok(())
+        })?;
+        let session = session.as_mut().context("session")?;
+        let mut frames = vec![0u64; ladder.len()];
+        for (seq, (path, ts)) in segments.iter().zip(&data).enumerate() {
+            a += measure(|| {
+                let r = session.transcode_ts(seq as u64, ts)?;
+                for (f, rend) in frames.iter_mut().zip(&r.renditions) {
+                    *f += rend.frames;
+                }
+                Ok(())
+            })?;
+            b += measure(|| run_cli_segment(path, &out, seq, &graph, &ladder, &preset, threads))?;
+            let scaled = decode_and_scale(path, &ladder)?;
+            c += measure(|| encode_parallel(&ladder, &scaled, &preset, threads))?;
+        }
+        ensure!(
+            frames.iter().all(|f| *f == u64::from(seconds) * 30),
+            "frames per rendition {frames:?}"
+        );
+        eprintln!(
+            "run {}: reel {:.2} s, ffmpeg CLI {:.2} s, encode-only {:.2} s",
+            run + 1,
+            a.wall,
+            b.wall,
+            c.wall
+        );
+        reel.push(a);
+        cli.push(b);
+        bound.push(c);
     }
-    let (a, b, c) = (median(reel), median(cli), median(bound));
+    let (a, b, c) = (median_by(reel), median_by(cli), median_by(bound));
     let media = f64::from(seconds);
     println!();
-    println!("                          wall      realtime   % of encode-only bound");
-    println!("(a) reel session       {:>7.2} s   {:>6.2}×     {:>5.1} %", a, media / a, 100.0 * c / a);
-    println!("(b) ffmpeg per segment {:>7.2} s   {:>6.2}×     {:>5.1} %", b, media / b, 100.0 * c / b);
-    println!("(c) encode-only bound  {:>7.2} s   {:>6.2}×     100.0 %", c, media / c);
+    println!("                          wall      realtime   % of encode-only bound   CPU");
+    for (label, m) in [("(a) reel session      ", a), ("(b) ffmpeg per segment", b)] {
+        println!(
+            "{label} {:>7.2} s   {:>6.2}×     {:>5.1} %                 {:>6.1} s",
+            m.wall,
+            media / m.wall,
+            100.0 * c.wall / m.wall,
+            m.cpu
+        );
+    }
+    println!(
+        "(c) encode-only bound  {:>7.2} s   {:>6.2}×     100.0 %                 {:>6.1} s",
+        c.wall,
+        media / c.wall,
+        c.cpu
+    );
     println!();
-    println!("throughput ratio reel / ffmpeg CLI: {:.2}× (target ≥ 1.15×)", b / a);
+    println!(
+        "throughput ratio reel / ffmpeg CLI: {:.2}× (target ≥ 1.15×)",
+        b.wall / a.wall
+    );
+    println!(
+        "CPU per second of video: reel {:.2} s, ffmpeg CLI {:.2} s",
+        a.cpu / media,
+        b.cpu / media
+    );
     Ok(())
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
+/// CPU seconds used so far by this process and by its waited-for children (from
+/// /proc/self/stat; Linux counts in 1/100 s).
+fn cpu_seconds() -> (f64, f64) {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after = stat.rsplit_once(')').map_or("", |(_, a)| a);
+    let f: Vec<f64> = after
+        .split_whitespace()
+        .map(|x| x.parse().unwrap_or(0.0))
+        .collect();
+    let get = |i: usize| f.get(i).copied().unwrap_or(0.0) / 100.0;
+    (get(11) + get(12), get(13) + get(14))
+}
+
+/// Wall and CPU seconds of one measurement.
+#[derive(Clone, Copy)]
+struct Measure {
+    wall: f64,
+    cpu: f64,
+}
+
+impl Measure {
+    const ZERO: Self = Self {
+        wall: 0.0,
+        cpu: 0.0,
+    };
+}
+
+impl std::ops::AddAssign for Measure {
+    fn add_assign(&mut self, o: Self) {
+        self.wall += o.wall;
+        self.cpu += o.cpu;
+    }
+}
+
+fn measure(f: impl FnOnce() -> Result<()>) -> Result<Measure> {
+    let (own0, kids0) = cpu_seconds();
+    let start = Instant::now();
+    f()?;
+    let wall = start.elapsed().as_secs_f64();
+    let (own1, kids1) = cpu_seconds();
+    Ok(Measure {
+        wall,
+        cpu: (own1 - own0) + (kids1 - kids0),
+    })
+}
+
+fn median_by(mut v: Vec<Measure>) -> Measure {
+    v.sort_by(|a, b| a.wall.total_cmp(&b.wall));
     v[v.len() / 2]
 }
 
@@ -83,19 +201,61 @@ fn median(mut v: Vec<f64>) -> f64 {
 fn make_input(dir: &Path, seconds: u32) -> Result<Vec<PathBuf>> {
     let stamp = dir.join(format!("segments-{seconds}s.done"));
     let count = seconds.div_ceil(2) as usize;
-    let segments: Vec<PathBuf> = (0..count).map(|i| dir.join(format!("in{seconds}s-{i}.ts"))).collect();
+    let segments: Vec<PathBuf> = (0..count)
+        .map(|i| dir.join(format!("in{seconds}s-{i}.ts")))
+        .collect();
     if stamp.exists() && segments.iter().all(|s| s.exists()) {
         return Ok(segments);
     }
     eprintln!("making the 1080p test input (once)…");
     let status = Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-f", "lavfi", "-i"])
-        .arg(format!("testsrc2=size=1920x1080:rate=30:duration={seconds}"))
+        .args([
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-nostdin",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+        ])
+        .arg(format!(
+            "testsrc2=size=1920x1080:rate=30:duration={seconds}"
+        ))
         .args(["-f", "lavfi", "-i"])
-        .arg(format!("sine=frequency=440:sample_rate=48000:duration={seconds}"))
-        .args(["-c:v", "libx264", "-preset", "veryfast", "-b:v", "6000k", "-g", "60", "-keyint_min", "60"])
-        .args(["-sc_threshold", "0", "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "128k"])
-        .args(["-f", "segment", "-segment_time", "2", "-segment_format", "mpegts"])
+        .arg(format!(
+            "sine=frequency=440:sample_rate=48000:duration={seconds}"
+        ))
+        .args([
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-b:v",
+            "6000k",
+            "-g",
+            "60",
+            "-keyint_min",
+            "60",
+        ])
+        .args([
+            "-sc_threshold",
+            "0",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+            "-b:a",
+            "128k",
+        ])
+        .args([
+            "-f",
+            "segment",
+            "-segment_time",
+            "2",
+            "-segment_format",
+            "mpegts",
+        ])
         .arg(dir.join(format!("in{seconds}s-%d.ts")))
         .status()
         .context("running ffmpeg")?;
@@ -107,28 +267,8 @@ fn make_input(dir: &Path, seconds: u32) -> Result<Vec<PathBuf>> {
     Ok(segments)
 }
 
-fn run_reel(segments: &[PathBuf], ladder: &[VideoProfile], preset: &str, threads: usize) -> Result<f64> {
-    let data: Vec<Vec<u8>> = segments.iter().map(std::fs::read).collect::<std::io::Result<_>>()?;
-    let start = Instant::now();
-    let mut settings = SessionSettings::new(ladder.to_vec());
-    settings.x264_preset = preset.to_owned();
-    settings.encoder_threads = threads;
-    let mut session = TranscodeSession::new(settings)?;
-    let mut frames = vec![0u64; ladder.len()];
-    for (seq, ts) in data.iter().enumerate() {
-        let r = session.transcode_ts(seq as u64, ts)?;
-        for (f, rend) in frames.iter_mut().zip(&r.renditions) {
-            *f += rend.frames;
-        }
-    }
-    let wall = start.elapsed().as_secs_f64();
-    eprintln!("(a) reel: {wall:.2} s, frames per rendition {frames:?}");
-    Ok(wall)
-}
-
-fn run_cli(dir: &Path, segments: &[PathBuf], ladder: &[VideoProfile], preset: &str, threads: usize) -> Result<f64> {
-    let out = dir.join("cli-out");
-    std::fs::create_dir_all(&out)?;
+/// One decode split four ways: `split`, then `scale` and `fps` per rung.
+fn cli_graph(ladder: &[VideoProfile]) -> String {
     let mut graph = format!("[0:v]split={}", ladder.len());
     for i in 0..ladder.len() {
         graph.push_str(&format!("[s{i}]"));
@@ -137,82 +277,108 @@ fn run_cli(dir: &Path, segments: &[PathBuf], ladder: &[VideoProfile], preset: &s
         let (w, h) = p.output_size(1920, 1080);
         graph.push_str(&format!(";[s{i}]scale={w}:{h},fps={}[o{i}]", p.fps));
     }
-    let start = Instant::now();
-    for (seq, seg) in segments.iter().enumerate() {
-        let mut cmd = Command::new("ffmpeg");
-        cmd.args(["-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-i"])
-            .arg(seg)
-            .args(["-filter_complex", &graph]);
-        for (i, p) in ladder.iter().enumerate() {
-            cmd.args(["-map", &format!("[o{i}]"), "-map", "0:a", "-c:v", "libx264", "-preset", preset])
-                .args(["-threads", &threads.to_string(), "-b:v", &p.bitrate.to_string(), "-c:a", "copy"])
-                .args(["-f", "mpegts"])
-                .arg(out.join(format!("{}_{seq}.ts", p.name)));
-        }
-        let status = cmd.status().context("running ffmpeg")?;
-        ensure!(status.success(), "ffmpeg failed on segment {seq}");
-    }
-    let wall = start.elapsed().as_secs_f64();
-    eprintln!("(b) ffmpeg CLI: {wall:.2} s");
-    Ok(wall)
+    graph
 }
 
-/// Decodes and scales each segment beforehand, then times only the encoders, one thread
-/// per rendition as the session runs them, with the session's encoder settings.
-fn run_encode_only(segments: &[PathBuf], ladder: &[VideoProfile], preset: &str, threads: usize) -> Result<f64> {
-    ff::init()?;
-    let mut total = Duration::ZERO;
-    for seg in segments {
-        let frames = decode_and_scale(seg, ladder)?;
-        let start = Instant::now();
-        std::thread::scope(|s| -> Result<()> {
-            let handles: Vec<_> = ladder
-                .iter()
-                .zip(&frames)
-                .map(|(p, fs)| s.spawn(move || encode_all(p, fs, preset, threads)))
-                .collect();
-            for h in handles {
-                h.join().map_err(|_| anyhow::anyhow!("encoder thread panicked"))??;
-            }
-            Ok(())
-        })?;
-        total += start.elapsed();
+/// One ffmpeg process for one segment, four outputs with the session's x264 settings.
+fn run_cli_segment(
+    seg: &Path,
+    out: &Path,
+    seq: usize,
+    graph: &str,
+    ladder: &[VideoProfile],
+    preset: &str,
+    threads: usize,
+) -> Result<()> {
+    let mut cmd = Command::new("ffmpeg");
+    cmd.args(["-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-i"])
+        .arg(seg)
+        .args(["-filter_complex", graph]);
+    for (i, p) in ladder.iter().enumerate() {
+        cmd.args([
+            "-map",
+            &format!("[o{i}]"),
+            "-map",
+            "0:a",
+            "-c:v",
+            "libx264",
+            "-preset",
+            preset,
+        ])
+        .args([
+            "-threads",
+            &threads.to_string(),
+            "-b:v",
+            &p.bitrate.to_string(),
+            "-c:a",
+            "copy",
+        ])
+        .args(["-f", "mpegts"])
+        .arg(out.join(format!("{}_{seq}.ts", p.name)));
     }
-    let wall = total.as_secs_f64();
-    eprintln!("(c) encode only: {wall:.2} s");
-    Ok(wall)
+    let status = cmd.status().context("running ffmpeg")?;
+    ensure!(status.success(), "ffmpeg failed on segment {seq}");
+    Ok(())
+}
+
+/// The encoders alone on frames decoded and scaled beforehand, one thread per rendition as
+/// the session runs them.
+fn encode_parallel(
+    ladder: &[VideoProfile],
+    frames: &[Vec<ff::frame::Video>],
+    preset: &str,
+    threads: usize,
+) -> Result<()> {
+    std::thread::scope(|s| -> Result<()> {
+        let handles: Vec<_> = ladder
+            .iter()
+            .zip(frames)
+            .map(|(p, fs)| s.spawn(move || encode_all(p, fs, preset, threads)))
+            .collect();
+        for h in handles {
+            h.join()
+                .map_err(|_| anyhow::anyhow!("encoder thread panicked"))??;
+        }
+        Ok(())
+    })
 }
 
 fn decode_and_scale(seg: &Path, ladder: &[VideoProfile]) -> Result<Vec<Vec<ff::frame::Video>>> {
     let mut input = ff::format::input(seg)?;
-    let stream = input.streams().best(ff::media::Type::Video).context("no video")?;
+    let stream = input
+        .streams()
+        .best(ff::media::Type::Video)
+        .context("no video")?;
     let index = stream.index();
-    let mut decoder = ff::codec::Context::from_parameters(stream.parameters())?.decoder().video()?;
+    let mut decoder = ff::codec::Context::from_parameters(stream.parameters())?
+        .decoder()
+        .video()?;
     let mut scalers: Vec<ff::software::scaling::Context> = Vec::new();
     let mut out: Vec<Vec<ff::frame::Video>> = vec![Vec::new(); ladder.len()];
-    let mut handle = |frame: &ff::frame::Video, out: &mut Vec<Vec<ff::frame::Video>>| -> Result<()> {
-        if scalers.is_empty() {
-            for p in ladder {
-                let (w, h) = p.output_size(frame.width(), frame.height());
-                scalers.push(ff::software::scaling::Context::get(
-                    frame.format(),
-                    frame.width(),
-                    frame.height(),
-                    ff::format::Pixel::YUV420P,
-                    w,
-                    h,
-                    ff::software::scaling::Flags::BICUBIC,
-                )?);
+    let mut handle =
+        |frame: &ff::frame::Video, out: &mut Vec<Vec<ff::frame::Video>>| -> Result<()> {
+            if scalers.is_empty() {
+                for p in ladder {
+                    let (w, h) = p.output_size(frame.width(), frame.height());
+                    scalers.push(ff::software::scaling::Context::get(
+                        frame.format(),
+                        frame.width(),
+                        frame.height(),
+                        ff::format::Pixel::YUV420P,
+                        w,
+                        h,
+                        ff::software::scaling::Flags::BICUBIC,
+                    )?);
+                }
             }
-        }
-        for (i, sc) in scalers.iter_mut().enumerate() {
-            let mut o = ff::frame::Video::empty();
-            sc.run(frame, &mut o)?;
-            o.set_pts(frame.timestamp());
-            out[i].push(o);
-        }
-        Ok(())
-    };
+            for (i, sc) in scalers.iter_mut().enumerate() {
+                let mut o = ff::frame::Video::empty();
+                sc.run(frame, &mut o)?;
+                o.set_pts(frame.timestamp());
+                out[i].push(o);
+            }
+            Ok(())
+        };
     let mut frame = ff::frame::Video::empty();
     for (s, packet) in input.packets() {
         if s.index() != index {
@@ -231,8 +397,15 @@ fn decode_and_scale(seg: &Path, ladder: &[VideoProfile]) -> Result<Vec<Vec<ff::f
 }
 
 /// The session's encoder setup (see `transcode/worker.rs`), fed ready frames.
-fn encode_all(p: &VideoProfile, frames: &[ff::frame::Video], preset: &str, threads: usize) -> Result<()> {
-    let Some(first) = frames.first() else { return Ok(()) };
+fn encode_all(
+    p: &VideoProfile,
+    frames: &[ff::frame::Video],
+    preset: &str,
+    threads: usize,
+) -> Result<()> {
+    let Some(first) = frames.first() else {
+        return Ok(());
+    };
     let codec = ff::encoder::find_by_name("libx264").context("libx264")?;
     let mut ctx = ff::codec::Context::new_with_codec(codec);
     ctx.set_threading(ff::threading::Config {

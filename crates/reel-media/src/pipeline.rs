@@ -122,9 +122,11 @@ impl SegmentHandler for Arc<LocalTranscoder> {
     }
 
     fn end_stream(&self, stream: &StreamName) {
-        if let Ok(mut sessions) = self.sessions.lock() {
-            // The session (and its worker threads) goes when the last segment using it ends.
-            sessions.remove(stream);
+        let slot = self.sessions.lock().ok().and_then(|mut s| s.remove(stream));
+        // Dropping a session joins its worker threads: do it off the async workers. (If a
+        // segment is still in flight, its blocking task holds the last reference instead.)
+        if let (Some(slot), Ok(rt)) = (slot, tokio::runtime::Handle::try_current()) {
+            drop(rt.spawn_blocking(move || drop(slot)));
         }
     }
 }

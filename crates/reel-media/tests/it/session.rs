@@ -241,3 +241,33 @@ fn damaged_video_payload_is_survivable() {
     }
     s.transcode_ts(1, &read(&f.small[1])).unwrap();
 }
+
+#[test]
+fn nvenc_is_used_where_present_and_refused_clearly_where_not() {
+    let ladder = reel_media::parse_ladder_json(
+        br#"[{"name":"gpu","width":256,"height":144,"bitrate":400000,"fps":30,"encoder":"nvenc"}]"#,
+    )
+    .unwrap();
+    let mut s = match TranscodeSession::new(SessionSettings::new(ladder)) {
+        Ok(s) => s,
+        // An FFmpeg build without NVENC at all.
+        Err(MediaError::EncoderUnavailable { name }) => {
+            assert!(name.contains("h264_nvenc"));
+            return;
+        }
+        Err(e) => panic!("{e}"),
+    };
+    match s.transcode_ts(0, &read(&fixtures().small[0])) {
+        // A machine with an NVENC-capable GPU.
+        Ok(r) => {
+            let p = probe_bytes(&r.renditions[0].data).unwrap();
+            assert_eq!((p.video().width, p.video().height), (256, 144));
+            assert_eq!(r.renditions[0].pixels, p.video_pixels());
+        }
+        // No GPU here: a clear error naming the encoder, not a crash.
+        Err(MediaError::EncoderUnavailable { name }) => {
+            assert!(name.contains("h264_nvenc"), "{name}")
+        }
+        Err(e) => panic!("unexpected error: {e}"),
+    }
+}
