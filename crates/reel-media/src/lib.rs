@@ -4,7 +4,7 @@
 //! Data flow:
 //!
 //! ```text
-//!  OBS/ffmpeg ─RTMP─▶ rtmp::serve ─FLV tags─▶ flv ─packets─▶ Segmenter ─Segment─▶ IngestEvent ─┐
+//!  OBS/ffmpeg ─RTMP─▶ RtmpServer ─FLV tags─▶ flv ─packets─▶ Segmenter ─Segment─▶ IngestEvent ─┐
 //!  app ─PUT /live/<id>/<seq>.ts─▶ server (HTTP push) ─TS bytes─▶ ts::demux ─Segment───────────┤
 //!                                                                                             ▼
 //!                          SegmentHandler (LocalTranscoder here; a paid orchestrator in reel-node)
@@ -21,7 +21,10 @@
 //! - [`segmenter`]: keyframe segmenting of a live packet stream (sans-IO).
 //! - [`rtmp`]: the RTMP publish server (handshake from `rml_rtmp`; our own bounded chunk
 //!   reader and AMF0 codec), driven from tokio.
-//! - [`server`]: HTTP push ingest and HLS serving (axum), and the [`SegmentHandler`] seam.
+//! - [`pipeline`]: the [`SegmentHandler`] seam between ingest and transcoding, the
+//!   [`LocalTranscoder`] behind it in local mode, and [`run_pipeline`] (RTMP events →
+//!   handler → HLS, one task per stream, bounded queues).
+//! - [`server`]: HTTP push ingest and HLS serving (axum), CORS `*`.
 //! - [`input`]: files and URLs read with libavformat for `reel transcode`.
 
 pub mod aac;

@@ -10,7 +10,7 @@
 //!   every size and length before it buffers;
 //! - [`session::PublishSession`]: the connect/createStream/publish conversation, replies
 //!   serialized with `rml_rtmp`'s chunk serializer, AMF0 with our bounded [`crate::amf0`];
-//! - [`serve`]: the tokio driver — one named task per connection, handshake and idle
+//! - [`RtmpServer`]: the tokio driver — one named task per connection, handshake and idle
 //!   timeouts, a connection cap, a shutdown token — feeding [`crate::flv`] and the
 //!   [`crate::Segmenter`] and sending [`IngestEvent`]s down a bounded channel.
 
