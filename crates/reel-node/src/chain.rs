@@ -1,0 +1,146 @@
+//! What the node roles read from and write to the protocol's contracts, through
+//! `reel_chain::Protocol`: chain facts for payments (block, last initialised round and its
+//! block hash, gas price), the gateway's orchestrator candidates (the transcoder pool and
+//! each member's ServiceRegistry URI), the orchestrator's service URI registration, and the
+//! round keeper (`reward()` once per round, optionally `initializeRound()`).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use alloy::providers::Provider;
+use reel_chain::Protocol;
+use reel_chain::keeper::KeeperConfig;
+use reel_pm::ticket::ExpirationParams;
+use reel_types::Wei;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::NodeError;
+use crate::gateway::discovery::{Candidate, OrchestratorSource};
+use crate::payments::{ChainFacts, FactsSource};
+use crate::rpc::ServiceUri;
+
+type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+fn read_err(op: &'static str, e: impl std::fmt::Display) -> NodeError {
+    NodeError::ChainRead {
+        op,
+        message: e.to_string(),
+    }
+}
+
+/// Chain facts from the protocol's RoundsManager and the node's RPC.
+#[derive(Debug, Clone)]
+pub struct ProtocolFacts(pub Protocol);
+
+impl ProtocolFacts {
+    async fn read(&self) -> Result<ChainFacts, NodeError> {
+        let p = &self.0;
+        let status = p.round_status().await?;
+        let round = status.last_initialized.0;
+        let hash = p
+            .rounds_manager()
+            .blockHashForRound(alloy::primitives::U256::from(round))
+            .call()
+            .await
+            .map_err(|e| read_err("blockHashForRound", e))?;
+        let gas = p
+            .provider()
+            .get_gas_price()
+            .await
+            .map_err(|e| read_err("eth_gasPrice", e))?;
+        Ok(ChainFacts {
+            block: status.block,
+            round,
+            expiration: ExpirationParams {
+                creation_round: round,
+                creation_round_block_hash: hash,
+            },
+            gas_price: Wei::from_base_units(alloy::primitives::U256::from(gas)),
+        })
+    }
+}
+
+impl FactsSource for ProtocolFacts {
+    fn facts(&self) -> BoxFut<'_, Result<ChainFacts, NodeError>> {
+        Box::pin(self.read())
+    }
+}
+
+/// The gateway's candidates from the chain: active members of the transcoder pool with a
+/// service URI, weighted by stake.
+#[derive(Debug, Clone)]
+pub struct PoolSource(pub Protocol);
+
+impl PoolSource {
+    async fn read(&self) -> Result<Vec<Candidate>, NodeError> {
+        let pool = self.0.pool().await?;
+        let mut out = Vec::new();
+        for m in pool.into_iter().filter(|m| m.active) {
+            let t = self.0.transcoder(m.address).await?;
+            match ServiceUri::parse(&t.service_uri) {
+                Ok(uri) => out.push(Candidate {
+                    uri,
+                    address: Some(m.address),
+                    stake: crate::payments::wei_f64(Wei::from_base_units(m.stake.base_units()))
+                        / 1e18,
+                }),
+                Err(_) => {
+                    tracing::info!(target: "node::gateway", orch = %m.address, uri = %t.service_uri, "active orchestrator without a usable service URI: skipped");
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl OrchestratorSource for PoolSource {
+    fn candidates(&self) -> BoxFut<'_, Result<Vec<Candidate>, NodeError>> {
+        Box::pin(self.read())
+    }
+    fn ordered(&self) -> bool {
+        false
+    }
+}
+
+/// Makes the ServiceRegistry point at `uri` when the signer is a registered orchestrator
+/// whose URI differs. Returns what it did, for the log.
+pub async fn ensure_service_uri(
+    protocol: &Protocol,
+    uri: &ServiceUri,
+) -> Result<String, NodeError> {
+    let me = protocol.from()?;
+    let t = protocol.transcoder(me).await?;
+    if !t.registered {
+        return Ok(format!(
+            "{me} is not a registered orchestrator yet: register with `reel stake transcoder \
+             --reward-cut PCT --fee-share PCT --bond AMOUNT --service-uri {uri}`"
+        ));
+    }
+    if t.service_uri == uri.to_string() {
+        return Ok(format!("service URI {uri} already registered"));
+    }
+    protocol.ensure_round_initialized().await?;
+    let tx = protocol.set_service_uri(&uri.to_string()).await?;
+    Ok(format!("registered service URI {uri} (tx {})", tx.tx))
+}
+
+/// Runs the round keeper until `shutdown`.
+pub fn spawn_keeper(
+    tasks: &TaskTracker,
+    protocol: Protocol,
+    reward: bool,
+    initialize_rounds: bool,
+    poll: Duration,
+    shutdown: CancellationToken,
+) {
+    let config = KeeperConfig {
+        initialize_rounds,
+        reward,
+        poll,
+    };
+    tasks.spawn(async move {
+        reel_chain::keeper::run(protocol, config, shutdown.cancelled_owned()).await;
+    });
+}

@@ -1,0 +1,56 @@
+//! The network roles of reel: **orchestrator**, remote **transcoder** and **gateway**,
+//! wired from the wire crate (`reel-net`), the payment crate (`reel-pm`), the media engine
+//! (`reel-media`) and the chain client (`reel-chain`).
+//!
+//! ```text
+//!  RTMP / HTTP push ─▶ gateway ─ GetOrchestrator (gRPC) ──────────▶ orchestrator ─ NotifySegment (gRPC stream) ─▶ transcoder
+//!                      │  selection: stake / price / random,       │  auth token, capacity,                    │  GET input,
+//!                      │  latency score, suspension, 3 attempts    │  tickets → SQLite before credit,          │  media session,
+//!                      │  POST /segment + Livepeer-Payment ───────▶│  local session or remote transcoder ◀─────┘  POST /transcodeResults
+//!  HLS ◀───────────────┘◀── TranscodeResult (signed) + GET renditions; signature and decoded pixel counts verified
+//! ```
+//!
+//! Where to look:
+//! - [`orchestrator`]: the service port (gRPC + HTTP on one listener, TLS or h2c), the
+//!   `/segment` path, capacity, rendition store, remote transcoder dispatch ([`orchestrator::work`]),
+//!   segment-URL policy against SSRF ([`orchestrator::fetch`]).
+//! - [`transcoder`]: registers with an orchestrator, reconnects with backoff, transcodes
+//!   tasks and posts results.
+//! - [`gateway`]: a `reel_media::SegmentHandler` that discovers orchestrators
+//!   ([`gateway::discovery`]), selects one per segment ([`gateway::selection`]), pays,
+//!   submits, verifies ([`pixels`]) and fails over.
+//! - [`payments`]: the seam to the TicketBroker ([`payments::BrokerHandle`]) and the
+//!   recipient/sender wiring; [`chain`]: chain facts, the on-chain orchestrator pool,
+//!   service-URI registration and the round keeper.
+//! - [`service`], [`tls`], [`rpc`]: listeners and clients; [`metrics`], [`ratelimit`]:
+//!   Prometheus exposition and per-client limits.
+
+pub mod caps;
+pub mod chain;
+mod error;
+pub mod gateway;
+pub mod metrics;
+pub mod orchestrator;
+pub mod payments;
+pub mod pixels;
+pub mod profiles;
+pub mod ratelimit;
+pub mod rpc;
+pub mod service;
+pub mod tls;
+pub mod transcoder;
+
+pub use error::{FailureKind, NodeError};
+
+/// A fresh random signing key, for roles that run without an account (off-chain).
+pub fn ephemeral_signer() -> Result<reel_net::EthSigner, NodeError> {
+    for _ in 0..4 {
+        let mut key = [0u8; 32];
+        getrandom::fill(&mut key)
+            .map_err(|e| NodeError::Config(format!("no randomness for a key: {e}")))?;
+        if let Ok(s) = reel_net::EthSigner::from_bytes(&key) {
+            return Ok(s);
+        }
+    }
+    Err(NodeError::Config("could not draw a valid key".into()))
+}

@@ -1,0 +1,722 @@
+//! The orchestrator's HTTP endpoints on the service port, and `/status` + `/metrics` on
+//! the CLI port.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use bytes::Bytes;
+use reel_net::http::{self as wire, BodyKind, Limits};
+use reel_net::proto;
+use subtle::ConstantTimeEq;
+
+use super::work::{Job, OutRendition, Output, WorkError};
+use super::{ActiveSession, Fault, Inner, unix_now};
+use crate::orchestrator::fetch;
+
+/// Header values a transcoder sends with its results (go-livepeer's).
+pub const TRANSCODER_AUTH: &str = "Livepeer-Transcoder-1.0";
+/// Content type of a transcoder's error answer.
+pub const TRANSCODING_ERROR: &str = "livepeer/transcoding-error";
+
+pub(super) fn service_routes(inner: Arc<Inner>) -> Router {
+    Router::new()
+        .route(wire::SEGMENT_PATH, post(segment))
+        .route(wire::PAYMENT_PATH, post(payment))
+        .route("/transcodeResults", post(transcode_results))
+        .route("/transcoder/input/{task}", get(task_input))
+        .route("/results/{token}/{file}", get(result_file))
+        .with_state(inner)
+}
+
+pub(super) fn cli_routes(inner: Arc<Inner>) -> Router {
+    Router::new()
+        .route("/status", get(status))
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .with_state(inner)
+}
+
+/// A refusal before the early 200: status, a metric label, and the message for the peer.
+#[derive(Debug)]
+struct Reject {
+    status: StatusCode,
+    reason: &'static str,
+    message: String,
+}
+
+impl Reject {
+    fn new(status: StatusCode, reason: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            reason,
+            message: message.into(),
+        }
+    }
+}
+
+impl IntoResponse for Reject {
+    fn into_response(self) -> Response {
+        (self.status, format!("{}\n", self.message)).into_response()
+    }
+}
+
+fn net_reject(e: &reel_net::NetError, reason: &'static str) -> Reject {
+    Reject::new(e.status(), reason, e.to_string())
+}
+
+fn limits(inner: &Inner) -> Limits {
+    Limits {
+        max_segment_bytes: inner.settings.max_segment_bytes,
+        ..Limits::default()
+    }
+}
+
+/// Marks a session's segment in flight; clears the mark however the request ends.
+struct InFlight {
+    inner: Arc<Inner>,
+    session: String,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let mut s = self.inner.lock_sessions();
+        if let Some(a) = s.map.get_mut(&self.session).and_then(|v| v.active.as_mut()) {
+            a.in_flight = false;
+            a.last = Instant::now();
+        }
+    }
+}
+
+async fn segment(
+    State(inner): State<Arc<Inner>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    match handle_segment(&inner, peer, &headers, body).await {
+        Ok(r) => r,
+        Err(rej) => {
+            inner.metrics.rejected.inc(&[rej.reason]);
+            tracing::info!(target: "node::orchestrator", %peer, reason = rej.reason, error = %rej.message, "segment refused");
+            rej.into_response()
+        }
+    }
+}
+
+/// The checks shared by `/segment` and `/payment`: rate, token, session, signature.
+struct Checked {
+    seg: proto::SegData,
+    payment: Option<proto::Payment>,
+    session: String,
+    gateway: alloy_primitives::Address,
+    kind: BodyKind,
+}
+
+fn check_request(inner: &Inner, peer: SocketAddr, headers: &HeaderMap) -> Result<Checked, Reject> {
+    if !inner.limiter.allow(peer.ip(), Instant::now()) {
+        inner.metrics.rate_limited.inc();
+        return Err(Reject::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            "rate limit: slow down",
+        ));
+    }
+    let req = wire::parse_segment_request(headers, &limits(inner))
+        .map_err(|e| net_reject(&e, "bad_headers"))?;
+    let seg = req.seg_data;
+    reel_net::signed::verify_auth_token(&inner.auth_secret, seg.auth_token.as_ref(), unix_now())
+        .map_err(|e| net_reject(&e, "auth_token"))?;
+    let session = seg
+        .auth_token
+        .as_ref()
+        .map(|t| t.session_id.clone())
+        .unwrap_or_default();
+    let gateway = inner
+        .lock_sessions()
+        .map
+        .get(&session)
+        .map(|s| s.gateway)
+        .ok_or_else(|| {
+            Reject::new(
+                StatusCode::FORBIDDEN,
+                "unknown_session",
+                "unknown session: call GetOrchestrator for a fresh one",
+            )
+        })?;
+    if let Some(p) = &req.payment
+        && !p.sender.is_empty()
+        && p.sender.as_slice() != gateway.as_slice()
+    {
+        return Err(Reject::new(
+            StatusCode::FORBIDDEN,
+            "wrong_sender",
+            "the payment's sender is not the gateway this session was issued to",
+        ));
+    }
+    reel_net::signed::verify_seg_data(&seg, gateway)
+        .map_err(|e| net_reject(&e, "segment_signature"))?;
+    if let Some(caps) = &seg.capabilities {
+        let job = reel_net::capabilities::Capabilities::from_proto(caps)
+            .map_err(|e| net_reject(&e, "capabilities"))?;
+        job.fits(Some(&crate::caps::node_capabilities(1)))
+            .map_err(|e| Reject::new(StatusCode::BAD_REQUEST, "capabilities", e.to_string()))?;
+    }
+    Ok(Checked {
+        seg,
+        payment: req.payment,
+        session,
+        gateway,
+        kind: req.body,
+    })
+}
+
+async fn handle_segment(
+    inner: &Arc<Inner>,
+    peer: SocketAddr,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Response, Reject> {
+    let c = check_request(inner, peer, headers)?;
+    inner.metrics.segments_received.inc();
+    let ladder = crate::profiles::ladder_of(&c.seg)
+        .map_err(|e| Reject::new(StatusCode::BAD_REQUEST, "profiles", e.to_string()))?;
+    let seq = c.seg.seq;
+    let price = inner.price_for(c.gateway);
+
+    // Capacity: a new session over the limit is capped; a second segment at once is busy.
+    let guard = {
+        let mut s = inner.lock_sessions();
+        let active = s.active_count();
+        let Some(sess) = s.map.get_mut(&c.session) else {
+            return Err(Reject::new(
+                StatusCode::FORBIDDEN,
+                "unknown_session",
+                "unknown session: call GetOrchestrator for a fresh one",
+            ));
+        };
+        match &mut sess.active {
+            Some(a) if a.in_flight => {
+                return Err(Reject::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "busy",
+                    "OrchestratorBusy",
+                ));
+            }
+            Some(a) => a.in_flight = true,
+            None if active >= inner.settings.max_sessions => {
+                return Err(Reject::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "capped",
+                    "OrchestratorCapped",
+                ));
+            }
+            None => {
+                sess.active = Some(ActiveSession {
+                    last: Instant::now(),
+                    segments: 0,
+                    charged_pixels: 0,
+                    in_flight: true,
+                    last_worker: String::new(),
+                    price,
+                });
+            }
+        }
+        inner.metrics.sessions.set(s.active_count() as i64);
+        InFlight {
+            inner: Arc::clone(inner),
+            session: c.session.clone(),
+        }
+    };
+
+    // Payment: tickets are stored before any credit (inside receive), then the balance
+    // must cover one ticket's EV before any work is done.
+    if let Some(payments) = &inner.payments
+        && !price.is_zero()
+    {
+        if let Some(p) = &c.payment {
+            match payments.receive(p, c.gateway, &c.session).await {
+                Ok(outcome) => {
+                    inner.metrics.tickets_recv.add(u64::from(outcome.accepted));
+                    inner
+                        .metrics
+                        .winning_tickets_recv
+                        .add(u64::from(outcome.winners));
+                    inner
+                        .metrics
+                        .ticket_value_recv
+                        .add(crate::payments::wei_f64(outcome.credited));
+                    if !outcome.rejected.is_empty() {
+                        inner
+                            .metrics
+                            .payment_recv_errors
+                            .add(outcome.rejected.len() as u64);
+                    }
+                    if outcome.accepted == 0
+                        && let Some(e) = outcome.first_error()
+                    {
+                        tracing::info!(target: "node::orchestrator", session = %c.session, error = %e, "no ticket of the payment was credited");
+                    }
+                }
+                Err(e) => {
+                    inner.metrics.payment_recv_errors.inc();
+                    return Err(Reject::new(
+                        StatusCode::BAD_REQUEST,
+                        "payment",
+                        e.to_string(),
+                    ));
+                }
+            }
+        }
+        if !payments.sufficient_balance(c.gateway, &c.session, &price) {
+            return Err(Reject::new(
+                StatusCode::BAD_REQUEST,
+                "insufficient_balance",
+                "Insufficient balance",
+            ));
+        }
+    }
+
+    let input = read_segment_body(inner, headers, c.kind, body).await?;
+    wire::verify_body_hash(&c.seg, &input).map_err(|e| net_reject(&e, "body_hash"))?;
+
+    // From here on the answer is 200 and errors travel inside the TranscodeResult.
+    let duration = Duration::from_millis(u64::try_from(c.seg.duration).unwrap_or(0));
+    let inner2 = Arc::clone(inner);
+    let session = c.session.clone();
+    let gateway = c.gateway;
+    let token = c.seg.auth_token.clone().unwrap_or_default();
+    let seg = c.seg;
+    let work = inner.tasks.spawn(async move {
+        let _guard = guard;
+        let t0 = Instant::now();
+        let outcome = transcode(&inner2, &session, seg, ladder, input, duration).await;
+        let info = inner2.info(gateway, token).await.ok();
+        let result = match outcome {
+            Ok(out) => finish(&inner2, &session, gateway, price, seq, out, t0, info),
+            Err(e) => {
+                inner2.metrics.transcode_failed.inc();
+                tracing::warn!(target: "node::orchestrator", %session, seq, error = %e, "transcode failed");
+                wire::error_result(seq, e.to_string(), info)
+            }
+        };
+        Bytes::from(wire::encode_transcode_result(&result))
+    });
+    let body = Body::from_stream(futures_once(async move {
+        work.await
+            .map_err(|e| std::io::Error::other(format!("transcode task: {e}")))
+    }));
+    Ok((
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, wire::CONTENT_TYPE_PROTOBUF)],
+        body,
+    )
+        .into_response())
+}
+
+/// A one-item stream of a future's result, for a body sent after the headers.
+fn futures_once<F>(f: F) -> OnceStream<F>
+where
+    F: std::future::Future<Output = Result<Bytes, std::io::Error>>,
+{
+    OnceStream(Some(Box::pin(f)))
+}
+
+struct OnceStream<F>(Option<std::pin::Pin<Box<F>>>);
+
+impl<F> tokio_stream::Stream for OnceStream<F>
+where
+    F: std::future::Future<Output = Result<Bytes, std::io::Error>>,
+{
+    type Item = Result<Bytes, std::io::Error>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        let Some(f) = self.0.as_mut() else {
+            return std::task::Poll::Ready(None);
+        };
+        match f.as_mut().poll(cx) {
+            std::task::Poll::Ready(v) => {
+                self.0 = None;
+                std::task::Poll::Ready(Some(v))
+            }
+            std::task::Poll::Pending => std::task::Poll::Pending,
+        }
+    }
+}
+
+async fn read_segment_body(
+    inner: &Inner,
+    headers: &HeaderMap,
+    kind: BodyKind,
+    body: Body,
+) -> Result<Bytes, Reject> {
+    let lim = limits(inner);
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if let Some(n) = declared {
+        wire::check_body_len(kind, n, &lim).map_err(|e| net_reject(&e, "too_large"))?;
+    }
+    let max = match kind {
+        BodyKind::Inline => lim.max_segment_bytes,
+        BodyKind::Uri => lim.max_uri_bytes,
+    };
+    let bytes = tokio::time::timeout(
+        inner.settings.upload_timeout,
+        axum::body::to_bytes(body, max),
+    )
+    .await
+    .map_err(|_| {
+        Reject::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "upload_timeout",
+            "segment upload too slow",
+        )
+    })?
+    .map_err(|e| {
+        Reject::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!("segment body refused: {e}"),
+        )
+    })?;
+    match kind {
+        BodyKind::Inline => Ok(bytes),
+        BodyKind::Uri => {
+            let uri =
+                wire::parse_segment_uri(&bytes, &lim).map_err(|e| net_reject(&e, "segment_uri"))?;
+            let policy = fetch::UrlPolicy {
+                max_bytes: lim.max_segment_bytes,
+                ..inner.settings.url_policy.clone()
+            };
+            fetch::fetch(&policy, &uri)
+                .await
+                .map_err(|e| Reject::new(StatusCode::BAD_REQUEST, "segment_uri", e.to_string()))
+        }
+    }
+}
+
+/// The test-only fault: half-size renditions.
+fn fault_ladder(ladder: &[reel_media::VideoProfile]) -> Vec<reel_media::VideoProfile> {
+    ladder
+        .iter()
+        .map(|p| {
+            let mut q = p.clone();
+            q.width = (p.width / 2).max(2) & !1;
+            q.height = (p.height / 2).max(2) & !1;
+            q
+        })
+        .collect()
+}
+
+async fn transcode(
+    inner: &Arc<Inner>,
+    session: &str,
+    mut seg: proto::SegData,
+    mut ladder: Vec<reel_media::VideoProfile>,
+    input: Bytes,
+    duration: Duration,
+) -> Result<Output, WorkError> {
+    let fault = inner.settings.fault;
+    if fault == Some(Fault::WrongRenditions) {
+        ladder = fault_ladder(&ladder);
+        seg.full_profiles3 = ladder.iter().map(crate::profiles::to_wire).collect();
+        seg.full_profiles.clear();
+        seg.full_profiles2.clear();
+    }
+    let want = ladder.len();
+    let base = inner.uri.base();
+    let job = Job {
+        session: session.to_owned(),
+        seg_data: seg,
+        ladder,
+        input,
+        duration,
+    };
+    let mut out = inner
+        .work
+        .transcode(job, |task| format!("{base}/transcoder/input/{task}"))
+        .await?;
+    if out.renditions.len() != want {
+        return Err(WorkError::Media(format!(
+            "MismatchedSegments: {} renditions for {want} profiles",
+            out.renditions.len()
+        )));
+    }
+    if out.renditions.iter().any(|r| r.data.len() < 25) {
+        return Err(WorkError::Media("ZeroSegments: an empty rendition".into()));
+    }
+    if fault == Some(Fault::WrongRenditions) {
+        // Claim the pixels a full-size rendition would have had.
+        for r in &mut out.renditions {
+            r.pixels = r.pixels.saturating_mul(4);
+        }
+    }
+    Ok(out)
+}
+
+#[allow(clippy::too_many_arguments)] // one call site; a struct would only rename the list
+fn finish(
+    inner: &Arc<Inner>,
+    session: &str,
+    gateway: alloy_primitives::Address,
+    price: reel_pm::PricePerPixel,
+    seq: i64,
+    out: Output,
+    t0: Instant,
+    info: Option<proto::OrchestratorInfo>,
+) -> proto::TranscodeResult {
+    let pixels: u64 = out.renditions.iter().map(|r| r.pixels).sum();
+    let token = super::random_hex(16);
+    let base = inner.uri.base();
+    let hashes: Vec<_> = out
+        .renditions
+        .iter()
+        .map(|r| reel_net::http::segment_hash(&r.data))
+        .collect();
+    let sig = reel_net::signed::sign_transcode_result(&inner.signer, &hashes);
+    let segments = out
+        .renditions
+        .iter()
+        .enumerate()
+        .map(|(i, r)| proto::TranscodedSegmentData {
+            url: format!("{base}/results/{token}/{i}.ts"),
+            pixels: i64::try_from(r.pixels).unwrap_or(i64::MAX),
+            ..Default::default()
+        })
+        .collect();
+    let data: Vec<Bytes> = out
+        .renditions
+        .into_iter()
+        .map(|r: OutRendition| r.data)
+        .collect();
+    inner
+        .results
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .insert(
+            token,
+            data,
+            inner.settings.result_ttl,
+            inner.settings.result_memory,
+        );
+    // Charged once, here, for the result the gateway gets: retries on other transcoders
+    // before this point cost the gateway nothing.
+    if let Some(p) = &inner.payments
+        && !price.is_zero()
+        && let Err(e) = p.debit(gateway, session, pixels, price)
+    {
+        tracing::warn!(target: "node::orchestrator", %session, error = %e, "debit failed");
+    }
+    {
+        let mut s = inner.lock_sessions();
+        if let Some(a) = s.map.get_mut(session).and_then(|v| v.active.as_mut()) {
+            a.segments = a.segments.saturating_add(1);
+            a.charged_pixels = a.charged_pixels.saturating_add(pixels);
+            a.last_worker.clone_from(&out.worker);
+        }
+    }
+    let elapsed = t0.elapsed();
+    inner.metrics.transcoded.inc();
+    inner.metrics.by_worker.inc(&[&out.worker]);
+    inner.metrics.transcode_time.observe(elapsed.as_secs_f64());
+    inner.metrics.mil_pixels.add(pixels as f64 / 1e6);
+    tracing::info!(target: "node::orchestrator", %session, seq, worker = %out.worker, pixels, ms = elapsed.as_millis() as u64, "segment transcoded");
+    proto::TranscodeResult {
+        seq,
+        result: Some(proto::transcode_result::Result::Data(
+            proto::TranscodeData {
+                segments,
+                sig: sig.to_vec(),
+            },
+        )),
+        info,
+    }
+}
+
+async fn payment(
+    State(inner): State<Arc<Inner>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Response {
+    let c = match check_request(&inner, peer, &headers) {
+        Ok(c) => c,
+        Err(r) => return r.into_response(),
+    };
+    if let (Some(payments), Some(p)) = (&inner.payments, &c.payment) {
+        match payments.receive(p, c.gateway, &c.session).await {
+            Ok(o) => {
+                inner.metrics.tickets_recv.add(u64::from(o.accepted));
+                inner.metrics.winning_tickets_recv.add(u64::from(o.winners));
+                inner
+                    .metrics
+                    .ticket_value_recv
+                    .add(crate::payments::wei_f64(o.credited));
+            }
+            Err(e) => {
+                inner.metrics.payment_recv_errors.inc();
+                return (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response();
+            }
+        }
+    }
+    let token = c.seg.auth_token.clone().unwrap_or_default();
+    match inner.info(c.gateway, token).await {
+        Ok(info) => {
+            let body = wire::encode_payment_result(&proto::PaymentResult { info: Some(info) });
+            ([(header::CONTENT_TYPE, wire::CONTENT_TYPE_PROTOBUF)], body).into_response()
+        }
+        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")).into_response(),
+    }
+}
+
+fn transcoder_authorized(inner: &Inner, headers: &HeaderMap) -> bool {
+    let Some(secret) = &inner.settings.orch_secret else {
+        return false;
+    };
+    let given = headers
+        .get("credentials")
+        .map(|v| v.as_bytes())
+        .unwrap_or_default();
+    secret.as_bytes().ct_eq(given).into()
+}
+
+async fn task_input(
+    State(inner): State<Arc<Inner>>,
+    Path(task): Path<i64>,
+    headers: HeaderMap,
+) -> Response {
+    if !transcoder_authorized(&inner, &headers) {
+        return (StatusCode::UNAUTHORIZED, "invalid credentials\n").into_response();
+    }
+    match inner.work.remotes.input(task) {
+        Some(data) => ([(header::CONTENT_TYPE, "video/mp2t")], data).into_response(),
+        None => (StatusCode::NOT_FOUND, "no such task\n").into_response(),
+    }
+}
+
+async fn transcode_results(
+    State(inner): State<Arc<Inner>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let auth = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if auth != TRANSCODER_AUTH || !transcoder_authorized(&inner, &headers) {
+        return (StatusCode::UNAUTHORIZED, "invalid credentials\n").into_response();
+    }
+    let Some(task) = headers
+        .get("taskid")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<i64>().ok())
+    else {
+        return (StatusCode::BAD_REQUEST, "missing TaskId\n").into_response();
+    };
+    let max = inner.settings.max_segment_bytes.saturating_mul(2);
+    let bytes = match tokio::time::timeout(Duration::from_secs(30), axum::body::to_bytes(body, max))
+        .await
+    {
+        Ok(Ok(b)) => b,
+        Ok(Err(e)) => return (StatusCode::PAYLOAD_TOO_LARGE, format!("{e}\n")).into_response(),
+        Err(_) => return (StatusCode::REQUEST_TIMEOUT, "too slow\n").into_response(),
+    };
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let result = if ct.starts_with(TRANSCODING_ERROR) {
+        Err(WorkError::TranscoderFailed {
+            id: 0,
+            message: String::from_utf8_lossy(&bytes[..bytes.len().min(1024)]).into_owned(),
+        })
+    } else {
+        parse_results(&headers, ct, &bytes)
+    };
+    if inner.work.remotes.complete(task, None, result) {
+        StatusCode::OK.into_response()
+    } else {
+        (StatusCode::NOT_FOUND, "no such task waiting\n").into_response()
+    }
+}
+
+fn parse_results(headers: &HeaderMap, ct: &str, body: &[u8]) -> Result<Output, WorkError> {
+    let bad = |why: String| WorkError::TranscoderFailed {
+        id: 0,
+        message: why,
+    };
+    let boundary = reel_media::multipart::boundary(ct)
+        .ok_or_else(|| bad("results are not multipart/mixed".into()))?;
+    let parts = reel_media::multipart::parse(boundary, body).map_err(|e| bad(e.to_string()))?;
+    let decoded_pixels = headers
+        .get("pixels")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let mut renditions = Vec::new();
+    for (i, p) in parts.into_iter().enumerate() {
+        let ctype = p.header("Content-Type").unwrap_or_default();
+        if ctype.starts_with("application/octet-stream") {
+            // A perceptual hash part; not used.
+            continue;
+        }
+        let pixels = p
+            .header("Pixels")
+            .and_then(|v| v.trim().parse().ok())
+            .ok_or_else(|| bad(format!("part {i} has no Pixels header")))?;
+        renditions.push(OutRendition {
+            name: p
+                .header("Rendition-Name")
+                .map_or_else(|| format!("rendition-{i}"), str::to_owned),
+            data: p.body,
+            pixels,
+        });
+    }
+    Ok(Output {
+        decoded_pixels,
+        renditions,
+        worker: "remote".into(),
+    })
+}
+
+async fn result_file(
+    State(inner): State<Arc<Inner>>,
+    Path((token, file)): Path<(String, String)>,
+) -> Response {
+    let idx = file
+        .strip_suffix(".ts")
+        .and_then(|i| i.parse::<usize>().ok());
+    let data = idx.and_then(|i| {
+        inner
+            .results
+            .lock()
+            .ok()?
+            .get(&token, i, inner.settings.result_ttl)
+    });
+    match data {
+        Some(d) => ([(header::CONTENT_TYPE, "video/mp2t")], d).into_response(),
+        None => (StatusCode::NOT_FOUND, "no such result\n").into_response(),
+    }
+}
+
+async fn status(State(inner): State<Arc<Inner>>) -> Response {
+    axum::Json(super::status(&inner)).into_response()
+}
+
+async fn metrics(State(inner): State<Arc<Inner>>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        inner.metrics.registry.render(),
+    )
+        .into_response()
+}

@@ -1,0 +1,528 @@
+//! Where a segment is transcoded: on a registered remote transcoder (sticky per session,
+//! least loaded first, with a deadline), or locally with a media-engine session per
+//! session id. A remote failure (the transcoder died, timed out or answered an error) is
+//! retried on another transcoder or locally; the gateway is charged once, for the result
+//! it gets.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use reel_media::{SessionSettings, TranscodeSession, VideoProfile};
+use reel_net::proto;
+use tokio::sync::{mpsc, oneshot};
+use tonic::Status;
+
+/// One transcoded rendition, as the orchestrator hands it back.
+#[derive(Debug, Clone)]
+pub struct OutRendition {
+    pub name: String,
+    pub data: Bytes,
+    /// Encoded pixels (the billing unit).
+    pub pixels: u64,
+}
+
+/// A transcoded segment.
+#[derive(Debug, Clone)]
+pub struct Output {
+    pub decoded_pixels: u64,
+    pub renditions: Vec<OutRendition>,
+    /// Which worker did it: `local` or `transcoder-<id>`.
+    pub worker: String,
+}
+
+/// Why a transcode failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum WorkError {
+    #[error("no transcoders available")]
+    NoTranscoders,
+    #[error("transcoder {id} disconnected during the task")]
+    TranscoderGone { id: u64 },
+    #[error("transcoder {id} did not answer within {after:?}")]
+    TranscoderTimeout { id: u64, after: Duration },
+    #[error("transcoder {id}: {message}")]
+    TranscoderFailed { id: u64, message: String },
+    #[error("{0}")]
+    Media(String),
+    #[error("the segment is unusable: {0}")]
+    BadInput(String),
+}
+
+/// A transcoder registered over gRPC.
+#[derive(Debug)]
+struct Remote {
+    peer: String,
+    capacity: u32,
+    /// Sessions assigned to it.
+    sessions: u32,
+    /// Tasks in flight.
+    in_flight: u32,
+    tx: mpsc::Sender<Result<proto::NotifySegment, Status>>,
+}
+
+#[derive(Debug)]
+struct Task {
+    transcoder: u64,
+    input: Bytes,
+    reply: Option<oneshot::Sender<Result<Output, WorkError>>>,
+}
+
+#[derive(Debug, Default)]
+struct Registry {
+    next_id: u64,
+    next_task: i64,
+    remotes: BTreeMap<u64, Remote>,
+    sticky: HashMap<String, u64>,
+    tasks: HashMap<i64, Task>,
+}
+
+/// What the status page shows of a transcoder.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RemoteStatus {
+    pub id: u64,
+    pub peer: String,
+    pub capacity: u32,
+    pub sessions: u32,
+    pub in_flight: u32,
+}
+
+/// Registered remote transcoders and their tasks.
+#[derive(Debug, Default)]
+pub struct Remotes {
+    reg: Mutex<Registry>,
+}
+
+impl Remotes {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Registry> {
+        self.reg
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Adds a transcoder; returns its id and the stream of tasks to send it.
+    pub fn register(
+        &self,
+        peer: String,
+        capacity: u32,
+    ) -> (u64, mpsc::Receiver<Result<proto::NotifySegment, Status>>) {
+        let (tx, rx) = mpsc::channel(capacity.clamp(1, 64) as usize * 2);
+        let mut r = self.lock();
+        r.next_id = r.next_id.saturating_add(1);
+        let id = r.next_id;
+        r.remotes.insert(
+            id,
+            Remote {
+                peer,
+                capacity,
+                sessions: 0,
+                in_flight: 0,
+                tx,
+            },
+        );
+        (id, rx)
+    }
+
+    /// A sender to watch for the transcoder's disconnection.
+    pub fn sender(&self, id: u64) -> Option<mpsc::Sender<Result<proto::NotifySegment, Status>>> {
+        self.lock().remotes.get(&id).map(|r| r.tx.clone())
+    }
+
+    /// Removes a transcoder and fails its tasks at once (they are retried elsewhere).
+    pub fn unregister(&self, id: u64) {
+        let mut r = self.lock();
+        if r.remotes.remove(&id).is_none() {
+            return;
+        }
+        r.sticky.retain(|_, t| *t != id);
+        for task in r.tasks.values_mut().filter(|t| t.transcoder == id) {
+            if let Some(reply) = task.reply.take() {
+                let _ = reply.send(Err(WorkError::TranscoderGone { id }));
+            }
+        }
+    }
+
+    /// Number of transcoders and their total capacity.
+    pub fn totals(&self) -> (usize, u64, u64) {
+        let r = self.lock();
+        let cap = r.remotes.values().map(|t| u64::from(t.capacity)).sum();
+        let load = r.remotes.values().map(|t| u64::from(t.sessions)).sum();
+        (r.remotes.len(), cap, load)
+    }
+
+    pub fn status(&self) -> Vec<RemoteStatus> {
+        self.lock()
+            .remotes
+            .iter()
+            .map(|(id, t)| RemoteStatus {
+                id: *id,
+                peer: t.peer.clone(),
+                capacity: t.capacity,
+                sessions: t.sessions,
+                in_flight: t.in_flight,
+            })
+            .collect()
+    }
+
+    /// The transcoder for a session: its sticky one while connected, else the least loaded
+    /// one with room (load / capacity), skipping `exclude`.
+    fn pick(&self, session: &str, exclude: &[u64]) -> Option<u64> {
+        let mut r = self.lock();
+        if let Some(id) = r.sticky.get(session).copied() {
+            if r.remotes.contains_key(&id) && !exclude.contains(&id) {
+                return Some(id);
+            }
+            r.sticky.remove(session);
+            if let Some(t) = r.remotes.get_mut(&id) {
+                t.sessions = t.sessions.saturating_sub(1);
+            }
+        }
+        let id = r
+            .remotes
+            .iter()
+            .filter(|(id, t)| !exclude.contains(id) && t.sessions < t.capacity)
+            .min_by(|(_, a), (_, b)| {
+                // a.sessions / a.capacity < b.sessions / b.capacity, in integers.
+                (u64::from(a.sessions) * u64::from(b.capacity))
+                    .cmp(&(u64::from(b.sessions) * u64::from(a.capacity)))
+            })
+            .map(|(id, _)| *id)?;
+        r.sticky.insert(session.to_owned(), id);
+        if let Some(t) = r.remotes.get_mut(&id) {
+            t.sessions = t.sessions.saturating_add(1);
+        }
+        Some(id)
+    }
+
+    /// The input bytes of a task, for the transcoder's download.
+    pub fn input(&self, task: i64) -> Option<Bytes> {
+        self.lock().tasks.get(&task).map(|t| t.input.clone())
+    }
+
+    /// Delivers a transcoder's answer. `false` if no such task is waiting (late, or sent by
+    /// another transcoder than the one it was given to).
+    pub fn complete(
+        &self,
+        task: i64,
+        from: Option<u64>,
+        result: Result<Output, WorkError>,
+    ) -> bool {
+        let mut r = self.lock();
+        let Some(t) = r.tasks.get_mut(&task) else {
+            return false;
+        };
+        if from.is_some_and(|f| f != t.transcoder) {
+            return false;
+        }
+        match t.reply.take() {
+            Some(reply) => reply.send(result).is_ok(),
+            None => false,
+        }
+    }
+
+    /// Runs a task on transcoder `id`.
+    async fn run(
+        &self,
+        id: u64,
+        input_url: impl FnOnce(i64) -> String,
+        seg_data: proto::SegData,
+        input: Bytes,
+        timeout: Duration,
+    ) -> Result<Output, WorkError> {
+        let (reply_tx, reply_rx) = oneshot::channel();
+        let (task_id, tx) = {
+            let mut r = self.lock();
+            r.next_task = r.next_task.saturating_add(1);
+            let task_id = r.next_task;
+            let tx = match r.remotes.get_mut(&id) {
+                Some(t) => {
+                    t.in_flight = t.in_flight.saturating_add(1);
+                    t.tx.clone()
+                }
+                None => return Err(WorkError::TranscoderGone { id }),
+            };
+            r.tasks.insert(
+                task_id,
+                Task {
+                    transcoder: id,
+                    input,
+                    reply: Some(reply_tx),
+                },
+            );
+            (task_id, tx)
+        };
+        let notify = proto::NotifySegment {
+            url: input_url(task_id),
+            seg_data: Some(seg_data),
+            task_id,
+            ..Default::default()
+        };
+        let result = async {
+            tx.try_send(Ok(notify)).map_err(|e| match e {
+                mpsc::error::TrySendError::Closed(_) => WorkError::TranscoderGone { id },
+                mpsc::error::TrySendError::Full(_) => WorkError::TranscoderFailed {
+                    id,
+                    message: "its task queue is full".into(),
+                },
+            })?;
+            match tokio::time::timeout(timeout, reply_rx).await {
+                Ok(Ok(r)) => r,
+                Ok(Err(_)) => Err(WorkError::TranscoderGone { id }),
+                Err(_) => Err(WorkError::TranscoderTimeout { id, after: timeout }),
+            }
+        }
+        .await;
+        let mut r = self.lock();
+        r.tasks.remove(&task_id);
+        if let Some(t) = r.remotes.get_mut(&id) {
+            t.in_flight = t.in_flight.saturating_sub(1);
+        }
+        result
+    }
+
+    /// The session ended: frees its transcoder slot and tells the transcoder.
+    pub fn end_session(&self, session: &str) {
+        let mut r = self.lock();
+        let Some(id) = r.sticky.remove(session) else {
+            return;
+        };
+        if let Some(t) = r.remotes.get_mut(&id) {
+            t.sessions = t.sessions.saturating_sub(1);
+            // An empty URL with the session's token means "tear it down".
+            let _ = t.tx.try_send(Ok(proto::NotifySegment {
+                seg_data: Some(proto::SegData {
+                    auth_token: Some(proto::AuthToken {
+                        session_id: session.to_owned(),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }));
+        }
+    }
+}
+
+/// Local media-engine sessions, one per orchestrator session.
+#[derive(Debug)]
+pub struct LocalPool {
+    preset: String,
+    threads: usize,
+    sessions: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Option<TranscodeSession>>>>>,
+}
+
+impl LocalPool {
+    pub fn new(preset: String, threads: usize) -> Self {
+        Self {
+            preset,
+            threads,
+            sessions: Mutex::default(),
+        }
+    }
+
+    fn slot(&self, session: &str) -> Arc<tokio::sync::Mutex<Option<TranscodeSession>>> {
+        let mut map = self
+            .sessions
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        Arc::clone(map.entry(session.to_owned()).or_default())
+    }
+
+    pub fn end_session(&self, session: &str) {
+        if let Ok(mut map) = self.sessions.lock() {
+            map.remove(session);
+        }
+    }
+
+    /// Transcodes on a blocking thread with the session's engine (a new one when the ladder
+    /// changes or `reinit` is asked for).
+    pub async fn transcode(
+        &self,
+        session: &str,
+        seq: u64,
+        ladder: Vec<VideoProfile>,
+        input: Bytes,
+        reinit: bool,
+    ) -> Result<reel_media::TranscodeResult, WorkError> {
+        let slot = self.slot(session);
+        let mut guard = slot.lock_owned().await;
+        let mut settings = SessionSettings::new(ladder);
+        settings.x264_preset = self.preset.clone();
+        settings.encoder_threads = self.threads;
+        let span = tracing::debug_span!(target: "node::work", "local_transcode", session, seq);
+        tokio::task::spawn_blocking(move || {
+            let _e = span.enter();
+            let fresh = match guard.as_ref() {
+                Some(s) => reinit || s.settings().profiles != settings.profiles,
+                None => true,
+            };
+            if fresh {
+                *guard = Some(TranscodeSession::new(settings).map_err(media_err)?);
+            }
+            match guard.as_mut() {
+                Some(s) => s.transcode_ts(seq, &input).map_err(media_err),
+                None => Err(WorkError::Media("no session".into())),
+            }
+        })
+        .await
+        .map_err(|_| WorkError::Media("the transcode task panicked".into()))?
+    }
+}
+
+fn media_err(e: reel_media::MediaError) -> WorkError {
+    if e.is_bad_input() {
+        WorkError::BadInput(e.to_string())
+    } else {
+        WorkError::Media(e.to_string())
+    }
+}
+
+/// The orchestrator's transcoding capacity: remote transcoders and, if enabled, itself.
+#[derive(Debug)]
+pub struct Work {
+    pub remotes: Remotes,
+    pub local: Option<LocalPool>,
+}
+
+/// One segment to transcode.
+#[derive(Debug)]
+pub struct Job {
+    pub session: String,
+    pub seg_data: proto::SegData,
+    pub ladder: Vec<VideoProfile>,
+    pub input: Bytes,
+    pub duration: Duration,
+}
+
+impl Work {
+    /// Transcodes a segment: remote transcoders first (up to two), then locally. The task
+    /// deadline is go-livepeer's max(8 s, 4 × duration).
+    pub async fn transcode(
+        &self,
+        job: Job,
+        input_url: impl Fn(i64) -> String,
+    ) -> Result<Output, WorkError> {
+        let timeout = Duration::from_secs(8).max(job.duration.saturating_mul(4));
+        let seq = u64::try_from(job.seg_data.seq).unwrap_or(0);
+        let mut tried = Vec::new();
+        let mut last = WorkError::NoTranscoders;
+        for _ in 0..2 {
+            let Some(id) = self.remotes.pick(&job.session, &tried) else {
+                break;
+            };
+            tried.push(id);
+            match self
+                .remotes
+                .run(
+                    id,
+                    &input_url,
+                    job.seg_data.clone(),
+                    job.input.clone(),
+                    timeout,
+                )
+                .await
+            {
+                Ok(mut out) => {
+                    out.worker = format!("transcoder-{id}");
+                    return Ok(out);
+                }
+                Err(e @ WorkError::BadInput(_)) => return Err(e),
+                Err(e) => {
+                    tracing::warn!(target: "node::work", session = %job.session, seq, transcoder = id, error = %e, "remote transcode failed; retrying elsewhere");
+                    last = e;
+                }
+            }
+        }
+        let Some(local) = &self.local else {
+            return Err(last);
+        };
+        let r = local
+            .transcode(
+                &job.session,
+                seq,
+                job.ladder,
+                job.input,
+                job.seg_data.force_session_reinit,
+            )
+            .await?;
+        Ok(Output {
+            decoded_pixels: r.decoded_pixels,
+            renditions: r
+                .renditions
+                .into_iter()
+                .map(|r| OutRendition {
+                    name: r.name,
+                    data: r.data,
+                    pixels: r.pixels,
+                })
+                .collect(),
+            worker: "local".into(),
+        })
+    }
+
+    pub fn end_session(&self, session: &str) {
+        self.remotes.end_session(session);
+        if let Some(l) = &self.local {
+            l.end_session(session);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sticky_then_least_loaded() {
+        let r = Remotes::default();
+        let (a, _ra) = r.register("a".into(), 2);
+        let (b, _rb) = r.register("b".into(), 1);
+        assert_eq!(r.pick("s1", &[]), Some(a));
+        assert_eq!(r.pick("s1", &[]), Some(a), "sticky");
+        // a is at 1/2, b at 0/1: b is less loaded.
+        assert_eq!(r.pick("s2", &[]), Some(b));
+        assert_eq!(r.pick("s3", &[]), Some(a));
+        // Everyone is full now.
+        assert_eq!(r.pick("s4", &[]), None);
+        // A transcoder leaving frees its sessions for others.
+        r.unregister(a);
+        assert_eq!(r.pick("s1", &[]), None, "b is full");
+        r.end_session("s2");
+        assert_eq!(r.pick("s1", &[]), Some(b));
+        assert_eq!(r.totals(), (1, 1, 1));
+    }
+
+    #[tokio::test]
+    async fn a_task_on_a_disconnecting_transcoder_fails_at_once() {
+        let r = Arc::new(Remotes::default());
+        let (a, mut rx) = r.register("a".into(), 1);
+        let r2 = Arc::clone(&r);
+        let run = tokio::spawn(async move {
+            r2.run(
+                a,
+                |t| format!("u/{t}"),
+                proto::SegData::default(),
+                Bytes::from_static(b"x"),
+                Duration::from_secs(30),
+            )
+            .await
+        });
+        let notify = rx.recv().await.unwrap().unwrap();
+        assert_eq!(notify.url, format!("u/{}", notify.task_id));
+        assert_eq!(r.input(notify.task_id).unwrap(), Bytes::from_static(b"x"));
+        r.unregister(a);
+        let t0 = std::time::Instant::now();
+        assert_eq!(
+            run.await.unwrap().unwrap_err(),
+            WorkError::TranscoderGone { id: a }
+        );
+        assert!(t0.elapsed() < Duration::from_secs(1));
+        // A late answer for the finished task is refused.
+        assert!(!r.complete(
+            notify.task_id,
+            Some(a),
+            Err(WorkError::Media("late".into()))
+        ));
+    }
+}

@@ -1,0 +1,643 @@
+//! Payments in the node roles: reel-pm's [`Recipient`] and [`Redeemer`] on the
+//! orchestrator, its [`Sender`] and credit [`Balances`] on the gateway, and the seam to the
+//! chain's TicketBroker.
+//!
+//! **Where the chain-backed TicketBroker plugs in.** reel-pm's [`TicketBroker`] trait is
+//! generic (`impl Future` methods), so the node keeps a type-erased [`BrokerHandle`]:
+//! `BrokerHandle::new(any TicketBroker)`. Pass it to [`OrchPayments::open`] (sender
+//! state and max float from the chain, winning tickets redeemed by the [`Redeemer`]) and to
+//! [`GatewayPayments::new`] (the gateway's own deposit and reserve). With `None`, payments
+//! run **unverified**: tickets are issued, signed, validated, stored and credited exactly as
+//! with a broker, but the sender's deposit/reserve are not read from the chain (the
+//! orchestrator caps face values at a configured max float instead) and winning tickets stay
+//! in the store, unredeemed, until a node with a broker starts on the same data directory
+//! (its [`Redeemer::recover`] picks them up).
+
+use std::future::Future;
+use std::path::Path;
+use std::pin::Pin;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use alloy_primitives::{Address, B256, U256};
+use reel_net::{EthSigner, proto};
+use reel_pm::broker::{ChainState, PreparedTx, Receipt, SenderInfo};
+use reel_pm::ticket::ExpirationParams;
+use reel_pm::{
+    Balances, ChainView, PaymentBatch, PaymentOutcome, PmError, PricePerPixel, Recipient,
+    RecipientConfig, Redeemer, RedeemerConfig, Sender, SenderChainView, SenderConfig,
+    SenderMonitor, SignedTicket, Store, TicketBroker, TicketParams,
+};
+use reel_types::Wei;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::NodeError;
+
+type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// reel-pm's [`TicketBroker`], object-safe.
+pub trait DynBroker: Send + Sync {
+    fn chain_state(&self) -> BoxFut<'_, Result<ChainState, PmError>>;
+    fn sender_info(&self, sender: Address) -> BoxFut<'_, Result<SenderInfo, PmError>>;
+    fn claimed_reserve(
+        &self,
+        holder: Address,
+        claimant: Address,
+    ) -> BoxFut<'_, Result<Wei, PmError>>;
+    fn claimable_reserve(
+        &self,
+        holder: Address,
+        claimant: Address,
+    ) -> BoxFut<'_, Result<Wei, PmError>>;
+    fn transcoder_pool_size(&self) -> BoxFut<'_, Result<u64, PmError>>;
+    fn is_used_ticket(&self, hash: B256) -> BoxFut<'_, Result<bool, PmError>>;
+    fn gas_price(&self) -> BoxFut<'_, Result<Wei, PmError>>;
+    fn prepare_redeem(
+        &self,
+        ticket: SignedTicket,
+        gas_price: Wei,
+        replace: Option<u64>,
+    ) -> BoxFut<'_, Result<PreparedTx, PmError>>;
+    fn broadcast(&self, tx: PreparedTx) -> BoxFut<'_, Result<(), PmError>>;
+    fn receipt(&self, hash: B256) -> BoxFut<'_, Result<Option<Receipt>, PmError>>;
+}
+
+impl<T: TicketBroker> DynBroker for T {
+    fn chain_state(&self) -> BoxFut<'_, Result<ChainState, PmError>> {
+        Box::pin(TicketBroker::chain_state(self))
+    }
+    fn sender_info(&self, sender: Address) -> BoxFut<'_, Result<SenderInfo, PmError>> {
+        Box::pin(TicketBroker::sender_info(self, sender))
+    }
+    fn claimed_reserve(
+        &self,
+        holder: Address,
+        claimant: Address,
+    ) -> BoxFut<'_, Result<Wei, PmError>> {
+        Box::pin(TicketBroker::claimed_reserve(self, holder, claimant))
+    }
+    fn claimable_reserve(
+        &self,
+        holder: Address,
+        claimant: Address,
+    ) -> BoxFut<'_, Result<Wei, PmError>> {
+        Box::pin(TicketBroker::claimable_reserve(self, holder, claimant))
+    }
+    fn transcoder_pool_size(&self) -> BoxFut<'_, Result<u64, PmError>> {
+        Box::pin(TicketBroker::transcoder_pool_size(self))
+    }
+    fn is_used_ticket(&self, hash: B256) -> BoxFut<'_, Result<bool, PmError>> {
+        Box::pin(TicketBroker::is_used_ticket(self, hash))
+    }
+    fn gas_price(&self) -> BoxFut<'_, Result<Wei, PmError>> {
+        Box::pin(TicketBroker::gas_price(self))
+    }
+    fn prepare_redeem(
+        &self,
+        ticket: SignedTicket,
+        gas_price: Wei,
+        replace: Option<u64>,
+    ) -> BoxFut<'_, Result<PreparedTx, PmError>> {
+        Box::pin(
+            async move { TicketBroker::prepare_redeem(self, &ticket, gas_price, replace).await },
+        )
+    }
+    fn broadcast(&self, tx: PreparedTx) -> BoxFut<'_, Result<(), PmError>> {
+        Box::pin(async move { TicketBroker::broadcast(self, &tx).await })
+    }
+    fn receipt(&self, hash: B256) -> BoxFut<'_, Result<Option<Receipt>, PmError>> {
+        Box::pin(TicketBroker::receipt(self, hash))
+    }
+}
+
+/// A shared, type-erased TicketBroker: what the node roles take.
+#[derive(Clone)]
+pub struct BrokerHandle(Arc<dyn DynBroker>);
+
+impl std::fmt::Debug for BrokerHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BrokerHandle")
+    }
+}
+
+impl BrokerHandle {
+    /// Wraps any [`TicketBroker`] (the alloy one against the contract, or a model in tests).
+    pub fn new<B: TicketBroker + 'static>(broker: B) -> Self {
+        Self(Arc::new(broker))
+    }
+}
+
+impl TicketBroker for BrokerHandle {
+    fn chain_state(&self) -> impl Future<Output = Result<ChainState, PmError>> + Send {
+        self.0.chain_state()
+    }
+    fn sender_info(
+        &self,
+        sender: Address,
+    ) -> impl Future<Output = Result<SenderInfo, PmError>> + Send {
+        self.0.sender_info(sender)
+    }
+    fn claimed_reserve(
+        &self,
+        holder: Address,
+        claimant: Address,
+    ) -> impl Future<Output = Result<Wei, PmError>> + Send {
+        self.0.claimed_reserve(holder, claimant)
+    }
+    fn claimable_reserve(
+        &self,
+        holder: Address,
+        claimant: Address,
+    ) -> impl Future<Output = Result<Wei, PmError>> + Send {
+        self.0.claimable_reserve(holder, claimant)
+    }
+    fn transcoder_pool_size(&self) -> impl Future<Output = Result<u64, PmError>> + Send {
+        self.0.transcoder_pool_size()
+    }
+    fn is_used_ticket(&self, hash: B256) -> impl Future<Output = Result<bool, PmError>> + Send {
+        self.0.is_used_ticket(hash)
+    }
+    fn gas_price(&self) -> impl Future<Output = Result<Wei, PmError>> + Send {
+        self.0.gas_price()
+    }
+    fn prepare_redeem(
+        &self,
+        ticket: &SignedTicket,
+        gas_price: Wei,
+        replace: Option<u64>,
+    ) -> impl Future<Output = Result<PreparedTx, PmError>> + Send {
+        self.0.prepare_redeem(ticket.clone(), gas_price, replace)
+    }
+    fn broadcast(&self, tx: &PreparedTx) -> impl Future<Output = Result<(), PmError>> + Send {
+        self.0.broadcast(tx.clone())
+    }
+    fn receipt(&self, hash: B256) -> impl Future<Output = Result<Option<Receipt>, PmError>> + Send {
+        self.0.receipt(hash)
+    }
+}
+
+/// What the payment code needs to know of the chain, refreshed by a poller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChainFacts {
+    /// Newest (L1) block.
+    pub block: u64,
+    /// Last initialised round.
+    pub round: u64,
+    /// Round and block hash new ticket params carry.
+    pub expiration: ExpirationParams,
+    /// Current gas price.
+    pub gas_price: Wei,
+}
+
+/// Where chain facts come from (the chain client; tests use fixed values).
+pub trait FactsSource: Send + Sync {
+    fn facts(&self) -> BoxFut<'_, Result<ChainFacts, NodeError>>;
+}
+
+/// Keeps `target` fresh: polls `source` every `every` until `shutdown`.
+pub fn spawn_facts_poller(
+    tasks: &TaskTracker,
+    source: Arc<dyn FactsSource>,
+    every: Duration,
+    shutdown: CancellationToken,
+    mut on_update: impl FnMut(ChainFacts) + Send + 'static,
+) {
+    tasks.spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                _ = tick.tick() => match source.facts().await {
+                    Ok(f) => on_update(f),
+                    Err(e) => tracing::warn!(target: "node::payments", error = %e, "reading chain facts failed; keeping the last ones"),
+                },
+            }
+        }
+    });
+}
+
+/// Floating wei for metrics only.
+pub fn wei_f64(w: Wei) -> f64 {
+    let v = w.base_units();
+    let limbs = v.as_limbs();
+    limbs
+        .iter()
+        .rev()
+        .fold(0.0, |acc, l| acc * 18_446_744_073_709_551_616.0 + *l as f64)
+}
+
+fn read<T: Copy>(lock: &RwLock<Option<T>>) -> Option<T> {
+    *lock
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn write<T>(lock: &RwLock<Option<T>>, v: T) {
+    *lock
+        .write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(v);
+}
+
+/// The orchestrator's payments.
+#[derive(Debug)]
+pub struct OrchPayments {
+    recipient: Arc<Recipient>,
+    store: Arc<Store>,
+    monitor: Arc<SenderMonitor>,
+    broker: Option<BrokerHandle>,
+    facts: RwLock<Option<ChainFacts>>,
+    /// Face value cap when the sender's reserve cannot be read (no broker).
+    unverified_max_float: Wei,
+    redeemer_cfg: RedeemerConfig,
+}
+
+/// Name of the ticket database in the data directory.
+pub const TICKET_DB: &str = "tickets.sqlite3";
+
+impl OrchPayments {
+    /// Opens the ticket store in `data_dir` and sets up the recipient for `address`.
+    /// `broker` is the chain-backed TicketBroker (see the module documentation); with `None`
+    /// face values are capped at `unverified_max_float` and nothing is redeemed.
+    pub fn open(
+        data_dir: &Path,
+        address: Address,
+        cfg: RecipientConfig,
+        broker: Option<BrokerHandle>,
+        unverified_max_float: Wei,
+        redeemer_cfg: RedeemerConfig,
+    ) -> Result<Self, NodeError> {
+        std::fs::create_dir_all(data_dir)
+            .map_err(|e| NodeError::io(format!("creating {}", data_dir.display()), e))?;
+        let store = Arc::new(Store::open(&data_dir.join(TICKET_DB))?);
+        let recipient = Arc::new(Recipient::new(address, Arc::clone(&store), cfg, 0)?);
+        Ok(Self {
+            recipient,
+            store,
+            monitor: Arc::new(SenderMonitor::new(address, 1)),
+            broker,
+            facts: RwLock::new(None),
+            unverified_max_float,
+            redeemer_cfg,
+        })
+    }
+
+    /// Whether winning tickets are redeemed (a broker is present).
+    pub fn redeems(&self) -> bool {
+        self.broker.is_some()
+    }
+
+    pub fn set_facts(&self, f: ChainFacts) {
+        let old = read(&self.facts);
+        write(&self.facts, f);
+        if old.is_none_or(|o| o.block != f.block)
+            && let Err(e) = self.recipient.prune(f.block)
+        {
+            tracing::warn!(target: "node::payments", error = %e, "pruning nonces failed");
+        }
+    }
+
+    fn facts(&self) -> Result<ChainFacts, NodeError> {
+        read(&self.facts).ok_or_else(|| NodeError::Timeout {
+            what: "the first chain facts (block, round)".into(),
+            after: Duration::ZERO,
+        })
+    }
+
+    fn view(f: &ChainFacts) -> ChainView {
+        ChainView {
+            last_block: f.block,
+            current_round: f.round,
+            expiration: f.expiration,
+            gas_price: f.gas_price,
+        }
+    }
+
+    /// Ticket params for a gateway at a price.
+    pub async fn issue_params(
+        &self,
+        gateway: Address,
+        price: PricePerPixel,
+    ) -> Result<TicketParams, NodeError> {
+        let f = self.facts()?;
+        let max_float = match &self.broker {
+            Some(b) => {
+                self.monitor.ensure(b, gateway).await?;
+                self.monitor.max_float(gateway)?
+            }
+            None => self.unverified_max_float,
+        };
+        Ok(self
+            .recipient
+            .issue_params(gateway, price, max_float, &Self::view(&f))?)
+    }
+
+    /// Validates and credits a payment; every winning ticket is committed to the store
+    /// before anything is credited. Blocking work (fsync, ecrecover) runs off the runtime.
+    pub async fn receive(
+        &self,
+        payment: &proto::Payment,
+        gateway: Address,
+        session: &str,
+    ) -> Result<PaymentOutcome, NodeError> {
+        let f = self.facts()?;
+        let batch =
+            PaymentBatch::from_proto(payment, self.recipient.config().max_tickets_per_payment)?;
+        if batch.sender != gateway {
+            return Err(NodeError::Pm(PmError::Malformed {
+                field: "Payment.sender",
+                reason: format!("{} is not the session's gateway {gateway}", batch.sender),
+            }));
+        }
+        let info = match &self.broker {
+            Some(b) => {
+                self.monitor.ensure(b, batch.sender).await?;
+                self.monitor.sender_info(batch.sender).unwrap_or_default()
+            }
+            None => SenderInfo::default(),
+        };
+        let recipient = Arc::clone(&self.recipient);
+        let session = session.to_owned();
+        let view = Self::view(&f);
+        tokio::task::spawn_blocking(move || {
+            recipient.receive_payment(&batch, &session, &view, &info)
+        })
+        .await
+        .map_err(|_| NodeError::Config("the payment task panicked".into()))?
+        .map_err(NodeError::Pm)
+    }
+
+    pub fn sufficient_balance(
+        &self,
+        gateway: Address,
+        session: &str,
+        price: &PricePerPixel,
+    ) -> bool {
+        self.recipient.sufficient_balance(gateway, session, price)
+    }
+
+    pub fn debit(
+        &self,
+        gateway: Address,
+        session: &str,
+        pixels: u64,
+        price: PricePerPixel,
+    ) -> Result<(), NodeError> {
+        Ok(self.recipient.debit(gateway, session, pixels, price)?)
+    }
+
+    /// The `(balance, negative)` of a session, in wei.
+    pub fn balance(&self, gateway: Address, session: &str) -> (Wei, bool) {
+        self.recipient
+            .balances()
+            .balance(&(gateway, session.to_owned()))
+    }
+
+    /// Σ face value of the tickets redeemed so far.
+    pub fn redeemed_value(&self) -> Result<Wei, NodeError> {
+        let mut sum = Wei::ZERO;
+        for t in self.store.all()? {
+            if t.state == reel_pm::TicketState::Redeemed {
+                sum = sum
+                    .checked_add(t.signed.ticket.face_value)
+                    .map_err(PmError::from)?;
+            }
+        }
+        Ok(sum)
+    }
+
+    /// Every stored winning ticket (for tests and the status page).
+    pub fn tickets(&self) -> Result<Vec<reel_pm::StoredTicket>, NodeError> {
+        Ok(self.store.all()?)
+    }
+
+    /// Ticket counts by state.
+    pub fn counts(&self) -> Result<reel_pm::StateCounts, NodeError> {
+        Ok(self.store.counts()?)
+    }
+
+    pub fn status(&self) -> serde_json::Value {
+        let counts = self.store.counts().ok();
+        serde_json::json!({
+            "redemption": if self.redeems() { "on" } else { "off: no TicketBroker (tickets are kept)" },
+            "facts": read(&self.facts).map(|f| serde_json::json!({
+                "block": f.block, "round": f.round, "gasPrice": f.gas_price.to_string(),
+            })),
+            "winningTickets": counts.map(|c| serde_json::json!({
+                "pending": c.pending, "submitted": c.submitted, "redeemed": c.redeemed,
+                "used": c.used, "expired": c.expired, "invalid": c.invalid,
+            })),
+        })
+    }
+
+    /// With a broker: recovers in-flight redemptions, then redeems on every new block.
+    pub fn spawn_redeemer(
+        self: &Arc<Self>,
+        tasks: &TaskTracker,
+        shutdown: CancellationToken,
+        on_tick: impl Fn(&reel_pm::TickReport) + Send + 'static,
+    ) {
+        let Some(broker) = self.broker.clone() else {
+            tracing::warn!(target: "node::payments", "no TicketBroker: winning tickets are stored but not redeemed");
+            return;
+        };
+        let redeemer = Redeemer::new(
+            Arc::clone(&self.store),
+            Arc::new(broker),
+            Arc::clone(&self.monitor),
+            self.recipient.address(),
+            self.redeemer_cfg.clone(),
+        );
+        let this = Arc::clone(self);
+        tasks.spawn(async move {
+            if let Err(e) = redeemer.recover().await {
+                tracing::warn!(target: "node::payments", error = %e, "redemption recovery failed; the next pass retries");
+            }
+            let mut last_block = 0;
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    _ = tick.tick() => {}
+                }
+                let block = read(&this.facts).map_or(0, |f| f.block);
+                if block == last_block {
+                    continue;
+                }
+                last_block = block;
+                let now = u64::try_from(crate::orchestrator::unix_now()).unwrap_or(0);
+                match redeemer.tick(now).await {
+                    Ok(report) => on_tick(&report),
+                    Err(e) => tracing::warn!(target: "node::payments", error = %e, "redemption pass failed"),
+                }
+            }
+        });
+    }
+}
+
+/// The gateway's payments: one ticket sender, credit per (orchestrator, session).
+#[derive(Debug)]
+pub struct GatewayPayments {
+    sender: Sender,
+    balances: Balances,
+    broker: Option<BrokerHandle>,
+    facts: RwLock<Option<ChainFacts>>,
+    own: RwLock<Option<SenderInfo>>,
+}
+
+/// What paying for one segment takes.
+#[derive(Debug, Clone)]
+pub struct SegmentPayment {
+    pub payment: proto::Payment,
+    pub tickets: u32,
+    /// EV of the tickets sent.
+    pub value: Wei,
+}
+
+impl GatewayPayments {
+    /// A sender for `signer`. `broker` reads this gateway's deposit and reserve; with `None`
+    /// they are taken as `assumed` (unverified mode, see the module documentation).
+    pub fn new(
+        signer: EthSigner,
+        cfg: SenderConfig,
+        broker: Option<BrokerHandle>,
+        assumed: SenderInfo,
+    ) -> Self {
+        Self {
+            sender: Sender::new(signer, cfg),
+            balances: Balances::default(),
+            own: RwLock::new(if broker.is_none() {
+                Some(assumed)
+            } else {
+                None
+            }),
+            broker,
+            facts: RwLock::new(None),
+        }
+    }
+
+    pub fn address(&self) -> Address {
+        self.sender.address()
+    }
+
+    pub fn set_facts(&self, f: ChainFacts) {
+        write(&self.facts, f);
+        self.sender.prune(f.block);
+    }
+
+    /// Re-reads this gateway's own deposit and reserve (with a broker).
+    pub async fn refresh_own(&self) -> Result<(), NodeError> {
+        if let Some(b) = &self.broker {
+            let info = TicketBroker::sender_info(b, self.address()).await?;
+            write(&self.own, info);
+        }
+        Ok(())
+    }
+
+    fn view(&self) -> Result<SenderChainView, NodeError> {
+        let f = read(&self.facts).ok_or_else(|| NodeError::Timeout {
+            what: "the first chain facts (block, round)".into(),
+            after: Duration::ZERO,
+        })?;
+        let own = read(&self.own).ok_or_else(|| NodeError::Timeout {
+            what: "this gateway's deposit and reserve".into(),
+            after: Duration::ZERO,
+        })?;
+        Ok(SenderChainView {
+            last_block: f.block,
+            current_round: f.round,
+            own,
+            gas_price: f.gas_price,
+        })
+    }
+
+    /// Checks an orchestrator's params before using them (§3.4).
+    pub fn validate(&self, params: &TicketParams) -> Result<(), NodeError> {
+        self.sender.validate_params(params, 1, &self.view()?)?;
+        Ok(())
+    }
+
+    /// The payment to send with a segment whose fee is estimated at `fee`: enough tickets
+    /// to bring the session's credit to max(fee, EV). `None` when the credit already
+    /// covers it.
+    pub fn pay(
+        &self,
+        orch: Address,
+        session: &str,
+        params: &TicketParams,
+        fee: Wei,
+    ) -> Result<Option<SegmentPayment>, NodeError> {
+        let ev = params.ev();
+        let key = (orch, session.to_owned());
+        let min_credit = if fee > ev { fee } else { ev };
+        let n = self.balances.tickets_needed(&key, min_credit, ev)?;
+        if n == 0 {
+            return Ok(None);
+        }
+        let n = u32::try_from(n).map_err(|_| PmError::Overflow {
+            what: "ticket count",
+        })?;
+        let view = self.view()?;
+        let id = self.sender.start_session(*params);
+        let payment = self.sender.create_payment(&id, n, &view)?;
+        let value = ev.checked_mul(U256::from(n)).map_err(PmError::from)?;
+        Ok(Some(SegmentPayment {
+            payment,
+            tickets: n,
+            value,
+        }))
+    }
+
+    /// The orchestrator accepted the upload: the tickets count as credit.
+    pub fn credit(
+        &self,
+        orch: Address,
+        session: &str,
+        value: Wei,
+        price: PricePerPixel,
+    ) -> Result<(), NodeError> {
+        self.balances.credit(
+            &(orch, session.to_owned()),
+            value,
+            price,
+            std::time::Instant::now(),
+        )?;
+        Ok(())
+    }
+
+    /// The orchestrator reported `pixels` of output: debit them at the session's price.
+    pub fn debit(
+        &self,
+        orch: Address,
+        session: &str,
+        pixels: u64,
+        price: PricePerPixel,
+    ) -> Result<(), NodeError> {
+        self.balances.debit_pixels(
+            &(orch, session.to_owned()),
+            pixels,
+            price,
+            std::time::Instant::now(),
+        )?;
+        Ok(())
+    }
+
+    /// `(magnitude, negative)` of a session's credit.
+    pub fn balance(&self, orch: Address, session: &str) -> (Wei, bool) {
+        self.balances.balance(&(orch, session.to_owned()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wei_as_float() {
+        assert_eq!(wei_f64(Wei::from_whole(1)), 1e18);
+        assert_eq!(wei_f64(Wei::ZERO), 0.0);
+        let big = Wei::from_base_units(U256::from(u64::MAX) + U256::from(1u64));
+        assert_eq!(wei_f64(big), 18_446_744_073_709_551_616.0);
+    }
+}

@@ -1,0 +1,180 @@
+//! Ladder profiles on the wire (`SegData.fullProfiles3`, go-livepeer's `VideoProfile`
+//! message) and in the media engine, both ways. Profiles from the network are bounded
+//! before the media engine sees them.
+
+use reel_media::VideoProfile;
+use reel_media::profile::{EncoderKind, Gop, H264Profile};
+use reel_net::proto;
+use reel_net::proto::video_profile::Profile as WireProfile;
+
+use crate::NodeError;
+
+/// Largest width or height accepted from the wire.
+const MAX_DIMENSION: i32 = 8192;
+/// Largest bitrate accepted from the wire (bit/s).
+const MAX_BITRATE: i32 = 200_000_000;
+
+/// The wire form of a profile. H.264 in MPEG-TS; the encoder (software or NVENC) is the
+/// orchestrator's choice, not the gateway's.
+pub fn to_wire(p: &VideoProfile) -> proto::VideoProfile {
+    proto::VideoProfile {
+        name: p.name.clone(),
+        width: i32::try_from(p.width).unwrap_or(i32::MAX),
+        height: i32::try_from(p.height).unwrap_or(i32::MAX),
+        bitrate: i32::try_from(p.bitrate).unwrap_or(i32::MAX),
+        fps: p.fps,
+        fps_den: p.fps_den,
+        profile: match p.profile {
+            H264Profile::Baseline => WireProfile::H264Baseline,
+            H264Profile::Main => WireProfile::H264Main,
+            H264Profile::High => WireProfile::H264High,
+            H264Profile::ConstrainedHigh => WireProfile::H264ConstrainedHigh,
+            _ => WireProfile::EncoderDefault,
+        } as i32,
+        // go-livepeer sends the GOP in milliseconds; a negative value means intra-only.
+        gop: match p.gop {
+            Gop::Intra => -1,
+            Gop::Millis(ms) => i32::try_from(ms).unwrap_or(i32::MAX),
+            _ => 0,
+        },
+        ..Default::default()
+    }
+}
+
+/// A profile from the wire, checked: a safe name (it becomes a path), sane dimensions,
+/// bitrate and frame rate, H.264 in MPEG-TS.
+pub fn from_wire(p: &proto::VideoProfile) -> Result<VideoProfile, NodeError> {
+    let bad = |why: String| NodeError::Config(format!("profile {:?}: {why}", p.name));
+    let name_ok = !p.name.is_empty()
+        && p.name.len() <= 64
+        && p.name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if !name_ok {
+        return Err(bad("name must be 1 to 64 of A-Z a-z 0-9 _ -".into()));
+    }
+    for (side, v) in [("width", p.width), ("height", p.height)] {
+        if !(2..=MAX_DIMENSION).contains(&v) {
+            return Err(bad(format!("{side} {v} outside 2..={MAX_DIMENSION}")));
+        }
+    }
+    if !(1..=MAX_BITRATE).contains(&p.bitrate) {
+        return Err(bad(format!(
+            "bitrate {} outside 1..={MAX_BITRATE}",
+            p.bitrate
+        )));
+    }
+    if p.fps > 240 || (p.fps > 0 && p.fps_den > 1000) {
+        return Err(bad(format!("frame rate {}/{}", p.fps, p.fps_den)));
+    }
+    if p.format != proto::video_profile::Format::Mpegts as i32 {
+        return Err(bad("only MPEG-TS output is supported".into()));
+    }
+    if p.encoder != proto::video_profile::VideoCodec::H264 as i32 {
+        return Err(bad("only H.264 output is supported".into()));
+    }
+    let profile = match WireProfile::try_from(p.profile) {
+        Ok(WireProfile::H264Baseline) => H264Profile::Baseline,
+        Ok(WireProfile::H264Main) => H264Profile::Main,
+        Ok(WireProfile::H264High) => H264Profile::High,
+        Ok(WireProfile::H264ConstrainedHigh) => H264Profile::ConstrainedHigh,
+        Ok(WireProfile::EncoderDefault) => H264Profile::EncoderDefault,
+        Err(_) => return Err(bad(format!("unknown H.264 profile {}", p.profile))),
+    };
+    let gop = match p.gop {
+        0 => Gop::Default,
+        g if g < 0 => Gop::Intra,
+        g => Gop::Millis(u32::try_from(g).unwrap_or(u32::MAX)),
+    };
+    Ok(VideoProfile {
+        name: p.name.clone(),
+        width: u32::try_from(p.width).unwrap_or(2),
+        height: u32::try_from(p.height).unwrap_or(2),
+        bitrate: u64::try_from(p.bitrate).unwrap_or(1),
+        fps: p.fps,
+        fps_den: if p.fps > 0 {
+            p.fps_den.max(1)
+        } else {
+            p.fps_den
+        },
+        gop,
+        profile,
+        encoder: EncoderKind::X264,
+    })
+}
+
+/// The ladder a segment asks for: the newest profile list that is set.
+pub fn ladder_of(seg: &proto::SegData) -> Result<Vec<VideoProfile>, NodeError> {
+    let list = [&seg.full_profiles3, &seg.full_profiles2, &seg.full_profiles]
+        .into_iter()
+        .find(|l| !l.is_empty())
+        .ok_or_else(|| NodeError::Config("the segment names no profiles".into()))?;
+    list.iter().map(from_wire).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_of_the_standard_table() {
+        for name in VideoProfile::standard_names() {
+            let p = VideoProfile::standard(name).unwrap();
+            assert_eq!(from_wire(&to_wire(&p)).unwrap(), p, "{name}");
+        }
+        let mut p = VideoProfile::standard("P144p30fps16x9").unwrap();
+        p.gop = Gop::Millis(2000);
+        p.profile = H264Profile::Main;
+        assert_eq!(from_wire(&to_wire(&p)).unwrap(), p);
+        p.gop = Gop::Intra;
+        assert_eq!(from_wire(&to_wire(&p)).unwrap(), p);
+    }
+
+    #[test]
+    fn hostile_profiles_are_refused() {
+        let good = to_wire(&VideoProfile::standard("P144p30fps16x9").unwrap());
+        let cases: Vec<proto::VideoProfile> = vec![
+            proto::VideoProfile {
+                name: "../etc".into(),
+                ..good.clone()
+            },
+            proto::VideoProfile {
+                name: String::new(),
+                ..good.clone()
+            },
+            proto::VideoProfile {
+                width: 100_000,
+                ..good.clone()
+            },
+            proto::VideoProfile {
+                height: -4,
+                ..good.clone()
+            },
+            proto::VideoProfile {
+                bitrate: 0,
+                ..good.clone()
+            },
+            proto::VideoProfile {
+                fps: 100_000,
+                ..good.clone()
+            },
+            proto::VideoProfile {
+                format: 1,
+                ..good.clone()
+            },
+            proto::VideoProfile {
+                encoder: 2,
+                ..good.clone()
+            },
+            proto::VideoProfile {
+                profile: 99,
+                ..good.clone()
+            },
+        ];
+        for c in cases {
+            assert!(from_wire(&c).is_err(), "{c:?}");
+        }
+        let seg = proto::SegData::default();
+        assert!(ladder_of(&seg).is_err());
+    }
+}

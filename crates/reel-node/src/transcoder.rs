@@ -1,0 +1,440 @@
+//! `reel transcoder`: a remote transcoder. It dials the orchestrator's gRPC
+//! `Transcoder.RegisterTranscoder` with the shared secret and its capacity, and keeps the
+//! server stream open. Each `NotifySegment` names a segment URL on the orchestrator (fetched
+//! with the secret as `Credentials`), the session and the ladder; the transcoder runs it on
+//! a media-engine session kept per orchestrator session and posts the renditions back to
+//! `POST /transcodeResults` as `multipart/mixed` (go-livepeer's headers: `Authorization`,
+//! `Credentials`, `TaskId`, `Pixels`).
+//!
+//! A wrong secret or a refused capacity is fatal (go-livepeer retries forever; an operator
+//! wants to know). Anything else — the orchestrator restarting, the network dropping — is
+//! retried with exponential backoff (1 s doubling to 30 s).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use reel_media::multipart::{self, Part};
+use reel_media::{SessionSettings, TranscodeSession};
+use reel_net::proto;
+use reel_net::proto::transcoder_client::TranscoderClient;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::NodeError;
+use crate::metrics::{Counter, Gauge, Histogram, Registry};
+use crate::orchestrator::work::WorkError;
+use crate::rpc::ServiceUri;
+
+/// Transcoder settings.
+#[derive(Debug, Clone)]
+pub struct TranscoderSettings {
+    /// The orchestrator (`-orchAddr`).
+    pub orch: ServiceUri,
+    /// The shared secret (`-orchSecret`).
+    pub secret: String,
+    /// Sessions handled at once (advertised capacity).
+    pub capacity: u32,
+    pub x264_preset: String,
+    pub encoder_threads: usize,
+    /// Largest input segment fetched.
+    pub max_segment_bytes: usize,
+    /// `/status` and `/metrics`.
+    pub cli_addr: Option<SocketAddr>,
+    /// Backoff bounds for reconnecting.
+    pub backoff_min: Duration,
+    pub backoff_max: Duration,
+}
+
+impl TranscoderSettings {
+    pub fn new(orch: ServiceUri, secret: String) -> Self {
+        Self {
+            orch,
+            secret,
+            capacity: 1,
+            x264_preset: "veryfast".into(),
+            encoder_threads: 0,
+            max_segment_bytes: 64 << 20,
+            cli_addr: None,
+            backoff_min: Duration::from_secs(1),
+            backoff_max: Duration::from_secs(30),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Metrics {
+    registry: Arc<Registry>,
+    tasks: Arc<Counter>,
+    failed: Arc<Counter>,
+    reconnects: Arc<Counter>,
+    connected: Arc<Gauge>,
+    time: Arc<Histogram>,
+}
+
+type SessionSlot = Arc<tokio::sync::Mutex<Option<TranscodeSession>>>;
+
+#[derive(Debug)]
+struct State {
+    settings: TranscoderSettings,
+    http: reqwest::Client,
+    sessions: Mutex<HashMap<String, SessionSlot>>,
+    slots: Arc<Semaphore>,
+    metrics: Metrics,
+}
+
+/// What the status page shows.
+#[derive(Debug, Clone, serde::Serialize)]
+struct Status {
+    role: &'static str,
+    version: &'static str,
+    orchestrator: String,
+    capacity: u32,
+    connected: bool,
+    sessions: usize,
+    tasks_done: u64,
+    tasks_failed: u64,
+    reconnects: u64,
+}
+
+/// Runs the transcoder until `shutdown`, or until the orchestrator refuses it for good.
+pub async fn run(
+    settings: TranscoderSettings,
+    registry: Arc<Registry>,
+    shutdown: CancellationToken,
+) -> Result<(), NodeError> {
+    if settings.capacity == 0 {
+        return Err(NodeError::Config("--capacity must be at least 1".into()));
+    }
+    let metrics = Metrics {
+        tasks: registry.counter("livepeer_segment_transcoded_total", "Tasks transcoded"),
+        failed: registry.counter(
+            "livepeer_segment_transcode_failed_total",
+            "Tasks that failed",
+        ),
+        reconnects: registry.counter(
+            "reel_transcoder_reconnects_total",
+            "Registrations after the first",
+        ),
+        connected: registry.gauge(
+            "reel_transcoder_connected",
+            "1 while registered with the orchestrator",
+        ),
+        time: registry.histogram(
+            "livepeer_transcode_time_seconds",
+            "Time to transcode a task",
+            crate::metrics::LATENCY_BUCKETS,
+        ),
+        registry,
+    };
+    let state = Arc::new(State {
+        http: crate::rpc::http_client()?,
+        sessions: Mutex::default(),
+        slots: Arc::new(Semaphore::new(settings.capacity as usize)),
+        settings,
+        metrics,
+    });
+    let tasks = TaskTracker::new();
+    let cli = match state.settings.cli_addr {
+        Some(addr) => {
+            let l = crate::service::bind(addr, "--cli-addr").await?;
+            Some(
+                crate::service::serve(
+                    l,
+                    cli_routes(Arc::clone(&state)),
+                    Default::default(),
+                    shutdown.clone(),
+                )
+                .map_err(|e| NodeError::io("serving the CLI port", e))?,
+            )
+        }
+        None => None,
+    };
+    let mut backoff = state.settings.backoff_min;
+    let mut first = true;
+    let result = loop {
+        if !first {
+            state.metrics.reconnects.inc();
+        }
+        first = false;
+        let started = Instant::now();
+        match session(&state, &tasks, &shutdown).await {
+            Ok(()) => break Ok(()),
+            Err(e @ NodeError::RegistrationRefused { .. }) => break Err(e),
+            Err(e) => {
+                // A connection that lived a while starts the backoff over.
+                if started.elapsed() > Duration::from_secs(30) {
+                    backoff = state.settings.backoff_min;
+                }
+                tracing::warn!(target: "node::transcoder", orch = %state.settings.orch, error = %e, retry_in = ?backoff, "lost the orchestrator; reconnecting");
+                tokio::select! {
+                    () = shutdown.cancelled() => break Ok(()),
+                    () = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(state.settings.backoff_max);
+            }
+        }
+    };
+    tasks.close();
+    tasks.wait().await;
+    if let Some(c) = cli {
+        c.join().await;
+    }
+    result
+}
+
+/// One registration: until the stream ends (error) or shutdown (Ok).
+async fn session(
+    state: &Arc<State>,
+    tasks: &TaskTracker,
+    shutdown: &CancellationToken,
+) -> Result<(), NodeError> {
+    let s = &state.settings;
+    // No call timeout: the registration stream lives as long as the connection.
+    let channel = crate::rpc::grpc_channel(&s.orch, Duration::from_secs(365 * 24 * 3600))?;
+    let mut client = TranscoderClient::new(channel);
+    let req = proto::RegisterRequest {
+        secret: s.secret.clone(),
+        capacity: i64::from(s.capacity),
+        capabilities: Some(crate::caps::node_capabilities(s.capacity).to_proto()),
+    };
+    let mut stream = match client.register_transcoder(req).await {
+        Ok(r) => r.into_inner(),
+        Err(st) => {
+            return Err(match st.code() {
+                tonic::Code::Unauthenticated
+                | tonic::Code::PermissionDenied
+                | tonic::Code::InvalidArgument
+                | tonic::Code::Unimplemented => NodeError::RegistrationRefused {
+                    orch: s.orch.to_string(),
+                    reason: st.message().to_owned(),
+                },
+                _ => NodeError::orchestrator(
+                    &s.orch.to_string(),
+                    crate::FailureKind::Connect,
+                    st.message().to_owned(),
+                ),
+            });
+        }
+    };
+    tracing::info!(target: "node::transcoder", orch = %s.orch, capacity = s.capacity, "registered with the orchestrator");
+    state.metrics.connected.set(1);
+    let result = loop {
+        let msg = tokio::select! {
+            () = shutdown.cancelled() => break Ok(()),
+            m = stream.message() => m,
+        };
+        match msg {
+            Ok(Some(n)) => {
+                let state = Arc::clone(state);
+                tasks.spawn(async move { handle(state, n).await });
+            }
+            Ok(None) => {
+                break Err(NodeError::orchestrator(
+                    &s.orch.to_string(),
+                    crate::FailureKind::Connect,
+                    "the orchestrator closed the task stream",
+                ));
+            }
+            Err(st) => {
+                break Err(NodeError::orchestrator(
+                    &s.orch.to_string(),
+                    crate::FailureKind::Connect,
+                    st.message().to_owned(),
+                ));
+            }
+        }
+    };
+    state.metrics.connected.set(0);
+    result
+}
+
+fn session_id(n: &proto::NotifySegment) -> String {
+    n.seg_data
+        .as_ref()
+        .and_then(|s| s.auth_token.as_ref())
+        .map(|t| t.session_id.clone())
+        .unwrap_or_default()
+}
+
+async fn handle(state: Arc<State>, n: proto::NotifySegment) {
+    let session = session_id(&n);
+    if n.url.is_empty() {
+        // Teardown of a session.
+        if let Ok(mut m) = state.sessions.lock() {
+            m.remove(&session);
+        }
+        tracing::debug!(target: "node::transcoder", %session, "session torn down");
+        return;
+    }
+    let Ok(_permit) = Arc::clone(&state.slots).acquire_owned().await else {
+        return;
+    };
+    let task = n.task_id;
+    let t0 = Instant::now();
+    let result = work(&state, &session, &n).await;
+    let (ct, body, pixels) = match result {
+        Ok(r) => {
+            state.metrics.tasks.inc();
+            state.metrics.time.observe(t0.elapsed().as_secs_f64());
+            let parts: Vec<Part> = r
+                .renditions
+                .iter()
+                .map(|x| Part {
+                    headers: vec![
+                        ("Content-Type".into(), "video/mp2t".into()),
+                        ("Pixels".into(), x.pixels.to_string()),
+                        ("Rendition-Name".into(), x.name.clone()),
+                    ],
+                    body: x.data.clone(),
+                })
+                .collect();
+            let boundary = format!("reel{}", crate::orchestrator::random_hex(12));
+            let (ct, body) = multipart::write(&boundary, &parts);
+            (ct, Bytes::from(body), r.decoded_pixels)
+        }
+        Err(e) => {
+            state.metrics.failed.inc();
+            tracing::warn!(target: "node::transcoder", %session, task, error = %e, "task failed");
+            (
+                crate::orchestrator::TRANSCODING_ERROR.to_owned(),
+                Bytes::from(e.to_string()),
+                0,
+            )
+        }
+    };
+    let url = format!("{}/transcodeResults", state.settings.orch.base());
+    let sent = state
+        .http
+        .post(url)
+        .header("Authorization", crate::orchestrator::TRANSCODER_AUTH)
+        .header("Credentials", &state.settings.secret)
+        .header("TaskId", task.to_string())
+        .header("Pixels", pixels.to_string())
+        .header("Content-Type", ct)
+        .timeout(Duration::from_secs(30))
+        .body(body)
+        .send()
+        .await;
+    match sent {
+        Ok(r) if r.status().is_success() => {
+            tracing::debug!(target: "node::transcoder", %session, task, ms = t0.elapsed().as_millis() as u64, "result delivered");
+        }
+        Ok(r) => {
+            tracing::warn!(target: "node::transcoder", %session, task, status = %r.status(), "the orchestrator refused the result");
+        }
+        Err(e) => {
+            tracing::warn!(target: "node::transcoder", %session, task, error = %e, "posting the result failed")
+        }
+    }
+}
+
+async fn work(
+    state: &Arc<State>,
+    session: &str,
+    n: &proto::NotifySegment,
+) -> Result<reel_media::TranscodeResult, WorkError> {
+    let seg = n
+        .seg_data
+        .as_ref()
+        .ok_or_else(|| WorkError::BadInput("the task has no segment data".into()))?;
+    let ladder = crate::profiles::ladder_of(seg).map_err(|e| WorkError::BadInput(e.to_string()))?;
+    // Inputs come only from the orchestrator we registered with.
+    if !state.settings.orch.owns(&n.url) {
+        return Err(WorkError::BadInput(format!(
+            "input URL {} is not on the orchestrator {}",
+            n.url, state.settings.orch
+        )));
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(8);
+    let resp = tokio::time::timeout_at(
+        deadline,
+        state
+            .http
+            .get(&n.url)
+            .header("Credentials", &state.settings.secret)
+            .send(),
+    )
+    .await
+    .map_err(|_| WorkError::Media("downloading the input timed out".into()))?
+    .map_err(|e| WorkError::Media(format!("downloading the input: {e}")))?;
+    if !resp.status().is_success() {
+        return Err(WorkError::Media(format!(
+            "downloading the input: HTTP {}",
+            resp.status()
+        )));
+    }
+    let input = crate::rpc::read_body(resp, state.settings.max_segment_bytes, deadline)
+        .await
+        .map_err(|e| WorkError::Media(format!("downloading the input: {e}")))?;
+    let slot = {
+        let mut m = state
+            .sessions
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        Arc::clone(m.entry(session.to_owned()).or_default())
+    };
+    let mut guard = slot.lock_owned().await;
+    let mut settings = SessionSettings::new(ladder);
+    settings.x264_preset = state.settings.x264_preset.clone();
+    settings.encoder_threads = state.settings.encoder_threads;
+    let seq = u64::try_from(seg.seq).unwrap_or(0);
+    let reinit = seg.force_session_reinit;
+    tokio::task::spawn_blocking(move || {
+        let fresh = match guard.as_ref() {
+            Some(s) => reinit || s.settings().profiles != settings.profiles,
+            None => true,
+        };
+        if fresh {
+            *guard =
+                Some(TranscodeSession::new(settings).map_err(|e| WorkError::Media(e.to_string()))?);
+        }
+        match guard.as_mut() {
+            Some(s) => s.transcode_ts(seq, &input).map_err(|e| {
+                if e.is_bad_input() {
+                    WorkError::BadInput(e.to_string())
+                } else {
+                    WorkError::Media(e.to_string())
+                }
+            }),
+            None => Err(WorkError::Media("no session".into())),
+        }
+    })
+    .await
+    .map_err(|_| WorkError::Media("the transcode task panicked".into()))?
+}
+
+fn cli_routes(state: Arc<State>) -> axum::Router {
+    use axum::routing::get;
+    axum::Router::new()
+        .route(
+            "/status",
+            get(
+                |axum::extract::State(s): axum::extract::State<Arc<State>>| async move {
+                    axum::Json(Status {
+                        role: "transcoder",
+                        version: crate::caps::VERSION,
+                        orchestrator: s.settings.orch.to_string(),
+                        capacity: s.settings.capacity,
+                        connected: s.metrics.connected.get() == 1,
+                        sessions: s.sessions.lock().map(|m| m.len()).unwrap_or(0),
+                        tasks_done: s.metrics.tasks.get(),
+                        tasks_failed: s.metrics.failed.get(),
+                        reconnects: s.metrics.reconnects.get(),
+                    })
+                },
+            ),
+        )
+        .route(
+            "/metrics",
+            get(
+                |axum::extract::State(s): axum::extract::State<Arc<State>>| async move {
+                    s.metrics.registry.render()
+                },
+            ),
+        )
+        .with_state(state)
+}

@@ -1,0 +1,6 @@
+//! The node roles on loopback: real sockets, real TLS, real FFmpeg, the ffmpeg CLI as the
+//! broadcaster and ffprobe as the judge.
+
+mod offchain;
+mod orchestrator;
+mod support;

@@ -1,0 +1,271 @@
+//! The off-chain network: gateway, orchestrators and a remote transcoder, no chain, no
+//! payments.
+
+use std::time::{Duration, Instant};
+
+use reel_node::metrics::Registry;
+use reel_node::transcoder::TranscoderSettings;
+use tokio_util::sync::CancellationToken;
+
+use crate::support::*;
+
+fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix(' ')))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+async fn wait_for(what: &str, timeout: Duration, mut check: impl AsyncFnMut() -> bool) {
+    let t0 = Instant::now();
+    while !check().await {
+        assert!(t0.elapsed() < timeout, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn rtmp_in_hls_out_through_a_remote_transcoder() {
+    init_logs();
+    let dir = tempfile::tempdir().unwrap();
+    let shutdown = CancellationToken::new();
+    let mut os = orch_settings(dir.path());
+    os.orch_secret = Some("a-shared-secret".into());
+    os.local_transcode = false;
+    let orch = start_orch(os, &shutdown).await;
+    assert!(orch.uri().tls, "TLS by default");
+
+    let mut ts = TranscoderSettings::new(orch.uri().clone(), "a-shared-secret".into());
+    ts.capacity = 2;
+    ts.x264_preset = "ultrafast".into();
+    ts.encoder_threads = 1;
+    let t_stop = shutdown.child_token();
+    let transcoder = tokio::spawn(reel_node::transcoder::run(
+        ts,
+        Registry::new(),
+        t_stop.clone(),
+    ));
+    wait_for(
+        "the transcoder to register",
+        Duration::from_secs(10),
+        async || orch.status().transcoders.len() == 1,
+    )
+    .await;
+
+    let names = ["P144p30fps16x9", "P240p30fps16x9"];
+    let gw = start_gateway(vec![orch.uri().clone()], ladder(&names), true, &shutdown).await;
+    let rtmp = gw.rtmp_addr().unwrap();
+    let http = gw.http_addr();
+    let mut events = gw.events();
+
+    tokio::task::spawn_blocking(move || {
+        ffmpeg(&[
+            "-re",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=320x180:rate=30:duration=5",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=duration=5",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-g",
+            "30",
+            "-c:a",
+            "aac",
+            "-f",
+            "flv",
+            &format!("rtmp://{rtmp}/live/e2e"),
+        ]);
+    })
+    .await
+    .unwrap();
+
+    let client = reqwest::Client::new();
+    let playlist = format!("http://{http}/stream/e2e/{}.m3u8", names[0]);
+    wait_for(
+        "the stream to end in HLS",
+        Duration::from_secs(30),
+        async || match client.get(&playlist).send().await {
+            Ok(r) => r
+                .text()
+                .await
+                .unwrap_or_default()
+                .contains("#EXT-X-ENDLIST"),
+            Err(_) => false,
+        },
+    )
+    .await;
+
+    // Every rendition plays: right size, and as many frames as the source.
+    let (sw, sh, source_frames) = probe(&format!("http://{http}/stream/e2e/source.m3u8"));
+    assert_eq!((sw, sh), (320, 180));
+    assert!(source_frames >= 140, "source frames {source_frames}");
+    for (name, w, h) in [(names[0], 256, 144), (names[1], 426, 240)] {
+        let (pw, ph, frames) = probe(&format!("http://{http}/stream/e2e/{name}.m3u8"));
+        assert_eq!((pw, ph, frames), (w, h, source_frames), "{name}");
+    }
+    let master = client
+        .get(format!("http://{http}/stream/e2e.m3u8"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for n in names {
+        assert!(master.contains(n), "{master}");
+    }
+
+    // Every segment went to the one orchestrator, first try, done by the transcoder.
+    let mut seen = 0;
+    while let Ok(ev) = events.try_recv() {
+        assert!(ev.outcome.is_ok(), "{ev:?}");
+        assert_eq!(ev.attempts, 1);
+        assert_eq!(ev.orchestrator, orch.uri().to_string());
+        seen += 1;
+    }
+    assert!(seen >= 4, "{seen} segments");
+    let m = orch.metrics();
+    assert_eq!(
+        metric(&m, "reel_segments_by_worker_total{worker=\"transcoder-1\"}"),
+        f64::from(seen)
+    );
+    assert_eq!(
+        metric(&m, "livepeer_segment_transcoded_total"),
+        f64::from(seen)
+    );
+    let g = gw.metrics();
+    assert_eq!(
+        metric(&g, "livepeer_segment_transcoded_total"),
+        f64::from(seen)
+    );
+    // The gateway's status and metrics are served on its CLI port.
+    let st = get_json(&client, format!("http://{}/status", gw.cli_addr().unwrap())).await;
+    assert_eq!(st["role"], "gateway");
+    let ost = get_json(
+        &client,
+        format!("http://{}/status", orch.cli_addr().unwrap()),
+    )
+    .await;
+    assert_eq!(ost["transcoders"][0]["capacity"], 2);
+
+    t_stop.cancel();
+    transcoder.await.unwrap().unwrap();
+    shutdown.cancel();
+    gw.stop().await;
+    orch.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn wrong_renditions_are_caught_and_the_orchestrator_is_never_used_again() {
+    init_logs();
+    let dir = tempfile::tempdir().unwrap();
+    let segs = segments(dir.path(), 4);
+    let shutdown = CancellationToken::new();
+    let mut bad = orch_settings(&dir.path().join("bad"));
+    bad.fault = Some(reel_node::orchestrator::Fault::WrongRenditions);
+    let bad = start_orch(bad, &shutdown).await;
+    let mut good = orch_settings(&dir.path().join("good"));
+    good.tls = false; // h2c works the same
+    let good = start_orch(good, &shutdown).await;
+    let gw = start_gateway(
+        vec![bad.uri().clone(), good.uri().clone()],
+        ladder(&["P144p30fps16x9"]),
+        false,
+        &shutdown,
+    )
+    .await;
+    let mut events = gw.events();
+    let client = reqwest::Client::new();
+    for (i, ts) in segs.iter().enumerate() {
+        let (status, renditions, err) = push(&client, gw.http_addr(), "fault", i, ts).await;
+        assert_eq!(status, 200, "segment {i}: {err}");
+        let (name, data, pixels) = &renditions[0];
+        assert_eq!(name, "P144p30fps16x9");
+        let file = write_temp(dir.path(), &format!("out{i}.ts"), data);
+        let (w, h, frames) = probe(file.to_str().unwrap());
+        assert_eq!((w, h), (256, 144));
+        assert_eq!(
+            *pixels,
+            frames * 256 * 144,
+            "the claim matches what is in it"
+        );
+        let ev = events.recv().await.unwrap();
+        assert_eq!(ev.orchestrator, good.uri().to_string(), "segment {i}");
+        assert_eq!(ev.attempts, if i == 0 { 2 } else { 1 }, "segment {i}");
+    }
+    // The cheat did the first segment's work (at half size) and got nothing more.
+    assert_eq!(
+        metric(&bad.metrics(), "livepeer_segment_transcoded_total"),
+        1.0
+    );
+    assert_eq!(
+        metric(&good.metrics(), "livepeer_segment_transcoded_total"),
+        4.0
+    );
+    assert_eq!(
+        metric(&gw.metrics(), "reel_verification_failures_total"),
+        1.0
+    );
+    let st = gw.status().await;
+    let o = st.streams[0]
+        .orchestrators
+        .iter()
+        .find(|o| o.uri == bad.uri().to_string())
+        .unwrap();
+    assert!(o.banned, "{st:?}");
+    shutdown.cancel();
+    gw.stop().await;
+    bad.stop().await;
+    good.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_dead_orchestrator_costs_one_retry_not_a_segment() {
+    init_logs();
+    let dir = tempfile::tempdir().unwrap();
+    let segs = segments(dir.path(), 4);
+    let shutdown = CancellationToken::new();
+    let first_stop = shutdown.child_token();
+    let first = start_orch(orch_settings(&dir.path().join("a")), &first_stop).await;
+    let second = start_orch(orch_settings(&dir.path().join("b")), &shutdown).await;
+    let first_uri = first.uri().clone();
+    let gw = start_gateway(
+        vec![first_uri.clone(), second.uri().clone()],
+        ladder(&["P144p30fps16x9"]),
+        false,
+        &shutdown,
+    )
+    .await;
+    let mut events = gw.events();
+    let client = reqwest::Client::new();
+    let mut first = Some(first);
+    for (i, ts) in segs.iter().enumerate() {
+        if i == 2 {
+            first.take().unwrap().stop().await;
+        }
+        let (status, renditions, err) = push(&client, gw.http_addr(), "failover", i, ts).await;
+        assert_eq!(status, 200, "segment {i}: {err}");
+        assert_eq!(renditions.len(), 1);
+        let ev = events.recv().await.unwrap();
+        let (orch, attempts) = match i {
+            0 | 1 => (first_uri.to_string(), 1),
+            2 => (second.uri().to_string(), 2),
+            _ => (second.uri().to_string(), 1),
+        };
+        assert_eq!(
+            (ev.orchestrator.as_str(), ev.attempts),
+            (orch.as_str(), attempts),
+            "segment {i}"
+        );
+    }
+    assert_eq!(metric(&gw.metrics(), "livepeer_orchestrator_swaps"), 1.0);
+    shutdown.cancel();
+    gw.stop().await;
+    second.stop().await;
+}

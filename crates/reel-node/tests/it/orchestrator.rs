@@ -1,0 +1,240 @@
+//! The orchestrator's front door, request by request: what it refuses and how
+//! (catalogue #21–#23, #26, #28).
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use reel_net::http::{self as wire, BodyKind};
+use reel_net::proto;
+use reel_node::gateway::discovery::get_orchestrator;
+use reel_node::metrics::Registry;
+use reel_node::ratelimit::RateSettings;
+use reel_node::rpc::ServiceUri;
+use reel_node::transcoder::TranscoderSettings;
+use tokio_util::sync::CancellationToken;
+
+use crate::support::*;
+
+struct Client {
+    http: reqwest::Client,
+    signer: reel_net::EthSigner,
+    uri: ServiceUri,
+}
+
+impl Client {
+    fn new(uri: &ServiceUri) -> Self {
+        Self {
+            http: reel_node::rpc::http_client().unwrap(),
+            signer: reel_node::ephemeral_signer().unwrap(),
+            uri: uri.clone(),
+        }
+    }
+
+    async fn session(&self) -> Result<proto::OrchestratorInfo, reel_node::NodeError> {
+        let req = reel_net::signed::signed_orchestrator_request(&self.signer);
+        get_orchestrator(&self.uri, req, Duration::from_secs(5))
+            .await
+            .map(|(i, _)| i)
+    }
+
+    fn seg_data(&self, info: &proto::OrchestratorInfo, seq: i64, body: &[u8]) -> proto::SegData {
+        let mut seg = proto::SegData {
+            manifest_id: b"front-door".to_vec(),
+            seq,
+            hash: wire::segment_hash(body).to_vec(),
+            duration: 1000,
+            auth_token: info.auth_token.clone(),
+            full_profiles3: ladder(&["P144p30fps16x9"])
+                .iter()
+                .map(reel_node::profiles::to_wire)
+                .collect(),
+            ..Default::default()
+        };
+        reel_net::signed::sign_seg_data(&self.signer, &mut seg).unwrap();
+        seg
+    }
+
+    async fn post(&self, seg: &proto::SegData, kind: BodyKind, body: Vec<u8>) -> (u16, Bytes) {
+        let headers = wire::segment_request_headers(seg, &proto::Payment::default(), kind);
+        let r = self
+            .http
+            .post(format!("{}/segment", self.uri))
+            .headers(headers)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.bytes().await.unwrap())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusals_before_any_work() {
+    init_logs();
+    let dir = tempfile::tempdir().unwrap();
+    let segs = segments(dir.path(), 1);
+    let shutdown = CancellationToken::new();
+    let mut s = orch_settings(dir.path());
+    s.max_sessions = 1;
+    let orch = start_orch(s, &shutdown).await;
+    let c = Client::new(orch.uri());
+    let info = c.session().await.unwrap();
+    assert_eq!(info.transcoder, orch.uri().to_string());
+    assert_eq!(info.address, orch.address().to_vec());
+    let ts = segs[0].clone();
+
+    // A body that is not what was signed: 403.
+    let seg = c.seg_data(&info, 0, &ts);
+    let mut flipped = ts.clone();
+    flipped[1000] ^= 1;
+    let (st, body) = c.post(&seg, BodyKind::Inline, flipped).await;
+    assert_eq!(st, 403, "{body:?}");
+    assert!(String::from_utf8_lossy(&body).contains("does not match"));
+
+    // A forged auth token: 403.
+    let mut forged = seg.clone();
+    forged.auth_token.as_mut().unwrap().token[0] ^= 1;
+    let (st, body) = c.post(&forged, BodyKind::Inline, ts.clone()).await;
+    assert_eq!(st, 403);
+    assert!(String::from_utf8_lossy(&body).contains("invalid auth token"));
+
+    // Signed by someone else than the gateway the session was issued to: 403.
+    let other = Client::new(orch.uri());
+    let mut stolen = seg.clone();
+    reel_net::signed::sign_seg_data(&other.signer, &mut stolen).unwrap();
+    let (st, _) = c.post(&stolen, BodyKind::Inline, ts.clone()).await;
+    assert_eq!(st, 403);
+
+    // A segment by URL pointing at loopback (the CLI port): refused, never fetched.
+    let url = format!("http://{}/status", orch.cli_addr().unwrap());
+    let mut by_url = c.seg_data(&info, 0, &ts);
+    by_url.hash = wire::segment_hash(&ts).to_vec();
+    reel_net::signed::sign_seg_data(&c.signer, &mut by_url).unwrap();
+    let (st, body) = c.post(&by_url, BodyKind::Uri, url.into_bytes()).await;
+    assert_eq!(st, 400);
+    assert!(
+        String::from_utf8_lossy(&body).contains("not a public address"),
+        "{body:?}"
+    );
+
+    // The honest request works: early 200, then a signed TranscodeResult.
+    let (st, body) = c.post(&seg, BodyKind::Inline, ts.clone()).await;
+    assert_eq!(st, 200);
+    let result = wire::decode_transcode_result(&body, &wire::Limits::default()).unwrap();
+    let Some(proto::transcode_result::Result::Data(data)) = result.result else {
+        panic!("{result:?}");
+    };
+    assert_eq!(data.segments.len(), 1);
+    let r = c
+        .http
+        .get(&data.segments[0].url)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    reel_net::signed::verify_transcode_result(orch.address(), &[wire::segment_hash(&r)], &data.sig)
+        .unwrap();
+    assert!(result.info.is_some(), "fresh info rides on the result");
+
+    // One session is the limit: a second gateway is capped, at discovery and at /segment.
+    let err = other.session().await.unwrap_err();
+    assert_eq!(
+        err.failure_kind(),
+        Some(reel_node::FailureKind::Capped),
+        "{err}"
+    );
+    shutdown.cancel();
+    orch.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn floods_are_rate_limited_per_client() {
+    init_logs();
+    let dir = tempfile::tempdir().unwrap();
+    let shutdown = CancellationToken::new();
+    let mut s = orch_settings(dir.path());
+    s.rate = RateSettings {
+        per_second: 1.0,
+        burst: 3.0,
+        max_clients: 100,
+    };
+    s.tls = false;
+    let orch = start_orch(s, &shutdown).await;
+    let c = Client::new(orch.uri());
+    let mut results = Vec::new();
+    for _ in 0..6 {
+        results.push(c.session().await.map(|_| ()).map_err(|e| e.to_string()));
+    }
+    let ok = results.iter().filter(|r| r.is_ok()).count();
+    assert_eq!(ok, 3, "{results:?}");
+    assert!(results[5].as_ref().unwrap_err().contains("rate limit"));
+    shutdown.cancel();
+    orch.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transcoder_with_the_wrong_secret_stops_with_a_clear_error() {
+    init_logs();
+    let dir = tempfile::tempdir().unwrap();
+    let shutdown = CancellationToken::new();
+    let mut s = orch_settings(dir.path());
+    s.orch_secret = Some("the-right-secret".into());
+    let orch = start_orch(s, &shutdown).await;
+    let ts = TranscoderSettings::new(orch.uri().clone(), "the-wrong-secret".into());
+    let err = tokio::time::timeout(
+        Duration::from_secs(10),
+        reel_node::transcoder::run(ts, Registry::new(), shutdown.child_token()),
+    )
+    .await
+    .expect("a refusal is final, not retried")
+    .unwrap_err();
+    assert!(
+        matches!(err, reel_node::NodeError::RegistrationRefused { .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("invalid secret"), "{err}");
+    assert!(orch.status().transcoders.is_empty());
+    shutdown.cancel();
+    orch.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transcoder_comes_back_after_the_orchestrator_restarts() {
+    init_logs();
+    let dir = tempfile::tempdir().unwrap();
+    let shutdown = CancellationToken::new();
+    let mut s = orch_settings(dir.path());
+    s.orch_secret = Some("the-right-secret".into());
+    s.tls = false;
+    let first_stop = shutdown.child_token();
+    let orch = start_orch(s.clone(), &first_stop).await;
+    let uri = orch.uri().clone();
+    let mut ts = TranscoderSettings::new(uri.clone(), "the-right-secret".into());
+    ts.backoff_min = Duration::from_millis(200);
+    ts.backoff_max = Duration::from_millis(400);
+    let t = tokio::spawn(reel_node::transcoder::run(
+        ts,
+        Registry::new(),
+        shutdown.child_token(),
+    ));
+    let t0 = std::time::Instant::now();
+    while orch.status().transcoders.is_empty() {
+        assert!(t0.elapsed() < Duration::from_secs(10));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    orch.stop().await;
+    // Same address again.
+    s.http_addr = std::net::SocketAddr::new(uri.host.parse().unwrap(), uri.port);
+    let orch = start_orch(s, &shutdown).await;
+    let t0 = std::time::Instant::now();
+    while orch.status().transcoders.is_empty() {
+        assert!(t0.elapsed() < Duration::from_secs(10), "no reconnection");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    shutdown.cancel();
+    t.await.unwrap().unwrap();
+    orch.stop().await;
+}

@@ -1,0 +1,226 @@
+//! Shared test plumbing: media made with the ffmpeg CLI, ffprobe as the judge, and the
+//! roles started in-process on 127.0.0.1:0.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+use reel_media::VideoProfile;
+use reel_node::gateway::discovery::ListSource;
+use reel_node::gateway::{GatewaySettings, RunningGateway};
+use reel_node::metrics::Registry;
+use reel_node::orchestrator::{OrchestratorSettings, RunningOrchestrator};
+use reel_node::rpc::ServiceUri;
+use tokio_util::sync::CancellationToken;
+
+pub(crate) fn init_logs() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "warn,node=info".into()),
+        )
+        .with_test_writer()
+        .try_init();
+}
+
+pub(crate) fn ffmpeg(args: &[&str]) {
+    let out = Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-y"])
+        .args(args)
+        .output()
+        .expect("ffmpeg runs (apt install ffmpeg)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// `n` MPEG-TS segments of one second each (320x180, 30 fps, AAC), cut by ffmpeg at
+/// keyframes: what an HTTP-push client sends.
+pub(crate) fn segments(dir: &Path, n: usize) -> Vec<Vec<u8>> {
+    let pattern = dir.join("seg%03d.ts");
+    let secs = n.to_string();
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        &format!("testsrc2=size=320x180:rate=30:duration={secs}"),
+        "-f",
+        "lavfi",
+        "-i",
+        &format!("sine=duration={secs}"),
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-g",
+        "30",
+        "-keyint_min",
+        "30",
+        "-sc_threshold",
+        "0",
+        "-c:a",
+        "aac",
+        "-f",
+        "segment",
+        "-segment_time",
+        "1",
+        "-segment_format",
+        "mpegts",
+        pattern.to_str().unwrap(),
+    ]);
+    (0..n)
+        .map(|i| std::fs::read(dir.join(format!("seg{i:03}.ts"))).unwrap())
+        .collect()
+}
+
+/// (width, height, frames) of the video in a file or URL, by decoding.
+pub(crate) fn probe(target: &str) -> (u64, u64, u64) {
+    let out = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-count_frames",
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+        ])
+        .args(["stream=width,height,nb_read_frames", "-of", "json", target])
+        .output()
+        .expect("ffprobe runs");
+    assert!(
+        out.status.success(),
+        "{target}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let s = &v["streams"][0];
+    (
+        s["width"].as_u64().unwrap_or(0),
+        s["height"].as_u64().unwrap_or(0),
+        s["nb_read_frames"]
+            .as_str()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0),
+    )
+}
+
+pub(crate) fn write_temp(dir: &Path, name: &str, data: &[u8]) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, data).unwrap();
+    p
+}
+
+pub(crate) fn ladder(names: &[&str]) -> Vec<VideoProfile> {
+    names
+        .iter()
+        .map(|n| VideoProfile::standard(n).unwrap())
+        .collect()
+}
+
+pub(crate) fn any_addr() -> SocketAddr {
+    "127.0.0.1:0".parse().unwrap()
+}
+
+/// An orchestrator with test-friendly settings.
+pub(crate) fn orch_settings(dir: &Path) -> OrchestratorSettings {
+    let mut s = OrchestratorSettings::new(any_addr());
+    s.data_dir = Some(dir.to_path_buf());
+    s.x264_preset = "ultrafast".into();
+    s.encoder_threads = 1;
+    s.cli_addr = Some(any_addr());
+    s
+}
+
+pub(crate) async fn start_orch(
+    settings: OrchestratorSettings,
+    shutdown: &CancellationToken,
+) -> RunningOrchestrator {
+    reel_node::orchestrator::start(
+        settings,
+        reel_node::ephemeral_signer().unwrap(),
+        None,
+        Registry::new(),
+        shutdown.child_token(),
+    )
+    .await
+    .unwrap()
+}
+
+pub(crate) async fn start_gateway(
+    orchs: Vec<ServiceUri>,
+    ladder: Vec<VideoProfile>,
+    rtmp: bool,
+    shutdown: &CancellationToken,
+) -> RunningGateway {
+    let mut s = GatewaySettings::new(any_addr(), ladder);
+    s.cli_addr = Some(any_addr());
+    s.segment_length = Duration::from_secs(1);
+    if rtmp {
+        s.rtmp_addr = Some(any_addr());
+    }
+    reel_node::gateway::start(
+        s,
+        reel_node::ephemeral_signer().unwrap(),
+        Arc::new(ListSource(orchs)),
+        None,
+        Registry::new(),
+        shutdown.child_token(),
+    )
+    .await
+    .unwrap()
+}
+
+/// Pushes one segment to the gateway and returns (status, renditions by name with their
+/// bytes and claimed pixels).
+pub(crate) async fn push(
+    client: &reqwest::Client,
+    gateway: SocketAddr,
+    stream: &str,
+    seq: usize,
+    ts: &[u8],
+) -> (u16, Vec<(String, Vec<u8>, u64)>, String) {
+    let resp = client
+        .put(format!("http://{gateway}/live/{stream}/{seq}.ts"))
+        .header("Accept", "multipart/mixed")
+        .body(ts.to_vec())
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    let ct = resp
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let body = resp.bytes().await.unwrap();
+    if status != 200 {
+        return (
+            status,
+            Vec::new(),
+            String::from_utf8_lossy(&body).into_owned(),
+        );
+    }
+    let boundary = reel_media::multipart::boundary(&ct).unwrap().to_owned();
+    let parts = reel_media::multipart::parse(&boundary, &body).unwrap();
+    let out = parts
+        .into_iter()
+        .map(|p| {
+            (
+                p.header("Rendition-Name").unwrap().to_owned(),
+                p.body.to_vec(),
+                p.header("Pixels").unwrap().parse().unwrap(),
+            )
+        })
+        .collect();
+    (status, out, String::new())
+}
+
+pub(crate) async fn get_json(client: &reqwest::Client, url: String) -> serde_json::Value {
+    let body = client.get(url).send().await.unwrap().bytes().await.unwrap();
+    serde_json::from_slice(&body).unwrap()
+}
