@@ -7,13 +7,15 @@ use reel_media::ts;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(media) = ts::demux(data) {
-        let again = ts::demux(&reel_media::Segment {
-            seq: 0,
-            duration_ticks: 0,
-            discontinuity: false,
-            media: media.clone(),
-        }
-        .to_ts())
+        let again = ts::demux(
+            &reel_media::Segment {
+                seq: 0,
+                duration_ticks: 0,
+                discontinuity: false,
+                media: media.clone(),
+            }
+            .to_ts(),
+        )
         .expect("our own TS must demux");
         assert_eq!(again.packets.len(), media.packets.len());
     }
