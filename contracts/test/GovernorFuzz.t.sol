@@ -44,9 +44,8 @@ contract GovernorFuzzTest is GovernedProtocolFixture {
             bondAs(voterAt(i), stake[i], orchs[delegateOfVoter(i)]);
         }
         nextRound();
-        Proposal memory p = propose(
-            orchs[0], singleCall(address(minter), abi.encodeCall(Minter.setInflationChange, (1)), "fuzz")
-        );
+        Proposal memory p =
+            propose(orchs[0], singleCall(address(minter), abi.encodeCall(Minter.setInflationChange, (1)), "fuzz"));
         advanceToVoting(p);
 
         // Vote in a random order, checking each override as it happens.

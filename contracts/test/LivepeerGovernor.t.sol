@@ -99,7 +99,9 @@ contract LivepeerGovernorTest is GovernedProtocolFixture {
         // The timelock runs only what the governor scheduled.
         vm.expectRevert(
             abi.encodeWithSelector(
-                IAccessControl.AccessControlUnauthorizedAccount.selector, address(this), treasuryTimelock.EXECUTOR_ROLE()
+                IAccessControl.AccessControlUnauthorizedAccount.selector,
+                address(this),
+                treasuryTimelock.EXECUTOR_ROLE()
             )
         );
         treasuryTimelock.execute(address(minter), 0, abi.encodeCall(Minter.setInflationChange, (600)), 0, 0);
@@ -180,7 +182,9 @@ contract LivepeerGovernorTest is GovernedProtocolFixture {
         vm.expectRevert();
         vote(t1, p, 1);
         nextRound();
-        vm.assertEq(uint8(proposalState(p)), uint8(IGovernor.ProposalState.Pending), "pending through the snapshot round");
+        vm.assertEq(
+            uint8(proposalState(p)), uint8(IGovernor.ProposalState.Pending), "pending through the snapshot round"
+        );
         nextRound();
         vm.assertEq(uint8(proposalState(p)), uint8(IGovernor.ProposalState.Active), "active after the snapshot");
         vote(t1, p, 1);

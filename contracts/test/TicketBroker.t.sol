@@ -473,7 +473,9 @@ contract TicketBrokerTest is GovernedProtocolFixture {
         bytes memory sig = signTicket(keyOf("someone else"), t);
         expectRedeemRevert(t, sig, "invalid signature over ticket hash");
         t.faceValue = 2 ether; // a tampered field changes the hash the sender signed
-        expectRedeemRevert(t, signTicket(senderKey, winningTicket(t1, sender, 1 ether, 1, RAND)), "invalid signature over ticket hash");
+        expectRedeemRevert(
+            t, signTicket(senderKey, winningTicket(t1, sender, 1 ether, 1, RAND)), "invalid signature over ticket hash"
+        );
     }
 
     function test_Check10_DidNotWin() public {

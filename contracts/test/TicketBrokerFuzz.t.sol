@@ -47,9 +47,7 @@ contract TicketBrokerFuzzTest is GovernedProtocolFixture {
         vm.assertEq(address(minter).balance, 0, "Minter empty");
     }
 
-    function testFuzz_RedemptionPaysFaceValueOrReverts(uint256 deposit, uint256 reserve, uint256 faceValue)
-        public
-    {
+    function testFuzz_RedemptionPaysFaceValueOrReverts(uint256 deposit, uint256 reserve, uint256 faceValue) public {
         deposit = bound(deposit, 0, 100 ether);
         reserve = bound(reserve, 0, 100 ether);
         faceValue = bound(faceValue, 0, 250 ether);
@@ -97,8 +95,11 @@ contract TicketBrokerFuzzTest is GovernedProtocolFixture {
             uint256 claimable = broker.claimableReserve(sender, recipient);
             bool empty = dep + reserveOf(sender) == 0;
             bool covered = !empty && face <= dep + claimable;
-            if (empty) vm.expectRevert(bytes("sender deposit and reserve are zero"));
-            else if (!covered) vm.expectRevert(bytes("sender deposit and reserve insufficient to cover ticket face value"));
+            if (empty) {
+                vm.expectRevert(bytes("sender deposit and reserve are zero"));
+            } else if (!covered) {
+                vm.expectRevert(bytes("sender deposit and reserve insufficient to cover ticket face value"));
+            }
             broker.redeemWinningTicket(t, sig, 5);
             if (covered) {
                 paid += face;

@@ -301,10 +301,7 @@ contract BondingVotes is ManagerProxyTarget, IBondingVotes, IERC5805 {
         if (_previous.orchestratorVotes != _current.orchestratorVotes) {
             emit DelegateVotesChanged(_account, _previous.orchestratorVotes, _current.orchestratorVotes);
         }
-        if (
-            _previous.bondedAmount != _current.bondedAmount
-                || _previous.lastClaimRound != _current.lastClaimRound
-        ) {
+        if (_previous.bondedAmount != _current.bondedAmount || _previous.lastClaimRound != _current.lastClaimRound) {
             emit DelegatorBondedAmountChanged(
                 _account,
                 _previous.bondedAmount,

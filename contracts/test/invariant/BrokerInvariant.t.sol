@@ -62,9 +62,7 @@ contract BrokerInvariantTest is GovernedProtocolFixture {
             address s = senderList[i];
             uint256 funds = depositOf(s) + reserveOf(s);
             // C5: an account only shrinks by paid tickets and withdrawals.
-            vm.assertEq(
-                funds + handler.paidOut(s) + handler.withdrawnBy(s), handler.funded(s), "C5: sender ledger"
-            );
+            vm.assertEq(funds + handler.paidOut(s) + handler.withdrawnBy(s), handler.funded(s), "C5: sender ledger");
             held += funds;
             checkReserveClaims(s);
         }
