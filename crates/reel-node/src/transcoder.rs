@@ -138,6 +138,8 @@ pub async fn run(
         metrics,
     });
     let tasks = TaskTracker::new();
+    // Ends with the transcoder, also when it stops on a refusal rather than on shutdown.
+    let cli_stop = shutdown.child_token();
     let cli = match state.settings.cli_addr {
         Some(addr) => {
             let l = crate::service::bind(addr, "--cli-addr").await?;
@@ -146,7 +148,7 @@ pub async fn run(
                     l,
                     cli_routes(Arc::clone(&state)),
                     Default::default(),
-                    shutdown.clone(),
+                    cli_stop.clone(),
                 )
                 .map_err(|e| NodeError::io("serving the CLI port", e))?,
             )
@@ -180,6 +182,7 @@ pub async fn run(
     };
     tasks.close();
     tasks.wait().await;
+    cli_stop.cancel();
     if let Some(c) = cli {
         c.join().await;
     }

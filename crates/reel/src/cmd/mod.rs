@@ -2,9 +2,13 @@ use clap::{Parser, Subcommand};
 
 mod chain_args;
 mod devnet;
+mod gateway;
 mod ingest_test;
+mod node_common;
+mod orchestrator;
 mod stake;
 mod transcode;
+mod transcoder;
 
 /// reel: a Rust implementation of the Livepeer network.
 #[derive(Debug, Parser)]
@@ -27,6 +31,12 @@ pub(crate) enum Command {
     Transcode(transcode::TranscodeArgs),
     /// Local mode without a chain: RTMP/HTTP ingest, local transcoding, HLS playback.
     IngestTest(ingest_test::IngestTestArgs),
+    /// Sell transcoding: gRPC + HTTP service port, local or remote transcoders, payments.
+    Orchestrator(orchestrator::OrchestratorArgs),
+    /// Transcode for an orchestrator (registers with --orch-addr and --orch-secret).
+    Transcoder(transcoder::TranscoderArgs),
+    /// Buy transcoding: RTMP/HTTP ingest, orchestrator selection, verification, HLS.
+    Gateway(gateway::GatewayArgs),
 }
 
 impl Command {
@@ -36,6 +46,9 @@ impl Command {
             Command::Stake(args) => stake::run(args).await,
             Command::Transcode(args) => transcode::run(args).await,
             Command::IngestTest(args) => ingest_test::run(args).await,
+            Command::Orchestrator(args) => orchestrator::run(args).await,
+            Command::Transcoder(args) => transcoder::run(args).await,
+            Command::Gateway(args) => gateway::run(args).await,
         }
     }
 }

@@ -2,4 +2,5 @@
 
 mod devnet;
 mod media;
+mod network;
 mod stake;

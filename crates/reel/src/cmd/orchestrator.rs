@@ -1,0 +1,393 @@
+//! `reel orchestrator`: sell transcoding on one service port (gRPC + HTTP, TLS by default),
+//! transcoding locally and/or on remote transcoders; on-chain, with ticket payments, the
+//! service URI kept registered and `reward()` called every round.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use alloy::primitives::{Address, U256};
+use anyhow::Context;
+use clap::Args;
+use reel_node::metrics::Registry;
+use reel_node::orchestrator::{Fault, OrchestratorSettings};
+use reel_node::payments::OrchPayments;
+use reel_node::ratelimit::RateSettings;
+use reel_node::rpc::ServiceUri;
+use reel_pm::{PricePerPixel, RecipientConfig, RedeemerConfig};
+use reel_types::Wei;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::chain_args::{AccountArgs, ChainArgs};
+use super::node_common::{self, CommonArgs, Network};
+
+#[derive(Debug, Clone, Args)]
+pub(crate) struct OrchestratorArgs {
+    #[command(flatten)]
+    common: CommonArgs,
+    /// Where the service port (gRPC + HTTP) listens
+    #[arg(
+        long,
+        alias = "httpAddr",
+        env = "REEL_HTTP_ADDR",
+        default_value = "127.0.0.1:8935"
+    )]
+    http_addr: SocketAddr,
+    /// The URI gateways and transcoders reach this node at (default: the listen address);
+    /// registered in the ServiceRegistry on-chain
+    #[arg(
+        long,
+        alias = "serviceAddr",
+        env = "REEL_SERVICE_ADDR",
+        value_name = "URI"
+    )]
+    service_addr: Option<String>,
+    /// Where /status and /metrics are served
+    #[arg(
+        long,
+        alias = "cliAddr",
+        env = "REEL_CLI_ADDR",
+        default_value = "127.0.0.1:7935"
+    )]
+    cli_addr: SocketAddr,
+    /// Certificate, key and ticket database [default: ~/.reel/orchestrator]
+    #[arg(long, alias = "datadir", env = "REEL_DATA_DIR", value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Serve cleartext HTTP/2 (h2c) instead of TLS with a self-signed certificate
+    #[arg(long)]
+    no_tls: bool,
+    /// Streams transcoded at once; more are answered OrchestratorCapped
+    #[arg(
+        long,
+        alias = "maxSessions",
+        env = "REEL_MAX_SESSIONS",
+        default_value_t = 10
+    )]
+    max_sessions: usize,
+    /// Price in wei per --pixels-per-unit pixels
+    #[arg(
+        long,
+        alias = "pricePerUnit",
+        env = "REEL_PRICE_PER_UNIT",
+        default_value_t = 0
+    )]
+    price_per_unit: u64,
+    #[arg(
+        long,
+        alias = "pixelsPerUnit",
+        env = "REEL_PIXELS_PER_UNIT",
+        default_value_t = 1
+    )]
+    pixels_per_unit: u64,
+    /// Prices for particular gateways: JSON (or a file) like
+    /// {"gateways":[{"ethaddress":"0x…","priceperunit":1000,"pixelsperunit":1}]}
+    #[arg(
+        long,
+        alias = "pricePerGateway",
+        alias = "pricePerBroadcaster",
+        value_name = "JSON|FILE"
+    )]
+    price_per_gateway: Option<String>,
+    /// Secret remote transcoders register with (reel transcoder --orch-secret)
+    #[arg(
+        long,
+        alias = "orchSecret",
+        env = "REEL_ORCH_SECRET",
+        hide_env_values = true
+    )]
+    orch_secret: Option<String>,
+    /// Do not transcode here: only on remote transcoders (needs --orch-secret)
+    #[arg(long)]
+    no_local_transcode: bool,
+    /// libx264 preset for local transcoding
+    #[arg(long, default_value = "veryfast")]
+    preset: String,
+    /// Threads per encoder (0: the encoder decides)
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+    /// Largest segment accepted, MiB
+    #[arg(long, default_value_t = 64)]
+    max_segment_mib: usize,
+    /// Requests per second per client on the service port (0: no limit)
+    #[arg(long, default_value_t = 50.0)]
+    rate_limit: f64,
+    /// Burst of requests per client
+    #[arg(long, default_value_t = 100.0)]
+    rate_burst: f64,
+    /// Fetch segments sent by URL from private and loopback addresses too (closed
+    /// networks and tests only)
+    #[arg(long)]
+    allow_private_segment_urls: bool,
+    /// Expected value of one ticket, wei
+    #[arg(long, alias = "ticketEV", default_value_t = 8_000_000_000)]
+    ticket_ev: u64,
+    /// Cap on a ticket's face value, wei (0: none)
+    #[arg(long, alias = "maxFaceValue", default_value_t = 0)]
+    max_face_value: u128,
+    /// Gas one redemption costs (1,200,000 on Arbitrum)
+    #[arg(long, default_value_t = 1_200_000)]
+    redeem_gas: u64,
+    /// Face value cap while the sender's reserve cannot be read from a TicketBroker, wei
+    #[arg(long, default_value_t = 1_000_000_000_000_000_000)]
+    unverified_max_float: u128,
+    /// Do not call reward() each round (on-chain)
+    #[arg(long)]
+    no_reward: bool,
+    /// Also initialise rounds when nobody has (on-chain)
+    #[arg(long, alias = "initializeRound")]
+    initialize_round: bool,
+    /// Test only: misbehave
+    #[arg(long, hide = true, value_enum)]
+    test_fault: Option<TestFault>,
+    #[command(flatten)]
+    chain: ChainArgs,
+    #[command(flatten)]
+    account: AccountArgs,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum TestFault {
+    WrongRenditions,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct GatewayPrice {
+    ethaddress: Address,
+    priceperunit: u64,
+    #[serde(default = "one")]
+    pixelsperunit: u64,
+}
+
+fn one() -> u64 {
+    1
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct GatewayPrices {
+    #[serde(default, alias = "broadcasters")]
+    gateways: Vec<GatewayPrice>,
+}
+
+fn gateway_prices(arg: &str) -> anyhow::Result<HashMap<Address, PricePerPixel>> {
+    let text = if std::path::Path::new(arg).is_file() {
+        std::fs::read_to_string(arg).with_context(|| format!("reading {arg}"))?
+    } else {
+        arg.to_owned()
+    };
+    let p: GatewayPrices = serde_json::from_str(&text).context("--price-per-gateway")?;
+    p.gateways
+        .into_iter()
+        .map(|g| {
+            Ok((
+                g.ethaddress,
+                node_common::price(g.priceperunit, g.pixelsperunit)?,
+            ))
+        })
+        .collect()
+}
+
+fn dump(a: &OrchestratorArgs, data_dir: &std::path::Path) -> serde_json::Value {
+    serde_json::json!({
+        "role": "orchestrator",
+        "network": a.common.network,
+        "httpAddr": a.http_addr.to_string(),
+        "serviceAddr": a.service_addr,
+        "cliAddr": a.cli_addr.to_string(),
+        "dataDir": data_dir,
+        "tls": !a.no_tls,
+        "maxSessions": a.max_sessions,
+        "pricePerUnit": a.price_per_unit,
+        "pixelsPerUnit": a.pixels_per_unit,
+        "pricePerGateway": a.price_per_gateway,
+        "orchSecret": a.orch_secret.as_ref().map(|_| "(set)"),
+        "localTranscode": !a.no_local_transcode,
+        "preset": a.preset,
+        "threads": a.threads,
+        "maxSegmentMiB": a.max_segment_mib,
+        "rateLimit": a.rate_limit,
+        "rateBurst": a.rate_burst,
+        "allowPrivateSegmentUrls": a.allow_private_segment_urls,
+        "ticketEV": a.ticket_ev.to_string(),
+        "maxFaceValue": a.max_face_value.to_string(),
+        "redeemGas": a.redeem_gas,
+        "reward": !a.no_reward,
+        "initializeRound": a.initialize_round,
+        "rpcUrl": a.chain.rpc_url,
+        "controller": a.chain.controller,
+        "devnet": a.chain.devnet,
+    })
+}
+
+pub(crate) async fn run(args: OrchestratorArgs) -> anyhow::Result<()> {
+    let args = match &args.common.config {
+        Some(f) => node_common::with_config_file::<OrchestratorArgs>("orchestrator", f)?,
+        None => args,
+    };
+    let data_dir = node_common::data_dir(args.data_dir.as_ref(), "orchestrator")?;
+    if args.common.dump_config {
+        println!("{}", serde_json::to_string_pretty(&dump(&args, &data_dir))?);
+        return Ok(());
+    }
+    let mut s = OrchestratorSettings::new(args.http_addr);
+    s.tls = !args.no_tls;
+    s.service_uri = args
+        .service_addr
+        .as_deref()
+        .map(|u| {
+            let mut u = ServiceUri::parse(u)?;
+            // A bare host:port takes the transport in use.
+            if !args
+                .service_addr
+                .as_deref()
+                .unwrap_or_default()
+                .contains("://")
+            {
+                u.tls = !args.no_tls;
+            }
+            Ok::<_, reel_node::NodeError>(u)
+        })
+        .transpose()?;
+    s.data_dir = Some(data_dir.clone());
+    s.cli_addr = Some(args.cli_addr);
+    s.max_sessions = args.max_sessions;
+    s.price = node_common::price(args.price_per_unit, args.pixels_per_unit)?;
+    if let Some(p) = &args.price_per_gateway {
+        s.price_per_gateway = gateway_prices(p)?;
+    }
+    s.orch_secret = args.orch_secret.clone();
+    s.local_transcode = !args.no_local_transcode;
+    s.x264_preset = args.preset.clone();
+    s.encoder_threads = args.threads;
+    s.max_segment_bytes = args.max_segment_mib << 20;
+    s.url_policy.allow_private = args.allow_private_segment_urls;
+    s.url_policy.max_bytes = s.max_segment_bytes;
+    s.rate = RateSettings {
+        per_second: args.rate_limit,
+        burst: args.rate_burst.max(1.0),
+        ..RateSettings::default()
+    };
+    s.fault = args
+        .test_fault
+        .map(|TestFault::WrongRenditions| Fault::WrongRenditions);
+    if s.fault.is_some() {
+        tracing::warn!("--test-fault is set: this orchestrator cheats on purpose");
+    }
+
+    let shutdown = CancellationToken::new();
+    let tasks = TaskTracker::new();
+    let registry = Registry::new();
+    let (signer, chain) = match args.common.network {
+        Network::Offchain => (reel_node::ephemeral_signer()?, None),
+        Network::Onchain => {
+            let c = node_common::connect(&args.chain, &args.account).await?;
+            (c.signer.clone(), Some(c))
+        }
+    };
+    let payments = match &chain {
+        None => None,
+        Some(c) => {
+            let broker = node_common::chain_broker(&c.protocol);
+            let redeems = broker.is_some();
+            let cfg = RecipientConfig {
+                ticket_ev: Wei::from_base_units(U256::from(args.ticket_ev)),
+                redeem_gas: args.redeem_gas,
+                max_face_value: (args.max_face_value > 0)
+                    .then(|| Wei::from_base_units(U256::from(args.max_face_value))),
+                ..RecipientConfig::default()
+            };
+            let p = Arc::new(OrchPayments::open(
+                &data_dir,
+                signer.address(),
+                cfg,
+                broker,
+                Wei::from_base_units(U256::from(args.unverified_max_float)),
+                RedeemerConfig {
+                    redeem_gas: args.redeem_gas,
+                    ..RedeemerConfig::default()
+                },
+            )?);
+            let facts: Arc<dyn reel_node::payments::FactsSource> =
+                Arc::new(reel_node::chain::ProtocolFacts(c.protocol.clone()));
+            p.set_facts(
+                facts
+                    .facts()
+                    .await
+                    .context("reading the chain's round and block")?,
+            );
+            let p2 = Arc::clone(&p);
+            reel_node::payments::spawn_facts_poller(
+                &tasks,
+                facts,
+                Duration::from_secs(1),
+                shutdown.clone(),
+                move |f| p2.set_facts(f),
+            );
+            if !redeems {
+                println!(
+                    "note: no TicketBroker client yet: tickets are validated, stored and credited, \
+                     but winning tickets are not redeemed"
+                );
+            }
+            Some(p)
+        }
+    };
+    let orch = reel_node::orchestrator::start(s, signer, payments, registry, shutdown.clone())
+        .await
+        .context("starting the orchestrator")?;
+    println!(
+        "reel orchestrator {} ({}, price {}, up to {} sessions{})",
+        orch.address(),
+        match args.common.network {
+            Network::Offchain => "off-chain",
+            Network::Onchain => "on-chain",
+        },
+        orch.status().price,
+        args.max_sessions,
+        if args.no_local_transcode {
+            ", remote transcoders only"
+        } else {
+            ""
+        },
+    );
+    println!("  service   {}", orch.uri());
+    if let Some(cli) = orch.cli_addr() {
+        println!("  status    http://{cli}/status");
+        println!("  metrics   http://{cli}/metrics");
+    }
+    if args.orch_secret.is_some() {
+        println!(
+            "  transcoders: reel transcoder --orch-addr {} --orch-secret …",
+            orch.uri()
+        );
+    }
+    if let Some(c) = &chain {
+        match reel_node::chain::ensure_service_uri(&c.protocol, orch.uri()).await {
+            Ok(msg) => println!("  {msg}"),
+            Err(e) => println!("  could not register the service URI: {e}"),
+        }
+        reel_node::chain::spawn_keeper(
+            &tasks,
+            c.protocol.clone(),
+            !args.no_reward,
+            args.initialize_round,
+            Duration::from_secs(2),
+            shutdown.clone(),
+        );
+        println!(
+            "  chain     {} (reward {})",
+            c.rpc_url,
+            if args.no_reward { "off" } else { "every round" }
+        );
+    }
+    println!("Press Ctrl-C to stop.");
+    let signal = node_common::shutdown_signal().await?;
+    tracing::info!("{signal}: stopping");
+    shutdown.cancel();
+    orch.stop().await;
+    tasks.close();
+    tasks.wait().await;
+    Ok(())
+}

@@ -1,0 +1,91 @@
+//! `reel transcoder`: a remote transcoder for an orchestrator.
+
+use std::net::SocketAddr;
+
+use anyhow::Context;
+use clap::Args;
+use reel_node::metrics::Registry;
+use reel_node::rpc::ServiceUri;
+use reel_node::transcoder::TranscoderSettings;
+use tokio_util::sync::CancellationToken;
+
+use super::node_common::{self, CommonArgs};
+
+#[derive(Debug, Clone, Args)]
+pub(crate) struct TranscoderArgs {
+    #[command(flatten)]
+    common: CommonArgs,
+    /// The orchestrator: https://host:port (or http:// for h2c)
+    #[arg(long, alias = "orchAddr", env = "REEL_ORCH_ADDR", value_name = "URI")]
+    orch_addr: String,
+    /// The orchestrator's --orch-secret
+    #[arg(
+        long,
+        alias = "orchSecret",
+        env = "REEL_ORCH_SECRET",
+        hide_env_values = true
+    )]
+    orch_secret: String,
+    /// Streams transcoded at once
+    #[arg(
+        long,
+        alias = "maxSessions",
+        env = "REEL_CAPACITY",
+        default_value_t = 1
+    )]
+    capacity: u32,
+    /// Where /status and /metrics are served
+    #[arg(
+        long,
+        alias = "cliAddr",
+        env = "REEL_CLI_ADDR",
+        default_value = "127.0.0.1:6935"
+    )]
+    cli_addr: SocketAddr,
+    /// libx264 preset
+    #[arg(long, default_value = "veryfast")]
+    preset: String,
+    /// Threads per encoder (0: the encoder decides)
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+}
+
+pub(crate) async fn run(args: TranscoderArgs) -> anyhow::Result<()> {
+    let args = match &args.common.config {
+        Some(f) => node_common::with_config_file::<TranscoderArgs>("transcoder", f)?,
+        None => args,
+    };
+    let orch = ServiceUri::parse(&args.orch_addr).context("--orch-addr")?;
+    if args.common.dump_config {
+        let v = serde_json::json!({
+            "role": "transcoder",
+            "orchAddr": orch.to_string(),
+            "orchSecret": "(set)",
+            "capacity": args.capacity,
+            "cliAddr": args.cli_addr.to_string(),
+            "preset": args.preset,
+            "threads": args.threads,
+        });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(());
+    }
+    let mut s = TranscoderSettings::new(orch.clone(), args.orch_secret.clone());
+    s.capacity = args.capacity;
+    s.x264_preset = args.preset.clone();
+    s.encoder_threads = args.threads;
+    s.cli_addr = Some(args.cli_addr);
+    println!("reel transcoder for {orch} (capacity {})", args.capacity);
+    println!("  status    http://{}/status", args.cli_addr);
+    println!("Press Ctrl-C to stop.");
+    let shutdown = CancellationToken::new();
+    let stop = shutdown.clone();
+    let signal = tokio::spawn(async move {
+        if let Ok(name) = node_common::shutdown_signal().await {
+            tracing::info!("{name}: stopping");
+        }
+        stop.cancel();
+    });
+    let r = reel_node::transcoder::run(s, Registry::new(), shutdown).await;
+    signal.abort();
+    r.context("transcoder")
+}

@@ -1,0 +1,401 @@
+//! `reel orchestrator`, `reel transcoder` and `reel gateway` as separate processes on
+//! loopback, off-chain: a segment whose transcoder is killed mid-work is redone and charged
+//! once; a wrong secret stops a transcoder with a clear error; config files and
+//! `--dump-config`.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// A role process, killed when dropped.
+struct Role {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Role {
+    fn start(args: &[&str]) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_reel"))
+            .args(args)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let (tx, lines) = mpsc::channel();
+        let out = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Self { child, lines }
+    }
+
+    /// The startup lines up to "Press Ctrl-C".
+    fn banner(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        while let Ok(l) = self.lines.recv_timeout(Duration::from_secs(30)) {
+            let done = l.starts_with("Press Ctrl-C");
+            out.push(l);
+            if done {
+                return out;
+            }
+        }
+        panic!("no banner: {out:?}");
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Role {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// The value after a banner label, e.g. "service" → "https://127.0.0.1:1234".
+fn field(banner: &[String], label: &str) -> String {
+    banner
+        .iter()
+        .find_map(|l| l.trim().strip_prefix(label).map(|r| r.trim().to_owned()))
+        .unwrap_or_else(|| panic!("no {label} in {banner:?}"))
+}
+
+fn host_of(url: &str) -> String {
+    url.split("://")
+        .nth(1)
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
+fn http(addr: &str, method: &str, path: &str, body: &[u8]) -> (u16, Vec<u8>) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    s.write_all(body).unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let mut body = raw[split + 4..].to_vec();
+    if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        body = dechunk(&body);
+    }
+    (status, body)
+}
+
+fn dechunk(mut b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let nl = b.windows(2).position(|w| w == b"\r\n").unwrap();
+        let n = usize::from_str_radix(std::str::from_utf8(&b[..nl]).unwrap().trim(), 16).unwrap();
+        if n == 0 {
+            return out;
+        }
+        out.extend_from_slice(&b[nl + 2..nl + 2 + n]);
+        b = &b[nl + 2 + n + 2..];
+    }
+}
+
+fn json(addr: &str, path: &str) -> serde_json::Value {
+    let (st, body) = http(addr, "GET", path, b"");
+    assert_eq!(st, 200);
+    serde_json::from_slice(&body).unwrap()
+}
+
+fn metric(addr: &str, name: &str) -> f64 {
+    let (_, body) = http(addr, "GET", "/metrics", b"");
+    String::from_utf8_lossy(&body)
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix(name)
+                .and_then(|r| r.strip_prefix(' '))
+                .map(|v| v.trim().parse().unwrap())
+        })
+        .unwrap_or(0.0)
+}
+
+fn ffmpeg(args: &[&str]) {
+    let out = Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-y"])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn a_transcoder_killed_mid_segment_costs_a_retry_not_a_double_charge() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = "kill-test-secret";
+    let orch = Role::start(&[
+        "orchestrator",
+        "--http-addr",
+        "127.0.0.1:0",
+        "--cli-addr",
+        "127.0.0.1:0",
+        "--data-dir",
+        dir.path().join("o").to_str().unwrap(),
+        "--orch-secret",
+        secret,
+        "--preset",
+        "ultrafast",
+        "--threads",
+        "1",
+    ]);
+    let ob = orch.banner();
+    let service = field(&ob, "service");
+    let ocli = host_of(&field(&ob, "status"));
+    // A deliberately slow transcoder, so that it is surely mid-task when killed.
+    let mut t = Role::start(&[
+        "transcoder",
+        "--orch-addr",
+        &service,
+        "--orch-secret",
+        secret,
+        "--cli-addr",
+        "127.0.0.1:0",
+        "--preset",
+        "veryslow",
+        "--threads",
+        "1",
+    ]);
+    t.banner();
+    let t0 = Instant::now();
+    while json(&ocli, "/status")["transcoders"]
+        .as_array()
+        .unwrap()
+        .is_empty()
+    {
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "the transcoder did not register"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let gw = Role::start(&[
+        "gateway",
+        "--rtmp-addr",
+        "127.0.0.1:0",
+        "--http-addr",
+        "127.0.0.1:0",
+        "--cli-addr",
+        "127.0.0.1:0",
+        "--orch-addr",
+        &service,
+        "--transcoding-options",
+        "P240p30fps16x9",
+    ]);
+    let gb = gw.banner();
+    let ghttp = host_of(&field(&gb, "play"));
+    let gcli = host_of(&field(&gb, "status"));
+
+    // Two 2-second segments.
+    let pattern = dir.path().join("s%d.ts");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=640x360:rate=30:duration=4",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-g",
+        "60",
+        "-sc_threshold",
+        "0",
+        "-f",
+        "segment",
+        "-segment_time",
+        "2",
+        "-segment_format",
+        "mpegts",
+        pattern.to_str().unwrap(),
+    ]);
+    let seg = |i: usize| std::fs::read(dir.path().join(format!("s{i}.ts"))).unwrap();
+
+    // Segment 0: done by the transcoder.
+    let (st, body) = http(&ghttp, "PUT", "/live/killme/0.ts", &seg(0));
+    assert_eq!(st, 200, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(
+        metric(
+            &ocli,
+            "reel_segments_by_worker_total{worker=\"transcoder-1\"}"
+        ),
+        1.0
+    );
+
+    // Segment 1: kill -9 the transcoder while it works on it.
+    let ghttp2 = ghttp.clone();
+    let s1 = seg(1);
+    let push = std::thread::spawn(move || http(&ghttp2, "PUT", "/live/killme/1.ts", &s1));
+    let t0 = Instant::now();
+    loop {
+        let st = json(&ocli, "/status");
+        if st["transcoders"][0]["in_flight"] == 1 {
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "the task never reached the transcoder"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    t.kill();
+    let (st, body) = push.join().unwrap();
+    assert_eq!(st, 200, "{}", String::from_utf8_lossy(&body));
+
+    // Redone here, once; the gateway saw one success per segment and no failure.
+    assert_eq!(
+        metric(&ocli, "reel_segments_by_worker_total{worker=\"local\"}"),
+        1.0
+    );
+    assert_eq!(metric(&ocli, "livepeer_segment_transcoded_total"), 2.0);
+    assert_eq!(metric(&gcli, "livepeer_segment_transcoded_total"), 2.0);
+    assert_eq!(
+        metric(&gcli, "livepeer_segment_transcode_failed_total"),
+        0.0
+    );
+    // Charged once per segment: 2 × 60 frames × 426×240.
+    let o = json(&ocli, "/status");
+    let sessions = o["sessions"].as_array().unwrap();
+    assert_eq!(sessions.len(), 1, "{o}");
+    assert_eq!(sessions[0]["segments"], 2);
+    assert_eq!(sessions[0]["charged_pixels"], 2 * 60 * 426 * 240);
+    assert!(
+        o["transcoders"].as_array().unwrap().is_empty(),
+        "the dead transcoder is gone"
+    );
+    // The playlist holds both segments.
+    let (st, pl) = http(&ghttp, "GET", "/stream/killme/P240p30fps16x9.m3u8", b"");
+    assert_eq!(st, 200);
+    let pl = String::from_utf8_lossy(&pl);
+    assert_eq!(pl.matches("#EXTINF").count(), 2, "{pl}");
+}
+
+#[test]
+fn a_wrong_secret_stops_the_transcoder_with_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let orch = Role::start(&[
+        "orchestrator",
+        "--http-addr",
+        "127.0.0.1:0",
+        "--cli-addr",
+        "127.0.0.1:0",
+        "--data-dir",
+        dir.path().to_str().unwrap(),
+        "--orch-secret",
+        "the-real-secret",
+    ]);
+    let service = field(&orch.banner(), "service");
+    let t0 = Instant::now();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_reel"))
+        .args([
+            "transcoder",
+            "--orch-addr",
+            &service,
+            "--orch-secret",
+            "a-wrong-secret",
+        ])
+        .args(["--cli-addr", "127.0.0.1:0"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Never hang the suite: a transcoder that keeps retrying is killed and fails the test.
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        if t0.elapsed() > Duration::from_secs(15) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("retried instead of stopping");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(!status.success());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("invalid secret") && err.contains("--orch-secret"),
+        "{err}"
+    );
+}
+
+#[test]
+fn config_file_env_and_flags_in_that_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("gw.conf");
+    std::fs::write(
+        &conf,
+        "# go-livepeer style\nmaxAttempts 5\ntranscodingOptions P144p30fps16x9\nselectRandFreq 0.5\nlocalVerify false\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_reel"))
+        .args([
+            "gateway",
+            "--config",
+            conf.to_str().unwrap(),
+            "--max-attempts",
+            "2",
+            "--dump-config",
+        ])
+        .args(["--orch-addr", "https://127.0.0.1:9"])
+        .env("REEL_TRANSCODING_OPTIONS", "P240p30fps16x9")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["maxAttempts"], 2, "the flag wins over the file");
+    assert_eq!(
+        v["transcodingOptions"][0], "P240p30fps16x9",
+        "the environment wins over the file"
+    );
+    assert_eq!(v["selectRandFreq"], 0.5, "the file wins over the default");
+    assert_eq!(v["localVerify"], false);
+    // A typo in the file is an error naming the line.
+    std::fs::write(&conf, "maxAttemps 5\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_reel"))
+        .args([
+            "gateway",
+            "--config",
+            conf.to_str().unwrap(),
+            "--dump-config",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("gw.conf:1: unknown setting \"maxAttemps\"")
+    );
+}
