@@ -83,7 +83,7 @@ contract BondingVotesTest is GovernedProtocolFixture {
 
     // ------------------------------------------------------------------ votes
 
-    function test_OrchestratorVotesItsDelegatedStake() public {
+    function test_OrchestratorVotesItsDelegatedStake() public view {
         vm.assertEq(votesOf(t1), 1400 ether, "self-bond plus delegation");
         vm.assertEq(votesOf(t2), 600 ether, "self-bond");
         vm.assertEq(bondingVotes.delegates(t1), t1, "self-delegated");

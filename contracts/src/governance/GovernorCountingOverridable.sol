@@ -2,6 +2,7 @@
 pragma solidity ^0.8.24;
 
 import {Governor} from "@openzeppelin/contracts/governance/Governor.sol";
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {MathUtils} from "../libraries/MathUtils.sol";
 
 /// @title GovernorCountingOverridable
@@ -128,7 +129,7 @@ abstract contract GovernorCountingOverridable is Governor {
     /// @dev Takes `_weight` out of the delegate's vote, cast or to come.
     function _overrideDelegateVote(ProposalTally storage _tally, address _delegate, uint256 _weight) internal {
         ProposalVoterState storage delegateVoter = _tally.voters[_delegate];
-        delegateVoter.deductions += uint240(_weight);
+        delegateVoter.deductions += SafeCast.toUint240(_weight);
         if (delegateVoter.hasVoted) {
             VoteType support = delegateVoter.support;
             if (support == VoteType.Against) _tally.againstVotes -= _weight;

@@ -454,9 +454,8 @@ contract TicketBroker is ManagerProxyTarget {
         require(signer != address(0), "ECDSA: invalid signature");
     }
 
-    function _amountIn(RoundAmount storage _ra, uint256 _round) private view returns (uint256) {
-        RoundAmount memory ra = _ra;
-        return ra.round == _round ? ra.amount : 0;
+    function _amountIn(RoundAmount memory _ra, uint256 _round) private pure returns (uint256) {
+        return _ra.round == _round ? _ra.amount : 0;
     }
 
     function _currentRound() private view returns (uint256) {
