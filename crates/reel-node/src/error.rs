@@ -39,6 +39,9 @@ pub enum NodeError {
     /// No orchestrator could take a segment.
     #[error("no orchestrator available for stream {stream}: {reason}")]
     NoOrchestrators { stream: String, reason: String },
+    /// The gateway runs as many streams as it may.
+    #[error("too many streams: {limit} already running (--max-streams)")]
+    TooManyStreams { limit: usize },
     /// Every attempt on a segment failed.
     #[error("segment {seq} of stream {stream} failed after {attempts} attempts; last: {last}")]
     SegmentFailed {

@@ -168,7 +168,7 @@ mod tests {
             },
             proto::VideoProfile {
                 profile: 99,
-                ..good.clone()
+                ..good
             },
         ];
         for c in cases {

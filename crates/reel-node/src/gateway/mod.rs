@@ -208,6 +208,9 @@ impl std::fmt::Debug for Core {
 const CANDIDATE_TTL: Duration = Duration::from_secs(60);
 
 fn media_error(e: &NodeError) -> MediaError {
+    if let NodeError::TooManyStreams { limit } = e {
+        return MediaError::TooManyStreams { limit: *limit };
+    }
     MediaError::Io {
         context: "transcoding on the network".into(),
         source: std::io::Error::other(e.to_string()),

@@ -155,9 +155,9 @@ pub(crate) struct OrchMetrics {
 }
 
 impl OrchMetrics {
-    fn new(registry: Arc<Registry>) -> Self {
-        let r = &registry;
-        let m = Self {
+    fn new(registry: &Arc<Registry>) -> Self {
+        let r = registry;
+        Self {
             segments_received: r.counter(
                 "livepeer_segment_source_appeared_total",
                 "Segments received from gateways",
@@ -238,9 +238,8 @@ impl OrchMetrics {
                 "reel_tickets_redeemed_total",
                 "Winning tickets redeemed on chain",
             ),
-            registry: Arc::clone(&registry),
-        };
-        m
+            registry: Arc::clone(registry),
+        }
     }
 }
 
@@ -646,7 +645,7 @@ pub async fn start(
     let mut auth_secret = [0u8; 32];
     getrandom::fill(&mut auth_secret)
         .map_err(|e| NodeError::Config(format!("no randomness for the auth secret: {e}")))?;
-    let metrics = OrchMetrics::new(registry);
+    let metrics = OrchMetrics::new(&registry);
     metrics.max_sessions.set(settings.max_sessions as i64);
     let inner = Arc::new(Inner {
         limiter: RateLimiter::new(settings.rate),

@@ -358,10 +358,10 @@ impl LocalPool {
                 None => true,
             };
             if fresh {
-                *guard = Some(TranscodeSession::new(settings).map_err(media_err)?);
+                *guard = Some(TranscodeSession::new(settings).map_err(|e| media_err(&e))?);
             }
             match guard.as_mut() {
-                Some(s) => s.transcode_ts(seq, &input).map_err(media_err),
+                Some(s) => s.transcode_ts(seq, &input).map_err(|e| media_err(&e)),
                 None => Err(WorkError::Media("no session".into())),
             }
         })
@@ -370,7 +370,7 @@ impl LocalPool {
     }
 }
 
-fn media_err(e: reel_media::MediaError) -> WorkError {
+fn media_err(e: &reel_media::MediaError) -> WorkError {
     if e.is_bad_input() {
         WorkError::BadInput(e.to_string())
     } else {

@@ -2,5 +2,6 @@
 //! broadcaster and ffprobe as the judge.
 
 mod offchain;
+mod onchain;
 mod orchestrator;
 mod support;

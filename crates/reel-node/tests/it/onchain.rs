@@ -1,0 +1,232 @@
+//! On a devnet (anvil, the protocol deployed, a block per transaction): orchestrators
+//! register their service URI, the gateway finds them from the transcoder pool and the
+//! ServiceRegistry, draws them by stake, pays every segment with tickets, and the
+//! orchestrators store the winners before crediting.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use alloy::primitives::U256;
+use alloy::providers::Provider;
+use alloy::signers::local::PrivateKeySigner;
+use reel_chain::{ChainConfig, Devnet, DevnetOptions, Protocol};
+use reel_node::chain::{PoolSource, ProtocolFacts};
+use reel_node::gateway::GatewaySettings;
+use reel_node::gateway::selection::Weights;
+use reel_node::metrics::Registry;
+use reel_node::payments::{FactsSource, GatewayPayments, OrchPayments};
+use reel_pm::broker::{ReserveInfo, SenderInfo};
+use reel_pm::{PricePerPixel, RecipientConfig, RedeemerConfig, SenderConfig, TicketState};
+use reel_types::{Lpt, Ppm, Wei};
+use tokio_util::sync::CancellationToken;
+
+use crate::support::*;
+
+/// Face value = EV: every ticket wins, so every one must be in the store.
+const EV: u64 = 10_000_000_000_000_000;
+
+fn wei(v: u64) -> Wei {
+    Wei::from_base_units(U256::from(v))
+}
+
+async fn mine_to_next_round(p: &Protocol) {
+    let s = p.round_status().await.unwrap();
+    let blocks = s.start_block + s.length - s.block;
+    p.provider()
+        .raw_request::<_, ()>("anvil_mine".into(), (blocks,))
+        .await
+        .unwrap();
+    p.ensure_round_initialized().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn discovery_from_the_pool_stake_weighted_selection_and_paid_segments() {
+    init_logs();
+    let dir = tempfile::tempdir().unwrap();
+    let devnet = Devnet::start(DevnetOptions {
+        data_dir: dir.path().join("chain"),
+        port: None,
+        chain_id: 31337,
+        accounts: 4,
+        block_time: 0,
+        reset: false,
+        eth_per_account: Wei::from_whole(10),
+        lpt_per_account: Lpt::from_whole(1000),
+        protocol: DevnetOptions::devnet_protocol(),
+    })
+    .await
+    .unwrap();
+    let f = devnet.file().clone();
+    let config = ChainConfig {
+        rpc_url: f.rpc_url.clone(),
+        chain_id: f.chain_id,
+        controller: f.contracts.controller,
+    };
+    let key = |i: usize| PrivateKeySigner::from_bytes(&f.accounts[i].private_key).unwrap();
+    let shutdown = CancellationToken::new();
+    let segs = segments(dir.path(), 1);
+
+    // Two orchestrators: 900 and 100 LPT of stake, registered early in a round (its last
+    // blocks are locked).
+    mine_to_next_round(&Protocol::connect(&config, Some(key(0))).await.unwrap()).await;
+    let mut orchs = Vec::new();
+    for (i, stake) in [(1usize, 900u64), (2, 100)] {
+        let p = Protocol::connect(&config, Some(key(i))).await.unwrap();
+        p.ensure_round_initialized().await.unwrap();
+        p.bond(Lpt::from_whole(stake), p.from().unwrap())
+            .await
+            .unwrap();
+        p.set_transcoder("10".parse::<Ppm>().unwrap(), "50".parse::<Ppm>().unwrap())
+            .await
+            .unwrap();
+        let signer = reel_net::EthSigner::from_bytes(&key(i).to_bytes().0).unwrap();
+        let pay = Arc::new(
+            OrchPayments::open(
+                &dir.path().join(format!("o{i}")),
+                signer.address(),
+                RecipientConfig {
+                    ticket_ev: wei(EV),
+                    ..RecipientConfig::default()
+                },
+                None,
+                wei(EV),
+                RedeemerConfig::default(),
+            )
+            .unwrap(),
+        );
+        pay.set_facts(ProtocolFacts(p.clone()).facts().await.unwrap());
+        let mut s = orch_settings(&dir.path().join(format!("o{i}")));
+        s.price = PricePerPixel::from_wei_per_pixel(i as u64);
+        s.max_sessions = 32;
+        let o = reel_node::orchestrator::start(
+            s,
+            signer,
+            Some(Arc::clone(&pay)),
+            Registry::new(),
+            shutdown.child_token(),
+        )
+        .await
+        .unwrap();
+        let msg = reel_node::chain::ensure_service_uri(&p, o.uri())
+            .await
+            .unwrap();
+        assert!(msg.starts_with("registered service URI"), "{msg}");
+        assert_eq!(
+            p.transcoder(o.address()).await.unwrap().service_uri,
+            o.uri().to_string()
+        );
+        orchs.push((p, o, pay));
+    }
+    mine_to_next_round(&orchs[0].0).await;
+    // Chain facts move on with the round; the params the orchestrators issue follow.
+    for (p, _, pay) in &orchs {
+        pay.set_facts(ProtocolFacts(p.clone()).facts().await.unwrap());
+    }
+
+    // The gateway knows only the chain.
+    let gp = Protocol::connect(&config, Some(key(3))).await.unwrap();
+    let gsigner = reel_net::EthSigner::from_bytes(&key(3).to_bytes().0).unwrap();
+    let assumed = SenderInfo {
+        deposit: Wei::from_whole(1),
+        withdraw_round: 0,
+        reserve: ReserveInfo {
+            funds_remaining: Wei::from_whole(1),
+            claimed_in_current_round: Wei::ZERO,
+        },
+    };
+    let gpay = Arc::new(GatewayPayments::new(
+        gsigner.clone(),
+        SenderConfig {
+            max_ticket_ev: wei(EV),
+            max_total_ev: wei(EV * 10),
+            ..SenderConfig::default()
+        },
+        None,
+        assumed,
+    ));
+    gpay.set_facts(ProtocolFacts(gp.clone()).facts().await.unwrap());
+    let mut gs = GatewaySettings::new(any_addr(), ladder(&["P144p30fps16x9"]));
+    gs.max_streams = 32;
+    gs.weights = Weights {
+        stake: 1.0,
+        price: 0.0,
+        random: 0.0,
+        price_exp_factor: 100.0,
+    };
+    let gw = reel_node::gateway::start(
+        gs,
+        gsigner,
+        Arc::new(PoolSource(gp.clone())),
+        Some(Arc::clone(&gpay)),
+        Registry::new(),
+        shutdown.child_token(),
+    )
+    .await
+    .unwrap();
+    let mut events = gw.events();
+    let client = reqwest::Client::new();
+
+    // 20 streams of one segment: each draws an orchestrator by stake (90% / 10%).
+    let mut by_orch = std::collections::HashMap::<String, u32>::new();
+    for k in 0..20 {
+        let (st, r, err) = push(&client, gw.http_addr(), &format!("s{k}"), 0, &segs[0]).await;
+        assert_eq!(st, 200, "{err}");
+        assert_eq!(r.len(), 1);
+        let ev = tokio::time::timeout(Duration::from_secs(5), events.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(ev.reason.contains("stake/price/random"), "{}", ev.reason);
+        assert_eq!(ev.tickets, 1, "one ticket tops the credit up to one EV");
+        assert_eq!(ev.value, wei(EV));
+        *by_orch.entry(ev.orchestrator).or_default() += 1;
+    }
+    let heavy = by_orch
+        .get(&orchs[0].1.uri().to_string())
+        .copied()
+        .unwrap_or(0);
+    let light = by_orch
+        .get(&orchs[1].1.uri().to_string())
+        .copied()
+        .unwrap_or(0);
+    assert_eq!(heavy + light, 20, "{by_orch:?}");
+    assert!(
+        heavy >= 12,
+        "stake 900 vs 100 should win most draws: {by_orch:?}"
+    );
+
+    // Every ticket won and is stored, for the right orchestrator, before anything else; the
+    // credit is exactly Σ EV − price × pixels.
+    for (i, (_, o, pay)) in orchs.iter().enumerate() {
+        let n = by_orch.get(&o.uri().to_string()).copied().unwrap_or(0);
+        let tickets = pay.tickets().unwrap();
+        assert_eq!(tickets.len() as u32, n, "orchestrator {i}");
+        for t in &tickets {
+            assert_eq!(
+                t.state,
+                TicketState::Pending,
+                "no broker: stored, not redeemed"
+            );
+            assert_eq!(t.signed.ticket.recipient, o.address());
+            assert_eq!(t.signed.ticket.sender, gpay.address());
+            assert_eq!(t.signed.ticket.face_value, wei(EV));
+        }
+        let price = (i + 1) as u64;
+        for s in o.status().sessions {
+            let (bal, negative) = pay.balance(gw.address(), &s.id);
+            assert!(!negative);
+            assert_eq!(bal, wei(EV - price * s.charged_pixels), "session {}", s.id);
+            assert_eq!(s.charged_pixels, 30 * 256 * 144);
+            let (gbal, gneg) = gpay.balance(o.address(), &s.id);
+            assert_eq!((gbal, gneg), (bal, false), "both sides agree to the wei");
+        }
+    }
+    let m = gw.metrics();
+    assert!(m.contains("livepeer_tickets_sent 20\n"), "{m}");
+    shutdown.cancel();
+    gw.stop().await;
+    for (_, o, _) in orchs {
+        o.stop().await;
+    }
+    devnet.shutdown().await.unwrap();
+}
