@@ -45,9 +45,23 @@ pub(crate) struct DevnetArgs {
     /// Do not initialise rounds automatically (then `reel stake round initialize` does)
     #[arg(long)]
     no_keeper: bool,
+    /// Run the whole network on a fresh devnet: orchestrators, a transcoder, delegators,
+    /// a gateway and a live test stream
+    #[arg(long)]
+    demo: bool,
+    /// With --demo: stop after this long (e.g. 90s, 5m)
+    #[arg(long = "for", value_name = "DURATION", requires = "demo", value_parser = super::node_common::parse_duration)]
+    run_for: Option<std::time::Duration>,
 }
 
 pub(crate) async fn run(args: DevnetArgs) -> anyhow::Result<()> {
+    if args.demo {
+        return super::demo::run(super::demo::DemoArgs {
+            data_dir: args.data_dir,
+            run_for: args.run_for,
+        })
+        .await;
+    }
     let data_dir = match args.data_dir {
         Some(d) => d,
         None => dirs::home_dir()

@@ -1,6 +1,7 @@
 use clap::{Parser, Subcommand};
 
 mod chain_args;
+mod demo;
 mod devnet;
 mod gateway;
 mod ingest_test;

@@ -1,0 +1,590 @@
+//! `reel devnet --demo`: the whole network on this machine. A fresh devnet; three
+//! orchestrators with different stake, reward cut, fee share and price (one of them
+//! transcoding on a remote transcoder); two delegators; a gateway paying with tickets; a
+//! keeper moving rounds on a timer and each orchestrator calling `reward()`; and a generated
+//! live stream pushed over RTMP (the ffmpeg CLI plays OBS). It prints the HLS URL, which
+//! orchestrator served each segment and why, and after every round the tickets, fees and
+//! rewards of every orchestrator and delegator.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use alloy::primitives::{Address, U256};
+use alloy::providers::Provider;
+use alloy::signers::local::PrivateKeySigner;
+use anyhow::Context;
+use reel_chain::keeper::{self, KeeperConfig};
+use reel_chain::{ChainConfig, Devnet, DevnetOptions, Protocol};
+use reel_contracts::ProtocolParams;
+use reel_node::chain::{PoolSource, ProtocolFacts};
+use reel_node::gateway::GatewaySettings;
+use reel_node::metrics::Registry;
+use reel_node::orchestrator::{OrchestratorSettings, RunningOrchestrator};
+use reel_node::payments::{FactsSource, GatewayPayments, OrchPayments};
+use reel_node::transcoder::TranscoderSettings;
+use reel_pm::broker::{ReserveInfo, SenderInfo};
+use reel_pm::{RecipientConfig, RedeemerConfig, SenderConfig};
+use reel_types::{Lpt, Ppm, Wei};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::node_common;
+
+/// What the demo takes from `reel devnet`.
+#[derive(Debug)]
+pub(crate) struct DemoArgs {
+    pub(crate) data_dir: Option<PathBuf>,
+    pub(crate) run_for: Option<Duration>,
+}
+
+/// One orchestrator of the demo.
+struct OrchSpec {
+    name: &'static str,
+    account: usize,
+    stake: u64,
+    reward_cut: &'static str,
+    fee_share: &'static str,
+    /// Wei per pixel.
+    price: u64,
+    remote: bool,
+}
+
+const ORCHS: [OrchSpec; 3] = [
+    OrchSpec {
+        name: "O1",
+        account: 1,
+        stake: 3000,
+        reward_cut: "10",
+        fee_share: "50",
+        price: 20_000_000,
+        remote: false,
+    },
+    OrchSpec {
+        name: "O2",
+        account: 2,
+        stake: 2000,
+        reward_cut: "25",
+        fee_share: "75",
+        price: 30_000_000,
+        remote: true,
+    },
+    OrchSpec {
+        name: "O3",
+        account: 3,
+        stake: 1000,
+        reward_cut: "5",
+        fee_share: "25",
+        price: 15_000_000,
+        remote: false,
+    },
+];
+/// (account, LPT, delegate index in ORCHS)
+const DELEGATORS: [(usize, u64, usize); 2] = [(4, 1500, 0), (5, 1000, 2)];
+const GATEWAY: usize = 6;
+const ROUND_LENGTH: u64 = 12;
+/// One ticket is worth about one segment; one in five wins.
+const TICKET_EV: u64 = 200_000_000_000_000;
+const FACE_VALUE: u64 = 1_000_000_000_000_000;
+const REDEEM_GAS: u64 = 200_000;
+const LADDER: &str = "P144p30fps16x9,P240p30fps16x9";
+
+fn short(a: Address) -> String {
+    let s = a.to_checksum(None);
+    format!("{}…{}", &s[..6], &s[s.len() - 4..])
+}
+
+fn eth(w: Wei) -> String {
+    format!("{} ETH", w.to_decimal_string())
+}
+
+/// A decimal string cut to `places` decimals (for display only).
+fn cut(decimal: &str, places: usize) -> String {
+    match decimal.split_once('.') {
+        Some((i, f)) => format!("{i}.{}", &f[..f.len().min(places)]),
+        None => decimal.to_owned(),
+    }
+}
+
+/// The streams pushed at once: each stream picks its own orchestrator.
+const STREAMS: [&str; 3] = ["demo-a", "demo-b", "demo-c"];
+
+async fn mine_to_next_round(p: &Protocol) -> anyhow::Result<()> {
+    let s = p.round_status().await?;
+    let blocks = (s.start_block + s.length).saturating_sub(s.block).max(1);
+    p.provider()
+        .raw_request::<_, ()>("anvil_mine".into(), (blocks,))
+        .await
+        .context("anvil_mine")?;
+    p.ensure_round_initialized().await?;
+    Ok(())
+}
+
+/// Moves to a fresh round unless `blocks` more transactions fit before the current round's
+/// locked tail (a registration must not straddle rounds: the orchestrator would turn
+/// active half way).
+async fn room_for(p: &Protocol, blocks: u64) -> anyhow::Result<()> {
+    let s = p.round_status().await?;
+    let left = (s.start_block + s.length).saturating_sub(s.block);
+    if s.locked || left < blocks + 3 {
+        mine_to_next_round(p).await?;
+    }
+    Ok(())
+}
+
+fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix(' ')))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+struct Running {
+    spec: &'static OrchSpec,
+    protocol: Protocol,
+    orch: RunningOrchestrator,
+    payments: Arc<OrchPayments>,
+}
+
+pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<()> {
+    let t0 = Instant::now();
+    let dir = match args.data_dir {
+        Some(d) => d,
+        None => dirs::home_dir()
+            .context("no home directory: pass --data-dir")?
+            .join(".reel")
+            .join("demo"),
+    };
+    let shutdown = CancellationToken::new();
+    let tasks = TaskTracker::new();
+    // Blocks on demand while setting up (fast), on a one-second timer afterwards.
+    let devnet = Devnet::start(DevnetOptions {
+        data_dir: dir.join("chain"),
+        port: None,
+        chain_id: reel_chain::anvil::DEFAULT_CHAIN_ID,
+        accounts: 8,
+        block_time: 0,
+        reset: true,
+        eth_per_account: Wei::from_whole(1000),
+        lpt_per_account: Lpt::from_whole(10_000),
+        protocol: ProtocolParams {
+            round_length: ROUND_LENGTH,
+            ..DevnetOptions::devnet_protocol()
+        },
+    })
+    .await
+    .context("starting the devnet")?;
+    let f = devnet.file().clone();
+    println!("reel devnet --demo: a Livepeer network on this machine");
+    println!(
+        "  chain      {} (chain id {}, rounds of {ROUND_LENGTH} blocks, a block per second)",
+        f.rpc_url, f.chain_id
+    );
+    let config = ChainConfig {
+        rpc_url: f.rpc_url.clone(),
+        chain_id: f.chain_id,
+        controller: f.contracts.controller,
+    };
+    let key = |i: usize| -> anyhow::Result<PrivateKeySigner> {
+        let a = f.accounts.get(i).context("devnet account")?;
+        Ok(PrivateKeySigner::from_bytes(&a.private_key)?)
+    };
+    let owner = Protocol::connect(&config, Some(key(0)?)).await?;
+    mine_to_next_round(&owner).await?;
+
+    // Orchestrators: serve first (their URIs go on chain), then register.
+    let mut orchs: Vec<Running> = Vec::new();
+    for spec in &ORCHS {
+        let k = key(spec.account)?;
+        let signer = reel_net::EthSigner::from_bytes(&k.to_bytes().0)?;
+        let protocol = Protocol::connect(&config, Some(k)).await?;
+        let odir = dir.join(spec.name);
+        let payments = Arc::new(OrchPayments::open(
+            &odir,
+            signer.address(),
+            RecipientConfig {
+                ticket_ev: Wei::from_base_units(U256::from(TICKET_EV)),
+                redeem_gas: REDEEM_GAS,
+                max_face_value: Some(Wei::from_base_units(U256::from(FACE_VALUE))),
+                ..RecipientConfig::default()
+            },
+            node_common::chain_broker(&protocol),
+            Wei::from_base_units(U256::from(FACE_VALUE)),
+            RedeemerConfig {
+                redeem_gas: REDEEM_GAS,
+                ..RedeemerConfig::default()
+            },
+        )?);
+        let facts: Arc<dyn FactsSource> = Arc::new(ProtocolFacts(protocol.clone()));
+        payments.set_facts(facts.facts().await?);
+        let p2 = Arc::clone(&payments);
+        reel_node::payments::spawn_facts_poller(
+            &tasks,
+            facts,
+            Duration::from_secs(1),
+            shutdown.clone(),
+            move |x| p2.set_facts(x),
+        );
+        let mut s = OrchestratorSettings::new("127.0.0.1:0".parse()?);
+        s.data_dir = Some(odir);
+        s.price = node_common::price(spec.price, 1)?;
+        s.x264_preset = "veryfast".into();
+        s.encoder_threads = 1;
+        if spec.remote {
+            s.local_transcode = false;
+            s.orch_secret = Some("demo-transcoder-secret".into());
+        }
+        let orch = reel_node::orchestrator::start(
+            s,
+            signer,
+            Some(Arc::clone(&payments)),
+            Registry::new(),
+            shutdown.clone(),
+        )
+        .await?;
+        if spec.remote {
+            let mut ts =
+                TranscoderSettings::new(orch.uri().clone(), "demo-transcoder-secret".into());
+            ts.encoder_threads = 1;
+            ts.capacity = 2;
+            let stop = shutdown.clone();
+            tasks.spawn(async move {
+                if let Err(e) = reel_node::transcoder::run(ts, Registry::new(), stop).await {
+                    eprintln!("transcoder stopped: {e}");
+                }
+            });
+        }
+        room_for(&protocol, 6).await?;
+        protocol
+            .bond(Lpt::from_whole(spec.stake), protocol.from()?)
+            .await?;
+        protocol
+            .set_transcoder(
+                spec.reward_cut.parse::<Ppm>()?,
+                spec.fee_share.parse::<Ppm>()?,
+            )
+            .await?;
+        reel_node::chain::ensure_service_uri(&protocol, orch.uri()).await?;
+        orchs.push(Running {
+            spec,
+            protocol,
+            orch,
+            payments,
+        });
+    }
+    let mut delegators = Vec::new();
+    for (account, lpt, to) in DELEGATORS {
+        let p = Protocol::connect(&config, Some(key(account)?)).await?;
+        room_for(&p, 3).await?;
+        p.bond(Lpt::from_whole(lpt), orchs[to].orch.address())
+            .await?;
+        delegators.push((p, to));
+    }
+    // The orchestrators are active from the next round.
+    mine_to_next_round(&owner).await?;
+    owner
+        .provider()
+        .raw_request::<_, ()>("evm_setIntervalMining".into(), (1u64,))
+        .await
+        .context("evm_setIntervalMining")?;
+    for o in &orchs {
+        reel_node::chain::spawn_keeper(
+            &tasks,
+            o.protocol.clone(),
+            true,
+            false,
+            Duration::from_secs(1),
+            shutdown.clone(),
+        );
+        let s = o.spec;
+        println!(
+            "  {}  {} stake {} LPT, reward cut {}%, fee share {}%, price {} wei/pixel, {}  {}",
+            s.name,
+            short(o.orch.address()),
+            s.stake,
+            s.reward_cut,
+            s.fee_share,
+            s.price,
+            if s.remote {
+                "remote transcoder"
+            } else {
+                "local transcoding"
+            },
+            o.orch.uri(),
+        );
+    }
+    for (i, (p, to)) in delegators.iter().enumerate() {
+        println!(
+            "  D{}  {} delegates {} LPT to {}",
+            i + 1,
+            short(p.from()?),
+            DELEGATORS[i].1,
+            ORCHS[*to].name
+        );
+    }
+    {
+        let stop = shutdown.clone();
+        let owner = owner.clone();
+        tasks.spawn(async move {
+            let cfg = KeeperConfig {
+                initialize_rounds: true,
+                reward: false,
+                poll: Duration::from_secs(1),
+            };
+            keeper::run(owner, cfg, stop.cancelled_owned()).await;
+        });
+    }
+
+    // The gateway finds them on chain and pays with tickets.
+    let gk = key(GATEWAY)?;
+    let gsigner = reel_net::EthSigner::from_bytes(&gk.to_bytes().0)?;
+    let gp = Protocol::connect(&config, Some(gk)).await?;
+    let assumed = SenderInfo {
+        deposit: Wei::from_whole(10),
+        withdraw_round: 0,
+        reserve: ReserveInfo {
+            funds_remaining: Wei::from_whole(10),
+            claimed_in_current_round: Wei::ZERO,
+        },
+    };
+    let gpay = Arc::new(GatewayPayments::new(
+        gsigner.clone(),
+        SenderConfig {
+            max_ticket_ev: Wei::from_base_units(U256::from(TICKET_EV * 2)),
+            max_total_ev: Wei::from_base_units(U256::from(TICKET_EV * 20)),
+            redeem_gas: REDEEM_GAS,
+            ..SenderConfig::default()
+        },
+        node_common::chain_broker(&gp),
+        assumed,
+    ));
+    let facts: Arc<dyn FactsSource> = Arc::new(ProtocolFacts(gp.clone()));
+    gpay.set_facts(facts.facts().await?);
+    gpay.refresh_own().await?;
+    let gp2 = Arc::clone(&gpay);
+    reel_node::payments::spawn_facts_poller(
+        &tasks,
+        facts,
+        Duration::from_secs(1),
+        shutdown.clone(),
+        move |x| gp2.set_facts(x),
+    );
+    let ladder = reel_media::parse_ladder(LADDER)?;
+    let mut gs = GatewaySettings::new("127.0.0.1:0".parse()?, ladder);
+    gs.rtmp_addr = Some("127.0.0.1:0".parse()?);
+    // Its own token: it stops first, so no segment is sent to a stopping orchestrator.
+    let gw = reel_node::gateway::start(
+        gs,
+        gsigner,
+        Arc::new(PoolSource(gp.clone())),
+        Some(Arc::clone(&gpay)),
+        Registry::new(),
+        shutdown.child_token(),
+    )
+    .await?;
+    let rtmp = gw.rtmp_addr().context("RTMP address")?;
+    let http = gw.http_addr();
+    println!(
+        "  gateway {} pays with tickets; ladder {LADDER}",
+        short(gw.address())
+    );
+    if node_common::chain_broker(&gp).is_none() {
+        println!(
+            "  note: the TicketBroker client is not wired yet: tickets are real and checked, winners are"
+        );
+        println!(
+            "        stored by the orchestrators but not redeemed; deposits are assumed, not read"
+        );
+    }
+
+    // The broadcaster: one generated test stream, encoded once and published three times
+    // over RTMP (ffmpeg's tee muxer), so that each gateway stream draws its orchestrator.
+    let outputs: Vec<String> = STREAMS
+        .iter()
+        .map(|n| format!("[f=flv:onfail=ignore]rtmp://{rtmp}/live/{n}"))
+        .collect();
+    let mut ffmpeg = tokio::process::Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-re"])
+        .args([
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=426x240:rate=30",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440",
+        ])
+        .args([
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-tune",
+            "zerolatency",
+            "-g",
+            "60",
+            "-keyint_min",
+            "60",
+        ])
+        .args([
+            "-sc_threshold",
+            "0",
+            "-b:v",
+            "600k",
+            "-c:a",
+            "aac",
+            "-map",
+            "0:v",
+            "-map",
+            "1:a",
+        ])
+        // The tee muxer needs the codec headers up front for FLV.
+        .args(["-flags", "+global_header"])
+        .args(["-f", "tee", &outputs.join("|")])
+        .kill_on_drop(true)
+        .spawn()
+        .context("starting ffmpeg as the broadcaster (apt install ffmpeg, or run ./x setup)")?;
+    let total: u64 = ORCHS.iter().map(|o| o.stake).sum();
+    let odds: Vec<String> = ORCHS
+        .iter()
+        .map(|o| {
+            format!(
+                "{} {:.0}%",
+                o.name,
+                100.0 * (0.7 * o.stake as f64 / total as f64 + 0.3 / ORCHS.len() as f64)
+            )
+        })
+        .collect();
+    println!(
+        "  streams    {} pushed to rtmp://{rtmp}/live/<name> (ffmpeg testsrc2, 426x240)",
+        STREAMS.join(", ")
+    );
+    println!(
+        "  selection  a new stream draws by 70% stake + 30% chance: {}; then keeps a fast one",
+        odds.join(", ")
+    );
+    for n in STREAMS {
+        println!("  play       http://{http}/stream/{n}.m3u8");
+    }
+    println!("Press Ctrl-C to stop.");
+
+    let mut events = gw.events();
+    let mut first = true;
+    let mut last_round = gp.round_status().await?.round;
+    let mut round_tick = tokio::time::interval(Duration::from_secs(1));
+    let mut last_stake: std::collections::HashMap<Address, Lpt> = Default::default();
+    let deadline = args.run_for.map(|d| tokio::time::Instant::now() + d);
+    let mut sig = Box::pin(node_common::shutdown_signal());
+    let reason = loop {
+        let until = async {
+            match deadline {
+                Some(d) => tokio::time::sleep_until(d).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            s = &mut sig => break s.map(|n| n.to_owned()).unwrap_or_else(|e| e.to_string()),
+            () = until => break "--for elapsed".to_owned(),
+            st = ffmpeg.wait() => break format!("the broadcaster stopped: {st:?}"),
+            ev = events.recv() => {
+                let Ok(ev) = ev else { continue };
+                let name = orchs.iter().find(|o| o.orch.address() == ev.address).map_or("?", |o| o.spec.name);
+                match &ev.outcome {
+                    Ok(()) => {
+                        if first {
+                            first = false;
+                            println!("first segment playable {:.1} s after start", t0.elapsed().as_secs_f64());
+                        }
+                        println!(
+                            "{} #{:<3} → {name} {} in {:>4} ms: {}{}; {} ticket(s), EV {}",
+                            ev.stream,
+                            ev.seq,
+                            short(ev.address),
+                            ev.latency.as_millis(),
+                            ev.reason,
+                            if ev.attempts > 1 { format!(" (attempt {})", ev.attempts) } else { String::new() },
+                            ev.tickets,
+                            eth(ev.value),
+                        );
+                    }
+                    Err(e) => println!("{} #{:<3} failed after {} attempts: {e}", ev.stream, ev.seq, ev.attempts),
+                }
+            }
+            _ = round_tick.tick() => {
+                let Ok(st) = gp.round_status().await else { continue };
+                if st.round > last_round && st.initialized {
+                    last_round = st.round;
+                    report(st.round.0, &orchs, &delegators, &mut last_stake).await;
+                }
+            }
+        }
+    };
+    println!("stopping: {reason}");
+    let _ = ffmpeg.kill().await;
+    gw.stop().await;
+    shutdown.cancel();
+    for o in orchs {
+        o.orch.stop().await;
+    }
+    tasks.close();
+    tasks.wait().await;
+    devnet.shutdown().await.context("stopping anvil")?;
+    Ok(())
+}
+
+async fn report(
+    round: u64,
+    orchs: &[Running],
+    delegators: &[(Protocol, usize)],
+    last: &mut std::collections::HashMap<Address, Lpt>,
+) {
+    println!("── round {round} ──");
+    let mut gained = |who: Address, now: Lpt| -> String {
+        let before = last.insert(who, now).unwrap_or(now);
+        let d = now.checked_sub(before).unwrap_or(Lpt::ZERO);
+        cut(&d.to_decimal_string(), 3)
+    };
+    for o in orchs {
+        let m = o.orch.metrics();
+        let counts = o.payments.counts().ok();
+        let won = counts.as_ref().map_or(0, reel_pm::StateCounts::total);
+        let redeemed = counts.as_ref().map_or(0, |c| c.redeemed);
+        let me = o.orch.address();
+        let last_reward = o
+            .protocol
+            .transcoder(me)
+            .await
+            .map_or(0, |t| t.last_reward_round.0);
+        let (pending, fees) = match o.protocol.delegator(me).await {
+            Ok(d) => (d.pending_stake, d.pending_fees),
+            Err(_) => (Lpt::ZERO, Wei::ZERO),
+        };
+        println!(
+            "  {}  segments {:>3}  tickets received {:>3} won {:>2} redeemed {:>2}  fees {}  own stake {} LPT (+{} this round, reward called in round {})",
+            o.spec.name,
+            metric(&m, "livepeer_segment_transcoded_total"),
+            metric(&m, "livepeer_tickets_recv"),
+            won,
+            redeemed,
+            eth(fees),
+            cut(&pending.to_decimal_string(), 3),
+            gained(me, pending),
+            last_reward,
+        );
+    }
+    for (i, (p, to)) in delegators.iter().enumerate() {
+        if let Ok(me) = p.from()
+            && let Ok(d) = p.delegator(me).await
+        {
+            println!(
+                "  D{} → {}  stake {} LPT (+{} this round), fees {}",
+                i + 1,
+                ORCHS[*to].name,
+                cut(&d.pending_stake.to_decimal_string(), 3),
+                gained(me, d.pending_stake),
+                eth(d.pending_fees)
+            );
+        }
+    }
+}
