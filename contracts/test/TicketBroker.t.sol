@@ -547,6 +547,11 @@ contract TicketBrokerTest is GovernedProtocolFixture {
         rollToNextRound();
         vm.expectRevert(bytes("current round is not initialized"));
         broker.batchRedeemWinningTickets(ts, sigs, rands);
+        roundsManager.initializeRound();
+        vm.prank(treasury);
+        controller.pause();
+        vm.expectRevert(bytes("system is paused"));
+        broker.batchRedeemWinningTickets(ts, sigs, rands);
     }
 
     // ------------------------------------------------------------------ views and parameters
