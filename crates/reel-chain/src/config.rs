@@ -78,6 +78,10 @@ impl ChainConfig {
             rounds_manager: lookup(ContractId::new("RoundsManager")).await?,
             minter: lookup(ContractId::new("Minter")).await?,
             service_registry: lookup(ContractId::new("ServiceRegistry")).await?,
+            ticket_broker: lookup(ContractId::new("TicketBroker")).await?,
+            bonding_votes: lookup(ContractId::new("BondingVotes")).await?,
+            treasury: lookup(ContractId::new("Treasury")).await?,
+            governor: lookup(ContractId::new("LivepeerGovernor")).await?,
         })
     }
 }

@@ -10,6 +10,8 @@
 //! - [`protocol`]: the staking client (bond, unbond, reward, round status, ...) that the CLI
 //!   and the keepers use.
 //! - [`keeper`]: initialises rounds and calls `reward()` when due, idempotently.
+//! - [`broker`]: the TicketBroker seam of reel-pm on a real chain (redemptions signed
+//!   before broadcast so the queue can store them first).
 //! - [`connect`] / [`connect_with_signer`]: an alloy provider for any JSON-RPC URL.
 
 #![deny(
@@ -21,6 +23,7 @@
 )]
 
 pub mod anvil;
+pub mod broker;
 mod config;
 pub mod devnet;
 mod error;

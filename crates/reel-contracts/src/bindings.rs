@@ -25,11 +25,15 @@ macro_rules! bind {
 
 bind!(
     BondingManager,
+    BondingVotes,
     Controller,
     LivepeerToken,
     Manager,
     ManagerProxy,
+    LivepeerGovernor,
     Minter,
     RoundsManager,
     ServiceRegistry,
+    TicketBroker,
+    Treasury,
 );

@@ -132,3 +132,58 @@ sol! {
         function getServiceURI(address _addr) external view returns (string);
     }
 }
+
+sol! {
+    #[sol(rpc, abi)]
+    #[derive(Debug)]
+    interface ITicketBroker {
+        struct Ticket {
+            address recipient;
+            address sender;
+            uint256 faceValue;
+            uint256 winProb;
+            uint256 senderNonce;
+            bytes32 recipientRandHash;
+            bytes auxData;
+        }
+        struct Sender {
+            uint256 deposit;
+            uint256 withdrawRound;
+        }
+        struct ReserveInfo {
+            uint256 fundsRemaining;
+            uint256 claimedInCurrentRound;
+        }
+
+        event DepositFunded(address indexed sender, uint256 amount);
+        event ReserveFunded(address indexed reserveHolder, uint256 amount);
+        event ReserveClaimed(address indexed reserveHolder, address claimant, uint256 amount);
+        event Withdrawal(address indexed sender, uint256 deposit, uint256 reserve);
+        event Unlock(address indexed sender, uint256 startRound, uint256 endRound);
+        event UnlockCancelled(address indexed sender);
+        event WinningTicketTransfer(address indexed sender, address indexed recipient, uint256 amount);
+        event WinningTicketRedeemed(address indexed sender, address indexed recipient, uint256 faceValue, uint256 winProb, uint256 senderNonce, uint256 recipientRand, bytes auxData);
+        event ParameterUpdate(string param);
+
+        function fundDeposit() external payable;
+        function fundReserve() external payable;
+        function fundDepositAndReserve(uint256 _depositAmount, uint256 _reserveAmount) external payable;
+        function fundDepositAndReserveFor(address _addr, uint256 _depositAmount, uint256 _reserveAmount) external payable;
+        function unlock() external;
+        function cancelUnlock() external;
+        function withdraw() external;
+        function redeemWinningTicket(Ticket _ticket, bytes _sig, uint256 _recipientRand) external;
+        function batchRedeemWinningTickets(Ticket[] _tickets, bytes[] _sigs, uint256[] _recipientRands) external;
+        function setUnlockPeriod(uint256 _unlockPeriod) external;
+        function setTicketValidityPeriod(uint256 _ticketValidityPeriod) external;
+
+        function getTicketHash(Ticket _ticket) external pure returns (bytes32);
+        function getSenderInfo(address _sender) external view returns (Sender sender, ReserveInfo reserve);
+        function isUnlockInProgress(address _sender) external view returns (bool);
+        function claimableReserve(address _reserveHolder, address _claimant) external view returns (uint256);
+        function claimedReserve(address _reserveHolder, address _claimant) external view returns (uint256);
+        function usedTickets(bytes32 _ticketHash) external view returns (bool);
+        function unlockPeriod() external view returns (uint256);
+        function ticketValidityPeriod() external view returns (uint256);
+    }
+}

@@ -74,8 +74,8 @@ async fn fresh_devnet_deploys_funds_and_describes_itself() -> anyhow::Result<()>
     assert!(!controller.paused().call().await?, "unpaused after deploy");
     assert_eq!(
         controller.owner().call().await?,
-        file.accounts[0].address,
-        "first account owns the protocol"
+        file.contracts.treasury,
+        "governance owns the protocol"
     );
     let minter_role = token.MINTER_ROLE().call().await?;
     assert!(

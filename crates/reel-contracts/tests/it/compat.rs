@@ -3,7 +3,9 @@
 //! the ABI of the contract that implements it.
 
 use alloy::json_abi::JsonAbi;
-use reel_contracts::livepeer::{IBondingManager, IMinter, IRoundsManager, IServiceRegistry};
+use reel_contracts::livepeer::{
+    IBondingManager, IMinter, IRoundsManager, IServiceRegistry, ITicketBroker,
+};
 
 fn artifact_abi(name: &str) -> JsonAbi {
     let path = format!("{}/artifacts/{name}.json", env!("CARGO_MANIFEST_DIR"));
@@ -49,6 +51,7 @@ fn our_contracts_expose_livepeers_interface() {
         ("RoundsManager", IRoundsManager::abi::contract()),
         ("Minter", IMinter::abi::contract()),
         ("ServiceRegistry", IServiceRegistry::abi::contract()),
+        ("TicketBroker", ITicketBroker::abi::contract()),
     ];
     let mut problems = Vec::new();
     for (name, interface) in cases {

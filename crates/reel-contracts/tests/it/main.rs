@@ -48,7 +48,40 @@ async fn deploy_registers_mints_and_unpauses() -> anyhow::Result<()> {
         d.livepeer_token
     );
     assert!(!controller.paused().call().await?);
-    assert_eq!(controller.owner().call().await?, me);
+    // Governance owns the protocol: the Treasury timelock, driven by the governor.
+    assert_eq!(controller.owner().call().await?, d.treasury);
+    assert_eq!(
+        controller
+            .getContract(ContractId::new("Treasury").id())
+            .call()
+            .await?,
+        d.treasury
+    );
+    for name in [
+        "BondingManager",
+        "RoundsManager",
+        "Minter",
+        "ServiceRegistry",
+        "TicketBroker",
+        "BondingVotes",
+        "LivepeerGovernor",
+    ] {
+        assert_ne!(
+            controller
+                .getContract(ContractId::new(name).id())
+                .call()
+                .await?,
+            Address::ZERO,
+            "{name} registered"
+        );
+    }
+    assert_eq!(
+        controller
+            .getContract(ContractId::new("JobsManager").id())
+            .call()
+            .await?,
+        d.ticket_broker
+    );
 
     let token = LivepeerToken::new(d.livepeer_token, &provider);
     assert_eq!(token.symbol().call().await?, "LPT");
@@ -102,14 +135,17 @@ async fn reverts_are_explained_in_the_contracts_words() -> anyhow::Result<()> {
         revert::describe(&err)
     );
 
-    // A revert string.
+    // A revert string: the deployer handed the Controller to governance.
     let controller = Controller::new(d.controller, &provider);
     let err = controller
-        .unpause()
+        .pause()
         .send()
         .await
-        .expect_err("already unpaused");
-    assert_eq!(revert::reason(&err).as_deref(), Some("not paused"));
+        .expect_err("not the owner any more");
+    assert_eq!(
+        revert::reason(&err).as_deref(),
+        Some("caller must be owner")
+    );
 
     // Not a revert at all: no reason is invented.
     let stranger = Controller::new(

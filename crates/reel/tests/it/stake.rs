@@ -59,6 +59,9 @@ struct Model {
     total_active: U256,
     next_total_active: U256,
     mintable: U256,
+    /// Treasury reward cut, 1e27 precision.
+    treasury_rate: U256,
+    treasury_received: U256,
     // the orchestrator
     stake: U256,
     reward_cut: U256,
@@ -92,7 +95,9 @@ impl Model {
     fn reward(&mut self, round: u64) -> U256 {
         let s = self.stake;
         let minted = Self::perc_of(self.mintable, s, self.total_active, u(1_000_000_000));
-        let r = minted; // treasury cut is 0 on this devnet
+        let treasury = minted * self.treasury_rate / u(E27);
+        self.treasury_received += treasury;
+        let r = minted - treasury;
         let commission = r * self.reward_cut / u(1_000_000);
         let dr = r - commission;
         let trs_rewards = Self::perc_of(dr, self.cumulative_rewards, s, u(E27));
@@ -201,6 +206,7 @@ async fn stake_cli_rewards_match_the_reference_model() -> anyhow::Result<()> {
         next_total_active: u(1500) * u(10u128.pow(18)),
         stake: u(1500) * u(10u128.pow(18)),
         reward_cut: u(100_000),
+        treasury_rate: u(file.protocol.treasury_reward_cut_rate),
         ..Default::default()
     };
     let (mut d1_bonded, mut d1_start) = (u(500) * u(10u128.pow(18)), a);
@@ -214,9 +220,13 @@ async fn stake_cli_rewards_match_the_reference_model() -> anyhow::Result<()> {
         assert_eq!(n, a + i);
         m.initialize_round();
         let out = reel(&path, 1, &["reward"]);
+        let treasury_before = m.treasury_received;
         let minted = m.reward(n);
+        // The CLI reports what went to the orchestrator and its delegators, after the
+        // treasury's cut.
+        let to_stake = minted - (m.treasury_received - treasury_before);
         assert!(
-            out.contains(&format!("minted {}", Lpt::from_base_units(minted))),
+            out.contains(&format!("minted {}", Lpt::from_base_units(to_stake))),
             "round {n}: model minted {minted}, CLI said {out}"
         );
         assert_eq!(
@@ -270,8 +280,16 @@ async fn stake_cli_rewards_match_the_reference_model() -> anyhow::Result<()> {
                 .lpt_balance(file.contracts.minter)
                 .await?
                 .base_units(),
-            bonded_in + total_minted,
+            bonded_in + total_minted - m.treasury_received,
             "LPT held by the Minter in round {n}"
+        );
+        assert_eq!(
+            protocol
+                .lpt_balance(file.contracts.treasury)
+                .await?
+                .base_units(),
+            m.treasury_received,
+            "LPT in the treasury after round {n}"
         );
     }
 
