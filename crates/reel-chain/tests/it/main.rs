@@ -3,3 +3,4 @@
 mod anvil;
 mod devnet;
 mod keeper;
+mod tickets;
