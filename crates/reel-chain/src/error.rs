@@ -71,13 +71,28 @@ pub enum ChainError {
         have: reel_types::Lpt,
         need: reel_types::Lpt,
     },
-    // Not a `#[source]`: the message already carries the revert reason or, failing that,
-    // the whole error, and error chains would print the raw JSON-RPC payload again.
-    #[error("{action} failed: {}", reel_contracts::revert::describe(.source))]
+    // Deliberately not a source (thiserror takes any field named `source` as one): the
+    // message already carries the revert reason or, failing that, the whole error, and
+    // error chains would print the raw JSON-RPC payload again.
+    #[error("{action} failed: {}", reel_contracts::revert::describe(.error))]
     Tx {
         action: String,
-        source: Box<alloy::contract::Error>,
+        error: Box<alloy::contract::Error>,
     },
+    #[error("the account holds {have}, not the {need} needed")]
+    InsufficientEth {
+        have: reel_types::Wei,
+        need: reel_types::Wei,
+    },
+    #[error("invalid amount: {0}")]
+    Amount(&'static str),
+    #[error("{action}: the transaction did not emit {event}")]
+    MissingEvent {
+        action: &'static str,
+        event: &'static str,
+    },
+    #[error("no proposal {id} on this governor: see `reel gov list`")]
+    UnknownProposal { id: alloy::primitives::U256 },
     #[error("{action}: transaction {tx} reverted")]
     Reverted {
         action: String,
@@ -108,14 +123,14 @@ impl ChainError {
     pub(crate) fn tx(action: &str, source: alloy::contract::Error) -> Self {
         Self::Tx {
             action: action.to_owned(),
-            source: Box::new(source),
+            error: Box::new(source),
         }
     }
 
     /// The contract's revert reason, when this is a reverted call.
     pub fn revert_reason(&self) -> Option<String> {
         match self {
-            Self::Tx { source, .. } | Self::Contract { source, .. } => {
+            Self::Tx { error: source, .. } | Self::Contract { source, .. } => {
                 reel_contracts::revert::reason(source)
             }
             _ => None,

@@ -12,6 +12,8 @@
 //! - [`keeper`]: initialises rounds and calls `reward()` when due, idempotently.
 //! - [`broker`]: the TicketBroker seam of reel-pm on a real chain (redemptions signed
 //!   before broadcast so the queue can store them first).
+//! - [`deposit`] and [`governance`]: a broadcaster's deposit and reserve, and proposals,
+//!   votes and execution through the governor (more `Protocol` methods).
 //! - [`connect`] / [`connect_with_signer`]: an alloy provider for any JSON-RPC URL.
 
 #![deny(
@@ -25,8 +27,10 @@
 pub mod anvil;
 pub mod broker;
 mod config;
+pub mod deposit;
 pub mod devnet;
 mod error;
+pub mod governance;
 pub mod keeper;
 pub mod protocol;
 pub mod signer;

@@ -161,6 +161,10 @@ impl Protocol {
         &self.provider
     }
 
+    pub fn rpc_url(&self) -> &str {
+        &self.rpc_url
+    }
+
     /// The signing account.
     pub fn from(&self) -> Result<Address, ChainError> {
         self.from.ok_or(ChainError::NoSigner)

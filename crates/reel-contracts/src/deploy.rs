@@ -118,12 +118,13 @@ pub struct Deployment {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum DeployError {
-    // The message carries the revert reason or the whole error; not a `#[source]` so error
-    // chains do not print the raw JSON-RPC payload a second time.
-    #[error("deploy step `{step}` failed: {}", revert::describe(.source))]
+    // The message carries the revert reason or the whole error. Deliberately not a source
+    // (thiserror takes a field named `source` as one), so error chains do not print the raw
+    // JSON-RPC payload a second time.
+    #[error("deploy step `{step}` failed: {}", revert::describe(.error))]
     Step {
         step: String,
-        source: Box<alloy::contract::Error>,
+        error: Box<alloy::contract::Error>,
     },
     #[error("deploy step `{step}`: transaction {tx} reverted")]
     Reverted { step: String, tx: FixedBytes<32> },
@@ -134,7 +135,7 @@ impl DeployError {
         let step = step.into();
         move |source| Self::Step {
             step,
-            source: Box::new(source),
+            error: Box::new(source),
         }
     }
 }

@@ -187,3 +187,36 @@ sol! {
         function ticketValidityPeriod() external view returns (uint256);
     }
 }
+
+sol! {
+    /// The governor's client surface (OpenZeppelin Governor with Bravo-style counting).
+    #[sol(rpc, abi)]
+    #[derive(Debug)]
+    interface ILivepeerGovernor {
+        event ProposalCreated(uint256 proposalId, address proposer, address[] targets, uint256[] values, string[] signatures, bytes[] calldatas, uint256 voteStart, uint256 voteEnd, string description);
+        event VoteCast(address indexed voter, uint256 proposalId, uint8 support, uint256 weight, string reason);
+        event ProposalQueued(uint256 proposalId, uint256 etaSeconds);
+        event ProposalExecuted(uint256 proposalId);
+        event ProposalCanceled(uint256 proposalId);
+
+        function propose(address[] targets, uint256[] values, bytes[] calldatas, string description) external returns (uint256 proposalId);
+        function castVote(uint256 proposalId, uint8 support) external returns (uint256 balance);
+        function castVoteWithReason(uint256 proposalId, uint8 support, string reason) external returns (uint256 balance);
+        function queue(address[] targets, uint256[] values, bytes[] calldatas, bytes32 descriptionHash) external returns (uint256 proposalId);
+        function execute(address[] targets, uint256[] values, bytes[] calldatas, bytes32 descriptionHash) external payable returns (uint256 proposalId);
+
+        function state(uint256 proposalId) external view returns (uint8);
+        function proposalVotes(uint256 proposalId) external view returns (uint256 againstVotes, uint256 forVotes, uint256 abstainVotes);
+        function quorum(uint256 timepoint) external view returns (uint256);
+        function quota() external view returns (uint256);
+        function proposalSnapshot(uint256 proposalId) external view returns (uint256);
+        function proposalDeadline(uint256 proposalId) external view returns (uint256);
+        function hasVoted(uint256 proposalId, address account) external view returns (bool);
+        function getVotes(address account, uint256 timepoint) external view returns (uint256);
+        function votingDelay() external view returns (uint256);
+        function votingPeriod() external view returns (uint256);
+        function proposalThreshold() external view returns (uint256);
+        function clock() external view returns (uint48);
+        function hashProposal(address[] targets, uint256[] values, bytes[] calldatas, bytes32 descriptionHash) external pure returns (uint256);
+    }
+}

@@ -1,7 +1,10 @@
 //! A failed contract call, explained: the revert string, panic code or custom error the
 //! contract returned, instead of a JSON-RPC error dump.
 
-use crate::bindings::LivepeerToken;
+use crate::bindings::{
+    BondingManager, BondingVotes, LivepeerGovernor, LivepeerToken, RoundsManager, TicketBroker,
+    Treasury,
+};
 use alloy::{
     contract::Error as ContractError,
     sol_types::{Revert, SolError, decode_revert_reason},
@@ -23,9 +26,22 @@ pub fn reason(err: &ContractError) -> Option<String> {
         return Some(text);
     }
     // Custom errors (OpenZeppelin 5 uses them) of any contract we know.
-    if let Some(e) = err.as_decoded_interface_error::<LivepeerToken::LivepeerTokenErrors>() {
-        return Some(format!("{e:?}"));
+    macro_rules! try_errors {
+        ($($errors:ty),*) => {$(
+            if let Some(e) = err.as_decoded_interface_error::<$errors>() {
+                return Some(format!("{e:?}"));
+            }
+        )*};
     }
+    try_errors!(
+        LivepeerToken::LivepeerTokenErrors,
+        LivepeerGovernor::LivepeerGovernorErrors,
+        BondingVotes::BondingVotesErrors,
+        Treasury::TreasuryErrors,
+        BondingManager::BondingManagerErrors,
+        RoundsManager::RoundsManagerErrors,
+        TicketBroker::TicketBrokerErrors
+    );
     Some(format!("reverted with unknown data {data}"))
 }
 

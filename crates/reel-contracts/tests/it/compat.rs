@@ -4,7 +4,7 @@
 
 use alloy::json_abi::JsonAbi;
 use reel_contracts::livepeer::{
-    IBondingManager, IMinter, IRoundsManager, IServiceRegistry, ITicketBroker,
+    IBondingManager, ILivepeerGovernor, IMinter, IRoundsManager, IServiceRegistry, ITicketBroker,
 };
 
 fn artifact_abi(name: &str) -> JsonAbi {
@@ -52,6 +52,7 @@ fn our_contracts_expose_livepeers_interface() {
         ("Minter", IMinter::abi::contract()),
         ("ServiceRegistry", IServiceRegistry::abi::contract()),
         ("TicketBroker", ITicketBroker::abi::contract()),
+        ("LivepeerGovernor", ILivepeerGovernor::abi::contract()),
     ];
     let mut problems = Vec::new();
     for (name, interface) in cases {

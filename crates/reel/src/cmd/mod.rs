@@ -2,8 +2,10 @@ use clap::{Parser, Subcommand};
 
 mod chain_args;
 mod demo;
+mod deposit;
 mod devnet;
 mod gateway;
+mod gov;
 mod ingest_test;
 mod node_common;
 mod orchestrator;
@@ -28,6 +30,10 @@ pub(crate) enum Command {
     Devnet(devnet::DevnetArgs),
     /// Bond, delegate, run as an orchestrator, claim rewards and fees, keep rounds.
     Stake(stake::StakeArgs),
+    /// A broadcaster's deposit and reserve backing its payment tickets.
+    Deposit(deposit::DepositArgs),
+    /// Governance: propose, vote, queue and execute protocol changes and treasury payouts.
+    Gov(gov::GovArgs),
     /// Transcode a file or URL to an HLS ladder on disk.
     Transcode(transcode::TranscodeArgs),
     /// Local mode without a chain: RTMP/HTTP ingest, local transcoding, HLS playback.
@@ -45,6 +51,8 @@ impl Command {
         match self {
             Command::Devnet(args) => devnet::run(args).await,
             Command::Stake(args) => stake::run(args).await,
+            Command::Deposit(args) => deposit::run(args).await,
+            Command::Gov(args) => gov::run(args).await,
             Command::Transcode(args) => transcode::run(args).await,
             Command::IngestTest(args) => ingest_test::run(args).await,
             Command::Orchestrator(args) => orchestrator::run(args).await,
