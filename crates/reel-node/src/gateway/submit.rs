@@ -258,20 +258,45 @@ fn verify(
     local_verify: bool,
 ) -> Result<((u32, u32), Vec<crate::pixels::Decoded>), String> {
     let src = crate::pixels::decode_ts(source, true).map_err(|e| format!("the source: {e}"))?;
+    if !local_verify {
+        return Ok((
+            src.size,
+            ladder
+                .iter()
+                .zip(reported)
+                .map(|(p, claimed)| crate::pixels::Decoded {
+                    frames: 0,
+                    pixels: *claimed,
+                    size: p.output_size(src.size.0, src.size.1),
+                    uniform: true,
+                })
+                .collect(),
+        ));
+    }
+    // One decoder per rendition, in parallel: the check adds the slowest decode, not the sum.
+    let decoded: Vec<Result<crate::pixels::Decoded, String>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = ladder
+            .iter()
+            .zip(blobs)
+            .map(|(p, blob)| {
+                scope.spawn(move || {
+                    crate::pixels::decode_ts(blob, false)
+                        .map_err(|e| format!("rendition {}: {e}", p.name))
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err("the decoder thread panicked".into()))
+            })
+            .collect()
+    });
     let mut out = Vec::with_capacity(blobs.len());
-    for ((p, blob), claimed) in ladder.iter().zip(blobs).zip(reported) {
+    for ((p, d), claimed) in ladder.iter().zip(decoded).zip(reported) {
+        let d = d?;
         let expected = p.output_size(src.size.0, src.size.1);
-        if !local_verify {
-            out.push(crate::pixels::Decoded {
-                frames: 0,
-                pixels: *claimed,
-                size: expected,
-                uniform: true,
-            });
-            continue;
-        }
-        let d = crate::pixels::decode_ts(blob, false)
-            .map_err(|e| format!("rendition {}: {e}", p.name))?;
         if d.pixels != *claimed {
             return Err(format!(
                 "PixelMismatch: rendition {} decodes to {} pixels, the orchestrator claims {claimed}",

@@ -399,3 +399,66 @@ fn config_file_env_and_flags_in_that_order() {
         String::from_utf8_lossy(&out.stderr).contains("gw.conf:1: unknown setting \"maxAttemps\"")
     );
 }
+
+#[test]
+fn the_demo_runs_the_whole_network_and_plays_within_20_seconds() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_reel"))
+        .args([
+            "devnet",
+            "--demo",
+            "--data-dir",
+            dir.path().to_str().unwrap(),
+            "--for",
+            "30s",
+        ])
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let first: f64 = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("first segment playable "))
+        .and_then(|r| r.split(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no first segment: {stdout}"));
+    assert!(first < 20.0, "first playable segment after {first} s");
+    // Three orchestrators with their terms, one on a remote transcoder, two delegators.
+    for needle in [
+        "O1 ",
+        "O2 ",
+        "O3 ",
+        "remote transcoder",
+        "D1 ",
+        "D2 ",
+        "stopping: --for elapsed",
+    ] {
+        assert!(stdout.contains(needle), "{needle}: {stdout}");
+    }
+    // Segments of every stream, each with who served it and why.
+    for s in ["demo-a #", "demo-b #", "demo-c #"] {
+        let served = stdout
+            .lines()
+            .filter(|l| l.starts_with(s) && l.contains(" → O"))
+            .count();
+        assert!(served >= 5, "{s}: {stdout}");
+    }
+    assert!(
+        stdout.contains("drawn by stake/price/random weights"),
+        "{stdout}"
+    );
+    // At least one round report with rewards.
+    let report = stdout
+        .split("── round")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no round report: {stdout}"));
+    assert!(
+        report.contains("tickets received") && report.contains("reward called in round"),
+        "{report}"
+    );
+}

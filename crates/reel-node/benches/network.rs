@@ -1,0 +1,314 @@
+//! The network path against the bare transcode, on loopback (run with
+//! `cargo bench -p reel-node --bench network`; prints a report, asserts nothing).
+//!
+//! 1. Bare: the media engine's session on each 2-s segment of 10 s of 1080p30 (the media
+//!    benchmark's ladder: 720p, 576p, 360p, 240p, x264 veryfast).
+//! 2. Network: the same segments pushed one at a time into a gateway, which pays an
+//!    orchestrator (TLS, tickets validated and stored, credit and debit), downloads,
+//!    checks the signature and decodes every rendition to count pixels; measured from the
+//!    push to the answer (the renditions are in HLS by then), with and without the
+//!    gateway's decode check.
+//! 3. Capacity: N concurrent real-time streams (a segment every 2 s each) on one
+//!    orchestrator with a lighter live ladder (720p30 in → 360p + 240p); the largest N whose
+//!    every segment is back within its own duration.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use alloy_primitives::{B256, U256};
+use reel_media::{SessionSettings, TranscodeSession};
+use reel_node::gateway::GatewaySettings;
+use reel_node::gateway::discovery::ListSource;
+use reel_node::metrics::Registry;
+use reel_node::orchestrator::OrchestratorSettings;
+use reel_node::payments::{ChainFacts, GatewayPayments, OrchPayments};
+use reel_pm::broker::{ReserveInfo, SenderInfo};
+use reel_pm::ticket::ExpirationParams;
+use reel_pm::{PricePerPixel, RecipientConfig, RedeemerConfig, SenderConfig};
+use reel_types::Wei;
+use tokio_util::sync::CancellationToken;
+
+const HEAVY: &str = "P720p30fps16x9,P576p30fps16x9,P360p30fps16x9,P240p30fps16x9";
+const LIVE: &str = "P360p30fps16x9,P240p30fps16x9";
+
+fn media(dir: &Path, name: &str, size: &str, secs: u32) -> Vec<Vec<u8>> {
+    let d = dir.join(name);
+    if !d.join("s0.ts").exists() {
+        std::fs::create_dir_all(&d).unwrap();
+        let out = Command::new("ffmpeg")
+            .args([
+                "-hide_banner",
+                "-loglevel",
+                "error",
+                "-nostdin",
+                "-y",
+                "-f",
+                "lavfi",
+                "-i",
+            ])
+            .arg(format!("testsrc2=size={size}:rate=30:duration={secs}"))
+            .args(["-f", "lavfi", "-i", &format!("sine=duration={secs}")])
+            .args([
+                "-c:v",
+                "libx264",
+                "-preset",
+                "veryfast",
+                "-g",
+                "60",
+                "-keyint_min",
+                "60",
+            ])
+            .args(["-sc_threshold", "0", "-b:v", "6M", "-c:a", "aac"])
+            .args([
+                "-f",
+                "segment",
+                "-segment_time",
+                "2",
+                "-segment_format",
+                "mpegts",
+            ])
+            .arg(d.join("s%d.ts"))
+            .status()
+            .expect("ffmpeg");
+        assert!(out.success());
+    }
+    (0..)
+        .map(|i| d.join(format!("s{i}.ts")))
+        .take_while(|p| p.exists())
+        .map(|p| std::fs::read(p).unwrap())
+        .collect()
+}
+
+fn facts() -> ChainFacts {
+    ChainFacts {
+        block: 1_000,
+        round: 10,
+        expiration: ExpirationParams {
+            creation_round: 10,
+            creation_round_block_hash: B256::repeat_byte(7),
+        },
+        gas_price: Wei::from_base_units(U256::from(1_000_000_000u64)),
+    }
+}
+
+struct Net {
+    gw: reel_node::gateway::RunningGateway,
+    orch: reel_node::orchestrator::RunningOrchestrator,
+    shutdown: CancellationToken,
+}
+
+async fn network(dir: &Path, ladder: &str, local_verify: bool, max: usize) -> Net {
+    let shutdown = CancellationToken::new();
+    let osigner = reel_node::ephemeral_signer().unwrap();
+    let opay = Arc::new(
+        OrchPayments::open(
+            dir,
+            osigner.address(),
+            RecipientConfig::default(),
+            None,
+            Wei::from_whole(1),
+            RedeemerConfig::default(),
+        )
+        .unwrap(),
+    );
+    opay.set_facts(facts());
+    let mut os = OrchestratorSettings::new("127.0.0.1:0".parse().unwrap());
+    os.data_dir = Some(dir.to_path_buf());
+    os.price = PricePerPixel::from_wei_per_pixel(1000);
+    os.max_sessions = max;
+    let orch =
+        reel_node::orchestrator::start(os, osigner, Some(opay), Registry::new(), shutdown.clone())
+            .await
+            .unwrap();
+    let gsigner = reel_node::ephemeral_signer().unwrap();
+    let gpay = Arc::new(GatewayPayments::new(
+        gsigner.clone(),
+        SenderConfig::default(),
+        None,
+        SenderInfo {
+            deposit: Wei::from_whole(100),
+            withdraw_round: 0,
+            reserve: ReserveInfo {
+                funds_remaining: Wei::from_whole(100),
+                claimed_in_current_round: Wei::ZERO,
+            },
+        },
+    ));
+    gpay.set_facts(facts());
+    let mut gs = GatewaySettings::new(
+        "127.0.0.1:0".parse().unwrap(),
+        reel_media::parse_ladder(ladder).unwrap(),
+    );
+    gs.local_verify = local_verify;
+    gs.max_streams = max;
+    let gw = reel_node::gateway::start(
+        gs,
+        gsigner,
+        Arc::new(ListSource(vec![orch.uri().clone()])),
+        Some(gpay),
+        Registry::new(),
+        shutdown.clone(),
+    )
+    .await
+    .unwrap();
+    Net { gw, orch, shutdown }
+}
+
+async fn push(
+    client: &reqwest::Client,
+    net: &Net,
+    stream: &str,
+    seq: usize,
+    ts: &[u8],
+) -> Duration {
+    let t0 = Instant::now();
+    let r = client
+        .put(format!(
+            "http://{}/live/{stream}/{seq}.ts",
+            net.gw.http_addr()
+        ))
+        .body(ts.to_vec())
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    let body = r.bytes().await.unwrap();
+    assert!(
+        status.is_success(),
+        "{status}: {}",
+        String::from_utf8_lossy(&body)
+    );
+    t0.elapsed()
+}
+
+fn bare(ladder: &str, segs: &[Vec<u8>]) -> Vec<Duration> {
+    let mut s = TranscodeSession::new(SessionSettings::new(
+        reel_media::parse_ladder(ladder).unwrap(),
+    ))
+    .unwrap();
+    segs.iter()
+        .enumerate()
+        .map(|(i, ts)| {
+            let t0 = Instant::now();
+            s.transcode_ts(i as u64, ts).unwrap();
+            t0.elapsed()
+        })
+        .collect()
+}
+
+fn sum(v: &[Duration]) -> f64 {
+    v.iter().map(Duration::as_secs_f64).sum()
+}
+
+async fn sequential(dir: &Path, segs: &[Vec<u8>], verify: bool, stream: &str) -> Vec<Duration> {
+    let net = network(&dir.join(format!("net-{stream}")), HEAVY, verify, 4).await;
+    let client = reqwest::Client::new();
+    let mut out = Vec::new();
+    for (i, ts) in segs.iter().enumerate() {
+        out.push(push(&client, &net, stream, i, ts).await);
+    }
+    net.shutdown.cancel();
+    net.gw.stop().await;
+    net.orch.stop().await;
+    out
+}
+
+/// Runs `n` real-time streams for `rounds` segments each; returns the worst latency.
+async fn concurrent(dir: &Path, segs: &[Vec<u8>], n: usize, rounds: usize) -> Duration {
+    let net = Arc::new(network(&dir.join(format!("conc-{n}")), LIVE, true, n).await);
+    let client = reqwest::Client::new();
+    let start = tokio::time::Instant::now();
+    let mut handles = Vec::new();
+    for k in 0..n {
+        let (net, client, segs) = (Arc::clone(&net), client.clone(), segs.to_vec());
+        handles.push(tokio::spawn(async move {
+            let mut worst = Duration::ZERO;
+            for i in 0..rounds {
+                // A live source: segment i exists 2 s × (i + 1) after the start.
+                tokio::time::sleep_until(
+                    start
+                        + Duration::from_secs(2 * (i as u64 + 1))
+                        + Duration::from_millis(37 * k as u64),
+                )
+                .await;
+                let lat = push(&client, &net, &format!("live{k}"), i, &segs[i % segs.len()]).await;
+                worst = worst.max(lat);
+            }
+            worst
+        }));
+    }
+    let mut worst = Duration::ZERO;
+    for h in handles {
+        worst = worst.max(h.await.unwrap());
+    }
+    net.shutdown.cancel();
+    worst
+}
+
+fn main() {
+    let dir: PathBuf = std::env::var_os("CARGO_TARGET_TMPDIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(std::env::temp_dir)
+        .join("reel-network-bench");
+    std::fs::create_dir_all(&dir).unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let heavy = media(&dir, "1080p", "1920x1080", 10);
+    let live = media(&dir, "720p", "1280x720", 10);
+    println!(
+        "network path vs bare transcode, {} segments of 2 s, 1080p30 → {HEAVY}",
+        heavy.len()
+    );
+
+    // Warm up the encoders and the page cache once.
+    let _ = bare(HEAVY, &heavy[..1]);
+    let b = bare(HEAVY, &heavy);
+    let n = rt.block_on(sequential(&dir, &heavy, true, "verify"));
+    let nv = rt.block_on(sequential(&dir, &heavy, false, "noverify"));
+    let (tb, tn, tnv) = (sum(&b), sum(&n), sum(&nv));
+    println!(
+        "  bare transcode           {:.2} s total, {:.0} ms per segment",
+        tb,
+        1000.0 * tb / b.len() as f64
+    );
+    println!(
+        "  network, local verify    {:.2} s total, {:.0} ms per segment: {:+.1}% over bare, latency {:.2}× transcode",
+        tn,
+        1000.0 * tn / n.len() as f64,
+        100.0 * (tn - tb) / tb,
+        tn / tb
+    );
+    println!(
+        "  network, no local verify {:.2} s total, {:.0} ms per segment: {:+.1}% over bare, latency {:.2}× transcode",
+        tnv,
+        1000.0 * tnv / nv.len() as f64,
+        100.0 * (tnv - tb) / tb,
+        tnv / tb
+    );
+    for (i, ((x, y), z)) in b.iter().zip(&n).zip(&nv).enumerate() {
+        println!(
+            "    segment {i}: bare {:>5} ms, network {:>5} ms, without verify {:>5} ms",
+            x.as_millis(),
+            y.as_millis(),
+            z.as_millis()
+        );
+    }
+
+    println!("concurrent real-time streams on one orchestrator, 720p30 → {LIVE}, 2-s segments");
+    let mut best = 0;
+    for n in [1usize, 2, 3, 4, 6, 8] {
+        let worst = rt.block_on(concurrent(&dir, &live, n, 4));
+        let ok = worst <= Duration::from_secs(2);
+        println!(
+            "  {n} streams: worst segment latency {} ms {}",
+            worst.as_millis(),
+            if ok { "(real time)" } else { "(falls behind)" }
+        );
+        if !ok {
+            break;
+        }
+        best = n;
+    }
+    println!("  → {best} concurrent real-time streams");
+}
