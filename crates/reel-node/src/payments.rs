@@ -4,14 +4,16 @@
 //!
 //! **Where the chain-backed TicketBroker plugs in.** reel-pm's [`TicketBroker`] trait is
 //! generic (`impl Future` methods), so the node keeps a type-erased [`BrokerHandle`]:
-//! `BrokerHandle::new(any TicketBroker)`. Pass it to [`OrchPayments::open`] (sender
-//! state and max float from the chain, winning tickets redeemed by the [`Redeemer`]) and to
-//! [`GatewayPayments::new`] (the gateway's own deposit and reserve). With `None`, payments
-//! run **unverified**: tickets are issued, signed, validated, stored and credited exactly as
-//! with a broker, but the sender's deposit/reserve are not read from the chain (the
-//! orchestrator caps face values at a configured max float instead) and winning tickets stay
-//! in the store, unredeemed, until a node with a broker starts on the same data directory
-//! (its [`Redeemer::recover`] picks them up).
+//! `BrokerHandle::new(any TicketBroker)` — the binary builds it from
+//! `reel_chain::broker::ChainTicketBroker` (in `cmd/node_common.rs`, `chain_broker`). Pass
+//! it to [`OrchPayments::open`] (sender state and max float from the chain, winning tickets
+//! redeemed by the [`Redeemer`]) and to [`GatewayPayments::new`] (the gateway's own deposit
+//! and reserve). With `None` (a chain without a TicketBroker) payments run **unverified**:
+//! tickets are issued, signed, validated, stored and credited exactly as with a broker, but
+//! the sender's deposit/reserve are not read from the chain (the orchestrator caps face
+//! values at a configured max float instead) and winning tickets stay in the store,
+//! unredeemed, until a node with a broker starts on the same data directory (its
+//! [`Redeemer::recover`] picks them up).
 
 use std::future::Future;
 use std::path::Path;
@@ -251,7 +253,13 @@ pub struct OrchPayments {
     /// Face value cap when the sender's reserve cannot be read (no broker).
     unverified_max_float: Wei,
     redeemer_cfg: RedeemerConfig,
+    /// When each sender's deposit and reserve were last read from the chain.
+    refreshed: std::sync::Mutex<std::collections::HashMap<Address, std::time::Instant>>,
 }
+
+/// How long a sender's deposit and reserve are trusted before they are read again (no
+/// event watcher yet: redemptions and new funding show up within this).
+const SENDER_REFRESH: Duration = Duration::from_secs(10);
 
 /// Name of the ticket database in the data directory.
 pub const TICKET_DB: &str = "tickets.sqlite3";
@@ -280,7 +288,36 @@ impl OrchPayments {
             facts: RwLock::new(None),
             unverified_max_float,
             redeemer_cfg,
+            refreshed: std::sync::Mutex::default(),
         })
+    }
+
+    /// Reads a sender's deposit and reserve (and our claims on it) when the cached copy is
+    /// older than [`SENDER_REFRESH`].
+    async fn fresh_sender(&self, broker: &BrokerHandle, sender: Address) -> Result<(), NodeError> {
+        let stale = self
+            .refreshed
+            .lock()
+            .map(|m| m.get(&sender).is_none_or(|t| t.elapsed() > SENDER_REFRESH))
+            .unwrap_or(true);
+        if stale {
+            self.monitor.refresh(broker, sender).await?;
+            if let Ok(mut m) = self.refreshed.lock() {
+                if m.len() > 10_000 {
+                    m.retain(|_, t| t.elapsed() <= SENDER_REFRESH);
+                }
+                m.insert(sender, std::time::Instant::now());
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads the active pool size (the reserve is split among that many orchestrators).
+    pub async fn refresh_pool(&self) -> Result<(), NodeError> {
+        if let Some(b) = &self.broker {
+            self.monitor.refresh_pool_size(b).await?;
+        }
+        Ok(())
     }
 
     /// Whether winning tickets are redeemed (a broker is present).
@@ -323,7 +360,7 @@ impl OrchPayments {
         let f = self.facts()?;
         let max_float = match &self.broker {
             Some(b) => {
-                self.monitor.ensure(b, gateway).await?;
+                self.fresh_sender(b, gateway).await?;
                 self.monitor.max_float(gateway)?
             }
             None => self.unverified_max_float,
@@ -352,7 +389,7 @@ impl OrchPayments {
         }
         let info = match &self.broker {
             Some(b) => {
-                self.monitor.ensure(b, batch.sender).await?;
+                self.fresh_sender(b, batch.sender).await?;
                 self.monitor.sender_info(batch.sender).unwrap_or_default()
             }
             None => SenderInfo::default(),
@@ -451,6 +488,9 @@ impl OrchPayments {
         );
         let this = Arc::clone(self);
         tasks.spawn(async move {
+            if let Err(e) = this.refresh_pool().await {
+                tracing::warn!(target: "node::payments", error = %e, "reading the pool size failed");
+            }
             if let Err(e) = redeemer.recover().await {
                 tracing::warn!(target: "node::payments", error = %e, "redemption recovery failed; the next pass retries");
             }
@@ -466,6 +506,9 @@ impl OrchPayments {
                     continue;
                 }
                 last_block = block;
+                if let Err(e) = this.refresh_pool().await {
+                    tracing::debug!(target: "node::payments", error = %e, "reading the pool size failed");
+                }
                 let now = u64::try_from(crate::orchestrator::unix_now()).unwrap_or(0);
                 match redeemer.tick(now).await {
                     Ok(report) => on_tick(&report),
@@ -533,6 +576,32 @@ impl GatewayPayments {
             write(&self.own, info);
         }
         Ok(())
+    }
+
+    /// Re-reads this gateway's deposit and reserve every `every` (with a broker).
+    pub fn spawn_own_refresh(
+        self: &Arc<Self>,
+        tasks: &TaskTracker,
+        every: Duration,
+        shutdown: CancellationToken,
+    ) {
+        if self.broker.is_none() {
+            return;
+        }
+        let this = Arc::clone(self);
+        tasks.spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    _ = tick.tick() => {
+                        if let Err(e) = this.refresh_own().await {
+                            tracing::warn!(target: "node::payments", error = %e, "reading this gateway's deposit failed");
+                        }
+                    }
+                }
+            }
+        });
     }
 
     fn view(&self) -> Result<SenderChainView, NodeError> {

@@ -1,7 +1,9 @@
 //! On a devnet (anvil, the protocol deployed, a block per transaction): orchestrators
 //! register their service URI, the gateway finds them from the transcoder pool and the
-//! ServiceRegistry, draws them by stake, pays every segment with tickets, and the
-//! orchestrators store the winners before crediting.
+//! ServiceRegistry, draws them by stake, pays every segment with tickets from its deposit
+//! at the TicketBroker; the orchestrators store the winners before crediting, redeem every
+//! one once its params expire, and the fees booked to them on chain are the sum of the
+//! winning face values, to the wei.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,7 +16,7 @@ use reel_node::chain::{PoolSource, ProtocolFacts};
 use reel_node::gateway::GatewaySettings;
 use reel_node::gateway::selection::Weights;
 use reel_node::metrics::Registry;
-use reel_node::payments::{FactsSource, GatewayPayments, OrchPayments};
+use reel_node::payments::{BrokerHandle, FactsSource, GatewayPayments, OrchPayments};
 use reel_pm::broker::{ReserveInfo, SenderInfo};
 use reel_pm::{PricePerPixel, RecipientConfig, RedeemerConfig, SenderConfig, TicketState};
 use reel_types::{Lpt, Ppm, Wei};
@@ -52,7 +54,12 @@ async fn discovery_from_the_pool_stake_weighted_selection_and_paid_segments() {
         reset: false,
         eth_per_account: Wei::from_whole(10),
         lpt_per_account: Lpt::from_whole(1000),
-        protocol: DevnetOptions::devnet_protocol(),
+        // Long rounds: the test mines blocks by hand and must not cross into a round
+        // nobody has initialised while redemptions are sent.
+        protocol: reel_contracts::ProtocolParams {
+            round_length: 100,
+            ..DevnetOptions::devnet_protocol()
+        },
     })
     .await
     .unwrap();
@@ -80,15 +87,21 @@ async fn discovery_from_the_pool_stake_weighted_selection_and_paid_segments() {
             .await
             .unwrap();
         let signer = reel_net::EthSigner::from_bytes(&key(i).to_bytes().0).unwrap();
+        let broker = reel_chain::broker::ChainTicketBroker::connect(&config, key(i), Wei::ZERO)
+            .await
+            .unwrap();
         let pay = Arc::new(
             OrchPayments::open(
                 &dir.path().join(format!("o{i}")),
                 signer.address(),
                 RecipientConfig {
                     ticket_ev: wei(EV),
+                    max_face_value: Some(wei(EV)),
+                    // Redeemable (params expired) well inside the ticket's two rounds.
+                    params_validity_blocks: 8,
                     ..RecipientConfig::default()
                 },
-                None,
+                Some(BrokerHandle::new(broker)),
                 wei(EV),
                 RedeemerConfig::default(),
             )
@@ -125,14 +138,17 @@ async fn discovery_from_the_pool_stake_weighted_selection_and_paid_segments() {
 
     // The gateway knows only the chain.
     let gp = Protocol::connect(&config, Some(key(3))).await.unwrap();
+    gp.fund_deposit_and_reserve(Wei::from_whole(1), Wei::from_whole(1))
+        .await
+        .unwrap();
     let gsigner = reel_net::EthSigner::from_bytes(&key(3).to_bytes().0).unwrap();
-    let assumed = SenderInfo {
-        deposit: Wei::from_whole(1),
+    let gbroker = reel_chain::broker::ChainTicketBroker::connect(&config, key(3), Wei::ZERO)
+        .await
+        .unwrap();
+    let unused = SenderInfo {
+        deposit: Wei::ZERO,
         withdraw_round: 0,
-        reserve: ReserveInfo {
-            funds_remaining: Wei::from_whole(1),
-            claimed_in_current_round: Wei::ZERO,
-        },
+        reserve: ReserveInfo::default(),
     };
     let gpay = Arc::new(GatewayPayments::new(
         gsigner.clone(),
@@ -141,10 +157,11 @@ async fn discovery_from_the_pool_stake_weighted_selection_and_paid_segments() {
             max_total_ev: wei(EV * 10),
             ..SenderConfig::default()
         },
-        None,
-        assumed,
+        Some(BrokerHandle::new(gbroker)),
+        unused,
     ));
     gpay.set_facts(ProtocolFacts(gp.clone()).facts().await.unwrap());
+    gpay.refresh_own().await.unwrap();
     let mut gs = GatewaySettings::new(any_addr(), ladder(&["P144p30fps16x9"]));
     gs.max_streams = 32;
     gs.weights = Weights {
@@ -223,6 +240,64 @@ async fn discovery_from_the_pool_stake_weighted_selection_and_paid_segments() {
     }
     let m = gw.metrics();
     assert!(m.contains("livepeer_tickets_sent 20\n"), "{m}");
+
+    // Past the params' expiry the redeemers (one per orchestrator, on every new block) take
+    // every winner to the chain; the fees booked are Σ face values, to the wei.
+    let mine = |n: u64| {
+        let p = gp.clone();
+        async move {
+            p.provider()
+                .raw_request::<_, ()>("anvil_mine".into(), (n,))
+                .await
+                .unwrap();
+            // No keeper runs here: whoever moves the chain initialises the round.
+            p.ensure_round_initialized().await.unwrap();
+        }
+    };
+    mine(10).await;
+    let t0 = std::time::Instant::now();
+    loop {
+        for (p, _, pay) in &orchs {
+            pay.set_facts(ProtocolFacts(p.clone()).facts().await.unwrap());
+        }
+        let done = orchs.iter().all(|(_, _, pay)| {
+            pay.tickets()
+                .unwrap()
+                .iter()
+                .all(|t| t.state == TicketState::Redeemed)
+        });
+        if done {
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "not all tickets redeemed"
+        );
+        mine(1).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    for (p, o, pay) in &orchs {
+        let n = pay.tickets().unwrap().len() as u64;
+        // No delegators: the orchestrator gets every fee. Its claimable fees come through the
+        // earnings pool's fee factor, which rounds down: at most one wei per redemption.
+        let fees = p
+            .delegator(o.address())
+            .await
+            .unwrap()
+            .pending_fees
+            .base_units();
+        let paid = U256::from(EV * n);
+        assert!(
+            fees <= paid && paid - fees <= U256::from(n),
+            "{}: {fees} of {paid}",
+            o.uri()
+        );
+        assert_eq!(pay.counts().unwrap().redeemed, n);
+    }
+    // Paid from the gateway's deposit first, exactly Σ face values.
+    let st = gp.sender_status(gp.from().unwrap()).await.unwrap();
+    assert_eq!(st.deposit, wei(1_000_000_000_000_000_000 - 20 * EV));
+    assert_eq!(st.reserve, Wei::from_whole(1));
     shutdown.cancel();
     gw.stop().await;
     for (_, o, _) in orchs {

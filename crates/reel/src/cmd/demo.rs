@@ -87,6 +87,7 @@ const ROUND_LENGTH: u64 = 12;
 const TICKET_EV: u64 = 200_000_000_000_000;
 const FACE_VALUE: u64 = 1_000_000_000_000_000;
 const REDEEM_GAS: u64 = 200_000;
+const PARAMS_VALIDITY: u64 = 8;
 const LADDER: &str = "P144p30fps16x9,P240p30fps16x9";
 
 fn short(a: Address) -> String {
@@ -197,8 +198,14 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<()> {
     for spec in &ORCHS {
         let k = key(spec.account)?;
         let signer = reel_net::EthSigner::from_bytes(&k.to_bytes().0)?;
-        let protocol = Protocol::connect(&config, Some(k)).await?;
+        let protocol = Protocol::connect(&config, Some(k.clone())).await?;
+        let broker = node_common::chain_broker(&protocol, &config, &k).await?;
         let odir = dir.join(spec.name);
+        // A fresh chain: tickets kept from an earlier demo would be for a chain that is gone.
+        if odir.exists() {
+            std::fs::remove_dir_all(&odir)
+                .with_context(|| format!("clearing {}", odir.display()))?;
+        }
         let payments = Arc::new(OrchPayments::open(
             &odir,
             signer.address(),
@@ -206,9 +213,12 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<()> {
                 ticket_ev: Wei::from_base_units(U256::from(TICKET_EV)),
                 redeem_gas: REDEEM_GAS,
                 max_face_value: Some(Wei::from_base_units(U256::from(FACE_VALUE))),
+                // A ticket must be redeemed after its params expire (N4) and within two
+                // rounds of its creation: with 12-block rounds, params last 8 blocks.
+                params_validity_blocks: PARAMS_VALIDITY,
                 ..RecipientConfig::default()
             },
-            node_common::chain_broker(&protocol),
+            broker,
             Wei::from_base_units(U256::from(FACE_VALUE)),
             RedeemerConfig {
                 redeem_gas: REDEEM_GAS,
@@ -338,7 +348,13 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<()> {
     // The gateway finds them on chain and pays with tickets.
     let gk = key(GATEWAY)?;
     let gsigner = reel_net::EthSigner::from_bytes(&gk.to_bytes().0)?;
-    let gp = Protocol::connect(&config, Some(gk)).await?;
+    let gp = Protocol::connect(&config, Some(gk.clone())).await?;
+    let gbroker = node_common::chain_broker(&gp, &config, &gk).await?;
+    let redeeming = gbroker.is_some();
+    if redeeming {
+        gp.fund_deposit_and_reserve(Wei::from_whole(2), Wei::from_whole(3))
+            .await?;
+    }
     let assumed = SenderInfo {
         deposit: Wei::from_whole(10),
         withdraw_round: 0,
@@ -355,12 +371,13 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<()> {
             redeem_gas: REDEEM_GAS,
             ..SenderConfig::default()
         },
-        node_common::chain_broker(&gp),
+        gbroker,
         assumed,
     ));
     let facts: Arc<dyn FactsSource> = Arc::new(ProtocolFacts(gp.clone()));
     gpay.set_facts(facts.facts().await?);
     gpay.refresh_own().await?;
+    gpay.spawn_own_refresh(&tasks, Duration::from_secs(5), shutdown.clone());
     let gp2 = Arc::clone(&gpay);
     reel_node::payments::spawn_facts_poller(
         &tasks,
@@ -388,7 +405,14 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<()> {
         "  gateway {} pays with tickets; ladder {LADDER}",
         short(gw.address())
     );
-    if node_common::chain_broker(&gp).is_none() {
+    if redeeming {
+        println!(
+            "  gateway deposit 2 ETH, reserve 3 ETH at the TicketBroker; winning tickets are redeemed"
+        );
+        println!(
+            "        once their params expire ({PARAMS_VALIDITY} blocks), so fees show from the second round on"
+        );
+    } else {
         println!(
             "  note: the TicketBroker client is not wired yet: tickets are real and checked, winners are"
         );
@@ -550,6 +574,7 @@ async fn report(
         let counts = o.payments.counts().ok();
         let won = counts.as_ref().map_or(0, reel_pm::StateCounts::total);
         let redeemed = counts.as_ref().map_or(0, |c| c.redeemed);
+        let expired = counts.as_ref().map_or(0, |c| c.expired);
         let me = o.orch.address();
         let last_reward = o
             .protocol
@@ -561,12 +586,13 @@ async fn report(
             Err(_) => (Lpt::ZERO, Wei::ZERO),
         };
         println!(
-            "  {}  segments {:>3}  tickets received {:>3} won {:>2} redeemed {:>2}  fees {}  own stake {} LPT (+{} this round, reward called in round {})",
+            "  {}  segments {:>3}  tickets received {:>3} won {:>2} redeemed {:>2} expired {}  fees {}  own stake {} LPT (+{} this round, reward called in round {})",
             o.spec.name,
             metric(&m, "livepeer_segment_transcoded_total"),
             metric(&m, "livepeer_tickets_recv"),
             won,
             redeemed,
+            expired,
             eth(fees),
             cut(&pending.to_decimal_string(), 3),
             gained(me, pending),

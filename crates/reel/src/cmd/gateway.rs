@@ -211,11 +211,11 @@ pub(crate) async fn run(args: GatewayArgs) -> anyhow::Result<()> {
             } else {
                 Arc::new(ListSource(orchs.clone()))
             };
-            let broker = node_common::chain_broker(&c.protocol);
+            let broker = node_common::chain_broker(&c.protocol, &c.config, &c.key).await?;
             let assumed = Wei::from_base_units(U256::from(args.assumed_deposit));
             if broker.is_none() {
                 println!(
-                    "note: no TicketBroker client yet: this gateway's deposit and reserve are \
+                    "note: this chain has no TicketBroker: this gateway's deposit and reserve are \
                      assumed to be {assumed} wei each, not read from the chain"
                 );
             }
@@ -246,6 +246,7 @@ pub(crate) async fn run(args: GatewayArgs) -> anyhow::Result<()> {
                     .context("reading the chain's round and block")?,
             );
             pay.refresh_own().await?;
+            pay.spawn_own_refresh(&tasks, Duration::from_secs(5), shutdown.clone());
             let p2 = Arc::clone(&pay);
             reel_node::payments::spawn_facts_poller(
                 &tasks,

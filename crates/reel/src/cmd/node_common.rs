@@ -159,6 +159,8 @@ pub(crate) struct OnChain {
     pub(crate) protocol: Protocol,
     pub(crate) signer: EthSigner,
     pub(crate) rpc_url: String,
+    pub(crate) config: reel_chain::ChainConfig,
+    pub(crate) key: alloy::signers::local::PrivateKeySigner,
 }
 
 /// Connects to the chain with the account flags' key.
@@ -167,24 +169,35 @@ pub(crate) async fn connect(chain: &ChainArgs, account: &AccountArgs) -> anyhow:
     let key = account.signer(devnet.as_ref())?;
     let signer = EthSigner::from_bytes(&key.to_bytes().0).context("the account's key")?;
     let rpc_url = config.rpc_url.clone();
-    let protocol = Protocol::connect(&config, Some(key))
+    let protocol = Protocol::connect(&config, Some(key.clone()))
         .await
         .with_context(|| format!("connecting to the chain at {rpc_url}"))?;
     Ok(OnChain {
         protocol,
         signer,
         rpc_url,
+        config,
+        key,
     })
 }
 
-/// The chain-backed TicketBroker, once the contract and its alloy client exist.
-///
-/// This is the one place to construct it: return
-/// `Some(reel_node::payments::BrokerHandle::new(<alloy TicketBroker client>))` and both the
-/// orchestrator (sender checks, max float, redemption) and the gateway (own deposit and
-/// reserve) use it. Until then payments run unverified (see `reel_node::payments`).
-pub(crate) fn chain_broker(_protocol: &Protocol) -> Option<reel_node::payments::BrokerHandle> {
-    None
+/// The chain-backed TicketBroker for `key`: the one place it is constructed. Both the
+/// orchestrator (sender checks, max float, redemption) and the gateway (its own deposit and
+/// reserve) take it. `None` on a chain without a TicketBroker: payments then run unverified
+/// (see `reel_node::payments`).
+pub(crate) async fn chain_broker(
+    protocol: &Protocol,
+    config: &reel_chain::ChainConfig,
+    key: &alloy::signers::local::PrivateKeySigner,
+) -> anyhow::Result<Option<reel_node::payments::BrokerHandle>> {
+    if protocol.contracts().ticket_broker.is_zero() {
+        return Ok(None);
+    }
+    let broker =
+        reel_chain::broker::ChainTicketBroker::connect(config, key.clone(), reel_types::Wei::ZERO)
+            .await
+            .context("connecting to the TicketBroker")?;
+    Ok(Some(reel_node::payments::BrokerHandle::new(broker)))
 }
 
 /// Resolves on Ctrl-C or SIGTERM, with the signal's name.

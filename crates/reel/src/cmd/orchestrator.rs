@@ -289,7 +289,7 @@ pub(crate) async fn run(args: OrchestratorArgs) -> anyhow::Result<()> {
     let payments = match &chain {
         None => None,
         Some(c) => {
-            let broker = node_common::chain_broker(&c.protocol);
+            let broker = node_common::chain_broker(&c.protocol, &c.config, &c.key).await?;
             let redeems = broker.is_some();
             let cfg = RecipientConfig {
                 ticket_ev: Wei::from_base_units(U256::from(args.ticket_ev)),
@@ -327,8 +327,8 @@ pub(crate) async fn run(args: OrchestratorArgs) -> anyhow::Result<()> {
             );
             if !redeems {
                 println!(
-                    "note: no TicketBroker client yet: tickets are validated, stored and credited, \
-                     but winning tickets are not redeemed"
+                    "note: this chain has no TicketBroker: tickets are validated, stored and \
+                     credited, but winning tickets are not redeemed"
                 );
             }
             Some(p)
