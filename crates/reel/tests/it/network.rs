@@ -5,6 +5,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -461,4 +462,232 @@ fn the_demo_runs_the_whole_network_and_plays_within_20_seconds() {
         report.contains("tickets received") && report.contains("reward called in round"),
         "{report}"
     );
+}
+
+/// An orchestrator process killed with winning tickets in its database redeems them after
+/// it restarts, also though the gateway that paid never comes back to it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_orchestrator_redeems_its_tickets_after_restart() {
+    use alloy::providers::Provider;
+    use reel_chain::{ChainConfig, Devnet, DevnetOptions, Protocol};
+    use reel_types::{Lpt, Wei};
+
+    let dir = tempfile::tempdir().unwrap();
+    let devnet = Devnet::start(DevnetOptions {
+        data_dir: dir.path().join("chain"),
+        port: None,
+        chain_id: 31337,
+        accounts: 4,
+        block_time: 0,
+        reset: false,
+        eth_per_account: Wei::from_whole(10),
+        lpt_per_account: Lpt::from_whole(1000),
+        // Long rounds: blocks are mined by hand here.
+        protocol: reel_contracts::ProtocolParams {
+            round_length: 100,
+            ..DevnetOptions::devnet_protocol()
+        },
+    })
+    .await
+    .unwrap();
+    let f = devnet.file().clone();
+    let devnet_file = devnet.file_path();
+    let config = ChainConfig {
+        rpc_url: f.rpc_url.clone(),
+        chain_id: f.chain_id,
+        controller: f.contracts.controller,
+    };
+    let key = |i: usize| {
+        alloy::signers::local::PrivateKeySigner::from_bytes(&f.accounts[i].private_key).unwrap()
+    };
+    let orch_p = Protocol::connect(&config, Some(key(1))).await.unwrap();
+    // Rounds are initialised from another account than the orchestrator's, whose nonces
+    // its own redemptions use.
+    let keeper_p = Protocol::connect(&config, Some(key(2))).await.unwrap();
+    let mine = |n: u64| {
+        let p = keeper_p.clone();
+        async move {
+            p.provider()
+                .raw_request::<_, ()>("anvil_mine".into(), (n,))
+                .await
+                .unwrap();
+            p.ensure_round_initialized().await.unwrap();
+        }
+    };
+    let next_round = || {
+        let p = keeper_p.clone();
+        async move {
+            let s = p.round_status().await.unwrap();
+            p.provider()
+                .raw_request::<_, ()>("anvil_mine".into(), (s.start_block + s.length - s.block,))
+                .await
+                .unwrap();
+            p.ensure_round_initialized().await.unwrap();
+        }
+    };
+    next_round().await;
+    orch_p
+        .bond(Lpt::from_whole(500), orch_p.from().unwrap())
+        .await
+        .unwrap();
+    orch_p
+        .set_transcoder("10".parse().unwrap(), "100".parse().unwrap())
+        .await
+        .unwrap();
+    next_round().await;
+    let gw_p = Protocol::connect(&config, Some(key(3))).await.unwrap();
+    gw_p.fund_deposit_and_reserve(Wei::from_whole(1), Wei::from_whole(1))
+        .await
+        .unwrap();
+
+    // Face value = EV: every ticket wins.
+    let ev = "10000000000000000";
+    let odir = dir.path().join("orch");
+    let devnet_arg = devnet_file.to_str().unwrap().to_owned();
+    // One port for both runs: the registered service URI stays right, and the restart sends
+    // no transaction that could race the redemptions for the account's nonce.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let http_addr = format!("127.0.0.1:{port}");
+    let orch_args = |dd: &Path| -> Vec<String> {
+        [
+            "orchestrator",
+            "--network",
+            "onchain",
+            "--devnet",
+            &devnet_arg,
+            "--account",
+            "1",
+            "--http-addr",
+            &http_addr,
+            "--cli-addr",
+            "127.0.0.1:0",
+            "--data-dir",
+            dd.to_str().unwrap(),
+            "--price-per-unit",
+            "1",
+            "--ticket-ev",
+            ev,
+            "--max-face-value",
+            ev,
+            "--preset",
+            "ultrafast",
+            "--threads",
+            "1",
+            "--no-reward",
+        ]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect()
+    };
+    let args: Vec<String> = orch_args(&odir);
+    let mut orch = Role::start(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let ob = orch.banner();
+    let ocli = host_of(&field(&ob, "status"));
+    let gw = Role::start(&[
+        "gateway",
+        "--network",
+        "onchain",
+        "--devnet",
+        &devnet_arg,
+        "--account",
+        "3",
+        "--rtmp-addr",
+        "127.0.0.1:0",
+        "--http-addr",
+        "127.0.0.1:0",
+        "--cli-addr",
+        "127.0.0.1:0",
+        "--transcoding-options",
+        "P144p30fps16x9",
+        "--max-ticket-ev",
+        ev,
+        "--max-total-ev",
+        "100000000000000000",
+    ]);
+    let gb = gw.banner();
+    let ghttp = host_of(&field(&gb, "play"));
+
+    let pattern = dir.path().join("s%d.ts");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=320x180:rate=30:duration=3",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-g",
+        "30",
+        "-sc_threshold",
+        "0",
+        "-f",
+        "segment",
+        "-segment_time",
+        "1",
+        "-segment_format",
+        "mpegts",
+        pattern.to_str().unwrap(),
+    ]);
+    for i in 0..3 {
+        let ts = std::fs::read(dir.path().join(format!("s{i}.ts"))).unwrap();
+        let addr = ghttp.clone();
+        let (st, body) = tokio::task::spawn_blocking(move || {
+            http(&addr, "PUT", &format!("/live/k/{i}.ts"), &ts)
+        })
+        .await
+        .unwrap();
+        assert_eq!(st, 200, "{}", String::from_utf8_lossy(&body));
+    }
+    // Tickets top the session's credit up to one EV: the first segments bring one each,
+    // later ones ride on the credit. Every ticket sent is a winner in the database.
+    let stored = json(&ocli, "/status")["payments"]["winningTickets"].clone();
+    let gcli = host_of(&field(&gb, "status"));
+    let sent = metric(&gcli, "livepeer_tickets_sent") as u64;
+    assert!(sent >= 2, "{sent}");
+    assert_eq!(metric(&ocli, "livepeer_tickets_recv") as u64, sent);
+    assert_eq!(stored["pending"], sent, "{stored}");
+
+    // kill -9, then the params expire while it is down; the gateway is gone too.
+    orch.kill();
+    drop(gw);
+    mine(50).await;
+    let orch2 = Role::start(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let ocli = host_of(&field(&orch2.banner(), "status"));
+    let t0 = Instant::now();
+    loop {
+        let w = json(&ocli, "/status")["payments"]["winningTickets"].clone();
+        if w["redeemed"] == sent {
+            break;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(60), "not redeemed: {w}");
+        mine(1).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    // The orchestrator has no delegators and keeps every fee; the fee factor rounds down
+    // by at most a wei per ticket. The gateway's deposit paid exactly the face values.
+    let me = orch_p.from().unwrap();
+    let fees = orch_p
+        .delegator(me)
+        .await
+        .unwrap()
+        .pending_fees
+        .base_units();
+    let paid = alloy::primitives::U256::from(sent)
+        * alloy::primitives::U256::from(10u64).pow(alloy::primitives::U256::from(16u64));
+    assert!(
+        fees <= paid && paid - fees <= alloy::primitives::U256::from(3u64),
+        "{fees}"
+    );
+    let st = gw_p.sender_status(gw_p.from().unwrap()).await.unwrap();
+    assert_eq!(
+        st.deposit.base_units(),
+        alloy::primitives::U256::from(10u64).pow(alloy::primitives::U256::from(18u64)) - paid
+    );
+    drop(orch2);
+    devnet.shutdown().await.unwrap();
 }
