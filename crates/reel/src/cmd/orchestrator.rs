@@ -130,6 +130,10 @@ pub(crate) struct OrchestratorArgs {
     /// Gas one redemption costs (1,200,000 on Arbitrum)
     #[arg(long, default_value_t = 1_200_000)]
     redeem_gas: u64,
+    /// Blocks ticket params stay valid. Winners are redeemed only after that and within two
+    /// rounds of their creation, so keep it well under two round lengths
+    #[arg(long, default_value_t = 40, value_name = "BLOCKS")]
+    ticket_params_validity: u64,
     /// Face value cap while the sender's reserve cannot be read from a TicketBroker, wei
     #[arg(long, default_value_t = 1_000_000_000_000_000_000)]
     unverified_max_float: u128,
@@ -213,6 +217,7 @@ fn dump(a: &OrchestratorArgs, data_dir: &std::path::Path) -> serde_json::Value {
         "ticketEV": a.ticket_ev.to_string(),
         "maxFaceValue": a.max_face_value.to_string(),
         "redeemGas": a.redeem_gas,
+        "ticketParamsValidity": a.ticket_params_validity,
         "reward": !a.no_reward,
         "initializeRound": a.initialize_round,
         "rpcUrl": a.chain.rpc_url,
@@ -294,6 +299,7 @@ pub(crate) async fn run(args: OrchestratorArgs) -> anyhow::Result<()> {
             let cfg = RecipientConfig {
                 ticket_ev: Wei::from_base_units(U256::from(args.ticket_ev)),
                 redeem_gas: args.redeem_gas,
+                params_validity_blocks: args.ticket_params_validity,
                 max_face_value: (args.max_face_value > 0)
                     .then(|| Wei::from_base_units(U256::from(args.max_face_value))),
                 ..RecipientConfig::default()
