@@ -196,6 +196,21 @@ pub type HttpClient = Arc<reqwest::Client>;
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        // Service URIs come from the chain's ServiceRegistry: anything may be there.
+        #[test]
+        fn any_text_parses_or_fails_cleanly(s in "\\PC{0,80}") {
+            let _ = ServiceUri::parse(&s);
+        }
+
+        #[test]
+        fn display_parses_back(tls: bool, host in "[a-z][a-z0-9.-]{0,30}", port: u16) {
+            let u = ServiceUri { tls, host, port };
+            prop_assert_eq!(ServiceUri::parse(&u.to_string()).unwrap(), u);
+        }
+    }
 
     #[test]
     fn service_uris() {
