@@ -285,7 +285,10 @@ fn main() {
     };
     let (tb, tn, tnv) = (median(&mut tb), median(&mut tn), median(&mut tnv));
     let per = |t: f64| 1000.0 * t / heavy.len() as f64;
-    println!("  bare transcode           median {tb:.2} s, {:.0} ms per segment", per(tb));
+    println!(
+        "  bare transcode           median {tb:.2} s, {:.0} ms per segment",
+        per(tb)
+    );
     println!(
         "  network, local verify    median {tn:.2} s, {:.0} ms per segment: {:+.1}% over bare; segment in → playable {:.2}× the transcode",
         per(tn),
