@@ -139,7 +139,7 @@ async fn refusals_before_any_work() {
         .unwrap();
     assert!(result.info.is_some(), "fresh info rides on the result");
 
-    // One session is the limit: a second gateway is capped, at discovery and at /segment.
+    // One session is the limit: a second gateway is capped at discovery.
     let err = other.session().await.unwrap_err();
     assert_eq!(
         err.failure_kind(),
@@ -236,5 +236,45 @@ async fn a_transcoder_comes_back_after_the_orchestrator_restarts() {
     }
     shutdown.cancel();
     t.await.unwrap().unwrap();
+    orch.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unsigned_off_chain_gateway_gets_an_anonymous_session() {
+    init_logs();
+    let dir = tempfile::tempdir().unwrap();
+    let segs = segments(dir.path(), 1);
+    let shutdown = CancellationToken::new();
+    let orch = start_orch(orch_settings(dir.path()), &shutdown).await;
+    let c = Client::new(orch.uri());
+    // What a go-livepeer gateway without an account sends: no address, no signature.
+    let (info, _) = get_orchestrator(
+        orch.uri(),
+        proto::OrchestratorRequest::default(),
+        Duration::from_secs(5),
+    )
+    .await
+    .unwrap();
+    let mut seg = c.seg_data(&info, 0, &segs[0]);
+    seg.sig.clear();
+    let (st, body) = c.post(&seg, BodyKind::Inline, segs[0].clone()).await;
+    assert_eq!(st, 200);
+    let r = wire::decode_transcode_result(&body, &wire::Limits::default()).unwrap();
+    assert!(
+        matches!(r.result, Some(proto::transcode_result::Result::Data(_))),
+        "{r:?}"
+    );
+    // A malformed signature is still refused, anonymous or not.
+    let bad = proto::OrchestratorRequest {
+        address: vec![1; 20],
+        sig: vec![2; 65],
+        ..Default::default()
+    };
+    assert!(
+        get_orchestrator(orch.uri(), bad, Duration::from_secs(5))
+            .await
+            .is_err()
+    );
+    shutdown.cancel();
     orch.stop().await;
 }
