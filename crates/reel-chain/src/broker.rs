@@ -123,6 +123,12 @@ impl ChainTicketBroker {
         Ok(nonce)
     }
 
+    fn forget_nonce(&self) {
+        if let Ok(mut next) = self.next_nonce.lock() {
+            *next = None;
+        }
+    }
+
     /// Why a mined transaction failed: the same call replayed on the state before its block.
     async fn revert_reason_of(&self, tx_hash: B256, block: u64) -> Option<String> {
         let tx = self
@@ -300,6 +306,10 @@ impl TicketBroker for ChainTicketBroker {
                 if let Ok(Some(_)) = self.provider.get_transaction_by_hash(tx.tx_hash).await {
                     return Ok(());
                 }
+                // The nonce this transaction held is free again (or was taken by another
+                // sender on the same account): forget our count so the next redemption asks
+                // the node instead of leaving a gap that would stall every later one.
+                self.forget_nonce();
                 let err = alloy::contract::Error::TransportError(e);
                 Err(call_err("eth_sendRawTransaction", &err))
             }

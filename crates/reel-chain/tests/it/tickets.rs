@@ -82,6 +82,20 @@ async fn rust_ticket_hash_equals_get_ticket_hash() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// anvil mines right after accepting a transaction, but a moment later: poll like the queue.
+async fn wait_receipt(
+    broker: &ChainTicketBroker,
+    tx: B256,
+) -> anyhow::Result<reel_pm::broker::Receipt> {
+    for _ in 0..250 {
+        if let Some(r) = broker.receipt(tx).await? {
+            return Ok(r);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    anyhow::bail!("{tx} not mined within 5 s")
+}
+
 #[tokio::test]
 async fn a_rust_signed_winning_ticket_redeems_once_for_its_face_value() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
@@ -154,7 +168,7 @@ async fn a_rust_signed_winning_ticket_redeems_once_for_its_face_value() -> anyho
     assert!(broker.receipt(tx.tx_hash).await?.is_none());
     broker.broadcast(&tx).await?;
     broker.broadcast(&tx).await?; // the same bytes again, as after a crash: harmless
-    let receipt = broker.receipt(tx.tx_hash).await?.expect("mined");
+    let receipt = wait_receipt(&broker, tx.tx_hash).await?;
     assert!(receipt.success, "{receipt:?}");
     assert!(broker.is_used_ticket(signed.hash()).await?);
 
@@ -181,6 +195,34 @@ async fn a_rust_signed_winning_ticket_redeems_once_for_its_face_value() -> anyho
         "{err:?}"
     );
     assert_eq!(err.disposition(), reel_pm::broker::Disposition::Used);
+
+    // Another transaction from the same account takes the nonce a prepared redemption
+    // held (the keeper shares the orchestrator's account): that broadcast fails, and the
+    // next redemption uses a fresh nonce instead of stalling behind a gap.
+    let mut second = signed.clone();
+    second.ticket.sender_nonce = 3;
+    second.sig = second.ticket.sign(&signer);
+    let stale = broker
+        .prepare_redeem(&second, broker.gas_price().await?, None)
+        .await?;
+    let other = orch.provider().send_transaction(
+        alloy::rpc::types::TransactionRequest::default()
+            .to(sender_addr)
+            .value(U256::from(1u64))
+            .nonce(stale.tx_nonce),
+    );
+    other.await?.get_receipt().await?;
+    assert!(
+        broker.broadcast(&stale).await.is_err(),
+        "nonce already used"
+    );
+    let fresh = broker
+        .prepare_redeem(&second, broker.gas_price().await?, None)
+        .await?;
+    assert_eq!(fresh.tx_nonce, stale.tx_nonce + 1);
+    broker.broadcast(&fresh).await?;
+    assert!(wait_receipt(&broker, fresh.tx_hash).await?.success);
+    assert!(broker.is_used_ticket(second.hash()).await?);
 
     // A ticket with a forged signature never redeems.
     let mut forged = signed.clone();
