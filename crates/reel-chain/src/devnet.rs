@@ -46,12 +46,30 @@ pub struct DevnetOptions {
 }
 
 impl DevnetOptions {
-    /// Parameters that suit a chain on one machine: short rounds and unbonding.
+    /// Parameters that suit a chain on one machine: short rounds, unbonding and votes.
     pub fn devnet_protocol() -> ProtocolParams {
         ProtocolParams {
             round_length: 20,
             unbonding_period: 2,
+            // A proposal cycle takes votingDelay + votingPeriod rounds: keep it minutes.
+            voting_period: 5,
             ..ProtocolParams::default()
+        }
+    }
+
+    /// A throwaway devnet for tests and scripts: a free port, a block per transaction (the
+    /// caller mines to move rounds), `accounts` accounts with 100 ETH and 10,000 LPT each.
+    pub fn ephemeral(data_dir: &Path, accounts: usize) -> Self {
+        Self {
+            data_dir: data_dir.to_path_buf(),
+            port: None,
+            chain_id: crate::anvil::DEFAULT_CHAIN_ID,
+            accounts,
+            block_time: 0,
+            reset: false,
+            eth_per_account: Wei::from_whole(100),
+            lpt_per_account: Lpt::from_whole(10_000),
+            protocol: Self::devnet_protocol(),
         }
     }
 }
@@ -322,6 +340,34 @@ impl Devnet {
 
     pub fn anvil(&self) -> &Anvil {
         &self.anvil
+    }
+
+    /// The chain as a node would be configured for it.
+    pub fn chain_config(&self) -> crate::ChainConfig {
+        crate::ChainConfig {
+            rpc_url: self.file.rpc_url.clone(),
+            chain_id: self.file.chain_id,
+            controller: self.file.contracts.controller,
+        }
+    }
+
+    /// Mines blocks up to the first block of the next round (not initialising it) and
+    /// returns that round. For tests and demos on a devnet without a block timer.
+    pub async fn mine_to_next_round(&self) -> Result<u64, DevnetError> {
+        let protocol = crate::Protocol::connect(&self.chain_config(), None).await?;
+        let s = protocol.round_status().await?;
+        let blocks = s
+            .start_block
+            .saturating_add(s.length)
+            .saturating_sub(s.block);
+        connect(&self.file.rpc_url)?
+            .raw_request::<_, ()>("anvil_mine".into(), (blocks,))
+            .await
+            .map_err(|source| DevnetError::Rpc {
+                method: "anvil_mine",
+                source: Box::new(source),
+            })?;
+        Ok(protocol.round_status().await?.round.0)
     }
 
     /// Waits until anvil exits by itself (it crashed or was killed).

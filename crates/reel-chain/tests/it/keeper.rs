@@ -1,35 +1,15 @@
-use alloy::{providers::Provider, signers::local::PrivateKeySigner};
+use alloy::signers::local::PrivateKeySigner;
 use reel_chain::{
     ChainConfig, Devnet, DevnetOptions, Protocol,
     keeper::{self, KeeperAction, KeeperConfig},
 };
-use reel_types::{Lpt, Ppm, Wei};
+use reel_types::{Lpt, Ppm};
 use std::time::Duration;
-
-async fn mine_to_next_round(p: &Protocol) -> anyhow::Result<()> {
-    let s = p.round_status().await?;
-    let blocks = s.start_block + s.length - s.block;
-    p.provider()
-        .raw_request::<_, ()>("anvil_mine".into(), (blocks,))
-        .await?;
-    Ok(())
-}
 
 #[tokio::test]
 async fn keeper_initializes_rounds_and_rewards_once_per_round() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let devnet = Devnet::start(DevnetOptions {
-        data_dir: dir.path().to_path_buf(),
-        port: None,
-        chain_id: 31337,
-        accounts: 2,
-        block_time: 0,
-        reset: false,
-        eth_per_account: Wei::from_whole(10),
-        lpt_per_account: Lpt::from_whole(1000),
-        protocol: DevnetOptions::devnet_protocol(),
-    })
-    .await?;
+    let devnet = Devnet::start(DevnetOptions::ephemeral(dir.path(), 2)).await?;
     let f = devnet.file().clone();
     let config = ChainConfig {
         rpc_url: f.rpc_url.clone(),
@@ -57,7 +37,7 @@ async fn keeper_initializes_rounds_and_rewards_once_per_round() -> anyhow::Resul
         reward: true,
         poll: Duration::from_millis(50),
     };
-    mine_to_next_round(&orch).await?;
+    devnet.mine_to_next_round().await?;
     let round = orch.round_status().await?.round;
     let actions = keeper::tick(&orch, &cfg).await?;
     assert!(
@@ -73,7 +53,7 @@ async fn keeper_initializes_rounds_and_rewards_once_per_round() -> anyhow::Resul
     assert!(keeper::tick(&orch, &cfg).await?.is_empty());
 
     // Two keepers racing for the same new round: one initialises, neither fails.
-    mine_to_next_round(&orch).await?;
+    devnet.mine_to_next_round().await?;
     let init_only = KeeperConfig {
         reward: false,
         ..cfg

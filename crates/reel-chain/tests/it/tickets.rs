@@ -19,20 +19,6 @@ use reel_pm::{
 };
 use reel_types::{Lpt, Ppm, Wei};
 
-fn devnet_options(dir: &std::path::Path) -> DevnetOptions {
-    DevnetOptions {
-        data_dir: dir.to_path_buf(),
-        port: None,
-        chain_id: 31337,
-        accounts: 3,
-        block_time: 0,
-        reset: false,
-        eth_per_account: Wei::from_whole(100),
-        lpt_per_account: Lpt::from_whole(1000),
-        protocol: DevnetOptions::devnet_protocol(),
-    }
-}
-
 /// A deterministic pseudo-random 32-byte value per (case, field).
 fn rnd(case: u64, field: &str) -> B256 {
     keccak256(format!("{case}/{field}"))
@@ -41,7 +27,7 @@ fn rnd(case: u64, field: &str) -> B256 {
 #[tokio::test]
 async fn rust_ticket_hash_equals_get_ticket_hash() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let devnet = Devnet::start(devnet_options(dir.path())).await?;
+    let devnet = Devnet::start(DevnetOptions::ephemeral(dir.path(), 3)).await?;
     let f = devnet.file().clone();
     let provider = reel_chain::connect(&f.rpc_url)?;
     let broker = ITicketBroker::new(f.contracts.ticket_broker, &provider);
@@ -99,7 +85,7 @@ async fn wait_receipt(
 #[tokio::test]
 async fn a_rust_signed_winning_ticket_redeems_once_for_its_face_value() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let devnet = Devnet::start(devnet_options(dir.path())).await?;
+    let devnet = Devnet::start(DevnetOptions::ephemeral(dir.path(), 3)).await?;
     let f = devnet.file().clone();
     let config = ChainConfig {
         rpc_url: f.rpc_url.clone(),
@@ -116,10 +102,7 @@ async fn a_rust_signed_winning_ticket_redeems_once_for_its_face_value() -> anyho
     // An active orchestrator that keeps all fees (fee share 0), and a funded sender.
     orch.bond(Lpt::from_whole(100), orch_addr).await?;
     orch.set_transcoder(Ppm::default(), Ppm::default()).await?;
-    let s = orch.round_status().await?;
-    orch.provider()
-        .raw_request::<_, ()>("anvil_mine".into(), (s.start_block + s.length - s.block,))
-        .await?;
+    devnet.mine_to_next_round().await?;
     orch.initialize_round().await?;
     assert!(orch.transcoder(orch_addr).await?.active);
     let deposit = Wei::parse_decimal("1.5")?;

@@ -1,59 +1,22 @@
 //! `reel deposit` on a devnet: funding lands in the Minter to the wei, the unlock period is
 //! enforced, and withdraw returns exactly what was left.
 
-use alloy::providers::Provider;
-use reel_chain::{ChainConfig, Devnet, DevnetOptions, Protocol};
-use reel_types::{Lpt, Wei};
-use std::{path::Path, process::Command};
+use crate::chain_support::{devnet, reel_as};
+use reel_chain::Protocol;
+use reel_types::Wei;
+use std::path::Path;
 
 fn reel(devnet: &Path, account: usize, args: &[&str]) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_reel"))
-        .arg("deposit")
-        .arg("--devnet")
-        .arg(devnet)
-        .args(["--account", &account.to_string()])
-        .args(args)
-        .output()
-        .expect("reel runs");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
-}
-
-async fn next_round(p: &Protocol) {
-    let s = p.round_status().await.expect("round");
-    p.provider()
-        .raw_request::<_, ()>("anvil_mine".into(), (s.start_block + s.length - s.block,))
-        .await
-        .expect("mine");
+    reel_as(devnet, account, "deposit", args)
 }
 
 #[tokio::test]
 async fn fund_unlock_and_withdraw_move_exact_amounts() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let devnet = Devnet::start(DevnetOptions {
-        data_dir: dir.path().to_path_buf(),
-        port: None,
-        chain_id: 31337,
-        accounts: 2,
-        block_time: 0,
-        reset: false,
-        eth_per_account: Wei::from_whole(10),
-        lpt_per_account: Lpt::from_whole(10),
-        protocol: DevnetOptions::devnet_protocol(),
-    })
-    .await?;
+    let devnet = devnet(dir.path(), 2).await;
     let f = devnet.file().clone();
     let path = devnet.file_path();
-    let config = ChainConfig {
-        rpc_url: f.rpc_url.clone(),
-        chain_id: f.chain_id,
-        controller: f.contracts.controller,
-    };
-    let p = Protocol::connect(&config, None).await?;
+    let p = Protocol::connect(&devnet.chain_config(), None).await?;
     let sender = f.accounts[1].address;
     let minter_eth = |p: &Protocol| {
         let p = p.clone();
@@ -62,9 +25,9 @@ async fn fund_unlock_and_withdraw_move_exact_amounts() -> anyhow::Result<()> {
 
     let (ok, text) = reel(&path, 1, &["fund"]);
     assert!(!ok && text.contains("nothing to fund"), "{text}");
-    let (ok, text) = reel(&path, 1, &["fund", "--deposit", "20"]);
+    let (ok, text) = reel(&path, 1, &["fund", "--deposit", "200"]);
     assert!(
-        !ok && text.contains("not the 20 ETH needed"),
+        !ok && text.contains("not the 200 ETH needed"),
         "cannot fund more than the balance: {text}"
     );
 
@@ -99,7 +62,7 @@ async fn fund_unlock_and_withdraw_move_exact_amounts() -> anyhow::Result<()> {
 
     // The devnet's unlock period is 2 rounds.
     for _ in 0..2 {
-        next_round(&p).await;
+        devnet.mine_to_next_round().await?;
     }
     let status = p.sender_status(sender).await?;
     assert_eq!(status.deposit, Wei::parse_decimal("1.25")?);

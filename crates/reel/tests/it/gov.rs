@@ -3,43 +3,19 @@
 //! orchestrator) → queue → execute → the parameter changed on chain. And a proposal that
 //! misses quorum changes nothing.
 
-use alloy::{primitives::U256, providers::Provider};
-use reel_chain::{ChainConfig, Devnet, DevnetOptions, Protocol, governance::ProposalState};
+use crate::chain_support::{devnet, next_round, reel_as, reel_ok};
+use alloy::primitives::U256;
+use reel_chain::{Protocol, governance::ProposalState};
 use reel_contracts::livepeer::{IBondingManager, IMinter};
-use reel_types::{Lpt, Wei};
-use std::{path::Path, process::Command};
+use reel_types::Lpt;
+use std::path::Path;
 
 fn reel(devnet: &Path, account: usize, args: &[&str]) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_reel"))
-        .arg(args[0])
-        .arg("--devnet")
-        .arg(devnet)
-        .args(["--account", &account.to_string()])
-        .args(&args[1..])
-        .output()
-        .expect("reel runs");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
+    reel_as(devnet, account, args[0], &args[1..])
 }
 
 fn ok(devnet: &Path, account: usize, args: &[&str]) -> String {
-    let (success, text) = reel(devnet, account, args);
-    assert!(success, "reel {args:?} failed:\n{text}");
-    text
-}
-
-async fn next_round(p: &Protocol, devnet: &Path) -> u64 {
-    let s = p.round_status().await.expect("round");
-    p.provider()
-        .raw_request::<_, ()>("anvil_mine".into(), (s.start_block + s.length - s.block,))
-        .await
-        .expect("mine");
-    ok(devnet, 0, &["stake", "round", "initialize"]);
-    p.round_status().await.expect("round").round.0
+    reel_ok(devnet, account, args[0], &args[1..])
 }
 
 fn proposal_id(out: &str) -> String {
@@ -54,31 +30,15 @@ fn proposal_id(out: &str) -> String {
 async fn governance_cycle_changes_a_parameter_and_a_missed_quorum_changes_nothing()
 -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let devnet = Devnet::start(DevnetOptions {
-        data_dir: dir.path().to_path_buf(),
-        port: None,
-        chain_id: 31337,
-        accounts: 4,
-        block_time: 0,
-        reset: false,
-        eth_per_account: Wei::from_whole(10),
-        lpt_per_account: Lpt::from_whole(10_000),
-        protocol: DevnetOptions::devnet_protocol(),
-    })
-    .await?;
+    let devnet = devnet(dir.path(), 4).await;
     let f = devnet.file().clone();
     let path = devnet.file_path();
-    let config = ChainConfig {
-        rpc_url: f.rpc_url.clone(),
-        chain_id: f.chain_id,
-        controller: f.contracts.controller,
-    };
-    let p = Protocol::connect(&config, None).await?;
+    let p = Protocol::connect(&devnet.chain_config(), None).await?;
     let orch = f.accounts[1].address.to_string();
 
     // Two orchestrators and a delegator, registered early in a round (not in its locked
     // tail); the next round makes them active.
-    next_round(&p, &path).await;
+    next_round(&devnet).await;
     ok(
         &path,
         1,
@@ -108,8 +68,8 @@ async fn governance_cycle_changes_a_parameter_and_a_missed_quorum_changes_nothin
             "600",
         ],
     );
-    next_round(&p, &path).await;
-    next_round(&p, &path).await;
+    next_round(&devnet).await;
+    next_round(&devnet).await;
 
     let minter = IMinter::new(f.contracts.minter, p.provider());
     assert_eq!(minter.inflationChange().call().await?, U256::from(500u64));
@@ -145,8 +105,8 @@ async fn governance_cycle_changes_a_parameter_and_a_missed_quorum_changes_nothin
     assert!(out.contains("state        Pending"), "{out}");
 
     // Past the voting delay: voting is open.
-    next_round(&p, &path).await;
-    next_round(&p, &path).await;
+    next_round(&devnet).await;
+    next_round(&devnet).await;
     let status = ok(&path, 0, &["gov", "status", &id]);
     assert!(status.contains("state        Active"), "{status}");
 
@@ -191,7 +151,7 @@ async fn governance_cycle_changes_a_parameter_and_a_missed_quorum_changes_nothin
     assert!(!success, "{text}");
 
     while p.proposal(id.parse()?).await?.state == ProposalState::Active {
-        next_round(&p, &path).await;
+        next_round(&devnet).await;
     }
     assert_eq!(
         p.proposal(id.parse()?).await?.state,
@@ -226,11 +186,11 @@ async fn governance_cycle_changes_a_parameter_and_a_missed_quorum_changes_nothin
         ],
     );
     let id2 = proposal_id(&out);
-    next_round(&p, &path).await;
-    next_round(&p, &path).await;
+    next_round(&devnet).await;
+    next_round(&devnet).await;
     ok(&path, 2, &["gov", "vote", &id2, "for"]);
     while p.proposal(id2.parse()?).await?.state == ProposalState::Active {
-        next_round(&p, &path).await;
+        next_round(&devnet).await;
     }
     assert_eq!(
         p.proposal(id2.parse()?).await?.state,

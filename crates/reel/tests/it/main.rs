@@ -1,5 +1,6 @@
 //! The `reel` binary, run as a user runs it.
 
+mod chain_support;
 mod deposit;
 mod devnet;
 mod gov;

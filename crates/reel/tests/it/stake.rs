@@ -1,45 +1,21 @@
 //! `reel stake` on a real devnet, checked against a reference model of the protocol's
 //! reward formulas (spec §0, §2.5–§2.7, §3) written here independently of the contracts.
 
-use alloy::{primitives::U256, providers::Provider};
-use reel_chain::{ChainConfig, Devnet, DevnetOptions, Protocol};
+use crate::chain_support::{devnet, next_round, reel_as, reel_ok};
+use alloy::primitives::U256;
+use reel_chain::Protocol;
 use reel_contracts::livepeer::IMinter;
-use reel_types::{Lpt, Wei};
-use std::{path::Path, process::Command};
+use reel_types::Lpt;
+use std::path::Path;
 
 fn reel(devnet: &Path, account: usize, args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_reel"))
-        .arg("stake")
-        .arg("--devnet")
-        .arg(devnet)
-        .args(["--account", &account.to_string()])
-        .args(args)
-        .output()
-        .expect("reel runs");
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "reel stake {args:?} failed:\n{stdout}\n{stderr}"
-    );
-    stdout
+    reel_ok(devnet, account, "stake", args)
 }
 
 fn reel_fails(devnet: &Path, account: usize, args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_reel"))
-        .arg("stake")
-        .arg("--devnet")
-        .arg(devnet)
-        .args(["--account", &account.to_string()])
-        .args(args)
-        .output()
-        .expect("reel runs");
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "reel stake {args:?} should fail"
-    );
-    String::from_utf8_lossy(&out.stderr).into_owned()
+    let (ok, text) = reel_as(devnet, account, "stake", args);
+    assert!(!ok, "reel stake {args:?} should fail:\n{text}");
+    text
 }
 
 const E27: u128 = 1_000_000_000_000_000_000_000_000_000;
@@ -130,52 +106,20 @@ impl Model {
     }
 }
 
-async fn next_round(protocol: &Protocol, devnet: &Path) -> u64 {
-    let s = protocol.round_status().await.expect("round status");
-    let target = s.start_block + s.length;
-    let blocks = target - s.block;
-    protocol
-        .provider()
-        .raw_request::<_, ()>("anvil_mine".into(), (blocks,))
-        .await
-        .expect("mine");
-    let out = reel(devnet, 0, &["round", "initialize"]);
-    assert!(out.contains("initialize round: done"), "{out}");
-    let s = protocol.round_status().await.expect("round status");
-    assert!(s.initialized);
-    s.round.0
-}
-
 #[tokio::test]
 async fn stake_cli_rewards_match_the_reference_model() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let devnet = Devnet::start(DevnetOptions {
-        data_dir: dir.path().to_path_buf(),
-        port: None,
-        chain_id: 31337,
-        accounts: 4,
-        block_time: 0,
-        reset: false,
-        eth_per_account: Wei::from_whole(10),
-        lpt_per_account: Lpt::from_whole(10_000),
-        protocol: DevnetOptions::devnet_protocol(),
-    })
-    .await?;
+    let devnet = devnet(dir.path(), 4).await;
     let file = devnet.file().clone();
     let path = devnet.file_path();
-    let config = ChainConfig {
-        rpc_url: file.rpc_url.clone(),
-        chain_id: file.chain_id,
-        controller: file.contracts.controller,
-    };
-    let protocol = Protocol::connect(&config, None).await?;
+    let protocol = Protocol::connect(&devnet.chain_config(), None).await?;
     let orch = file.accounts[1].address;
     let d1 = file.accounts[2].address;
     let d2 = file.accounts[3].address;
     let orch_s = orch.to_string();
 
     // Round a: the orchestrator registers with a 10% reward cut, D1 delegates 500 LPT.
-    let a = next_round(&protocol, &path).await;
+    let a = next_round(&devnet).await;
     let out = reel(
         &path,
         1,
@@ -216,7 +160,7 @@ async fn stake_cli_rewards_match_the_reference_model() -> anyhow::Result<()> {
 
     // Rounds a+1 ..= a+6: the orchestrator calls reward through the CLI every round.
     for i in 1..=6u64 {
-        let n = next_round(&protocol, &path).await;
+        let n = next_round(&devnet).await;
         assert_eq!(n, a + i);
         m.initialize_round();
         let out = reel(&path, 1, &["reward"]);
