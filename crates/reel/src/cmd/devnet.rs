@@ -157,12 +157,15 @@ fn print_summary(devnet: &Devnet, took: std::time::Duration) {
     println!("  BondingManager {}", f.contracts.bonding_manager);
     println!("  RoundsManager  {}", f.contracts.rounds_manager);
     println!("  Minter         {}", f.contracts.minter);
+    println!("  TicketBroker   {}", f.contracts.ticket_broker);
+    println!("  Treasury       {} (owns the Controller)", f.contracts.treasury);
+    println!("  Governor       {}", f.contracts.governor);
     println!(
         "  rounds         {} blocks each, unbonding takes {} rounds",
         f.protocol.round_length, f.protocol.unbonding_period
     );
     println!(
-        "  accounts       {} funded with {} and {} each; the first owns the protocol",
+        "  accounts       {} funded with {} and {} each; the first deployed the protocol",
         f.accounts.len(),
         f.eth_per_account,
         f.lpt_per_account
