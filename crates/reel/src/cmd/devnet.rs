@@ -158,7 +158,10 @@ fn print_summary(devnet: &Devnet, took: std::time::Duration) {
     println!("  RoundsManager  {}", f.contracts.rounds_manager);
     println!("  Minter         {}", f.contracts.minter);
     println!("  TicketBroker   {}", f.contracts.ticket_broker);
-    println!("  Treasury       {} (owns the Controller)", f.contracts.treasury);
+    println!(
+        "  Treasury       {} (owns the Controller)",
+        f.contracts.treasury
+    );
     println!("  Governor       {}", f.contracts.governor);
     println!(
         "  rounds         {} blocks each, unbonding takes {} rounds",

@@ -13,7 +13,12 @@ pub(crate) async fn devnet(dir: &Path, accounts: usize) -> Devnet {
 
 /// Runs `reel <command> --devnet <file> --account <n> <args…>`; returns success and
 /// stdout followed by stderr.
-pub(crate) fn reel_as(devnet: &Path, account: usize, command: &str, args: &[&str]) -> (bool, String) {
+pub(crate) fn reel_as(
+    devnet: &Path,
+    account: usize,
+    command: &str,
+    args: &[&str],
+) -> (bool, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_reel"))
         .arg(command)
         .arg("--devnet")
