@@ -338,4 +338,13 @@ impl TicketBroker for ChainTicketBroker {
             revert_reason,
         }))
     }
+
+    async fn account_nonce(&self) -> Result<Option<u64>, PmError> {
+        self.provider
+            .get_transaction_count(self.from)
+            .latest()
+            .await
+            .map(Some)
+            .map_err(|e| chain_err("eth_getTransactionCount", e))
+    }
 }

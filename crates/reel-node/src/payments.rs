@@ -63,6 +63,7 @@ pub trait DynBroker: Send + Sync {
     ) -> BoxFut<'_, Result<PreparedTx, PmError>>;
     fn broadcast(&self, tx: PreparedTx) -> BoxFut<'_, Result<(), PmError>>;
     fn receipt(&self, hash: B256) -> BoxFut<'_, Result<Option<Receipt>, PmError>>;
+    fn account_nonce(&self) -> BoxFut<'_, Result<Option<u64>, PmError>>;
 }
 
 impl<T: TicketBroker> DynBroker for T {
@@ -110,6 +111,9 @@ impl<T: TicketBroker> DynBroker for T {
     }
     fn receipt(&self, hash: B256) -> BoxFut<'_, Result<Option<Receipt>, PmError>> {
         Box::pin(TicketBroker::receipt(self, hash))
+    }
+    fn account_nonce(&self) -> BoxFut<'_, Result<Option<u64>, PmError>> {
+        Box::pin(TicketBroker::account_nonce(self))
     }
 }
 
@@ -176,6 +180,9 @@ impl TicketBroker for BrokerHandle {
     }
     fn receipt(&self, hash: B256) -> impl Future<Output = Result<Option<Receipt>, PmError>> + Send {
         self.0.receipt(hash)
+    }
+    fn account_nonce(&self) -> impl Future<Output = Result<Option<u64>, PmError>> + Send {
+        self.0.account_nonce()
     }
 }
 
@@ -278,6 +285,11 @@ impl OrchPayments {
     ) -> Result<Self, NodeError> {
         std::fs::create_dir_all(data_dir)
             .map_err(|e| NodeError::io(format!("creating {}", data_dir.display()), e))?;
+        if let Some((name, hit)) = reel_pm::failpoint::check() {
+            tracing::warn!(target: "node::payments", failpoint = name, hit,
+                "{} is set: this process aborts at that point of the ticket path (crash tests only)",
+                reel_pm::failpoint::ENV);
+        }
         let store = Arc::new(Store::open(&data_dir.join(TICKET_DB))?);
         let recipient = Arc::new(Recipient::new(address, Arc::clone(&store), cfg, 0)?);
         Ok(Self {

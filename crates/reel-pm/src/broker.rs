@@ -133,6 +133,13 @@ pub trait TicketBroker: Send + Sync {
         &self,
         tx_hash: B256,
     ) -> impl Future<Output = Result<Option<Receipt>, PmError>> + Send;
+    /// How many transactions of the redeeming account are mined (its `latest` nonce), or
+    /// `None` when the broker cannot tell. The queue uses it to see that another transaction
+    /// from the same account (the round keeper's `reward()`, an operator's manual one) took
+    /// the nonce of a redemption that was never mined, which can then never be mined.
+    fn account_nonce(&self) -> impl Future<Output = Result<Option<u64>, PmError>> + Send {
+        async { Ok(None) }
+    }
 }
 
 /// What to do with a ticket after a failed redemption.

@@ -928,6 +928,85 @@ async fn n2_terminal_revert_is_recorded_with_its_reason_and_never_retried() {
     assert_eq!(o.store.counts().unwrap().pending, 1);
 }
 
+#[tokio::test]
+async fn c07_ticket_is_expired_found_while_preparing_is_terminal_without_a_transaction() {
+    let o = winner_orch();
+    let p = o.params(price()).await;
+    o.receive(&payment_with_nonces(&p, GW_KEY, &[1, 2]), "s")
+        .unwrap();
+    o.broker.advance_blocks(40);
+    // The contract's own clock says expired before ours does (upstream PR #3954: never
+    // retry it every block).
+    o.broker.fail_next_prepare(PmError::Revert {
+        reason: "ticket is expired".into(),
+    });
+    // Any other refusal that can change waits for the next block.
+    o.broker.fail_next_prepare(PmError::Revert {
+        reason: "sender deposit and reserve insufficient to cover ticket face value".into(),
+    });
+    let r = o.redeemer.tick(1).await.unwrap();
+    assert_eq!((r.expired, r.retrying, r.submitted), (1, 1, 0));
+    assert_eq!(o.broker.prepared(), 0, "nothing signed");
+    let all = o.store.all().unwrap();
+    assert_eq!(all[0].state, TicketState::Expired);
+    assert_eq!(all[1].state, TicketState::Pending);
+    assert_eq!(o.monitor.pending(addr(GW_KEY)), Wei::ZERO);
+    let r = o.redeemer.tick(2).await.unwrap();
+    assert_eq!(
+        (r.expired, r.submitted),
+        (0, 1),
+        "the expired one is never retried"
+    );
+}
+
+// --- N8 / the keeper on the same account --------------------------------------------------------
+
+#[tokio::test]
+async fn n8_a_redemption_whose_nonce_another_transaction_took_is_sent_again() {
+    let o = winner_orch();
+    let p = o.params(price()).await;
+    o.receive(&payment_with_nonces(&p, GW_KEY, &[1]), "s")
+        .unwrap();
+    o.broker.advance_blocks(40);
+    assert_eq!(o.redeemer.tick(1000).await.unwrap().submitted, 1);
+    // The round keeper's reward() on the same account is mined with that nonce first.
+    o.broker.other_tx_takes_next_nonce();
+    let r = o.redeemer.tick(1001).await.unwrap();
+    assert_eq!(
+        r.retrying, 1,
+        "not left waiting for a transaction that cannot be mined"
+    );
+    assert_eq!(o.monitor.pending(addr(GW_KEY)), Wei::ZERO);
+    assert_eq!(o.redeemer.tick(1002).await.unwrap().submitted, 1);
+    o.broker.mine();
+    assert_eq!(o.redeemer.tick(1003).await.unwrap().redeemed, 1);
+    let t = &o.store.all().unwrap()[0];
+    let txs = o.store.txs(t.id).unwrap();
+    assert_eq!(txs.len(), 2);
+    assert_eq!(txs[1].tx_nonce, txs[0].tx_nonce + 1, "a fresh nonce");
+    assert_eq!(t.tx_hash, Some(txs[1].tx_hash));
+    assert_eq!(o.broker.redeemed_events(t.signed.hash()), 1);
+    assert_eq!(o.broker.fees(addr(ORCH_KEY)), p.face_value);
+}
+
+#[tokio::test]
+async fn c18_a_redemption_the_node_lost_is_broadcast_again_not_left_to_time_out() {
+    let o = winner_orch();
+    let p = o.params(price()).await;
+    o.receive(&payment_with_nonces(&p, GW_KEY, &[1]), "s")
+        .unwrap();
+    o.broker.advance_blocks(40);
+    assert_eq!(o.redeemer.tick(1000).await.unwrap().submitted, 1);
+    // The node restarts with an empty mempool (or a reorg drops the block).
+    o.broker.drop_mempool();
+    assert_eq!(o.redeemer.tick(1001).await.unwrap().waiting, 1);
+    assert_eq!(o.broker.mempool_len(), 1, "the same bytes, again");
+    o.broker.mine();
+    assert_eq!(o.redeemer.tick(1002).await.unwrap().redeemed, 1);
+    assert_eq!(o.broker.prepared(), 1, "no second transaction");
+    assert_eq!(o.broker.fees(addr(ORCH_KEY)), p.face_value);
+}
+
 // --- the validator against a reference model ----------------------------------------------------
 
 proptest::proptest! {

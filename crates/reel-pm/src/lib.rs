@@ -33,6 +33,7 @@
 
 pub mod balance;
 pub mod broker;
+pub mod failpoint;
 pub mod monitor;
 pub mod price;
 pub mod recipient;

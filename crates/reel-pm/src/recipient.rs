@@ -495,6 +495,7 @@ impl Recipient {
                 }
             }
         }
+        crate::failpoint::hit(crate::failpoint::RECV_AFTER_VALIDATION);
         // N1: durable before credit. If the commit fails nothing is credited and the nonces
         // are released, so the gateway can retry the same tickets.
         if !seen.is_empty()
@@ -508,6 +509,7 @@ impl Recipient {
                   "could not store payment; refusing it");
             return Err(e);
         }
+        crate::failpoint::hit(crate::failpoint::RECV_AFTER_STORE);
         outcome.winners = u32::try_from(winners.len()).unwrap_or(u32::MAX);
         if !credit.is_zero() {
             let key: AccountKey = (batch.sender, session.to_owned());
@@ -515,6 +517,7 @@ impl Recipient {
                 .credit(&key, credit, p.price, Instant::now())?;
         }
         outcome.credited = credit;
+        crate::failpoint::hit(crate::failpoint::RECV_AFTER_CREDIT);
         debug!(target: "pm::recipient", sender = %batch.sender, session,
                accepted = outcome.accepted, winners = outcome.winners,
                rejected = outcome.rejected.len(), credited = %credit, "payment received");

@@ -10,12 +10,19 @@
 //!   gas price is under the cap, the face value beats the transaction cost and the sender's
 //!   deposit plus claimable reserve covers the face value (in the ticket's last round, any
 //!   amount above the tx cost). Then `usedTickets` is checked (N3), the transaction is
-//!   signed, **stored with its hash**, and only then broadcast.
+//!   signed — the contract's refusal found while preparing it ends the ticket if its reason
+//!   cannot change ("ticket is expired", a bad signature, …) and waits a block otherwise —
+//!   **stored with its hash**, and only then broadcast.
 //! - **submitted** → the receipts of its stored transactions decide: success → `redeemed(tx,
 //!   block)`; a terminal revert → its final state; a retryable one → pending again. No
-//!   receipt yet: after `tx_timeout` the transaction is replaced with the same account nonce
+//!   receipt, and the account's mined nonce is past the transaction's: another transaction
+//!   of the same account (the round keeper shares it) took the nonce, so pending again. No
+//!   receipt yet otherwise: the same bytes are re-broadcast (a node that lost them gets them
+//!   back), and after `tx_timeout` the transaction is replaced with the same account nonce
 //!   and +11 % gas (at most `max_replacements` times, never above the cap), so at most one
 //!   redemption per ticket can ever be mined.
+//!
+//! Named fail points ([`crate::failpoint`]) sit between these steps for the crash tests.
 //!
 //! [`Redeemer::recover`] runs once at start: it re-counts in-flight face values against
 //! their senders and re-broadcasts stored transactions (idempotent: same bytes, same hash).
@@ -29,7 +36,7 @@ use crate::{
 use alloy_primitives::{Address, U256};
 use reel_types::Wei;
 use std::sync::Arc;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 /// Redemption policy (go-livepeer flag names in parentheses).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -165,10 +172,11 @@ impl<B: TicketBroker> Redeemer<B> {
             if let Some(tx) = self.store.txs(t.id)?.last()
                 && let Err(e) = self.broker.broadcast(&prepared(tx)).await
             {
-                // Already mined, already known, or the node is down: the receipt check
-                // in the next tick decides.
+                // Already mined, already known, its nonce taken meanwhile, or the node is
+                // down: the receipt and nonce checks of the next tick decide.
                 info!(target: "pm::redeemer", id = t.id, error = %e, "rebroadcast after restart");
             }
+            crate::failpoint::hit(crate::failpoint::REDEEM_RECOVER);
         }
         info!(target: "pm::redeemer", in_flight = n, "recovered unredeemed tickets");
         Ok(n)
@@ -267,7 +275,17 @@ impl<B: TicketBroker> Redeemer<B> {
                   face_value = %ticket.face_value, available = %available,
                   "redeeming in the ticket's last round for less than its face value");
         }
-        let tx = self.broker.prepare_redeem(&t.signed, gas, None).await?;
+        let tx = match self.broker.prepare_redeem(&t.signed, gas, None).await {
+            Ok(tx) => tx,
+            // Refused by the contract while preparing (the gas estimate runs the redemption):
+            // nothing was signed or sent. A reason that cannot change ends the ticket now
+            // ("ticket is expired" included, upstream PR #3954); the rest waits a block.
+            Err(e @ PmError::Revert { .. }) => {
+                info!(target: "pm::redeemer", id = t.id, error = %e, "redemption refused before sending");
+                return self.after_failure(t, &e, now);
+            }
+            Err(e) => return Err(e),
+        };
         self.submit(t, tx, now).await
     }
 
@@ -275,6 +293,7 @@ impl<B: TicketBroker> Redeemer<B> {
         let sender = t.signed.ticket.sender;
         let fv = t.signed.ticket.face_value;
         let fresh = t.state == TicketState::Pending;
+        crate::failpoint::hit(crate::failpoint::REDEEM_AFTER_SIGN);
         // Stored before it is sent (N3): after a crash the hash is known and checked first.
         self.store.record_tx(
             t.id,
@@ -289,8 +308,12 @@ impl<B: TicketBroker> Redeemer<B> {
         if fresh {
             self.monitor.add_pending(sender, fv)?;
         }
+        crate::failpoint::hit(crate::failpoint::REDEEM_AFTER_RECORD);
         match self.broker.broadcast(&tx).await {
-            Ok(()) => Ok(Step::Submitted),
+            Ok(()) => {
+                crate::failpoint::hit(crate::failpoint::REDEEM_AFTER_BROADCAST);
+                Ok(Step::Submitted)
+            }
             Err(e @ PmError::Revert { .. }) => {
                 // Refused before it reached the mempool: nothing can be mined. Only the first
                 // transaction's refusal decides; a refused replacement leaves the original out.
@@ -330,10 +353,14 @@ impl<B: TicketBroker> Redeemer<B> {
         let sender = t.signed.ticket.sender;
         let fv = t.signed.ticket.face_value;
         let txs = self.store.txs(t.id)?;
+        // Read before the receipts: if the account is past our nonce now and none of our
+        // transactions has a receipt after this, another transaction took that nonce.
+        let mined_nonce = self.broker.account_nonce().await?;
         let mut revert = None;
         for tx in &txs {
             if let Some(r) = self.broker.receipt(tx.tx_hash).await? {
                 if r.success {
+                    crate::failpoint::hit(crate::failpoint::REDEEM_AFTER_RECEIPT);
                     self.monitor.sub_pending(sender, fv)?;
                     return self.finish(
                         t,
@@ -369,6 +396,25 @@ impl<B: TicketBroker> Redeemer<B> {
                 .back_to_pending(t.id, "submitted without a transaction", now)?;
             return Ok(Step::Retrying);
         };
+        // Every transaction of a ticket (replacements included) holds one account nonce.
+        if mined_nonce.is_some_and(|n| n > latest.tx_nonce) {
+            // Mined by somebody else's transaction on our account (the keeper's reward(), a
+            // manual transaction, a crash between signing and sending while another
+            // transaction went out): ours can never be mined. Sign a new one on a fresh
+            // nonce; `usedTickets` is checked again first.
+            warn!(target: "pm::redeemer", id = t.id, tx_nonce = latest.tx_nonce,
+                  "the redemption's account nonce was used by another transaction; redeeming again");
+            self.monitor.sub_pending(sender, fv)?;
+            self.store.back_to_pending(
+                t.id,
+                &format!(
+                    "account nonce {} used by another transaction",
+                    latest.tx_nonce
+                ),
+                now,
+            )?;
+            return Ok(Step::Retrying);
+        }
         let replacements = txs.len().saturating_sub(1);
         let timed_out = now.saturating_sub(latest.sent_at) >= self.cfg.tx_timeout_secs;
         if timed_out && replacements < self.cfg.max_replacements as usize {
@@ -394,6 +440,12 @@ impl<B: TicketBroker> Redeemer<B> {
                       gas_price = %bumped, "replacing stuck redemption");
                 return self.submit(t, tx, now).await;
             }
+        }
+        // Not mined yet: hand the same bytes to the node again. Idempotent while it has them;
+        // brings them back when it lost them (a restarted node's empty mempool, blocks rolled
+        // back by a reorg), instead of waiting out `tx_timeout` for a replacement.
+        if let Err(e) = self.broker.broadcast(&prepared(latest)).await {
+            debug!(target: "pm::redeemer", id = t.id, error = %e, "rebroadcast refused");
         }
         Ok(Step::Waiting(Wait::InFlight))
     }

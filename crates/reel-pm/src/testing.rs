@@ -96,12 +96,15 @@ struct Chain {
     used: HashSet<B256>,
     gas_price: Wei,
     next_nonce: u64,
+    /// Account nonces mined so far (the `latest` transaction count).
+    mined_nonce: u64,
     mempool: BTreeMap<u64, Pending>,
     receipts: HashMap<B256, Receipt>,
     fees: HashMap<Address, Wei>,
     /// WinningTicketRedeemed events per ticket hash.
     redeemed_events: HashMap<B256, u32>,
     broadcast_errors: VecDeque<PmError>,
+    prepare_errors: VecDeque<PmError>,
     /// Transactions this node signed, by hash (a signed tx carries its ticket).
     signed_txs: HashMap<B256, SignedTicket>,
     prepared: u32,
@@ -180,6 +183,11 @@ impl MemoryBroker {
     pub(crate) fn fail_next_broadcast(&self, e: PmError) {
         self.c().broadcast_errors.push_back(e);
     }
+    /// The next `prepare_redeem` fails (the chain broker's gas estimate runs the redemption,
+    /// so a contract refusal shows up there).
+    pub(crate) fn fail_next_prepare(&self, e: PmError) {
+        self.c().prepare_errors.push_back(e);
+    }
     pub(crate) fn fees(&self, recipient: Address) -> Wei {
         self.c().fees.get(&recipient).copied().unwrap_or(Wei::ZERO)
     }
@@ -196,6 +204,20 @@ impl MemoryBroker {
     pub(crate) fn mempool_len(&self) -> usize {
         self.c().mempool.len()
     }
+    /// Another transaction of the redeeming account (the keeper's `reward()`) is mined with
+    /// the next nonce, evicting whatever of ours waited on it.
+    pub(crate) fn other_tx_takes_next_nonce(&self) {
+        let mut c = self.c();
+        let n = c.mined_nonce;
+        c.mempool.remove(&n);
+        c.mined_nonce = n + 1;
+        c.next_nonce = c.next_nonce.max(n + 1);
+        c.block += 1;
+    }
+    /// Forgets the mempool, as a restarted node or a reorg does.
+    pub(crate) fn drop_mempool(&self) {
+        self.c().mempool.clear();
+    }
     /// Somebody else redeems a ticket directly (front-run).
     pub(crate) fn redeem_directly(&self, t: &SignedTicket) -> Result<(), String> {
         let mut c = self.c();
@@ -209,6 +231,7 @@ impl MemoryBroker {
         let block = c.block;
         let txs: Vec<Pending> = std::mem::take(&mut c.mempool).into_values().collect();
         for p in txs {
+            c.mined_nonce = c.mined_nonce.max(p.tx.tx_nonce + 1);
             let res = Self::execute(&mut c, &p.ticket);
             let receipt = Receipt {
                 block,
@@ -356,6 +379,9 @@ impl TicketBroker for MemoryBroker {
         replace: Option<u64>,
     ) -> Result<PreparedTx, PmError> {
         let mut c = self.c();
+        if let Some(e) = c.prepare_errors.pop_front() {
+            return Err(e);
+        }
         c.prepared += 1;
         let nonce = match replace {
             Some(n) => n,
@@ -396,6 +422,12 @@ impl TicketBroker for MemoryBroker {
                 op: "broadcast",
                 message: "transaction was not prepared by this node".into(),
             })?;
+        if tx.tx_nonce < c.mined_nonce {
+            return Err(PmError::Chain {
+                op: "broadcast",
+                message: "nonce too low".into(),
+            });
+        }
         if let Some(existing) = c.mempool.get(&tx.tx_nonce) {
             if existing.tx.tx_hash == tx.tx_hash {
                 return Ok(());
@@ -418,6 +450,9 @@ impl TicketBroker for MemoryBroker {
     }
     async fn receipt(&self, h: B256) -> Result<Option<Receipt>, PmError> {
         Ok(self.c().receipts.get(&h).cloned())
+    }
+    async fn account_nonce(&self) -> Result<Option<u64>, PmError> {
+        Ok(Some(self.c().mined_nonce))
     }
 }
 
