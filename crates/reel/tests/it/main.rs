@@ -6,4 +6,5 @@ mod devnet;
 mod gov;
 mod media;
 mod network;
+mod redemption;
 mod stake;
