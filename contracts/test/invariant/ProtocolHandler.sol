@@ -120,7 +120,7 @@ contract ProtocolHandler is TestBase {
         _ensureRound();
         address a = _transcoderOrDelegator(aSeed);
         uint256 round = rm.currentRound();
-        uint256 stake = bm.pendingStake(a, 0);
+        uint256 stake = _movable(a, round);
         if (stake == 0 || _startRound(a) > round) {
             vm.prank(a);
             vm.expectRevert(bytes("caller must be bonded"));
@@ -196,7 +196,7 @@ contract ProtocolHandler is TestBase {
         address to = delegators[toSeed % delegators.length];
         if (from == to) to = delegators[(toSeed % delegators.length + 1) % delegators.length];
         uint256 round = rm.currentRound();
-        uint256 stake = bm.pendingStake(from, 0);
+        uint256 stake = _movable(from, round);
         if (stake == 0 || _startRound(from) > round) return;
         amount = bound(amount, 1, stake);
         bool griefing = _claimWouldGrief(to, round);
@@ -532,6 +532,15 @@ contract ProtocolHandler is TestBase {
 
     function _lastRewardRound(address t) internal view returns (uint256 r) {
         (r,,,,,,,,,) = bm.getTranscoder(t);
+    }
+
+    /// What `unbond`/`transferBond` can move now: their own claim books the pending stake
+    /// only if the account has not claimed this round yet; after a same-round claim a
+    /// transcoder's rewards of this round wait for the next round (as in Livepeer), so only
+    /// the bonded amount moves.
+    function _movable(address a, uint256 round) internal view returns (uint256) {
+        (uint256 bonded,,,,, uint256 lastClaim,) = bm.getDelegator(a);
+        return lastClaim < round ? bm.pendingStake(a, 0) : bonded;
     }
 
     function _startRound(address a) internal view returns (uint256 r) {
