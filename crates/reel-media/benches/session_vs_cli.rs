@@ -4,19 +4,22 @@
 //! P576p30fps16x9, P360p30fps16x9 and P240p30fps16x9 with identical libx264 settings
 //! (preset, bitrate, threads; an IDR at every segment start; audio copied):
 //!
-//! - (a) reel: one `TranscodeSession` for the stream, segment after segment;
+//! - (a) reel: one `TranscodeSession` for the stream, segment after segment, its encoders
+//!   kept open with sentinel frames ([`EncoderReuse::Sentinel`]); and (a') the same with an
+//!   encoder opened per segment ([`EncoderReuse::Reopen`]);
 //! - (b) ffmpeg: a process per segment, one decode split four ways (`split`, `scale`,
 //!   `fps`), what a transcoder that shells out does;
 //! - (c) the encode-only bound: the same four encoders fed frames that were decoded and
 //!   scaled beforehand, in parallel as the session runs them. No pipeline that has to
 //!   decode and scale can beat it.
 //!
-//! The three run segment by segment in turn, so load from elsewhere on the machine falls on
+//! They run segment by segment in turn, so load from elsewhere on the machine falls on
 //! all of them alike. Prints the throughput ratio (b/a), the realtime factors, how close
 //! each comes to the bound, and CPU seconds (a fairer measure on a shared machine). Run: `scripts/bench-media.sh` (or `cargo bench -p reel-media --bench
 //! session_vs_cli`). Environment: REEL_BENCH_THREADS (x264 threads per encoder, default 1),
 //! REEL_BENCH_PRESET (default veryfast), REEL_BENCH_SECONDS (default 10), REEL_BENCH_RUNS
-//! (repetitions, median reported; default 1).
+//! (repetitions, median reported; default 1), REEL_BENCH_BOUND (0 skips the encode-only
+//! bound; default 1).
 
 #![allow(clippy::print_stdout)] // a benchmark reports on stdout
 
@@ -26,7 +29,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, ensure};
 use ffmpeg_next as ff;
-use reel_media::{SessionSettings, TranscodeSession, VideoProfile};
+use reel_media::{EncoderReuse, SessionSettings, TranscodeSession, VideoProfile};
 
 const LADDER: [&str; 4] = [
     "P720p30fps16x9",
@@ -48,6 +51,7 @@ fn main() -> Result<()> {
     let preset: String = env_or("REEL_BENCH_PRESET", "veryfast".to_owned());
     let seconds: u32 = env_or("REEL_BENCH_SECONDS", 10);
     let runs: usize = env_or("REEL_BENCH_RUNS", 1).max(1);
+    let with_bound = env_or("REEL_BENCH_BOUND", 1u8) != 0;
     ff::init()?;
     ff::util::log::set_level(ff::util::log::Level::Error);
     let dir = std::env::temp_dir().join("reel-bench-media");
@@ -72,75 +76,116 @@ fn main() -> Result<()> {
     let out = dir.join("cli-out");
     std::fs::create_dir_all(&out)?;
     let graph = cli_graph(&ladder);
-    let (mut reel, mut cli, mut bound) = (Vec::new(), Vec::new(), Vec::new());
+    let modes = [
+        ("(a) reel, sentinel     ", EncoderReuse::Sentinel),
+        ("(a') reel, reopen      ", EncoderReuse::Reopen),
+    ];
+    let (mut reel, mut cli, mut bound) = (vec![Vec::new(); modes.len()], Vec::new(), Vec::new());
     for run in 0..runs {
-        // The three go segment by segment in turn, so that whatever else the machine is
-        // doing falls on all of them alike.
-        let (mut a, mut b, mut c) = (Measure::ZERO, Measure::ZERO, Measure::ZERO);
-        let mut session = None;
-        a += measure(|| {
-            let mut settings = SessionSettings::new(ladder.clone());
-            settings.x264_preset = preset.clone();
-            settings.encoder_threads = threads;
-            session = Some(TranscodeSession::new(settings)?);
-            Ok(())
-        })?;
-        let session = session.as_mut().context("session")?;
-        let mut frames = vec![0u64; ladder.len()];
-        for (seq, (path, ts)) in segments.iter().zip(&data).enumerate() {
-            a += measure(|| {
-                let r = session.transcode_ts(seq as u64, ts)?;
-                for (f, rend) in frames.iter_mut().zip(&r.renditions) {
-                    *f += rend.frames;
-                }
+        // All go segment by segment in turn, so that whatever else the machine is doing
+        // falls on all of them alike.
+        let mut a = vec![Measure::ZERO; modes.len()];
+        let (mut b, mut c) = (Measure::ZERO, Measure::ZERO);
+        let mut sessions = Vec::new();
+        for ((_, reuse), a) in modes.iter().zip(&mut a) {
+            *a += measure(|| {
+                let mut settings = SessionSettings::new(ladder.clone());
+                settings.x264_preset = preset.clone();
+                settings.encoder_threads = threads;
+                settings.encoder_reuse = *reuse;
+                sessions.push(TranscodeSession::new(settings)?);
                 Ok(())
             })?;
-            b += measure(|| run_cli_segment(path, &out, seq, &graph, &ladder, &preset, threads))?;
-            let scaled = decode_and_scale(path, &ladder)?;
-            c += measure(|| encode_parallel(&ladder, &scaled, &preset, threads))?;
         }
-        ensure!(
-            frames.iter().all(|f| *f == u64::from(seconds) * 30),
-            "frames per rendition {frames:?}"
-        );
+        let mut frames = vec![vec![0u64; ladder.len()]; modes.len()];
+        for (seq, (path, ts)) in segments.iter().zip(&data).enumerate() {
+            for ((session, a), frames) in sessions.iter_mut().zip(&mut a).zip(&mut frames) {
+                *a += measure(|| {
+                    let r = session.transcode_ts(seq as u64, ts)?;
+                    for (f, rend) in frames.iter_mut().zip(&r.renditions) {
+                        *f += rend.frames;
+                    }
+                    Ok(())
+                })?;
+            }
+            b += measure(|| run_cli_segment(path, &out, seq, &graph, &ladder, &preset, threads))?;
+            if with_bound {
+                let scaled = decode_and_scale(path, &ladder)?;
+                c += measure(|| encode_parallel(&ladder, &scaled, &preset, threads))?;
+            }
+        }
+        for ((label, _), (frames, session)) in modes.iter().zip(frames.iter().zip(&sessions)) {
+            ensure!(
+                frames.iter().all(|f| *f == u64::from(seconds) * 30),
+                "{label}: frames per rendition {frames:?}"
+            );
+            let stats = session.encoder_stats();
+            eprintln!(
+                "run {}: {} encoder opens {:?}, sentinel frames {:?}",
+                run + 1,
+                label.trim(),
+                stats.iter().map(|s| s.opens).collect::<Vec<_>>(),
+                stats.iter().map(|s| s.sentinel_frames).collect::<Vec<_>>()
+            );
+        }
         eprintln!(
-            "run {}: reel {:.2} s, ffmpeg CLI {:.2} s, encode-only {:.2} s",
+            "run {}: reel sentinel {:.2} s, reel reopen {:.2} s, ffmpeg CLI {:.2} s, encode-only {:.2} s",
             run + 1,
-            a.wall,
+            a[0].wall,
+            a[1].wall,
             b.wall,
             c.wall
         );
-        reel.push(a);
+        for (all, a) in reel.iter_mut().zip(a) {
+            all.push(a);
+        }
         cli.push(b);
         bound.push(c);
     }
-    let (a, b, c) = (median_by(reel), median_by(cli), median_by(bound));
+    let a: Vec<Measure> = reel.into_iter().map(median_by).collect();
+    let (b, c) = (median_by(cli), median_by(bound));
     let media = f64::from(seconds);
     println!();
     println!("                          wall      realtime   % of encode-only bound   CPU");
-    for (label, m) in [("(a) reel session      ", a), ("(b) ffmpeg per segment", b)] {
+    let rows = modes
+        .iter()
+        .map(|(label, _)| *label)
+        .zip(a.iter().copied())
+        .chain([("(b) ffmpeg per segment ", b)]);
+    for (label, m) in rows {
+        let of_bound = if with_bound {
+            format!("{:>5.1} %", 100.0 * c.wall / m.wall)
+        } else {
+            "    – ".to_owned()
+        };
         println!(
-            "{label} {:>7.2} s   {:>6.2}×     {:>5.1} %                 {:>6.1} s",
+            "{label}{:>7.2} s   {:>6.2}×     {of_bound}                 {:>6.1} s",
             m.wall,
             media / m.wall,
-            100.0 * c.wall / m.wall,
             m.cpu
         );
     }
-    println!(
-        "(c) encode-only bound  {:>7.2} s   {:>6.2}×     100.0 %                 {:>6.1} s",
-        c.wall,
-        media / c.wall,
-        c.cpu
-    );
+    if with_bound {
+        println!(
+            "(c) encode-only bound   {:>7.2} s   {:>6.2}×     100.0 %                 {:>6.1} s",
+            c.wall,
+            media / c.wall,
+            c.cpu
+        );
+    }
     println!();
+    for ((label, _), m) in modes.iter().zip(&a) {
+        println!(
+            "throughput ratio ffmpeg CLI / {}: {:.2}× (target ≥ 1.15×); CPU {:.2} s per second of video",
+            label.trim_start_matches(|ch: char| ch != ' ').trim(),
+            b.wall / m.wall,
+            m.cpu / media
+        );
+    }
     println!(
-        "throughput ratio reel / ffmpeg CLI: {:.2}× (target ≥ 1.15×)",
-        b.wall / a.wall
-    );
-    println!(
-        "CPU per second of video: reel {:.2} s, ffmpeg CLI {:.2} s",
-        a.cpu / media,
+        "sentinel vs reopen: reopen / sentinel wall {:.2}×, CPU {:.2}×; ffmpeg CLI CPU {:.2} s per second of video",
+        a[1].wall / a[0].wall,
+        a[1].cpu / a[0].cpu,
         b.cpu / media
     );
     Ok(())

@@ -56,4 +56,7 @@ pub use segmenter::{Segmenter, SegmenterSettings};
 pub use server::{HttpServer, HttpSettings, MediaServer};
 pub use stream::StreamName;
 
-pub use transcode::{Rendition, ResetReason, SessionSettings, TranscodeResult, TranscodeSession};
+pub use transcode::{
+    EncoderReuse, EncoderStats, Rendition, ResetReason, SessionSettings, TranscodeResult,
+    TranscodeSession,
+};

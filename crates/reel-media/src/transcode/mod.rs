@@ -6,13 +6,17 @@
 //!                                        └─ …                                                     ┘
 //! ```
 //!
-//! The decoder, the scalers, the frame-rate converters and the TS continuity counters live
-//! as long as the session. Encoders are drained at every segment end so that each segment
-//! is complete on its own; FFmpeg 5.1's libx264 and h264_nvenc wrappers cannot be reused
-//! after a drain (they lack `AV_CODEC_CAP_ENCODER_FLUSH`), so each worker opens its encoder
-//! again at the next segment's first frame, which also puts an IDR frame at every segment
-//! start. Pixel counts are exact: Σ width×height over every decoded frame, and over every
-//! frame each encoder received.
+//! The decoder, the scalers, the frame-rate converters, the encoders and the TS continuity
+//! counters live as long as the session. Each segment must still be complete and decodable
+//! on its own, so at a segment's end every frame of it has to come out of the encoders.
+//! FFmpeg 5.1's libx264 and h264_nvenc cannot be flushed and reused (no
+//! `AV_CODEC_CAP_ENCODER_FLUSH`), so, as LPMS does, the workers push the last frames out
+//! with sentinel frames instead: repeats of the last picture at timestamps one tick apart
+//! right after it, whose packets are dropped; the next segment's first frame is forced to
+//! an IDR. See [`EncoderReuse`]. An encoder is reopened only on a reset, a new output size
+//! or frame rate, or timestamps that do not move forward. Pixel counts are exact:
+//! Σ width×height over every decoded frame, and over every real frame each encoder
+//! received.
 //!
 //! All of this is blocking work: call [`TranscodeSession::transcode`] from a blocking thread
 //! (`tokio::task::spawn_blocking`), never from an async worker.
@@ -20,6 +24,7 @@
 mod fps;
 mod worker;
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::{Arc, Once};
 use std::thread::JoinHandle;
@@ -45,6 +50,32 @@ pub struct SessionSettings {
     pub encoder_threads: usize,
     /// Decoder threads; 0 lets the decoder choose.
     pub decoder_threads: usize,
+    /// libx264 tune (`zerolatency`, `film`, …); `None` for none. `zerolatency` makes the
+    /// encoder delay-free (no B-frames, no lookahead, sliced threads), so nothing is left
+    /// inside it at a segment's end and [`EncoderReuse::Sentinel`] feeds no sentinel frames.
+    pub x264_tune: Option<String>,
+    /// How encoders carry over from one segment to the next.
+    pub encoder_reuse: EncoderReuse,
+}
+
+/// How a rendition's encoder carries over from one segment to the next.
+///
+/// FFmpeg 5.1's libx264 and h264_nvenc cannot be flushed and reused (they lack
+/// `AV_CODEC_CAP_ENCODER_FLUSH`): once drained with end-of-stream they are finished.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EncoderReuse {
+    /// Keep every encoder open for the life of the session, as Livepeer's LPMS does. After
+    /// a segment's last frame the worker feeds the encoder repeats of that frame, each with
+    /// a sentinel timestamp one tick later, until every real frame's packet is out, and
+    /// drops the sentinel packets (some come out during the next segment); the next
+    /// segment's first frame is forced to an IDR. The encoder is reopened only when the
+    /// input changes (size, frame rate, a reset, timestamps that do not move forward).
+    #[default]
+    Sentinel,
+    /// Drain each encoder with end-of-stream at every segment end and open a new one at the
+    /// next segment's first frame.
+    Reopen,
 }
 
 impl SessionSettings {
@@ -55,6 +86,8 @@ impl SessionSettings {
             x264_preset: "veryfast".into(),
             encoder_threads: 0,
             decoder_threads: 0,
+            x264_tune: None,
+            encoder_reuse: EncoderReuse::Sentinel,
         }
     }
 }
@@ -125,6 +158,25 @@ impl TranscodeResult {
     }
 }
 
+/// One rendition's encoder statistics over a session.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct EncoderStats {
+    /// Encoders opened. With [`EncoderReuse::Sentinel`] this stays at one for as long as
+    /// the input keeps its size and timeline; every reset and input change adds one.
+    pub opens: u64,
+    /// Sentinel frames fed to push segment ends out (not counted in any segment's frames
+    /// or pixels); zero for a delay-free encoder.
+    pub sentinel_frames: u64,
+}
+
+/// A worker's counters behind [`EncoderStats`].
+#[derive(Debug, Default)]
+struct Counters {
+    opens: AtomicU64,
+    sentinel_frames: AtomicU64,
+}
+
 /// What the session remembers of the previous segment.
 #[derive(Debug, Clone, Copy)]
 struct LastInput {
@@ -155,6 +207,7 @@ enum Job {
 
 struct Worker {
     name: String,
+    counters: Arc<Counters>,
     jobs: SyncSender<Job>,
     results: Receiver<Result<Rendition, MediaError>>,
     thread: Option<JoinHandle<()>>,
@@ -216,6 +269,21 @@ impl TranscodeSession {
     /// The session's settings.
     pub fn settings(&self) -> &SessionSettings {
         &self.settings
+    }
+
+    /// Each rendition's encoder statistics, in ladder order (zeros before the first
+    /// segment, and again after a worker had to be restarted).
+    pub fn encoder_stats(&self) -> Vec<EncoderStats> {
+        if self.workers.is_empty() {
+            return vec![EncoderStats::default(); self.settings.profiles.len()];
+        }
+        self.workers
+            .iter()
+            .map(|w| EncoderStats {
+                opens: w.counters.opens.load(Ordering::Relaxed),
+                sentinel_frames: w.counters.sentinel_frames.load(Ordering::Relaxed),
+            })
+            .collect()
     }
 
     /// Starts over at the next segment: new decoder, and a discontinuity in the output.
@@ -384,13 +452,18 @@ impl TranscodeSession {
         for profile in &self.settings.profiles {
             let (jobs_tx, jobs_rx) = mpsc::sync_channel(FRAME_QUEUE);
             let (res_tx, res_rx) = mpsc::sync_channel(1);
-            let (profile_, settings) = (profile.clone(), Arc::clone(&self.settings));
+            let counters = Arc::new(Counters::default());
+            let (profile_, settings, counters_) = (
+                profile.clone(),
+                Arc::clone(&self.settings),
+                Arc::clone(&counters),
+            );
             let thread = std::thread::Builder::new()
                 .name(format!("reel-enc-{}", profile.name))
                 // The state (scaler included) is born and dies on its own thread.
                 .spawn(move || {
                     worker::run(
-                        worker::RenditionState::new(profile_, settings),
+                        worker::RenditionState::new(profile_, settings, counters_),
                         &jobs_rx,
                         &res_tx,
                     );
@@ -398,6 +471,7 @@ impl TranscodeSession {
                 .map_err(|e| MediaError::io("starting a rendition worker thread", e))?;
             self.workers.push(Worker {
                 name: profile.name.clone(),
+                counters,
                 jobs: jobs_tx,
                 results: res_rx,
                 thread: Some(thread),

@@ -1,14 +1,17 @@
 //! One rendition's worker thread: frame-rate selection, scaling, encoding and TS muxing.
-//! Settings (the profile) are fixed; the state (scaler, converter, muxer) outlives segments.
+//! Settings (the profile) are fixed; the state (scaler, converter, encoder, muxer) outlives
+//! segments.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, SyncSender};
 
 use bytes::Bytes;
 use ffmpeg_next as ff;
 
 use super::fps::FpsSelector;
-use super::{Job, Rendition, SessionSettings, rendition_media};
+use super::{Counters, EncoderReuse, Job, Rendition, SessionSettings, rendition_media};
 use crate::MediaError;
 use crate::media::{AudioCodec, Packet, Track};
 use crate::profile::{EncoderKind, Gop, H264Profile, VideoProfile};
@@ -55,6 +58,10 @@ pub(super) struct RenditionState {
     fps: FpsSelector,
     /// TS writer; its continuity counters run on across segments.
     muxer: TsMuxer,
+    /// The encoder, kept across segments (see [`EncoderReuse`]).
+    encoder: Option<LiveEncoder>,
+    /// Shared with the session for its statistics.
+    counters: Arc<Counters>,
     /// The segment in progress.
     seg: Option<SegmentState>,
 }
@@ -65,24 +72,50 @@ struct Scaler {
     ctx: ff::software::scaling::Context,
 }
 
+/// An open encoder and what is inside it.
+struct LiveEncoder {
+    enc: ff::encoder::video::Encoder,
+    size: (u32, u32),
+    rate: (u32, u32),
+    /// The timestamp of the last frame sent, real or sentinel: the next must be later.
+    last_pts: i64,
+    /// Real frames sent whose packets have not come out yet.
+    in_flight: u64,
+    /// Timestamps of sentinel frames whose packets have not come out yet; those packets
+    /// are dropped. No real frame ever has one of these: sentinels sit in the tick after
+    /// the last real frame, and the next real frame must come later still.
+    sentinels: VecDeque<i64>,
+    /// The last real picture sent, repeated as the sentinel.
+    last_frame: Option<ff::frame::Video>,
+}
+
 struct SegmentState {
     seq: u64,
     size: (u32, u32),
     rate: (u32, u32),
-    encoder: Option<ff::encoder::video::Encoder>,
+    /// Output frames so far, the held one included.
     frames: u64,
+    /// The latest output frame (timestamp and forced type set), not yet sent: see
+    /// `RenditionState::send_held`.
+    held: Option<ff::frame::Video>,
     packets: Vec<Packet>,
     error: Option<MediaError>,
 }
 
 impl RenditionState {
-    pub(super) fn new(profile: VideoProfile, settings: Arc<SessionSettings>) -> Self {
+    pub(super) fn new(
+        profile: VideoProfile,
+        settings: Arc<SessionSettings>,
+        counters: Arc<Counters>,
+    ) -> Self {
         Self {
             fps: FpsSelector::new(profile.frame_rate()),
             profile,
             settings,
             scaler: None,
             muxer: TsMuxer::default(),
+            encoder: None,
+            counters,
             seg: None,
         }
     }
@@ -95,16 +128,30 @@ impl RenditionState {
         duration: i64,
         reset: bool,
     ) {
-        if reset {
-            tracing::debug!(target: "media::transcode", rendition = %self.profile.name, seq, "reset");
+        let size = self.profile.output_size(input.0, input.1);
+        let rate = self.profile.frame_rate().unwrap_or(source_rate);
+        if let Some(enc) = &self.encoder {
+            let why = if reset {
+                Some("session reset")
+            } else if enc.size != size {
+                Some("output size changed")
+            } else if !similar_rate(enc.rate, rate) {
+                Some("frame rate changed")
+            } else {
+                None
+            };
+            if let Some(why) = why {
+                tracing::debug!(target: "media::transcode", rendition = %self.profile.name, seq, why, "reopening the encoder");
+                self.encoder = None;
+            }
         }
         self.fps.begin_segment(duration);
         self.seg = Some(SegmentState {
             seq,
-            size: self.profile.output_size(input.0, input.1),
-            rate: self.profile.frame_rate().unwrap_or(source_rate),
-            encoder: None,
+            size,
+            rate,
             frames: 0,
+            held: None,
             packets: Vec::new(),
             error: None,
         });
@@ -123,12 +170,39 @@ impl RenditionState {
         }
         let result =
             scale(&mut self.scaler, frame, seg.size, &self.profile.name).and_then(|mut scaled| {
-                for pts in slots {
-                    // The encoder keeps its own reference with its own timestamp, so one
-                    // picture can go in several times.
-                    scaled.set_pts(Some(pts));
-                    encode(seg, &self.profile, &self.settings, &scaled)?;
+                let Some((&last, rest)) = slots.split_last() else {
+                    return Ok(());
+                };
+                // The frame held back is not the segment's last after all.
+                if let Some(prev) = seg.held.take() {
+                    send_real(
+                        &mut self.encoder,
+                        seg,
+                        &prev,
+                        &self.profile,
+                        &self.settings,
+                        &self.counters,
+                    )?;
                 }
+                // The encoder keeps its own reference with its own timestamp, so one
+                // picture can go in several times.
+                for &pts in rest {
+                    mark(&mut scaled, pts, seg.frames);
+                    send_real(
+                        &mut self.encoder,
+                        seg,
+                        &scaled,
+                        &self.profile,
+                        &self.settings,
+                        &self.counters,
+                    )?;
+                    seg.frames += 1;
+                }
+                // The last slot waits: only at the segment's end is it known to be the
+                // last frame, which must go in as a P frame (see `send_held`).
+                mark(&mut scaled, last, seg.frames);
+                seg.frames += 1;
+                seg.held = Some(scaled);
                 Ok(())
             });
         if let Err(e) = result {
@@ -146,13 +220,16 @@ impl RenditionState {
             reason: "segment ended before it began".into(),
         })?;
         if let Some(e) = seg.error.take() {
+            // Whatever is inside the encoder now belongs to no segment.
+            self.encoder = None;
             return Err(e);
         }
-        if let Some(mut encoder) = seg.encoder.take() {
-            encoder
-                .send_eof()
-                .map_err(|e| enc_err(&self.profile.name, "draining", e))?;
-            drain(&mut encoder, &mut seg.packets, &self.profile.name)?;
+        let finished = self
+            .send_held(&mut seg)
+            .and_then(|()| self.finish_segment(&mut seg.packets));
+        if let Err(e) = finished {
+            self.encoder = None;
+            return Err(e);
         }
         if seg.frames == 0 || seg.packets.is_empty() {
             return Err(MediaError::Encode {
@@ -173,6 +250,213 @@ impl RenditionState {
             pixels: seg.frames * u64::from(w) * u64::from(h),
             data: Bytes::from(out),
         })
+    }
+
+    /// Sends the segment's last frame, held back until now, as a P frame (or as the IDR if it
+    /// is the only one). A B frame there would reference the first sentinel frame, whose
+    /// packet is dropped, and the segment would not decode on its own. libx264 honours a
+    /// forced P; h264_nvenc does not, so it runs without B frames (see `open_encoder`).
+    fn send_held(&mut self, seg: &mut SegmentState) -> Result<(), MediaError> {
+        let Some(mut last) = seg.held.take() else {
+            return Ok(());
+        };
+        if last.kind() != ff::picture::Type::I {
+            last.set_kind(ff::picture::Type::P);
+        }
+        send_real(
+            &mut self.encoder,
+            seg,
+            &last,
+            &self.profile,
+            &self.settings,
+            &self.counters,
+        )?;
+        if let Some(enc) = self.encoder.as_mut() {
+            // Sentinels repeat this picture with no forced type.
+            last.set_kind(ff::picture::Type::None);
+            enc.last_frame = Some(last);
+        }
+        Ok(())
+    }
+
+    /// Gets every real frame's packet of the segment out of the encoder: with sentinel
+    /// frames (the encoder stays open) or with end-of-stream (it is closed).
+    fn finish_segment(&mut self, packets: &mut Vec<Packet>) -> Result<(), MediaError> {
+        let name = &self.profile.name;
+        let Some(enc) = self.encoder.as_mut() else {
+            return Ok(());
+        };
+        if enc.in_flight == 0 {
+            return Ok(());
+        }
+        if self.settings.encoder_reuse == EncoderReuse::Sentinel {
+            let mut fed = 0;
+            while enc.in_flight > 0 && fed < MAX_SENTINELS {
+                let Some(mut frame) = enc.last_frame.take() else {
+                    break;
+                };
+                let pts = enc.last_pts + 1;
+                frame.set_pts(Some(pts));
+                let sent = enc.send(&frame, name);
+                enc.last_frame = Some(frame);
+                sent?;
+                enc.sentinels.push_back(pts);
+                fed += 1;
+                self.counters
+                    .sentinel_frames
+                    .fetch_add(1, Ordering::Relaxed);
+                enc.receive(packets, name)?;
+            }
+            if enc.in_flight == 0 {
+                tracing::trace!(target: "media::transcode", rendition = %name, sentinels = fed, "segment drained");
+                return Ok(());
+            }
+            tracing::debug!(
+                target: "media::transcode",
+                rendition = %name,
+                sentinels = fed,
+                in_flight = enc.in_flight,
+                "the encoder holds more frames than sentinels may push out; closing it"
+            );
+        }
+        enc.enc
+            .send_eof()
+            .map_err(|e| enc_err(name, "draining", e))?;
+        enc.receive(packets, name)?;
+        let left = enc.in_flight;
+        self.encoder = None;
+        if left > 0 {
+            return Err(MediaError::Encode {
+                rendition: name.clone(),
+                reason: format!("the encoder lost {left} frame(s) at end of stream"),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// The most sentinel frames one segment end may feed. x264's delay is its lookahead plus
+/// B-frames plus frame threads (≈ 15 at `veryfast` with 4 threads, 60+ at `slower`); an
+/// encoder that needs more is closed with end-of-stream instead.
+const MAX_SENTINELS: u32 = 250;
+
+/// Whether two frame rates are close enough for one encoder: RTMP's millisecond
+/// timestamps make a 30-fps source measure 29.4 or 30.3 from one segment to the next.
+fn similar_rate((n1, d1): (u32, u32), (n2, d2): (u32, u32)) -> bool {
+    let a = u64::from(n1) * u64::from(d2);
+    let b = u64::from(n2) * u64::from(d1);
+    // |a − b| ≤ 10% of the larger.
+    a.abs_diff(b) * 10 <= a.max(b)
+}
+
+/// Sets an output frame's timestamp and forced type: the segment's first frame (`index`
+/// 0) is an IDR, so that the segment decodes on its own; the encoder chooses the others.
+fn mark(frame: &mut ff::frame::Video, pts: i64, index: u64) {
+    frame.set_pts(Some(pts));
+    frame.set_kind(if index == 0 {
+        ff::picture::Type::I
+    } else {
+        ff::picture::Type::None
+    });
+}
+
+/// Sends one real frame of the segment to the rendition's encoder and collects what comes
+/// out.
+fn send_real(
+    slot: &mut Option<LiveEncoder>,
+    seg: &mut SegmentState,
+    frame: &ff::frame::Video,
+    profile: &VideoProfile,
+    settings: &SessionSettings,
+    counters: &Counters,
+) -> Result<(), MediaError> {
+    let pts = frame.pts().unwrap_or(0);
+    let enc = live_encoder(slot, seg, pts, profile, settings, counters)?;
+    enc.send(frame, &profile.name)?;
+    enc.in_flight += 1;
+    enc.receive(&mut seg.packets, &profile.name)
+}
+
+/// The rendition's encoder for a frame at `pts`, opened if there is none or if the frame
+/// does not come after everything the encoder has seen (its output would go backwards).
+fn live_encoder<'a>(
+    slot: &'a mut Option<LiveEncoder>,
+    seg: &SegmentState,
+    pts: i64,
+    profile: &VideoProfile,
+    settings: &SessionSettings,
+    counters: &Counters,
+) -> Result<&'a mut LiveEncoder, MediaError> {
+    let enc = match slot.take() {
+        Some(enc) if pts > enc.last_pts => enc,
+        old => {
+            if let Some(old) = old {
+                if old.in_flight > 0 {
+                    // Only possible inside a segment; its frames would be lost.
+                    return Err(MediaError::Encode {
+                        rendition: profile.name.clone(),
+                        reason: format!(
+                            "segment {}: output timestamps went back to {pts}",
+                            seg.seq
+                        ),
+                    });
+                }
+                tracing::debug!(target: "media::transcode", rendition = %profile.name, seq = seg.seq, "timestamps overlap the encoder's; reopening it");
+            }
+            let enc = open_encoder(profile, settings, seg.size, seg.rate)?;
+            counters.opens.fetch_add(1, Ordering::Relaxed);
+            LiveEncoder {
+                enc,
+                size: seg.size,
+                rate: seg.rate,
+                last_pts: i64::MIN,
+                in_flight: 0,
+                sentinels: VecDeque::new(),
+                last_frame: None,
+            }
+        }
+    };
+    Ok(slot.insert(enc))
+}
+
+impl LiveEncoder {
+    fn send(&mut self, frame: &ff::frame::Video, rendition: &str) -> Result<(), MediaError> {
+        self.enc
+            .send_frame(frame)
+            .map_err(|e| enc_err(rendition, "sending a frame", e))?;
+        self.last_pts = frame.pts().unwrap_or(self.last_pts);
+        Ok(())
+    }
+
+    /// Takes every packet the encoder has ready; real ones go to `out`, sentinels' are
+    /// dropped.
+    fn receive(&mut self, out: &mut Vec<Packet>, rendition: &str) -> Result<(), MediaError> {
+        loop {
+            let mut packet = ff::Packet::empty();
+            match self.enc.receive_packet(&mut packet) {
+                Ok(()) => {
+                    let pts = packet.pts().unwrap_or(0);
+                    if let Some(i) = self.sentinels.iter().position(|s| *s == pts) {
+                        self.sentinels.remove(i);
+                        continue;
+                    }
+                    self.in_flight = self.in_flight.saturating_sub(1);
+                    let Some(data) = packet.data() else { continue };
+                    out.push(Packet {
+                        track: Track::Video,
+                        pts,
+                        dts: packet.dts().unwrap_or(pts),
+                        keyframe: packet.is_key(),
+                        data: Bytes::copy_from_slice(data),
+                    });
+                }
+                Err(ff::Error::Eof) => return Ok(()),
+                Err(ff::Error::Other { errno }) if errno == ff::util::error::EAGAIN => {
+                    return Ok(());
+                }
+                Err(e) => return Err(enc_err(rendition, "receiving a packet", e)),
+            }
+        }
     }
 }
 
@@ -222,51 +506,6 @@ fn scale(
     Ok(out)
 }
 
-fn encode(
-    seg: &mut SegmentState,
-    profile: &VideoProfile,
-    settings: &SessionSettings,
-    frame: &ff::frame::Video,
-) -> Result<(), MediaError> {
-    if seg.encoder.is_none() {
-        seg.encoder = Some(open_encoder(profile, settings, seg.size, seg.rate)?);
-    }
-    let Some(encoder) = seg.encoder.as_mut() else {
-        unreachable!("encoder opened above");
-    };
-    encoder
-        .send_frame(frame)
-        .map_err(|e| enc_err(&profile.name, "sending a frame", e))?;
-    seg.frames += 1;
-    drain(encoder, &mut seg.packets, &profile.name)
-}
-
-fn drain(
-    encoder: &mut ff::encoder::video::Encoder,
-    out: &mut Vec<Packet>,
-    rendition: &str,
-) -> Result<(), MediaError> {
-    loop {
-        let mut packet = ff::Packet::empty();
-        match encoder.receive_packet(&mut packet) {
-            Ok(()) => {
-                let Some(data) = packet.data() else { continue };
-                let pts = packet.pts().unwrap_or(0);
-                out.push(Packet {
-                    track: Track::Video,
-                    pts,
-                    dts: packet.dts().unwrap_or(pts),
-                    keyframe: packet.is_key(),
-                    data: Bytes::copy_from_slice(data),
-                });
-            }
-            Err(ff::Error::Eof) => return Ok(()),
-            Err(ff::Error::Other { errno }) if errno == ff::util::error::EAGAIN => return Ok(()),
-            Err(e) => return Err(enc_err(rendition, "receiving a packet", e)),
-        }
-    }
-}
-
 fn open_encoder(
     profile: &VideoProfile,
     settings: &SessionSettings,
@@ -277,8 +516,18 @@ fn open_encoder(
     let codec = ff::encoder::find_by_name(name)
         .ok_or_else(|| MediaError::EncoderUnavailable { name: name.into() })?;
     let mut ctx = ff::codec::Context::new_with_codec(codec);
+    // libx264's wrapper lets the threading type override the tune's: frame threads would
+    // delay `zerolatency` output by threads − 1 frames, so it gets slice threads.
+    let zerolatency = settings
+        .x264_tune
+        .as_deref()
+        .is_some_and(|t| t.split(',').any(|t| t == "zerolatency"));
     ctx.set_threading(ff::threading::Config {
-        kind: ff::threading::Type::Frame,
+        kind: if zerolatency {
+            ff::threading::Type::Slice
+        } else {
+            ff::threading::Type::Frame
+        },
         count: settings.encoder_threads,
         ..Default::default()
     });
@@ -300,12 +549,23 @@ fn open_encoder(
             enc.set_gop(u32::try_from(frames.max(1)).unwrap_or(u32::MAX));
         }
     }
-    if profile.profile == H264Profile::ConstrainedHigh {
+    if profile.profile == H264Profile::ConstrainedHigh
+        // h264_nvenc ignores a forced P frame, so with B frames a segment's last frame
+        // could reference a dropped sentinel (see `RenditionState::send_held`).
+        || (profile.encoder == EncoderKind::Nvenc
+            && settings.encoder_reuse == EncoderReuse::Sentinel)
+    {
         enc.set_max_b_frames(0);
     }
     let mut opts = ff::Dictionary::new();
+    // A frame marked I (each segment's first) becomes an IDR, not an open-GOP I frame:
+    // both wrappers' option.
+    opts.set("forced-idr", "1");
     if profile.encoder == EncoderKind::X264 {
         opts.set("preset", &settings.x264_preset);
+        if let Some(tune) = &settings.x264_tune {
+            opts.set("tune", tune);
+        }
     }
     if let Some(p) = profile.profile.x264_name() {
         opts.set("profile", p);

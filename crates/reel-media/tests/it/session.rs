@@ -1,9 +1,14 @@
 //! The transcode session against ffprobe's independent facts, and every bad-input case on its
 //! own, each followed by a good segment on the same session.
 
-use reel_media::{MediaError, ResetReason, SessionSettings, TranscodeResult, TranscodeSession};
+use reel_media::{
+    EncoderReuse, MediaError, ResetReason, SessionSettings, TranscodeResult, TranscodeSession,
+};
 
-use crate::support::{Probe, fixtures, probe, probe_bytes, video_frames, video_frames_bytes};
+use crate::support::{
+    Probe, decode_errors, fixtures, probe, probe_bytes, video_frames, video_frames_bytes,
+    video_packets_bytes,
+};
 
 /// Two small rungs: one at the source's 30 fps, one converted to 15 fps.
 pub(crate) fn test_ladder() -> Vec<reel_media::VideoProfile> {
@@ -109,6 +114,133 @@ fn transcodes_segments_with_exact_pixel_counts() {
             r.encoded_pixels(),
             r.renditions.iter().map(|x| x.pixels).sum::<u64>()
         );
+    }
+}
+
+/// Settings whose encoders hold frames back (veryfast: B frames and a 10-frame lookahead;
+/// two frame threads), so that a persistent encoder needs sentinel frames at segment ends.
+fn delaying_settings(reuse: EncoderReuse) -> SessionSettings {
+    let mut s = test_settings();
+    s.x264_preset = "veryfast".into();
+    s.encoder_threads = 2;
+    s.encoder_reuse = reuse;
+    s
+}
+
+/// Transcodes the three small segments and checks each rendition segment on its own (IDR
+/// first, exact frame count, clean decode, no stray timestamps) and the stream across them
+/// (timestamps continue one frame apart, decode times only go forward).
+fn stream_checks(settings: SessionSettings) -> TranscodeSession {
+    let f = fixtures();
+    let mut s = TranscodeSession::new(settings).unwrap();
+    // Per rendition: the previous segment's last pts and last dts (90 kHz).
+    let mut prev: Vec<Option<(i64, i64)>> = vec![None; 2];
+    for (seq, path) in f.small.iter().enumerate() {
+        let r = s.transcode_ts(seq as u64, &read(path)).unwrap();
+        assert_eq!(r.reset, None);
+        check_result(&probe(path).unwrap(), &video_frames(path).unwrap(), &r);
+        for ((rendition, fps), prev) in r.renditions.iter().zip([30, 15]).zip(&mut prev) {
+            let name = &rendition.name;
+            let step = 90_000 / fps;
+            assert_eq!(
+                decode_errors(&rendition.data).unwrap(),
+                "",
+                "{name} segment {seq} does not decode cleanly on its own"
+            );
+            let packets = video_packets_bytes(&rendition.data).unwrap();
+            assert_eq!(packets.len() as u64, rendition.frames, "{name} packets");
+            assert!(
+                packets[0].key,
+                "{name} segment {seq} starts with {:?}",
+                packets[0]
+            );
+            let mut pts: Vec<i64> = packets.iter().map(|p| p.pts).collect();
+            pts.sort_unstable();
+            // Every frame on the rendition's grid: a sentinel (one tick after a real
+            // frame) would stand out.
+            for w in pts.windows(2) {
+                assert!(
+                    (w[1] - w[0] - step).abs() <= 1,
+                    "{name} segment {seq}: frames at {} and {}",
+                    w[0],
+                    w[1]
+                );
+            }
+            for w in packets.windows(2) {
+                assert!(w[1].dts > w[0].dts, "{name} segment {seq}: dts {w:?}");
+            }
+            assert!(
+                packets.iter().all(|p| p.dts <= p.pts),
+                "{name}: dts after pts"
+            );
+            let (first_pts, last_pts) = (pts[0], pts[pts.len() - 1]);
+            if let Some((prev_pts, prev_dts)) = *prev {
+                assert!(
+                    (first_pts - prev_pts - step).abs() <= 1,
+                    "{name}: segment {seq} starts at {first_pts}, the previous ended at {prev_pts}"
+                );
+                assert!(
+                    packets[0].dts > prev_dts,
+                    "{name}: segment {seq}'s decode times go back"
+                );
+            }
+            *prev = Some((last_pts, packets[packets.len() - 1].dts));
+        }
+    }
+    s
+}
+
+#[test]
+fn sentinel_keeps_one_encoder_and_every_segment_stands_alone() {
+    let s = stream_checks(delaying_settings(EncoderReuse::Sentinel));
+    for stats in s.encoder_stats() {
+        assert_eq!(stats.opens, 1, "{stats:?}");
+        assert!(stats.sentinel_frames > 0, "{stats:?}");
+    }
+}
+
+#[test]
+fn reopen_opens_an_encoder_per_segment() {
+    let s = stream_checks(delaying_settings(EncoderReuse::Reopen));
+    for stats in s.encoder_stats() {
+        assert_eq!(stats.opens, 3, "{stats:?}");
+        assert_eq!(stats.sentinel_frames, 0, "{stats:?}");
+    }
+}
+
+#[test]
+fn zerolatency_needs_no_sentinels() {
+    let mut settings = delaying_settings(EncoderReuse::Sentinel);
+    settings.x264_tune = Some("zerolatency".into());
+    let s = stream_checks(settings);
+    for stats in s.encoder_stats() {
+        assert_eq!(stats.opens, 1, "{stats:?}");
+        assert_eq!(stats.sentinel_frames, 0, "{stats:?}");
+    }
+}
+
+#[test]
+fn input_size_change_reopens_the_encoder() {
+    let f = fixtures();
+    let mut s = TranscodeSession::new(delaying_settings(EncoderReuse::Sentinel)).unwrap();
+    s.transcode_ts(0, &read(&f.small[0])).unwrap();
+    let r = s.transcode_ts(1, &read(&f.medium)).unwrap();
+    assert!(matches!(r.reset, Some(ResetReason::InputChanged { .. })));
+    check_result(
+        &probe(&f.medium).unwrap(),
+        &video_frames(&f.medium).unwrap(),
+        &r,
+    );
+    for rendition in &r.renditions {
+        assert_eq!(decode_errors(&rendition.data).unwrap(), "");
+    }
+    for stats in s.encoder_stats() {
+        assert_eq!(stats.opens, 2, "{stats:?}");
+    }
+    // Timestamps going back reopen it too.
+    s.transcode_ts(2, &read(&f.small[0])).unwrap();
+    for stats in s.encoder_stats() {
+        assert_eq!(stats.opens, 3, "{stats:?}");
     }
 }
 

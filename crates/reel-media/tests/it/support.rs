@@ -260,3 +260,58 @@ pub(crate) fn video_frames(path: &Path) -> Result<Vec<FrameFacts>> {
         })
         .collect())
 }
+
+/// One video packet as ffprobe reports it (90 kHz ticks).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PacketFacts {
+    pub(crate) pts: i64,
+    pub(crate) dts: i64,
+    pub(crate) key: bool,
+}
+
+/// The video packets of a TS, in file (decode) order.
+pub(crate) fn video_packets_bytes(data: &[u8]) -> Result<Vec<PacketFacts>> {
+    let f = tempfile::NamedTempFile::with_suffix(".ts")?;
+    std::fs::write(f.path(), data)?;
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v:0", "-show_entries"])
+        .arg("packet=pts,dts,flags")
+        .args(["-of", "json"])
+        .arg(f.path())
+        .output()
+        .context("running ffprobe")?;
+    ensure!(
+        out.status.success(),
+        "ffprobe failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout)?;
+    v["packets"]
+        .as_array()
+        .context("no packets")?
+        .iter()
+        .map(|p| {
+            Ok(PacketFacts {
+                pts: p["pts"].as_i64().context("packet without pts")?,
+                dts: p["dts"].as_i64().context("packet without dts")?,
+                key: p["flags"].as_str().unwrap_or_default().starts_with('K'),
+            })
+        })
+        .collect()
+}
+
+/// What the ffmpeg CLI's decoder complains about when it decodes a TS on its own (empty
+/// when the stream decodes cleanly, with no missing references).
+pub(crate) fn decode_errors(data: &[u8]) -> Result<String> {
+    let f = tempfile::NamedTempFile::with_suffix(".ts")?;
+    std::fs::write(f.path(), data)?;
+    let out = Command::new("ffmpeg")
+        .args(["-hide_banner", "-v", "error", "-nostdin", "-i"])
+        .arg(f.path())
+        .args(["-map", "0:v", "-f", "null", "-"])
+        .stdin(Stdio::null())
+        .output()
+        .context("running ffmpeg")?;
+    ensure!(out.status.success(), "ffmpeg could not decode the stream");
+    Ok(String::from_utf8_lossy(&out.stderr).into_owned())
+}
