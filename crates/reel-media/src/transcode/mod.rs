@@ -11,9 +11,10 @@
 //! on its own, so at a segment's end every frame of it has to come out of the encoders.
 //! FFmpeg 5.1's libx264 and h264_nvenc cannot be flushed and reused (no
 //! `AV_CODEC_CAP_ENCODER_FLUSH`), so, as LPMS does, the workers push the last frames out
-//! with sentinel frames instead: repeats of the last picture at timestamps one tick apart
-//! right after it, whose packets are dropped; the next segment's first frame is forced to
-//! an IDR. See [`EncoderReuse`]. An encoder is reopened only on a reset, a new output size
+//! with sentinel frames instead: repeats of the last picture (itself forced to a P frame)
+//! at timestamps one tick apart right after it, whose packets are dropped; the next
+//! segment's first frame is forced to an IDR. See [`EncoderReuse`], which can also
+//! reopen the encoders at every segment instead. An encoder is reopened only on a reset, a new output size
 //! or frame rate, or timestamps that do not move forward. Pixel counts are exact:
 //! Σ width×height over every decoded frame, and over every real frame each encoder
 //! received.
@@ -65,12 +66,14 @@ pub struct SessionSettings {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum EncoderReuse {
-    /// Keep every encoder open for the life of the session, as Livepeer's LPMS does. After
-    /// a segment's last frame the worker feeds the encoder repeats of that frame, each with
-    /// a sentinel timestamp one tick later, until every real frame's packet is out, and
-    /// drops the sentinel packets (some come out during the next segment); the next
-    /// segment's first frame is forced to an IDR. The encoder is reopened only when the
-    /// input changes (size, frame rate, a reset, timestamps that do not move forward).
+    /// Keep every encoder open for the life of the session, as Livepeer's LPMS does. A
+    /// segment's last frame is forced to a P frame, so that no frame of the segment
+    /// references what follows; then the worker feeds the encoder repeats of that frame,
+    /// each with a sentinel timestamp one tick later, until every real frame's packet is
+    /// out, and drops the sentinel packets (some come out during the next segment). The
+    /// next segment's first frame is forced to an IDR. The encoder is reopened only when
+    /// the input changes (size, frame rate, a reset, timestamps that do not move forward).
+    /// h264_nvenc cannot be forced to a P frame, so here it runs without B frames.
     #[default]
     Sentinel,
     /// Drain each encoder with end-of-stream at every segment end and open a new one at the
