@@ -7,7 +7,8 @@
 //! that exact line as a process can get) the first time it reaches that point, or the N-th
 //! time with `REEL_FAILPOINT=<name>@N`. The crash tests start `reel orchestrator` with it, let
 //! it die, restart it on the same data directory and check on the chain that every winning
-//! ticket was redeemed exactly once.
+//! ticket was redeemed exactly once (`crates/reel/tests/it/redemption.rs`, a scenario per
+//! point, on anvil).
 //!
 //! The points, in the order a winning ticket passes them:
 //!
