@@ -655,7 +655,7 @@ async fn n1_a_payment_that_cannot_be_stored_is_not_credited() {
     let err = o
         .receive(&payment_with_nonces(&p, GW_KEY, &[1]), "s")
         .unwrap_err();
-    assert!(matches!(err, PmError::Store { .. }));
+    assert!(matches!(err, PmError::StoreUnavailable { .. }), "{err:?}");
     assert_eq!(
         o.recipient.balances().len(),
         0,
@@ -665,6 +665,79 @@ async fn n1_a_payment_that_cannot_be_stored_is_not_credited() {
         o.store.live_nonces(0).unwrap().is_empty(),
         "nothing half-written"
     );
+}
+
+// --- #29 disk full or DB locked during a ticket write ------------------------------------
+
+/// Refused while `fault` holds, then, once `clear` ran, the very same payment is credited
+/// exactly once, to the wei.
+async fn refused_then_paid_once(
+    o: &Orch,
+    expect: crate::StoreFault,
+    fault: impl FnOnce(),
+    clear: impl FnOnce(),
+) {
+    let p = o.params(price()).await;
+    let nonces: Vec<u32> = (1..=30).collect();
+    let pay = payment_with_nonces(&p, GW_KEY, &nonces);
+    let key = (addr(GW_KEY), "s".to_owned());
+    fault();
+    let err = o.receive(&pay, "s").unwrap_err();
+    assert!(
+        matches!(&err, PmError::StoreUnavailable { fault, .. } if *fault == expect),
+        "{err:?}"
+    );
+    assert_eq!(o.recipient.balances().balance(&key), (Wei::ZERO, false));
+    assert_eq!(o.store.counts().unwrap().total(), 0, "nothing stored");
+    assert!(o.store.live_nonces(0).unwrap().is_empty());
+    assert_eq!(o.store.health().failure.map(|f| f.fault), Some(expect));
+    // Still red while the fault lasts: a retry is refused the same way.
+    assert!(o.receive(&pay, "s").unwrap_err().is_store_unavailable());
+
+    clear();
+    let out = o.receive(&pay, "s").unwrap();
+    assert_eq!((out.accepted, out.winners), (30, 30));
+    let expected = p.ev().checked_mul(U256::from(30)).unwrap();
+    assert_eq!(out.credited, expected);
+    assert_eq!(o.recipient.balances().balance(&key), (expected, false));
+    assert_eq!(o.store.counts().unwrap().pending, 30);
+    assert!(o.store.health().is_healthy());
+    // The nonces were released for the retry, not forgotten: a third copy is a replay.
+    let again = o.receive(&pay, "s").unwrap();
+    assert_eq!((again.accepted, again.credited), (0, Wei::ZERO));
+    assert_eq!(o.recipient.balances().balance(&key), (expected, false));
+}
+
+#[tokio::test]
+async fn c29_full_disk_refuses_the_payment_and_the_same_tickets_pay_once_after() {
+    let o = winner_orch();
+    refused_then_paid_once(
+        &o,
+        crate::StoreFault::Full,
+        || {
+            o.store.set_max_page_count(Some(1)).unwrap();
+        },
+        || {
+            o.store.set_max_page_count(None).unwrap();
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn c29_locked_database_refuses_the_payment_and_the_same_tickets_pay_once_after() {
+    let o = winner_orch();
+    o.store
+        .set_busy_timeout(std::time::Duration::from_millis(50))
+        .unwrap();
+    let side = rusqlite::Connection::open(&o.path).unwrap();
+    refused_then_paid_once(
+        &o,
+        crate::StoreFault::Busy,
+        || side.execute_batch("BEGIN EXCLUSIVE").unwrap(),
+        || side.execute_batch("COMMIT").unwrap(),
+    )
+    .await;
 }
 
 #[tokio::test]

@@ -59,7 +59,9 @@ pub use recipient::{
 };
 pub use redeemer::{Redeemer, RedeemerConfig, TickReport};
 pub use sender::{Sender, SenderChainView, SenderConfig};
-pub use store::{StateCounts, Store, StoredTicket, Terminal, TicketState};
+pub use store::{
+    StateCounts, Store, StoreFailure, StoreHealth, StoredTicket, Terminal, TicketState,
+};
 pub use ticket::{ExpirationParams, MAX_WIN_PROB, SignedTicket, Ticket, TicketParams};
 
 use alloy_primitives::{Address, B256};
@@ -162,6 +164,18 @@ pub enum PmError {
     // --- storage --------------------------------------------------------------------------
     #[error("ticket store: {op}: {reason}")]
     Store { op: &'static str, reason: String },
+    /// The database could not be written or read (disk full, locked past the busy timeout,
+    /// I/O error, …): nothing that depended on the write happened (catalogue #29). The same
+    /// payment can be sent again once the store is back.
+    #[error(
+        "ticket store unavailable ({fault}) during {op}: {reason}; nothing was credited: \
+         send the same payment again later"
+    )]
+    StoreUnavailable {
+        op: &'static str,
+        fault: StoreFault,
+        reason: String,
+    },
     #[error("ticket {id} is already in a final state; refusing to change it")]
     AlreadyFinal { id: i64 },
 }
@@ -195,11 +209,71 @@ impl PmError {
         )
     }
 
+    /// Whether the ticket store could not take a write or read (catalogue #29): the request
+    /// is refused as "unavailable" and may be repeated unchanged later.
+    pub fn is_store_unavailable(&self) -> bool {
+        matches!(self, PmError::StoreUnavailable { .. })
+    }
+
+    /// How long a client should wait before repeating the request, where waiting helps.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            PmError::StoreUnavailable { .. } => Some(std::time::Duration::from_secs(5)),
+            _ => None,
+        }
+    }
+
     pub(crate) fn store(op: &'static str, e: impl std::fmt::Display) -> Self {
         PmError::Store {
             op,
             reason: e.to_string(),
         }
+    }
+}
+
+/// Why the ticket store is unavailable, from SQLite's primary result code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum StoreFault {
+    /// `SQLITE_FULL`: the disk, or the database's `max_page_count`, is full.
+    Full,
+    /// `SQLITE_BUSY` / `SQLITE_LOCKED`: another connection held the write lock for longer
+    /// than the busy timeout.
+    Busy,
+    /// `SQLITE_IOERR` / `SQLITE_CANTOPEN`: the file system refused a read, write or fsync.
+    Io,
+    /// `SQLITE_READONLY`: the database file or its directory is read-only.
+    ReadOnly,
+    /// `SQLITE_CORRUPT` / `SQLITE_NOTADB`: the file is damaged.
+    Corrupt,
+    /// Any other SQLite failure (a missing table, out of memory, …).
+    Other,
+}
+
+impl StoreFault {
+    /// A short label for metrics and JSON (`full`, `busy`, …).
+    pub fn label(self) -> &'static str {
+        match self {
+            StoreFault::Full => "full",
+            StoreFault::Busy => "busy",
+            StoreFault::Io => "io",
+            StoreFault::ReadOnly => "read_only",
+            StoreFault::Corrupt => "corrupt",
+            StoreFault::Other => "other",
+        }
+    }
+}
+
+impl std::fmt::Display for StoreFault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            StoreFault::Full => "disk or database full",
+            StoreFault::Busy => "database locked by another writer",
+            StoreFault::Io => "I/O error",
+            StoreFault::ReadOnly => "database is read-only",
+            StoreFault::Corrupt => "database file is damaged",
+            StoreFault::Other => "database error",
+        })
     }
 }
 

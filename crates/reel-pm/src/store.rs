@@ -7,13 +7,19 @@
 //! `invalid(reason)` (N2). The database itself refuses to leave a final state (a trigger) and
 //! refuses `redeemed` without a non-zero tx hash (a CHECK), so a bug upstream cannot record
 //! a ticket twice or lose its outcome. Inspect with `sqlite3 <data dir>/pm.sqlite`.
+//!
+//! When SQLite cannot write (disk full, locked by another process past the busy timeout, I/O
+//! error) the call fails with [`PmError::StoreUnavailable`] and the transaction is rolled
+//! back: nothing is half-written, and the caller credits nothing (catalogue #29). The store
+//! remembers whether its last write failed ([`Store::health`]); the next successful write,
+//! or a [`Store::probe`], clears it.
 
-use crate::{PmError, SignedTicket, Ticket, ticket::ExpirationParams};
+use crate::{PmError, SignedTicket, StoreFault, Ticket, ticket::ExpirationParams};
 use alloy_primitives::{Address, B256, U256};
 use reel_net::Signature;
 use reel_types::Wei;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
-use std::{path::Path, sync::Mutex};
+use std::{path::Path, sync::Mutex, time::Duration};
 
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS meta (
@@ -180,11 +186,68 @@ impl StateCounts {
     }
 }
 
+/// The last failed write, while no write has succeeded since.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreFailure {
+    /// What was being written (`commit payment`, `probe`, …).
+    pub op: &'static str,
+    pub fault: StoreFault,
+    /// SQLite's message.
+    pub reason: String,
+    /// Unix seconds.
+    pub at: u64,
+}
+
+/// Whether the store takes writes, as its last write (or probe) found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoreHealth {
+    /// Set while the last write failed because the store was unavailable.
+    pub failure: Option<StoreFailure>,
+    /// When a write last succeeded (unix seconds), if one did since the store was opened.
+    pub last_ok_write: Option<u64>,
+    /// Writes refused as unavailable since the store was opened.
+    pub failed_writes: u64,
+}
+
+impl StoreHealth {
+    pub fn is_healthy(&self) -> bool {
+        self.failure.is_none()
+    }
+}
+
+/// Bytes of room a [`Store::probe`] asks for (and gives back): about as much as a payment
+/// of ten winning tickets needs.
+const PROBE_ROOM_BYTES: i64 = 16 * 1024;
+
+/// SQLite's `max_page_count` ceiling: setting it lifts any cap.
+const NO_PAGE_CAP: u64 = 4_294_967_294;
+
 /// The SQLite store. Cheap to share behind an `Arc`; calls block on disk I/O (an fsync per
 /// commit), so async callers run them on a blocking thread.
 #[derive(Debug)]
 pub struct Store {
     conn: Mutex<Connection>,
+    health: Mutex<StoreHealth>,
+}
+
+/// Classifies a SQLite error: a constraint refusing the data is a plain [`PmError::Store`]
+/// (the store works; the data is wrong), anything else means the store is unavailable.
+fn sql(op: &'static str, e: rusqlite::Error) -> PmError {
+    use rusqlite::ErrorCode as C;
+    let fault = match e.sqlite_error_code() {
+        None | Some(C::ConstraintViolation) => return PmError::store(op, e),
+        Some(C::DiskFull) => StoreFault::Full,
+        Some(C::DatabaseBusy | C::DatabaseLocked) => StoreFault::Busy,
+        Some(C::SystemIoFailure | C::CannotOpen) => StoreFault::Io,
+        Some(C::ReadOnly) => StoreFault::ReadOnly,
+        Some(C::DatabaseCorrupt | C::NotADatabase) => StoreFault::Corrupt,
+        Some(_) => StoreFault::Other,
+    };
+    PmError::StoreUnavailable {
+        op,
+        fault,
+        reason: e.to_string(),
+    }
 }
 
 fn u64_to_sql(v: u64) -> Result<i64, PmError> {
@@ -204,7 +267,7 @@ fn b256_col(v: &[u8]) -> Result<B256, PmError> {
 impl Store {
     /// Opens (creating if needed) the store at `path`.
     pub fn open(path: &Path) -> Result<Self, PmError> {
-        let conn = Connection::open(path).map_err(|e| PmError::store("open", e))?;
+        let conn = Connection::open(path).map_err(|e| sql("open", e))?;
         Self::init(conn)
     }
 
@@ -212,18 +275,113 @@ impl Store {
         // WAL: readers don't block the writer. synchronous=FULL: a commit is on disk when it
         // returns, which is what "store before credit" needs.
         conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(|e| PmError::store("journal_mode", e))?;
+            .map_err(|e| sql("journal_mode", e))?;
         conn.pragma_update(None, "synchronous", "FULL")
-            .map_err(|e| PmError::store("synchronous", e))?;
+            .map_err(|e| sql("synchronous", e))?;
         conn.pragma_update(None, "foreign_keys", "ON")
-            .map_err(|e| PmError::store("foreign_keys", e))?;
+            .map_err(|e| sql("foreign_keys", e))?;
         conn.busy_timeout(std::time::Duration::from_secs(5))
-            .map_err(|e| PmError::store("busy_timeout", e))?;
-        conn.execute_batch(SCHEMA)
-            .map_err(|e| PmError::store("schema", e))?;
+            .map_err(|e| sql("busy_timeout", e))?;
+        conn.execute_batch(SCHEMA).map_err(|e| sql("schema", e))?;
         Ok(Self {
             conn: Mutex::new(conn),
+            health: Mutex::default(),
         })
+    }
+
+    /// Runs a write and records its outcome in [`Store::health`]: success clears a failure,
+    /// an unavailable store sets it; a refused constraint changes nothing (the store works).
+    fn tracked<T>(&self, f: impl FnOnce() -> Result<T, PmError>) -> Result<T, PmError> {
+        let r = f();
+        let mut h = self
+            .health
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match &r {
+            Ok(_) => {
+                h.failure = None;
+                h.last_ok_write = Some(crate::recipient::unix_now());
+            }
+            Err(PmError::StoreUnavailable { op, fault, reason }) => {
+                h.failed_writes = h.failed_writes.saturating_add(1);
+                h.failure = Some(StoreFailure {
+                    op,
+                    fault: *fault,
+                    reason: reason.clone(),
+                    at: crate::recipient::unix_now(),
+                });
+            }
+            Err(_) => {}
+        }
+        r
+    }
+
+    /// Whether the last write (or probe) succeeded, and if not, why.
+    pub fn health(&self) -> StoreHealth {
+        self.health
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Checks that the store can take a payment now, and records the answer in
+    /// [`Store::health`]: takes the write lock (busy?), asks for room for a few pages and
+    /// gives it back (full?), and commits a heartbeat row with an fsync (I/O?).
+    pub fn probe(&self, now: u64) -> Result<(), PmError> {
+        self.tracked(|| {
+            let now = u64_to_sql(now)?;
+            let mut conn = self.conn()?;
+            let mut tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(|e| sql("probe", e))?;
+            {
+                let mut room = tx.savepoint().map_err(|e| sql("probe", e))?;
+                room.execute(
+                    "INSERT OR REPLACE INTO meta (key, value) VALUES ('probe_room', zeroblob(?1))",
+                    [PROBE_ROOM_BYTES],
+                )
+                .map_err(|e| sql("probe", e))?;
+                room.rollback().map_err(|e| sql("probe", e))?;
+            }
+            tx.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('probe', ?1)",
+                [now.to_be_bytes().as_slice()],
+            )
+            .map_err(|e| sql("probe", e))?;
+            tx.commit().map_err(|e| sql("probe", e))
+        })
+    }
+
+    /// How long a write waits for another connection's lock before failing as busy
+    /// (default 5 s).
+    pub fn set_busy_timeout(&self, timeout: Duration) -> Result<(), PmError> {
+        self.conn()?
+            .busy_timeout(timeout)
+            .map_err(|e| sql("busy_timeout", e))
+    }
+
+    /// Caps the database at `pages` pages (SQLite's `max_page_count` on this connection;
+    /// never below the current size; `None` lifts the cap). A write that needs more pages
+    /// fails as [`StoreFault::Full`], exactly as on a full disk: the catalogue #29 tests use
+    /// it, and an operator can use it to bound the file. Returns the cap in force.
+    pub fn set_max_page_count(&self, pages: Option<u64>) -> Result<u64, PmError> {
+        let pages = u64_to_sql(pages.unwrap_or(NO_PAGE_CAP).min(NO_PAGE_CAP))?;
+        let conn = self.conn()?;
+        let cap: i64 = conn
+            .query_row(&format!("PRAGMA max_page_count = {pages}"), [], |r| {
+                r.get(0)
+            })
+            .map_err(|e| sql("max_page_count", e))?;
+        sql_to_u64(cap)
+    }
+
+    /// Pages the database holds now (SQLite's `page_count`).
+    pub fn page_count(&self) -> Result<u64, PmError> {
+        let conn = self.conn()?;
+        let n: i64 = conn
+            .query_row("PRAGMA page_count", [], |r| r.get(0))
+            .map_err(|e| sql("page_count", e))?;
+        sql_to_u64(n)
     }
 
     fn conn(&self) -> Result<std::sync::MutexGuard<'_, Connection>, PmError> {
@@ -235,34 +393,36 @@ impl Store {
     /// The recipient's 32-byte HMAC secret: created from the OS CSPRNG on first use and kept,
     /// so ticket params issued before a restart stay valid after it.
     pub fn recipient_secret(&self) -> Result<[u8; 32], PmError> {
-        let mut conn = self.conn()?;
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(|e| PmError::store("secret", e))?;
-        let existing: Option<Vec<u8>> = tx
-            .query_row(
-                "SELECT value FROM meta WHERE key = 'recipient_secret'",
-                [],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(|e| PmError::store("secret", e))?;
-        let secret = match existing {
-            Some(v) => <[u8; 32]>::try_from(v.as_slice())
-                .map_err(|_| PmError::store("secret", "stored secret is not 32 bytes"))?,
-            None => {
-                let mut s = [0u8; 32];
-                getrandom::fill(&mut s).map_err(|e| PmError::store("secret", e))?;
-                tx.execute(
-                    "INSERT INTO meta (key, value) VALUES ('recipient_secret', ?1)",
-                    [s.as_slice()],
+        self.tracked(|| {
+            let mut conn = self.conn()?;
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(|e| sql("secret", e))?;
+            let existing: Option<Vec<u8>> = tx
+                .query_row(
+                    "SELECT value FROM meta WHERE key = 'recipient_secret'",
+                    [],
+                    |r| r.get(0),
                 )
-                .map_err(|e| PmError::store("secret", e))?;
-                s
-            }
-        };
-        tx.commit().map_err(|e| PmError::store("secret", e))?;
-        Ok(secret)
+                .optional()
+                .map_err(|e| sql("secret", e))?;
+            let secret = match existing {
+                Some(v) => <[u8; 32]>::try_from(v.as_slice())
+                    .map_err(|_| PmError::store("secret", "stored secret is not 32 bytes"))?,
+                None => {
+                    let mut s = [0u8; 32];
+                    getrandom::fill(&mut s).map_err(|e| PmError::store("secret", e))?;
+                    tx.execute(
+                        "INSERT INTO meta (key, value) VALUES ('recipient_secret', ?1)",
+                        [s.as_slice()],
+                    )
+                    .map_err(|e| sql("secret", e))?;
+                    s
+                }
+            };
+            tx.commit().map_err(|e| sql("secret", e))?;
+            Ok(secret)
+        })
     }
 
     /// Records accepted nonces and stores winning tickets, atomically and durably. Returns the
@@ -273,62 +433,63 @@ impl Store {
         winners: &[NewWinner],
         now: u64,
     ) -> Result<Vec<i64>, PmError> {
-        let now = u64_to_sql(now)?;
-        let mut conn = self.conn()?;
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(|e| PmError::store("commit payment", e))?;
-        {
-            let mut ins = tx
-                .prepare_cached(
-                    "INSERT INTO seen_nonces (rand_hash, nonce, expiration_block) \
+        self.tracked(|| {
+            let now = u64_to_sql(now)?;
+            let mut conn = self.conn()?;
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(|e| sql("commit payment", e))?;
+            {
+                let mut ins = tx
+                    .prepare_cached(
+                        "INSERT INTO seen_nonces (rand_hash, nonce, expiration_block) \
                      VALUES (?1, ?2, ?3)",
-                )
-                .map_err(|e| PmError::store("commit payment", e))?;
-            for n in nonces {
-                ins.execute(params![
-                    n.rand_hash.as_slice(),
-                    n.nonce,
-                    u64_to_sql(n.expiration_block)?
-                ])
-                .map_err(|e| PmError::store("record nonce", e))?;
+                    )
+                    .map_err(|e| sql("commit payment", e))?;
+                for n in nonces {
+                    ins.execute(params![
+                        n.rand_hash.as_slice(),
+                        n.nonce,
+                        u64_to_sql(n.expiration_block)?
+                    ])
+                    .map_err(|e| sql("record nonce", e))?;
+                }
             }
-        }
-        let mut ids = Vec::with_capacity(winners.len());
-        {
-            let mut ins = tx
-                .prepare_cached(
-                    "INSERT INTO winning_tickets (ticket_hash, sender, recipient, face_value, \
+            let mut ids = Vec::with_capacity(winners.len());
+            {
+                let mut ins = tx
+                    .prepare_cached(
+                        "INSERT INTO winning_tickets (ticket_hash, sender, recipient, face_value, \
                      win_prob, sender_nonce, recipient_rand, recipient_rand_hash, \
                      creation_round, creation_round_block_hash, params_expiration_block, sig, \
                      received_at, updated_at) \
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13)",
-                )
-                .map_err(|e| PmError::store("store ticket", e))?;
-            for w in winners {
-                let t = &w.signed.ticket;
-                ins.execute(params![
-                    w.signed.hash().as_slice(),
-                    t.sender.as_slice(),
-                    t.recipient.as_slice(),
-                    t.face_value.base_units().to_string(),
-                    t.win_prob.to_string(),
-                    t.sender_nonce,
-                    w.signed.recipient_rand.to_be_bytes::<32>().as_slice(),
-                    t.recipient_rand_hash.as_slice(),
-                    u64_to_sql(t.expiration.creation_round)?,
-                    t.expiration.creation_round_block_hash.as_slice(),
-                    u64_to_sql(w.params_expiration_block)?,
-                    w.signed.sig.as_bytes().as_slice(),
-                    now,
-                ])
-                .map_err(|e| PmError::store("store ticket", e))?;
-                ids.push(tx.last_insert_rowid());
+                    )
+                    .map_err(|e| sql("store ticket", e))?;
+                for w in winners {
+                    let t = &w.signed.ticket;
+                    ins.execute(params![
+                        w.signed.hash().as_slice(),
+                        t.sender.as_slice(),
+                        t.recipient.as_slice(),
+                        t.face_value.base_units().to_string(),
+                        t.win_prob.to_string(),
+                        t.sender_nonce,
+                        w.signed.recipient_rand.to_be_bytes::<32>().as_slice(),
+                        t.recipient_rand_hash.as_slice(),
+                        u64_to_sql(t.expiration.creation_round)?,
+                        t.expiration.creation_round_block_hash.as_slice(),
+                        u64_to_sql(w.params_expiration_block)?,
+                        w.signed.sig.as_bytes().as_slice(),
+                        now,
+                    ])
+                    .map_err(|e| sql("store ticket", e))?;
+                    ids.push(tx.last_insert_rowid());
+                }
             }
-        }
-        tx.commit()
-            .map_err(|e| PmError::store("commit payment", e))?;
-        Ok(ids)
+            tx.commit().map_err(|e| sql("commit payment", e))?;
+            Ok(ids)
+        })
     }
 
     /// Nonces of parameter sets still open at `last_block`, to rebuild the replay filter on
@@ -340,7 +501,7 @@ impl Store {
                 "SELECT rand_hash, nonce, expiration_block FROM seen_nonces \
                  WHERE expiration_block > ?1",
             )
-            .map_err(|e| PmError::store("load nonces", e))?;
+            .map_err(|e| sql("load nonces", e))?;
         let rows = q
             .query_map([u64_to_sql(last_block)?], |r| {
                 Ok((
@@ -349,10 +510,10 @@ impl Store {
                     r.get::<_, i64>(2)?,
                 ))
             })
-            .map_err(|e| PmError::store("load nonces", e))?;
+            .map_err(|e| sql("load nonces", e))?;
         let mut out = Vec::new();
         for row in rows {
-            let (h, nonce, exp) = row.map_err(|e| PmError::store("load nonces", e))?;
+            let (h, nonce, exp) = row.map_err(|e| sql("load nonces", e))?;
             out.push(SeenNonce {
                 rand_hash: b256_col(&h)?,
                 nonce,
@@ -364,12 +525,14 @@ impl Store {
 
     /// Forgets nonces of parameter sets that expired at or before `last_block`.
     pub fn prune_nonces(&self, last_block: u64) -> Result<usize, PmError> {
-        self.conn()?
-            .execute(
-                "DELETE FROM seen_nonces WHERE expiration_block <= ?1",
-                [u64_to_sql(last_block)?],
-            )
-            .map_err(|e| PmError::store("prune nonces", e))
+        self.tracked(|| {
+            self.conn()?
+                .execute(
+                    "DELETE FROM seen_nonces WHERE expiration_block <= ?1",
+                    [u64_to_sql(last_block)?],
+                )
+                .map_err(|e| sql("prune nonces", e))
+        })
     }
 
     fn read_ticket(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawRow> {
@@ -425,19 +588,16 @@ impl Store {
         args: &[&dyn rusqlite::ToSql],
     ) -> Result<Vec<StoredTicket>, PmError> {
         let conn = self.conn()?;
-        let sql = format!("SELECT {} FROM winning_tickets {tail}", Self::COLUMNS);
+        let query = format!("SELECT {} FROM winning_tickets {tail}", Self::COLUMNS);
         let mut q = conn
-            .prepare_cached(&sql)
-            .map_err(|e| PmError::store("load tickets", e))?;
+            .prepare_cached(&query)
+            .map_err(|e| sql("load tickets", e))?;
         let rows = q
             .query_map(args, Self::read_ticket)
-            .map_err(|e| PmError::store("load tickets", e))?;
+            .map_err(|e| sql("load tickets", e))?;
         let mut out = Vec::new();
         for row in rows {
-            out.push(
-                row.map_err(|e| PmError::store("load tickets", e))?
-                    .parse()?,
-            );
+            out.push(row.map_err(|e| sql("load tickets", e))?.parse()?);
         }
         Ok(out)
     }
@@ -445,21 +605,22 @@ impl Store {
     /// Stores a signed redemption transaction and marks the ticket submitted, before the
     /// transaction is broadcast: after a crash the hash is known and checked first (N3).
     pub fn record_tx(&self, id: i64, tx: &StoredTx) -> Result<(), PmError> {
-        let mut conn = self.conn()?;
-        let t = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(|e| PmError::store("record tx", e))?;
-        let changed = t
-            .execute(
-                "UPDATE winning_tickets SET state = 'submitted', attempts = attempts + 1, \
+        self.tracked(|| {
+            let mut conn = self.conn()?;
+            let t = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(|e| sql("record tx", e))?;
+            let changed = t
+                .execute(
+                    "UPDATE winning_tickets SET state = 'submitted', attempts = attempts + 1, \
                  updated_at = ?2 WHERE id = ?1 AND state IN ('pending', 'submitted')",
-                params![id, u64_to_sql(tx.sent_at)?],
-            )
-            .map_err(|e| PmError::store("record tx", e))?;
-        if changed != 1 {
-            return Err(PmError::AlreadyFinal { id });
-        }
-        t.execute(
+                    params![id, u64_to_sql(tx.sent_at)?],
+                )
+                .map_err(|e| sql("record tx", e))?;
+            if changed != 1 {
+                return Err(PmError::AlreadyFinal { id });
+            }
+            t.execute(
             "INSERT INTO redemption_txs (tx_hash, ticket_id, tx_nonce, gas_price, raw, sent_at) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             params![
@@ -471,8 +632,9 @@ impl Store {
                 u64_to_sql(tx.sent_at)?
             ],
         )
-        .map_err(|e| PmError::store("record tx", e))?;
-        t.commit().map_err(|e| PmError::store("record tx", e))
+        .map_err(|e| sql("record tx", e))?;
+            t.commit().map_err(|e| sql("record tx", e))
+        })
     }
 
     /// The transactions sent for a ticket, oldest first.
@@ -483,7 +645,7 @@ impl Store {
                 "SELECT tx_hash, tx_nonce, gas_price, raw, sent_at FROM redemption_txs \
                  WHERE ticket_id = ?1 ORDER BY sent_at, rowid",
             )
-            .map_err(|e| PmError::store("load txs", e))?;
+            .map_err(|e| sql("load txs", e))?;
         let rows = q
             .query_map([id], |r| {
                 Ok((
@@ -494,10 +656,10 @@ impl Store {
                     r.get::<_, i64>(4)?,
                 ))
             })
-            .map_err(|e| PmError::store("load txs", e))?;
+            .map_err(|e| sql("load txs", e))?;
         let mut out = Vec::new();
         for row in rows {
-            let (h, n, g, raw, at) = row.map_err(|e| PmError::store("load txs", e))?;
+            let (h, n, g, raw, at) = row.map_err(|e| sql("load txs", e))?;
             out.push(StoredTx {
                 tx_hash: b256_col(&h)?,
                 tx_nonce: sql_to_u64(n)?,
@@ -513,26 +675,29 @@ impl Store {
 
     /// Back to pending after a retryable failure (the transaction was not mined).
     pub fn back_to_pending(&self, id: i64, reason: &str, now: u64) -> Result<(), PmError> {
-        let changed = self
-            .conn()?
-            .execute(
-                "UPDATE winning_tickets SET state = 'pending', reason = ?2, updated_at = ?3 \
+        self.tracked(|| {
+            let changed = self
+                .conn()?
+                .execute(
+                    "UPDATE winning_tickets SET state = 'pending', reason = ?2, updated_at = ?3 \
                  WHERE id = ?1 AND state IN ('pending', 'submitted')",
-                params![id, reason, u64_to_sql(now)?],
-            )
-            .map_err(|e| PmError::store("retry", e))?;
-        if changed == 1 {
-            Ok(())
-        } else {
-            Err(PmError::AlreadyFinal { id })
-        }
+                    params![id, reason, u64_to_sql(now)?],
+                )
+                .map_err(|e| sql("retry", e))?;
+            if changed == 1 {
+                Ok(())
+            } else {
+                Err(PmError::AlreadyFinal { id })
+            }
+        })
     }
 
     /// Records the final outcome; refuses if the ticket already has one (N2).
     pub fn finish(&self, id: i64, outcome: &Terminal, now: u64) -> Result<(), PmError> {
-        let now = u64_to_sql(now)?;
-        let conn = self.conn()?;
-        let res = match outcome {
+        self.tracked(|| {
+            let now = u64_to_sql(now)?;
+            let conn = self.conn()?;
+            let res = match outcome {
             Terminal::Redeemed { tx_hash, block } => conn.execute(
                 "UPDATE winning_tickets SET state = 'redeemed', tx_hash = ?2, block_number = ?3, \
                  updated_at = ?4 WHERE id = ?1 AND state IN ('pending', 'submitted')",
@@ -554,24 +719,25 @@ impl Store {
                 params![id, reason, now],
             ),
         };
-        match res {
-            Ok(1) => Ok(()),
-            Ok(_) => Err(PmError::AlreadyFinal { id }),
-            Err(e) => Err(PmError::store("finish", e)),
-        }
+            match res {
+                Ok(1) => Ok(()),
+                Ok(_) => Err(PmError::AlreadyFinal { id }),
+                Err(e) => Err(sql("finish", e)),
+            }
+        })
     }
 
     pub fn counts(&self) -> Result<StateCounts, PmError> {
         let conn = self.conn()?;
         let mut q = conn
             .prepare("SELECT state, count(*) FROM winning_tickets GROUP BY state")
-            .map_err(|e| PmError::store("count", e))?;
+            .map_err(|e| sql("count", e))?;
         let rows = q
             .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
-            .map_err(|e| PmError::store("count", e))?;
+            .map_err(|e| sql("count", e))?;
         let mut c = StateCounts::default();
         for row in rows {
-            let (s, n) = row.map_err(|e| PmError::store("count", e))?;
+            let (s, n) = row.map_err(|e| sql("count", e))?;
             let n = sql_to_u64(n)?;
             match TicketState::parse(&s)? {
                 TicketState::Pending => c.pending = n,
@@ -750,6 +916,107 @@ mod tests {
         assert_eq!(got.block_number, Some(77));
         assert_eq!(store.counts().unwrap().redeemed, 1);
         assert!(store.unfinished().unwrap().is_empty());
+    }
+
+    /// A payment of `n` always-winning tickets, as the recipient would commit it.
+    fn winners(n: u32) -> (Vec<SeenNonce>, Vec<NewWinner>) {
+        (1..=n)
+            .map(|nonce| {
+                let signed = signed_ticket(nonce);
+                (
+                    SeenNonce {
+                        rand_hash: signed.ticket.recipient_rand_hash,
+                        nonce,
+                        expiration_block: 140,
+                    },
+                    NewWinner {
+                        signed,
+                        params_expiration_block: 140,
+                    },
+                )
+            })
+            .unzip()
+    }
+
+    #[test]
+    fn c29_a_full_database_refuses_the_commit_and_health_is_red_until_room_returns() {
+        let (_dir, store) = temp_store();
+        assert!(store.health().is_healthy());
+        store.probe(10).unwrap();
+        // The file may not grow any more: as on a full disk.
+        let pages = store.page_count().unwrap();
+        assert_eq!(store.set_max_page_count(Some(1)).unwrap(), pages);
+        let (nonces, tickets) = winners(30);
+        let err = store.commit_payment(&nonces, &tickets, 11).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                PmError::StoreUnavailable {
+                    fault: StoreFault::Full,
+                    op: "store ticket" | "commit payment",
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert!(err.is_store_unavailable() && err.retry_after().is_some());
+        assert!(err.to_string().contains("disk or database full"), "{err}");
+        // Nothing half-written.
+        assert_eq!(store.counts().unwrap().total(), 0);
+        assert!(store.live_nonces(0).unwrap().is_empty());
+        let h = store.health();
+        let f = h.failure.clone().unwrap();
+        assert_eq!((f.fault, h.failed_writes), (StoreFault::Full, 1));
+        // The probe asks for room too: still red.
+        assert!(store.probe(12).is_err());
+        assert!(!store.health().is_healthy());
+        // Room again: the probe turns it green and the same tickets are stored, once.
+        store.set_max_page_count(None).unwrap();
+        store.probe(13).unwrap();
+        assert!(store.health().is_healthy());
+        assert!(store.health().last_ok_write.is_some());
+        assert_eq!(
+            store.commit_payment(&nonces, &tickets, 14).unwrap().len(),
+            30
+        );
+        assert_eq!(store.counts().unwrap().pending, 30);
+        // A duplicate is the data's fault, not the store's: health stays green.
+        let dup = store.commit_payment(&nonces, &tickets, 15).unwrap_err();
+        assert!(matches!(dup, PmError::Store { .. }), "{dup:?}");
+        assert!(store.health().is_healthy());
+    }
+
+    #[test]
+    fn c29_a_database_locked_by_another_process_is_busy_after_the_timeout() {
+        let (dir, store) = temp_store();
+        store.set_busy_timeout(Duration::from_millis(50)).unwrap();
+        let side = Connection::open(dir.path().join("pm.sqlite")).unwrap();
+        side.execute_batch("BEGIN EXCLUSIVE").unwrap();
+        let (nonces, tickets) = winners(2);
+        let t0 = std::time::Instant::now();
+        let err = store.commit_payment(&nonces, &tickets, 1).unwrap_err();
+        assert!(t0.elapsed() >= Duration::from_millis(50), "waited first");
+        assert!(
+            matches!(
+                err,
+                PmError::StoreUnavailable {
+                    fault: StoreFault::Busy,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert_eq!(
+            store.health().failure.map(|f| f.fault),
+            Some(StoreFault::Busy)
+        );
+        // Reads still work while another process writes (WAL).
+        assert_eq!(store.counts().unwrap().total(), 0);
+        assert!(store.probe(2).is_err());
+        side.execute_batch("COMMIT").unwrap();
+        assert_eq!(store.commit_payment(&nonces, &tickets, 3).unwrap().len(), 2);
+        assert!(store.health().is_healthy());
+        assert_eq!(store.health().failed_writes, 2);
     }
 
     #[test]
