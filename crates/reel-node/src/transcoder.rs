@@ -47,6 +47,9 @@ pub struct TranscoderSettings {
     /// Backoff bounds for reconnecting.
     pub backoff_min: Duration,
     pub backoff_max: Duration,
+    /// TEST ONLY: abort the process on a task of this stream (manifest id), as a decoder
+    /// crashing on a poison input would (catalogue #25 tests). Never set in production.
+    pub test_abort_on_stream: Option<Vec<u8>>,
 }
 
 impl TranscoderSettings {
@@ -61,6 +64,7 @@ impl TranscoderSettings {
             cli_addr: None,
             backoff_min: Duration::from_secs(1),
             backoff_max: Duration::from_secs(30),
+            test_abort_on_stream: None,
         }
     }
 }
@@ -386,6 +390,15 @@ async fn work(
     settings.encoder_threads = state.settings.encoder_threads;
     let seq = u64::try_from(seg.seq).unwrap_or(0);
     let reinit = seg.force_session_reinit;
+    if state
+        .settings
+        .test_abort_on_stream
+        .as_ref()
+        .is_some_and(|m| *m == seg.manifest_id)
+    {
+        tracing::error!(target: "node::transcoder", %session, seq, "test fault: aborting on this stream");
+        std::process::abort();
+    }
     tokio::task::spawn_blocking(move || {
         let fresh = match guard.as_ref() {
             Some(s) => reinit || s.settings().profiles != settings.profiles,

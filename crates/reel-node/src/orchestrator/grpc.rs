@@ -9,7 +9,6 @@ use axum::extract::ConnectInfo;
 use reel_net::proto;
 use reel_net::proto::orchestrator_server::{Orchestrator, OrchestratorServer};
 use reel_net::proto::transcoder_server::{Transcoder, TranscoderServer};
-use subtle::ConstantTimeEq;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
@@ -135,17 +134,16 @@ impl Transcoder for Service {
         self.limit(&request)?;
         let from = peer(&request).map_or_else(|| "unknown".to_owned(), |p| p.to_string());
         let req = request.into_inner();
-        let Some(secret) = &self.0.settings.orch_secret else {
+        if self.0.settings.orch_secret.is_none() && self.0.worker_secret.is_none() {
             return Err(Status::unimplemented(
                 "this orchestrator takes no remote transcoders (it has no --orch-secret)",
             ));
-        };
+        }
         // Constant time: the comparison must not tell how many leading bytes matched.
-        let ok: bool = secret.as_bytes().ct_eq(req.secret.as_bytes()).into();
-        if !ok {
+        let Some(worker) = self.0.transcoder_kind(req.secret.as_bytes()) else {
             tracing::warn!(target: "node::orchestrator", peer = %from, "transcoder registration with a wrong secret");
             return Err(Status::unauthenticated("invalid secret"));
-        }
+        };
         if req.capacity <= 0 || req.capacity > 10_000 {
             return Err(Status::invalid_argument(format!(
                 "capacity {} must be 1..=10000",
@@ -153,8 +151,8 @@ impl Transcoder for Service {
             )));
         }
         let capacity = u32::try_from(req.capacity).unwrap_or(1);
-        let (id, rx) = self.0.work.remotes.register(from.clone(), capacity);
-        tracing::info!(target: "node::orchestrator", transcoder = id, peer = %from, capacity, "transcoder registered");
+        let (id, rx) = self.0.work.remotes.register(from.clone(), capacity, worker);
+        tracing::info!(target: "node::orchestrator", transcoder = id, peer = %from, capacity, worker, "transcoder registered");
         self.0.refresh_transcoder_metrics();
         // When the transcoder goes away its stream is dropped and the sender closes.
         if let Some(tx) = self.0.work.remotes.sender(id) {

@@ -14,7 +14,6 @@ use axum::routing::{get, post};
 use bytes::Bytes;
 use reel_net::http::{self as wire, BodyKind, Limits};
 use reel_net::proto;
-use subtle::ConstantTimeEq;
 
 use super::work::{Job, OutRendition, Output, WorkError};
 use super::{ActiveSession, Fault, Inner, unix_now};
@@ -193,6 +192,12 @@ async fn handle_segment(
         .map_err(|e| Reject::new(StatusCode::BAD_REQUEST, "profiles", e.to_string()))?;
     let seq = c.seg.seq;
     let price = inner.price_for(c.gateway);
+    // A stream that crashed worker processes before is refused up front (catalogue #25).
+    if let Some(w) = &inner.work.workers
+        && let Some((key, n)) = w.crashes.refused_stream(&c.seg.manifest_id)
+    {
+        return Err(poison(&key, n));
+    }
 
     // Capacity: a new session over the limit is capped; a second segment at once is busy.
     let guard = {
@@ -289,6 +294,11 @@ async fn handle_segment(
 
     let input = read_segment_body(inner, headers, c.kind, body).await?;
     wire::verify_body_hash(&c.seg, &input).map_err(|e| net_reject(&e, "body_hash"))?;
+    if let Some(w) = &inner.work.workers
+        && let Some((key, n)) = w.crashes.refused_segment(&input)
+    {
+        return Err(poison(&key, n));
+    }
 
     // From here on the answer is 200 and errors travel inside the TranscodeResult.
     let duration = Duration::from_millis(u64::try_from(c.seg.duration).unwrap_or(0));
@@ -322,6 +332,20 @@ async fn handle_segment(
         body,
     )
         .into_response())
+}
+
+/// The refusal of a stream or segment that crashed worker processes `n` times. Nothing
+/// was transcoded, so nothing is charged; the gateway takes the stream elsewhere.
+fn poison(key: &super::workers::CrashKey, n: u32) -> Reject {
+    tracing::warn!(target: "node::orchestrator", %key, crashes = n, "refused: it crashed transcode workers before");
+    Reject::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "poison",
+        format!(
+            "{key} crashed this orchestrator's transcode workers {n} times: refused here \
+             (try another orchestrator, or check the stream's encoding)"
+        ),
+    )
 }
 
 /// A one-item stream of a future's result, for a body sent after the headers.
@@ -584,14 +608,11 @@ async fn payment(
 }
 
 fn transcoder_authorized(inner: &Inner, headers: &HeaderMap) -> bool {
-    let Some(secret) = &inner.settings.orch_secret else {
-        return false;
-    };
     let given = headers
         .get("credentials")
         .map(|v| v.as_bytes())
         .unwrap_or_default();
-    secret.as_bytes().ct_eq(given).into()
+    inner.transcoder_kind(given).is_some()
 }
 
 async fn task_input(

@@ -18,6 +18,7 @@ pub mod fetch;
 mod grpc;
 mod http_api;
 pub mod work;
+pub mod workers;
 
 pub use http_api::{TRANSCODER_AUTH, TRANSCODING_ERROR};
 
@@ -42,7 +43,8 @@ use crate::ratelimit::{RateLimiter, RateSettings};
 use crate::rpc::ServiceUri;
 use crate::service::{ServeSettings, Served};
 use fetch::UrlPolicy;
-use work::{LocalPool, Remotes, Work};
+use work::{LocalPool, Remotes, Work, WorkerPool};
+use workers::{CrashBook, WorkerMetrics, WorkerSettings};
 
 /// How long an auth token (and so a session's right to send segments) lasts.
 pub const AUTH_TOKEN_VALIDITY: Duration = Duration::from_secs(30 * 60);
@@ -80,6 +82,9 @@ pub struct OrchestratorSettings {
     pub orch_secret: Option<String>,
     /// Transcode here too (`-transcoder` on an orchestrator).
     pub local_transcode: bool,
+    /// Do that local work in supervised worker processes rather than in this one
+    /// (`--transcode-in-child`; see [`workers`]).
+    pub workers: Option<WorkerSettings>,
     /// libx264 preset and threads per encoder for local work.
     pub x264_preset: String,
     pub encoder_threads: usize,
@@ -114,6 +119,7 @@ impl OrchestratorSettings {
             price_per_gateway: HashMap::new(),
             orch_secret: None,
             local_transcode: true,
+            workers: None,
             x264_preset: "veryfast".into(),
             encoder_threads: 0,
             session_idle: Duration::from_secs(60),
@@ -152,6 +158,8 @@ pub(crate) struct OrchMetrics {
     pub value_redeemed: Arc<FloatCounter>,
     pub redemption_errors: Arc<Counter>,
     pub tickets_redeemed: Arc<Counter>,
+    pub worker_restarts: Arc<Counter>,
+    pub worker_exits: Arc<Counter>,
 }
 
 impl OrchMetrics {
@@ -238,6 +246,14 @@ impl OrchMetrics {
                 "reel_tickets_redeemed_total",
                 "Winning tickets redeemed on chain",
             ),
+            worker_restarts: r.counter(
+                "reel_transcode_worker_restarts_total",
+                "Transcode worker processes restarted after they died",
+            ),
+            worker_exits: r.counter(
+                "reel_transcode_worker_exits_total",
+                "Transcode worker processes that died (not stopped on shutdown)",
+            ),
             registry: Arc::clone(registry),
         }
     }
@@ -273,6 +289,9 @@ pub struct SessionStatus {
     pub last_worker: String,
     pub price: String,
 }
+
+/// How long `start` waits for the first worker process to register.
+const WORKER_START_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Most sessions remembered (issued tokens included), whatever their expiry.
 const MAX_KNOWN_SESSIONS: usize = 100_000;
@@ -336,6 +355,8 @@ pub(crate) struct Inner {
     signer: EthSigner,
     uri: ServiceUri,
     auth_secret: [u8; 32],
+    /// The secret this start's worker processes register with.
+    worker_secret: Option<String>,
     sessions: Mutex<Sessions>,
     results: Mutex<ResultStore>,
     work: Work,
@@ -370,6 +391,23 @@ pub(crate) fn random_hex(bytes: usize) -> String {
 }
 
 impl Inner {
+    /// Who presents this transcoder secret: `Some(true)` one of our worker processes,
+    /// `Some(false)` a remote transcoder, `None` nobody we know. Constant time.
+    pub(crate) fn transcoder_kind(&self, given: &[u8]) -> Option<bool> {
+        use subtle::ConstantTimeEq;
+        let matches = |s: &Option<String>| {
+            s.as_ref()
+                .is_some_and(|s| bool::from(s.as_bytes().ct_eq(given)))
+        };
+        if matches(&self.worker_secret) {
+            Some(true)
+        } else if matches(&self.settings.orch_secret) {
+            Some(false)
+        } else {
+            None
+        }
+    }
+
     fn price_for(&self, gateway: Address) -> PricePerPixel {
         self.settings
             .price_per_gateway
@@ -505,6 +543,8 @@ pub struct OrchestratorStatus {
     pub max_sessions: usize,
     pub price: String,
     pub local_transcoding: bool,
+    /// Local work runs in worker processes (`--transcode-in-child`).
+    pub transcode_in_child: bool,
     pub sessions: Vec<SessionStatus>,
     pub transcoders: Vec<work::RemoteStatus>,
     pub payments: Option<serde_json::Value>,
@@ -565,7 +605,8 @@ fn status(inner: &Inner) -> OrchestratorStatus {
         uptime_seconds: inner.started.elapsed().as_secs(),
         max_sessions: inner.settings.max_sessions,
         price: inner.settings.price.to_string(),
-        local_transcoding: inner.work.local.is_some(),
+        local_transcoding: inner.settings.local_transcode,
+        transcode_in_child: inner.work.workers.is_some(),
         sessions: inner.sessions_status(),
         transcoders: inner.work.remotes.status(),
         payments: inner.payments.as_ref().map(|p| p.status()),
@@ -632,9 +673,28 @@ pub async fn start(
     } else {
         None
     };
-    let local = settings
-        .local_transcode
+    let worker_settings = settings
+        .workers
+        .clone()
+        .filter(|_| settings.local_transcode);
+    let local = (settings.local_transcode && worker_settings.is_none())
         .then(|| LocalPool::new(settings.x264_preset.clone(), settings.encoder_threads));
+    // Workers dial this node on loopback, whatever URI it announces to others.
+    let loopback = ServiceUri {
+        tls: settings.tls,
+        host: match bound.ip() {
+            std::net::IpAddr::V4(ip) if ip.is_unspecified() => "127.0.0.1".into(),
+            std::net::IpAddr::V6(ip) if ip.is_unspecified() => "::1".into(),
+            ip => ip.to_string(),
+        },
+        port: bound.port(),
+    };
+    let worker_secret = worker_settings.as_ref().map(|_| random_hex(24));
+    let worker_pool = worker_settings.as_ref().map(|w| WorkerPool {
+        base: loopback.base(),
+        crashes: CrashBook::new(w.refuse_after, w.crash_memory),
+        wait: w.wait_for_worker,
+    });
     if settings.local_transcode {
         // Fail at start, not at the first segment, when libx264 is missing.
         reel_media::TranscodeSession::new(reel_media::SessionSettings::new(vec![
@@ -652,11 +712,13 @@ pub async fn start(
         work: Work {
             remotes: Remotes::default(),
             local,
+            workers: worker_pool,
         },
         settings,
         signer,
         uri,
         auth_secret,
+        worker_secret,
         sessions: Mutex::default(),
         results: Mutex::default(),
         payments,
@@ -725,6 +787,31 @@ pub async fn start(
             }
         }
     });
+    if let (Some(w), Some(secret)) = (&worker_settings, &inner.worker_secret) {
+        workers::spawn_supervisors(
+            &inner.tasks,
+            w,
+            &loopback,
+            secret,
+            &WorkerMetrics {
+                restarts: Arc::clone(&inner.metrics.worker_restarts),
+                exits: Arc::clone(&inner.metrics.worker_exits),
+            },
+            &shutdown,
+        );
+        // Serve segments only once a worker can take them.
+        let t0 = Instant::now();
+        while inner.work.remotes.workers() == 0 {
+            if t0.elapsed() > WORKER_START_TIMEOUT {
+                shutdown.cancel();
+                return Err(NodeError::Config(format!(
+                    "no transcode worker registered within {WORKER_START_TIMEOUT:?}: see the \
+                     worker's log above, or run without --transcode-in-child"
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
     tracing::info!(target: "node::orchestrator", uri = %inner.uri, address = %inner.signer.address(), "orchestrator serving");
     Ok(RunningOrchestrator {
         inner,

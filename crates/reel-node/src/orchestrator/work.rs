@@ -14,6 +14,8 @@ use reel_net::proto;
 use tokio::sync::{mpsc, oneshot};
 use tonic::Status;
 
+use super::workers::CrashBook;
+
 /// One transcoded rendition, as the orchestrator hands it back.
 #[derive(Debug, Clone)]
 pub struct OutRendition {
@@ -48,6 +50,16 @@ pub enum WorkError {
     Media(String),
     #[error("the segment is unusable: {0}")]
     BadInput(String),
+    /// A transcode worker process died with this segment in flight (catalogue #25).
+    #[error(
+        "transcode worker {id} crashed on this segment (crash {crashes} of {refuse_after} \
+         before the stream is refused here)"
+    )]
+    WorkerCrashed {
+        id: u64,
+        crashes: u32,
+        refuse_after: u32,
+    },
 }
 
 /// A transcoder registered over gRPC.
@@ -59,6 +71,8 @@ struct Remote {
     sessions: u32,
     /// Tasks in flight.
     in_flight: u32,
+    /// One of the orchestrator's own worker processes (not a remote transcoder).
+    worker: bool,
     tx: mpsc::Sender<Result<proto::NotifySegment, Status>>,
 }
 
@@ -86,6 +100,8 @@ pub struct RemoteStatus {
     pub capacity: u32,
     pub sessions: u32,
     pub in_flight: u32,
+    /// One of the orchestrator's own worker processes.
+    pub worker: bool,
 }
 
 /// Registered remote transcoders and their tasks.
@@ -106,6 +122,7 @@ impl Remotes {
         &self,
         peer: String,
         capacity: u32,
+        worker: bool,
     ) -> (u64, mpsc::Receiver<Result<proto::NotifySegment, Status>>) {
         let (tx, rx) = mpsc::channel(capacity.clamp(1, 64) as usize * 2);
         let mut r = self.lock();
@@ -118,6 +135,7 @@ impl Remotes {
                 capacity,
                 sessions: 0,
                 in_flight: 0,
+                worker,
                 tx,
             },
         );
@@ -161,6 +179,7 @@ impl Remotes {
                 capacity: t.capacity,
                 sessions: t.sessions,
                 in_flight: t.in_flight,
+                worker: t.worker,
             })
             .collect()
     }
@@ -193,6 +212,16 @@ impl Remotes {
             t.sessions = t.sessions.saturating_add(1);
         }
         Some(id)
+    }
+
+    /// Whether transcoder `id` is one of the orchestrator's worker processes.
+    fn is_worker(&self, id: u64) -> bool {
+        self.lock().remotes.get(&id).is_some_and(|t| t.worker)
+    }
+
+    /// Worker processes connected now.
+    pub fn workers(&self) -> usize {
+        self.lock().remotes.values().filter(|t| t.worker).count()
     }
 
     /// The input bytes of a task, for the transcoder's download.
@@ -260,7 +289,11 @@ impl Remotes {
         };
         let result = async {
             tx.try_send(Ok(notify)).map_err(|e| match e {
-                mpsc::error::TrySendError::Closed(_) => WorkError::TranscoderGone { id },
+                // Gone before it saw the task: not this segment's doing, so retried.
+                mpsc::error::TrySendError::Closed(_) => WorkError::TranscoderFailed {
+                    id,
+                    message: "it disconnected before the task was sent".into(),
+                },
                 mpsc::error::TrySendError::Full(_) => WorkError::TranscoderFailed {
                     id,
                     message: "its task queue is full".into(),
@@ -378,11 +411,24 @@ fn media_err(e: &reel_media::MediaError) -> WorkError {
     }
 }
 
-/// The orchestrator's transcoding capacity: remote transcoders and, if enabled, itself.
+/// Local work done in the orchestrator's own worker processes (see [`super::workers`]).
+#[derive(Debug)]
+pub struct WorkerPool {
+    /// The loopback base URL the workers fetch inputs from.
+    pub base: String,
+    /// Crashes per stream and segment prefix.
+    pub crashes: CrashBook,
+    /// How long a segment waits for a worker while none is connected.
+    pub wait: Duration,
+}
+
+/// The orchestrator's transcoding capacity: remote transcoders and, if enabled, itself
+/// (in process, or in worker processes).
 #[derive(Debug)]
 pub struct Work {
     pub remotes: Remotes,
     pub local: Option<LocalPool>,
+    pub workers: Option<WorkerPool>,
 }
 
 /// One segment to transcode.
@@ -396,8 +442,10 @@ pub struct Job {
 }
 
 impl Work {
-    /// Transcodes a segment: remote transcoders first (up to two), then locally. The task
-    /// deadline is go-livepeer's max(8 s, 4 × duration).
+    /// Transcodes a segment: on remote transcoders and worker processes (up to two
+    /// attempts), then in process. The task deadline is go-livepeer's max(8 s, 4 ×
+    /// duration). A worker process that dies with the segment in flight ends the attempts
+    /// at once: the segment may be what killed it, and the next worker would die too.
     pub async fn transcode(
         &self,
         job: Job,
@@ -405,29 +453,61 @@ impl Work {
     ) -> Result<Output, WorkError> {
         let timeout = Duration::from_secs(8).max(job.duration.saturating_mul(4));
         let seq = u64::try_from(job.seg_data.seq).unwrap_or(0);
+        let wait_until = self
+            .workers
+            .as_ref()
+            .map(|w| tokio::time::Instant::now() + w.wait);
         let mut tried = Vec::new();
+        let mut tried_worker = false;
         let mut last = WorkError::NoTranscoders;
-        for _ in 0..2 {
+        while tried.len() < 2 {
             let Some(id) = self.remotes.pick(&job.session, &tried) else {
-                break;
+                // A worker may be restarting: wait for it a little, once.
+                match wait_until {
+                    Some(until)
+                        if !tried_worker
+                            && self.remotes.workers() == 0
+                            && tokio::time::Instant::now() < until =>
+                    {
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                        continue;
+                    }
+                    _ => break,
+                }
             };
             tried.push(id);
+            let worker = self.remotes.is_worker(id);
+            tried_worker |= worker;
+            let url = |task: i64| match (&self.workers, worker) {
+                (Some(w), true) => format!("{}/transcoder/input/{task}", w.base),
+                _ => input_url(task),
+            };
             match self
                 .remotes
-                .run(
-                    id,
-                    &input_url,
-                    job.seg_data.clone(),
-                    job.input.clone(),
-                    timeout,
-                )
+                .run(id, url, job.seg_data.clone(), job.input.clone(), timeout)
                 .await
             {
                 Ok(mut out) => {
-                    out.worker = format!("transcoder-{id}");
+                    out.worker = if worker {
+                        format!("worker-{id}")
+                    } else {
+                        format!("transcoder-{id}")
+                    };
                     return Ok(out);
                 }
                 Err(e @ WorkError::BadInput(_)) => return Err(e),
+                Err(WorkError::TranscoderGone { id }) if worker => {
+                    let Some(w) = &self.workers else {
+                        return Err(WorkError::TranscoderGone { id });
+                    };
+                    let crashes = w.crashes.record(&job.seg_data.manifest_id, &job.input);
+                    tracing::warn!(target: "node::work", session = %job.session, seq, worker = id, manifest = %String::from_utf8_lossy(&job.seg_data.manifest_id), crashes, "a transcode worker died with this segment in flight");
+                    return Err(WorkError::WorkerCrashed {
+                        id,
+                        crashes,
+                        refuse_after: w.crashes.refuse_after(),
+                    });
+                }
                 Err(e) => {
                     tracing::warn!(target: "node::work", session = %job.session, seq, transcoder = id, error = %e, "remote transcode failed; retrying elsewhere");
                     last = e;
@@ -476,8 +556,8 @@ mod tests {
     #[test]
     fn sticky_then_least_loaded() {
         let r = Remotes::default();
-        let (a, _ra) = r.register("a".into(), 2);
-        let (b, _rb) = r.register("b".into(), 1);
+        let (a, _ra) = r.register("a".into(), 2, false);
+        let (b, _rb) = r.register("b".into(), 1, false);
         assert_eq!(r.pick("s1", &[]), Some(a));
         assert_eq!(r.pick("s1", &[]), Some(a), "sticky");
         // a is at 1/2, b at 0/1: b is less loaded.
@@ -496,7 +576,7 @@ mod tests {
     #[tokio::test]
     async fn a_task_on_a_disconnecting_transcoder_fails_at_once() {
         let r = Arc::new(Remotes::default());
-        let (a, mut rx) = r.register("a".into(), 1);
+        let (a, mut rx) = r.register("a".into(), 1, false);
         let r2 = Arc::clone(&r);
         let run = tokio::spawn(async move {
             r2.run(

@@ -3,6 +3,7 @@
 //! service URI kept registered and `reward()` called every round.
 
 use std::collections::HashMap;
+use std::ffi::OsString;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -12,6 +13,7 @@ use alloy::primitives::{Address, U256};
 use anyhow::Context;
 use clap::Args;
 use reel_node::metrics::Registry;
+use reel_node::orchestrator::workers::WorkerSettings;
 use reel_node::orchestrator::{Fault, OrchestratorSettings};
 use reel_node::payments::OrchPayments;
 use reel_node::ratelimit::RateSettings;
@@ -23,6 +25,7 @@ use tokio_util::task::TaskTracker;
 
 use super::chain_args::{AccountArgs, ChainArgs};
 use super::node_common::{self, CommonArgs, Network};
+use super::transcoder::ABORT_ON_STREAM_ENV;
 
 #[derive(Debug, Clone, Args)]
 pub(crate) struct OrchestratorArgs {
@@ -102,6 +105,22 @@ pub(crate) struct OrchestratorArgs {
     /// Do not transcode here: only on remote transcoders (needs --orch-secret)
     #[arg(long)]
     no_local_transcode: bool,
+    /// Transcode locally in supervised worker processes (this binary's `transcoder`,
+    /// on loopback) instead of in this process: a decoder crash on a poison stream costs
+    /// that segment and a worker restart, not the orchestrator and its payments
+    #[arg(
+        long,
+        env = "REEL_TRANSCODE_IN_CHILD",
+        default_value_t = false,
+        action = clap::ArgAction::Set,
+        num_args = 0..=1,
+        default_missing_value = "true",
+        value_name = "BOOL"
+    )]
+    transcode_in_child: bool,
+    /// Worker processes with --transcode-in-child; sessions are spread over them
+    #[arg(long, env = "REEL_TRANSCODE_WORKERS", default_value_t = 1)]
+    transcode_workers: usize,
     /// libx264 preset for local transcoding
     #[arg(long, default_value = "veryfast")]
     preset: String,
@@ -193,6 +212,40 @@ fn gateway_prices(arg: &str) -> anyhow::Result<HashMap<Address, PricePerPixel>> 
         .collect()
 }
 
+/// This binary as `reel transcoder` workers with the orchestrator's ladder settings.
+fn worker_settings(a: &OrchestratorArgs) -> anyhow::Result<WorkerSettings> {
+    if a.transcode_workers == 0 {
+        anyhow::bail!("--transcode-workers must be at least 1");
+    }
+    let exe = std::env::current_exe().context("finding this program for --transcode-in-child")?;
+    // Every worker can take its share of the sessions, rounded up.
+    let capacity = a.max_sessions.div_ceil(a.transcode_workers).max(1);
+    let args: Vec<OsString> = [
+        "transcoder",
+        "--exit-with-stdin",
+        "--cli-addr",
+        "127.0.0.1:0",
+        "--capacity",
+        &capacity.to_string(),
+        "--preset",
+        &a.preset,
+        "--threads",
+        &a.threads.to_string(),
+        "--max-segment-mib",
+        &a.max_segment_mib.to_string(),
+    ]
+    .iter()
+    .map(OsString::from)
+    .collect();
+    let mut w = WorkerSettings::new(exe, args);
+    w.count = a.transcode_workers;
+    // Test only (documented on `reel transcoder --test-abort-on-stream`).
+    if let Some(v) = std::env::var_os(ABORT_ON_STREAM_ENV) {
+        w.env.push((ABORT_ON_STREAM_ENV.into(), v));
+    }
+    Ok(w)
+}
+
 fn dump(a: &OrchestratorArgs, data_dir: &std::path::Path) -> serde_json::Value {
     serde_json::json!({
         "role": "orchestrator",
@@ -208,6 +261,8 @@ fn dump(a: &OrchestratorArgs, data_dir: &std::path::Path) -> serde_json::Value {
         "pricePerGateway": a.price_per_gateway,
         "orchSecret": a.orch_secret.as_ref().map(|_| "(set)"),
         "localTranscode": !a.no_local_transcode,
+        "transcodeInChild": a.transcode_in_child,
+        "transcodeWorkers": a.transcode_workers,
         "preset": a.preset,
         "threads": a.threads,
         "maxSegmentMiB": a.max_segment_mib,
@@ -266,6 +321,9 @@ pub(crate) async fn run(args: OrchestratorArgs) -> anyhow::Result<()> {
     s.local_transcode = !args.no_local_transcode;
     s.x264_preset = args.preset.clone();
     s.encoder_threads = args.threads;
+    if args.transcode_in_child && !args.no_local_transcode {
+        s.workers = Some(worker_settings(&args)?);
+    }
     s.max_segment_bytes = args.max_segment_mib << 20;
     s.url_policy.allow_private = args.allow_private_segment_urls;
     s.url_policy.max_bytes = s.max_segment_bytes;
@@ -354,6 +412,8 @@ pub(crate) async fn run(args: OrchestratorArgs) -> anyhow::Result<()> {
         args.max_sessions,
         if args.no_local_transcode {
             ", remote transcoders only"
+        } else if args.transcode_in_child {
+            ", transcoding in worker processes"
         } else {
             ""
         },

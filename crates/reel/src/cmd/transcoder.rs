@@ -48,7 +48,22 @@ pub(crate) struct TranscoderArgs {
     /// Threads per encoder (0: the encoder decides)
     #[arg(long, default_value_t = 0)]
     threads: usize,
+    /// Largest input segment fetched, MiB
+    #[arg(long, default_value_t = 64)]
+    max_segment_mib: usize,
+    /// Exit when stdin closes: set by an orchestrator for its worker processes
+    /// (--transcode-in-child), so that none outlives it
+    #[arg(long, hide = true)]
+    exit_with_stdin: bool,
+    /// TEST ONLY: abort the process (as a crashing decoder would) on a task of this
+    /// stream (manifest id). Stands in for a poison input in the crash tests
+    /// (catalogue #25); never set it in production.
+    #[arg(long, hide = true, env = ABORT_ON_STREAM_ENV, value_name = "MANIFEST")]
+    test_abort_on_stream: Option<String>,
 }
+
+/// The variable behind `--test-abort-on-stream` (test only).
+pub(crate) const ABORT_ON_STREAM_ENV: &str = "REEL_TEST_ABORT_ON_STREAM";
 
 pub(crate) async fn run(args: TranscoderArgs) -> anyhow::Result<()> {
     let args = match &args.common.config {
@@ -65,6 +80,7 @@ pub(crate) async fn run(args: TranscoderArgs) -> anyhow::Result<()> {
             "cliAddr": args.cli_addr.to_string(),
             "preset": args.preset,
             "threads": args.threads,
+            "maxSegmentMiB": args.max_segment_mib,
         });
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(());
@@ -74,6 +90,11 @@ pub(crate) async fn run(args: TranscoderArgs) -> anyhow::Result<()> {
     s.x264_preset = args.preset.clone();
     s.encoder_threads = args.threads;
     s.cli_addr = Some(args.cli_addr);
+    s.max_segment_bytes = args.max_segment_mib << 20;
+    s.test_abort_on_stream = args.test_abort_on_stream.clone().map(String::into_bytes);
+    if s.test_abort_on_stream.is_some() {
+        tracing::warn!("--test-abort-on-stream is set: this transcoder crashes on purpose");
+    }
     println!("reel transcoder for {orch} (capacity {})", args.capacity);
     println!("  status    http://{}/status", args.cli_addr);
     println!("Press Ctrl-C to stop.");
@@ -85,6 +106,16 @@ pub(crate) async fn run(args: TranscoderArgs) -> anyhow::Result<()> {
         }
         stop.cancel();
     });
+    if args.exit_with_stdin {
+        // The orchestrator holds our stdin; its end (the orchestrator gone, even by
+        // SIGKILL) ends us at once: our tasks died with it.
+        std::thread::spawn(|| {
+            let mut sink = [0u8; 64];
+            while matches!(std::io::Read::read(&mut std::io::stdin(), &mut sink), Ok(n) if n > 0) {}
+            tracing::info!("stdin closed: the orchestrator is gone; exiting");
+            std::process::exit(0);
+        });
+    }
     let r = reel_node::transcoder::run(s, Registry::new(), shutdown).await;
     signal.abort();
     r.context("transcoder")

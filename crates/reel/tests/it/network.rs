@@ -18,8 +18,13 @@ struct Role {
 
 impl Role {
     fn start(args: &[&str]) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_reel"))
-            .args(args)
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_reel"));
+        cmd.args(args);
+        Self::spawn(cmd)
+    }
+
+    fn spawn(mut cmd: Command) -> Self {
+        let mut child = cmd
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -690,4 +695,272 @@ async fn a_killed_orchestrator_redeems_its_tickets_after_restart() {
     );
     drop(orch2);
     devnet.shutdown().await.unwrap();
+}
+
+/// The pids whose parent is `pid` (from /proc).
+fn children_of(pid: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(p) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) else {
+            continue;
+        };
+        // "pid (comm) state ppid …": comm may hold spaces, so split after the last ')'.
+        let ppid = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+            .and_then(|v| v.parse::<u32>().ok());
+        if ppid == Some(pid) {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// Waits until the orchestrator has `n` worker processes registered.
+fn wait_for_workers(ocli: &str, n: usize) {
+    let t0 = Instant::now();
+    loop {
+        let st = json(ocli, "/status");
+        let workers = st["transcoders"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|t| t["worker"] == true)
+            .count();
+        if workers == n {
+            return;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "workers never became {n}: {st}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// `count` 2-second segments of a 640×360 test pattern, as `<dir>/<name><i>.ts`.
+fn segments(dir: &Path, name: &str, count: usize) -> Vec<Vec<u8>> {
+    let pattern = dir.join(format!("{name}%d.ts"));
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        &format!("testsrc2=size=640x360:rate=30:duration={}", 2 * count),
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-g",
+        "60",
+        "-sc_threshold",
+        "0",
+        "-f",
+        "segment",
+        "-segment_time",
+        "2",
+        "-segment_format",
+        "mpegts",
+        pattern.to_str().unwrap(),
+    ]);
+    (0..count)
+        .map(|i| std::fs::read(dir.join(format!("{name}{i}.ts"))).unwrap())
+        .collect()
+}
+
+fn orchestrator_in_child(dir: &Path, name: &str, preset: &str, env: &[(&str, &str)]) -> Role {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_reel"));
+    cmd.args([
+        "orchestrator",
+        "--http-addr",
+        "127.0.0.1:0",
+        "--cli-addr",
+        "127.0.0.1:0",
+        "--data-dir",
+        dir.join(name).to_str().unwrap(),
+        "--transcode-in-child",
+        "--preset",
+        preset,
+        "--threads",
+        "1",
+    ])
+    .envs(env.iter().copied());
+    Role::spawn(cmd)
+}
+
+fn gateway(orchs: &str) -> Role {
+    Role::start(&[
+        "gateway",
+        "--rtmp-addr",
+        "127.0.0.1:0",
+        "--http-addr",
+        "127.0.0.1:0",
+        "--cli-addr",
+        "127.0.0.1:0",
+        "--orch-addr",
+        orchs,
+        "--transcoding-options",
+        "P240p30fps16x9",
+    ])
+}
+
+/// Σ pixels charged over the orchestrator's sessions.
+fn charged(ocli: &str) -> u64 {
+    json(ocli, "/status")["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["charged_pixels"].as_u64().unwrap())
+        .sum()
+}
+
+/// Catalogue #25: a worker process killed (SIGSEGV) mid-segment costs that segment, not
+/// the orchestrator; the worker is restarted and the next segment transcodes; the failed
+/// segment is not charged.
+#[test]
+fn a_worker_crash_mid_segment_costs_that_segment_and_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    // A slow preset, so that the worker is surely mid-task when it is killed.
+    let mut orch = orchestrator_in_child(dir.path(), "o", "veryslow", &[]);
+    let ob = orch.banner();
+    let service = field(&ob, "service");
+    let ocli = host_of(&field(&ob, "status"));
+    wait_for_workers(&ocli, 1);
+    let gw = gateway(&service);
+    let gb = gw.banner();
+    let ghttp = host_of(&field(&gb, "play"));
+    let gcli = host_of(&field(&gb, "status"));
+    let seg = segments(dir.path(), "s", 3);
+
+    let (st, body) = http(&ghttp, "PUT", "/live/crash/0.ts", &seg[0]);
+    assert_eq!(st, 200, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(
+        metric(&ocli, "reel_segments_by_worker_total{worker=\"worker-1\"}"),
+        1.0
+    );
+
+    // Segment 1: SIGSEGV to the worker while it transcodes.
+    let ghttp2 = ghttp.clone();
+    let s1 = seg[1].clone();
+    let push = std::thread::spawn(move || http(&ghttp2, "PUT", "/live/crash/1.ts", &s1));
+    let t0 = Instant::now();
+    while json(&ocli, "/status")["transcoders"][0]["in_flight"] != 1 {
+        assert!(t0.elapsed() < Duration::from_secs(20), "no task in flight");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let workers = children_of(orch.child.id());
+    assert_eq!(workers.len(), 1, "one worker process: {workers:?}");
+    // Twice: Rust's runtime catches a SIGSEGV to report stack overflows, and one sent by
+    // kill (no faulting address) only resets the handler; the second is fatal, as a real
+    // fault in FFmpeg would be at once.
+    for _ in 0..2 {
+        let killed = Command::new("kill")
+            .args(["-SEGV", &workers[0].to_string()])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (st, _) = push.join().unwrap();
+    assert_ne!(st, 200, "the only orchestrator failed the segment");
+    assert!(
+        orch.child.try_wait().unwrap().is_none(),
+        "the orchestrator survived its worker"
+    );
+    assert_eq!(
+        metric(&ocli, "livepeer_segment_transcode_failed_total"),
+        1.0
+    );
+
+    // A new worker (a new process) takes the next segment.
+    wait_for_workers(&ocli, 1);
+    assert_eq!(metric(&ocli, "reel_transcode_worker_exits_total"), 1.0);
+    assert_eq!(metric(&ocli, "reel_transcode_worker_restarts_total"), 1.0);
+    let again = children_of(orch.child.id());
+    assert_eq!(again.len(), 1);
+    assert_ne!(again, workers, "restarted as a new process");
+    let (st, body) = http(&ghttp, "PUT", "/live/crash/2.ts", &seg[2]);
+    assert_eq!(st, 200, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(metric(&ocli, "livepeer_segment_transcoded_total"), 2.0);
+    assert_eq!(metric(&gcli, "livepeer_segment_transcoded_total"), 2.0);
+    // Charged for the two segments it returned, not for the one that crashed.
+    assert_eq!(charged(&ocli), 2 * 60 * 426 * 240);
+}
+
+/// Catalogue #25: a poison stream (here the test-only fault that aborts the worker on one
+/// stream, standing in for a decoder abort) crashes the worker twice, is then refused up
+/// front, and a gateway that knows another orchestrator takes it there; the orchestrator
+/// lives on and other streams still transcode on it.
+#[test]
+fn a_poison_stream_is_refused_after_two_worker_crashes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut orch = orchestrator_in_child(
+        dir.path(),
+        "o",
+        "ultrafast",
+        &[("REEL_TEST_ABORT_ON_STREAM", "poison")],
+    );
+    let ob = orch.banner();
+    let service = field(&ob, "service");
+    let ocli = host_of(&field(&ob, "status"));
+    wait_for_workers(&ocli, 1);
+    let gw = gateway(&service);
+    let gb = gw.banner();
+    let ghttp = host_of(&field(&gb, "play"));
+    let seg = segments(dir.path(), "p", 2);
+
+    // Two crashes; each fails its segment (this gateway knows no other orchestrator).
+    for (i, s) in seg.iter().enumerate() {
+        let (st, _) = http(&ghttp, "PUT", &format!("/live/poison/{i}.ts"), s);
+        assert_ne!(st, 200, "segment {i} of the poison stream");
+        let t0 = Instant::now();
+        while metric(&ocli, "reel_transcode_worker_exits_total") < (i + 1) as f64 {
+            assert!(
+                t0.elapsed() < Duration::from_secs(10),
+                "the worker did not die"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    // The third segment is refused before it reaches a worker.
+    let (st, _) = http(&ghttp, "PUT", "/live/poison/2.ts", &seg[0]);
+    assert_ne!(st, 200);
+    assert_eq!(
+        metric(&ocli, "reel_segment_rejected_total{reason=\"poison\"}"),
+        1.0
+    );
+    assert_eq!(metric(&ocli, "reel_transcode_worker_exits_total"), 2.0);
+    assert_eq!(charged(&ocli), 0, "nothing charged for the crashes");
+
+    // Another stream still transcodes here, on a restarted worker.
+    let (st, body) = http(&ghttp, "PUT", "/live/clean/0.ts", &seg[1]);
+    assert_eq!(st, 200, "{}", String::from_utf8_lossy(&body));
+    assert!(orch.child.try_wait().unwrap().is_none(), "alive");
+
+    // A gateway that also knows a healthy orchestrator fails the poison stream over.
+    let other = Role::start(&[
+        "orchestrator",
+        "--http-addr",
+        "127.0.0.1:0",
+        "--cli-addr",
+        "127.0.0.1:0",
+        "--data-dir",
+        dir.path().join("o2").to_str().unwrap(),
+        "--preset",
+        "ultrafast",
+        "--threads",
+        "1",
+    ]);
+    let other_service = field(&other.banner(), "service");
+    let gw2 = gateway(&format!("{service},{other_service}"));
+    let ghttp2 = host_of(&field(&gw2.banner(), "play"));
+    let (st, body) = http(&ghttp2, "PUT", "/live/poison/3.ts", &seg[1]);
+    assert_eq!(st, 200, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(
+        metric(&ocli, "reel_transcode_worker_exits_total"),
+        2.0,
+        "no third crash"
+    );
 }
