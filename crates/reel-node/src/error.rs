@@ -145,6 +145,7 @@ impl NodeError {
             | Self::ChainRead { .. } => true,
             Self::Chain(e) => e.is_retryable(),
             Self::Media(e) => e.is_retryable(),
+            Self::Pm(e) => e.is_store_unavailable(),
             _ => false,
         }
     }

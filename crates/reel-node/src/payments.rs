@@ -18,7 +18,7 @@
 use std::future::Future;
 use std::path::Path;
 use std::pin::Pin;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Duration;
 
 use alloy_primitives::{Address, B256, U256};
@@ -28,13 +28,14 @@ use reel_pm::ticket::ExpirationParams;
 use reel_pm::{
     Balances, ChainView, PaymentBatch, PaymentOutcome, PmError, PricePerPixel, Recipient,
     RecipientConfig, Redeemer, RedeemerConfig, Sender, SenderChainView, SenderConfig,
-    SenderMonitor, SignedTicket, Store, TicketBroker, TicketParams,
+    SenderMonitor, SignedTicket, Store, StoreHealth, TicketBroker, TicketParams,
 };
 use reel_types::Wei;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::NodeError;
+use crate::metrics::{Counter, Gauge, Registry};
 
 type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -262,7 +263,23 @@ pub struct OrchPayments {
     redeemer_cfg: RedeemerConfig,
     /// When each sender's deposit and reserve were last read from the chain.
     refreshed: std::sync::Mutex<std::collections::HashMap<Address, std::time::Instant>>,
+    /// `reel_ticket_store_*`, once registered by [`OrchPayments::spawn_store_probe`].
+    store_metrics: OnceLock<StoreMetrics>,
 }
+
+/// The ticket store's health as Prometheus sees it.
+#[derive(Debug)]
+struct StoreMetrics {
+    healthy: Arc<Gauge>,
+    failed_writes: Arc<Counter>,
+    /// Serialises the counter's catch-up with the store's count.
+    sync: std::sync::Mutex<()>,
+}
+
+/// How often the orchestrator checks that its ticket store takes writes (catalogue #29): a
+/// red health check turns green again within this once the disk has room or the lock is
+/// gone, even if no payment comes.
+pub const STORE_PROBE_EVERY: Duration = Duration::from_secs(5);
 
 /// How long a sender's deposit and reserve are trusted before they are read again (no
 /// event watcher yet: redemptions and new funding show up within this).
@@ -301,7 +318,117 @@ impl OrchPayments {
             unverified_max_float,
             redeemer_cfg,
             refreshed: std::sync::Mutex::default(),
+            store_metrics: OnceLock::new(),
         })
+    }
+
+    /// The ticket store (tests of catalogue #29 use its knobs).
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
+    /// Whether the ticket store took its last write; also refreshes the gauges.
+    pub fn store_health(&self) -> StoreHealth {
+        let h = self.store.health();
+        if let Some(m) = self.store_metrics.get() {
+            let _sync = m
+                .sync
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            m.healthy.set(i64::from(h.is_healthy()));
+            // The counter follows the store's own count (both only grow).
+            m.failed_writes
+                .add(h.failed_writes.saturating_sub(m.failed_writes.get()));
+        }
+        h
+    }
+
+    /// Probes the ticket store now (see [`Store::probe`]) and returns its health.
+    pub async fn probe_store(&self) -> StoreHealth {
+        let store = Arc::clone(&self.store);
+        let now = u64::try_from(crate::orchestrator::unix_now()).unwrap_or(0);
+        match tokio::task::spawn_blocking(move || store.probe(now)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(target: "node::payments", error = %e, "ticket store probe failed: payments are refused until it passes");
+            }
+            Err(e) => {
+                tracing::warn!(target: "node::payments", error = %e, "ticket store probe task failed");
+            }
+        }
+        self.store_health()
+    }
+
+    /// The health document of `/healthz` (and `ticketStore` in `/status`): `(healthy, json)`.
+    pub fn health_json(&self) -> (bool, serde_json::Value) {
+        let h = self.store_health();
+        let store = match &h.failure {
+            None => serde_json::json!({
+                "healthy": true,
+                "lastOkWrite": h.last_ok_write,
+                "failedWrites": h.failed_writes,
+            }),
+            Some(f) => serde_json::json!({
+                "healthy": false,
+                "fault": f.fault.label(),
+                "op": f.op,
+                "error": f.reason,
+                "since": f.at,
+                "lastOkWrite": h.last_ok_write,
+                "failedWrites": h.failed_writes,
+            }),
+        };
+        let mut doc = serde_json::json!({ "healthy": h.is_healthy(), "ticketStore": store });
+        if let (Some(f), Some(obj)) = (&h.failure, doc.as_object_mut()) {
+            obj.insert(
+                "reason".into(),
+                serde_json::Value::String(format!(
+                    "ticket store unavailable ({}) during {}: {}; payments are refused until \
+                     a write succeeds",
+                    f.fault, f.op, f.reason
+                )),
+            );
+        }
+        (h.is_healthy(), doc)
+    }
+
+    /// Registers `reel_ticket_store_healthy` and `reel_ticket_store_failed_writes_total` and
+    /// probes the store every `every` until `shutdown`.
+    pub fn spawn_store_probe(
+        self: &Arc<Self>,
+        tasks: &TaskTracker,
+        registry: &Registry,
+        every: Duration,
+        shutdown: CancellationToken,
+    ) {
+        let _ = self.store_metrics.set(StoreMetrics {
+            healthy: registry.gauge(
+                "reel_ticket_store_healthy",
+                "1 when the ticket store took its last write, 0 while payments are refused",
+            ),
+            failed_writes: registry.counter(
+                "reel_ticket_store_failed_writes_total",
+                "Ticket store writes refused (disk full, locked, I/O error)",
+            ),
+            sync: std::sync::Mutex::new(()),
+        });
+        self.store_health();
+        let this = Arc::clone(self);
+        tasks.spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    _ = tick.tick() => {}
+                }
+                let was = this.store.health().is_healthy();
+                let now = this.probe_store().await.is_healthy();
+                if now && !was {
+                    tracing::info!(target: "node::payments", "ticket store takes writes again: payments accepted");
+                }
+            }
+        });
     }
 
     /// Reads a sender's deposit and reserve (and our claims on it) when the cached copy is
@@ -409,12 +536,14 @@ impl OrchPayments {
         let recipient = Arc::clone(&self.recipient);
         let session = session.to_owned();
         let view = Self::view(&f);
-        tokio::task::spawn_blocking(move || {
+        let r = tokio::task::spawn_blocking(move || {
             recipient.receive_payment(&batch, &session, &view, &info)
         })
         .await
         .map_err(|_| NodeError::Config("the payment task panicked".into()))?
-        .map_err(NodeError::Pm)
+        .map_err(NodeError::Pm);
+        self.store_health();
+        r
     }
 
     pub fn sufficient_balance(
@@ -468,7 +597,9 @@ impl OrchPayments {
 
     pub fn status(&self) -> serde_json::Value {
         let counts = self.store.counts().ok();
+        let (_, health) = self.health_json();
         serde_json::json!({
+            "ticketStore": health.get("ticketStore"),
             "redemption": if self.redeems() { "on" } else { "off: no TicketBroker (tickets are kept)" },
             "facts": read(&self.facts).map(|f| serde_json::json!({
                 "block": f.block, "round": f.round, "gasPrice": f.gas_price.to_string(),

@@ -167,10 +167,7 @@ pub enum PmError {
     /// The database could not be written or read (disk full, locked past the busy timeout,
     /// I/O error, …): nothing that depended on the write happened (catalogue #29). The same
     /// payment can be sent again once the store is back.
-    #[error(
-        "ticket store unavailable ({fault}) during {op}: {reason}; nothing was credited: \
-         send the same payment again later"
-    )]
+    #[error("ticket store unavailable ({fault}) during {op}: {reason}")]
     StoreUnavailable {
         op: &'static str,
         fault: StoreFault,

@@ -38,7 +38,7 @@ pub(super) fn cli_routes(inner: Arc<Inner>) -> Router {
     Router::new()
         .route("/status", get(status))
         .route("/metrics", get(metrics))
-        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/healthz", get(super::health::healthz))
         .with_state(inner)
 }
 
@@ -274,12 +274,11 @@ async fn handle_segment(
                     }
                 }
                 Err(e) => {
+                    // A store that cannot take the tickets refuses the segment too: no
+                    // output without stored tickets (N1, catalogue #29).
                     inner.metrics.payment_recv_errors.inc();
-                    return Err(Reject::new(
-                        StatusCode::BAD_REQUEST,
-                        "payment",
-                        e.to_string(),
-                    ));
+                    let (status, reason, message) = super::health::payment_refusal(&e);
+                    return Err(Reject::new(status, reason, message));
                 }
             }
         }
@@ -593,7 +592,7 @@ async fn payment(
             }
             Err(e) => {
                 inner.metrics.payment_recv_errors.inc();
-                return (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response();
+                return super::health::payment_refusal_response(&e);
             }
         }
     }

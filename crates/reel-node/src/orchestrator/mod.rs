@@ -4,7 +4,8 @@
 //! `EndTranscodingSession`, `Ping` for gateways and `Transcoder.RegisterTranscoder` for
 //! remote transcoders — and HTTP: `POST /segment`, `POST /payment`, `POST
 //! /transcodeResults` (transcoder callbacks), `GET /results/…` (renditions for the gateway)
-//! and `GET /transcoder/input/…` (segments for transcoders). `/status` and `/metrics` are on
+//! and `GET /transcoder/input/…` (segments for transcoders). `/status`, `/metrics` and
+//! `/healthz` (`health.rs`: red while the ticket store refuses writes, catalogue #29) are on
 //! the separate CLI port (localhost by default), as in go-livepeer.
 //!
 //! A segment's path: rate limit → headers decoded and bounded → auth token (HMAC, constant
@@ -16,6 +17,7 @@
 
 pub mod fetch;
 mod grpc;
+mod health;
 mod http_api;
 pub mod work;
 pub mod workers;
@@ -772,6 +774,14 @@ pub async fn start(
                 *last = total;
             }
         });
+    }
+    if let Some(p) = &inner.payments {
+        p.spawn_store_probe(
+            &inner.tasks,
+            &registry,
+            crate::payments::STORE_PROBE_EVERY,
+            shutdown.clone(),
+        );
     }
     let reaper = Arc::clone(&inner);
     let stop = shutdown.clone();

@@ -5,3 +5,4 @@ mod offchain;
 mod onchain;
 mod orchestrator;
 mod support;
+mod ticket_store;
