@@ -185,7 +185,8 @@ impl Remotes {
     }
 
     /// The transcoder for a session: its sticky one while connected, else the least loaded
-    /// one with room (load / capacity), skipping `exclude`.
+    /// one with room (load / capacity), skipping `exclude`. Remote transcoders come before
+    /// the orchestrator's own worker processes, as they come before in-process work.
     fn pick(&self, session: &str, exclude: &[u64]) -> Option<u64> {
         let mut r = self.lock();
         if let Some(id) = r.sticky.get(session).copied() {
@@ -203,8 +204,10 @@ impl Remotes {
             .filter(|(id, t)| !exclude.contains(id) && t.sessions < t.capacity)
             .min_by(|(_, a), (_, b)| {
                 // a.sessions / a.capacity < b.sessions / b.capacity, in integers.
-                (u64::from(a.sessions) * u64::from(b.capacity))
-                    .cmp(&(u64::from(b.sessions) * u64::from(a.capacity)))
+                a.worker.cmp(&b.worker).then_with(|| {
+                    (u64::from(a.sessions) * u64::from(b.capacity))
+                        .cmp(&(u64::from(b.sessions) * u64::from(a.capacity)))
+                })
             })
             .map(|(id, _)| *id)?;
         r.sticky.insert(session.to_owned(), id);
@@ -571,6 +574,18 @@ mod tests {
         r.end_session("s2");
         assert_eq!(r.pick("s1", &[]), Some(b));
         assert_eq!(r.totals(), (1, 1, 1));
+    }
+
+    #[test]
+    fn remote_transcoders_before_worker_processes() {
+        let r = Remotes::default();
+        let (w, _rw) = r.register("worker".into(), 10, true);
+        let (a, _ra) = r.register("a".into(), 1, false);
+        assert_eq!(r.workers(), 1);
+        assert!(r.is_worker(w) && !r.is_worker(a));
+        assert_eq!(r.pick("s1", &[]), Some(a), "the idle remote first");
+        assert_eq!(r.pick("s2", &[]), Some(w), "the remote is full");
+        assert_eq!(r.pick("s3", &[a]), Some(w));
     }
 
     #[tokio::test]

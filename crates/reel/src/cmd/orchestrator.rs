@@ -107,11 +107,12 @@ pub(crate) struct OrchestratorArgs {
     no_local_transcode: bool,
     /// Transcode locally in supervised worker processes (this binary's `transcoder`,
     /// on loopback) instead of in this process: a decoder crash on a poison stream costs
-    /// that segment and a worker restart, not the orchestrator and its payments
+    /// that segment and a worker restart, not the orchestrator and its payments.
+    /// `--transcode-in-child=false` transcodes in this process
     #[arg(
         long,
         env = "REEL_TRANSCODE_IN_CHILD",
-        default_value_t = false,
+        default_value_t = true,
         action = clap::ArgAction::Set,
         num_args = 0..=1,
         default_missing_value = "true",
@@ -217,7 +218,14 @@ fn worker_settings(a: &OrchestratorArgs) -> anyhow::Result<WorkerSettings> {
     if a.transcode_workers == 0 {
         anyhow::bail!("--transcode-workers must be at least 1");
     }
-    let exe = std::env::current_exe().context("finding this program for --transcode-in-child")?;
+    // /proc/self/exe is this very binary even when its file was replaced or deleted by an
+    // upgrade since it started; the workers must match the orchestrator.
+    let proc_exe = std::path::PathBuf::from("/proc/self/exe");
+    let exe = if proc_exe.exists() {
+        proc_exe
+    } else {
+        std::env::current_exe().context("finding this program for --transcode-in-child")?
+    };
     // Every worker can take its share of the sessions, rounded up.
     let capacity = a.max_sessions.div_ceil(a.transcode_workers).max(1);
     let args: Vec<OsString> = [

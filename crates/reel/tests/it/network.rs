@@ -168,6 +168,8 @@ fn a_transcoder_killed_mid_segment_costs_a_retry_not_a_double_charge() {
         dir.path().join("o").to_str().unwrap(),
         "--orch-secret",
         secret,
+        // The redo runs in this process, the fallback when no worker processes run.
+        "--transcode-in-child=false",
         "--preset",
         "ultrafast",
         "--threads",
