@@ -46,6 +46,8 @@ pub const CRASH_HASH_BYTES: usize = 64 << 10;
 pub struct WorkerSettings {
     /// The worker program (the orchestrator's own binary, `std::env::current_exe()`).
     pub program: PathBuf,
+    /// The name the worker shows in `ps` (`argv[0]`); by default `program`.
+    pub arg0: Option<OsString>,
     /// Its arguments (`transcoder --capacity … --preset …`); the orchestrator's address
     /// and the secret are added as [`WORKER_ORCH_ADDR_ENV`] / [`WORKER_SECRET_ENV`].
     pub args: Vec<OsString>,
@@ -71,6 +73,7 @@ impl WorkerSettings {
     pub fn new(program: PathBuf, args: Vec<OsString>) -> Self {
         Self {
             program,
+            arg0: None,
             args,
             env: Vec::new(),
             count: 1,
@@ -252,6 +255,9 @@ pub(crate) fn spawn_supervisors(
 
 fn command(s: &WorkerSettings, orch: &str, secret: &str) -> tokio::process::Command {
     let mut cmd = tokio::process::Command::new(&s.program);
+    if let Some(a) = &s.arg0 {
+        cmd.arg0(a);
+    }
     cmd.args(&s.args);
     for (k, _) in std::env::vars_os() {
         if k.to_str().is_some_and(|k| k.starts_with("REEL_")) {

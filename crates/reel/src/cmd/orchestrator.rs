@@ -246,6 +246,7 @@ fn worker_settings(a: &OrchestratorArgs) -> anyhow::Result<WorkerSettings> {
     .map(OsString::from)
     .collect();
     let mut w = WorkerSettings::new(exe, args);
+    w.arg0 = std::env::args_os().next();
     w.count = a.transcode_workers;
     // Test only (documented on `reel transcoder --test-abort-on-stream`).
     if let Some(v) = std::env::var_os(ABORT_ON_STREAM_ENV) {

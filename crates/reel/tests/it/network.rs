@@ -966,3 +966,36 @@ fn a_poison_stream_is_refused_after_two_worker_crashes() {
         "no third crash"
     );
 }
+
+/// Worker processes are the default; the flag and REEL_TRANSCODE_IN_CHILD turn them off.
+#[test]
+fn the_orchestrator_transcodes_in_worker_processes_by_default() {
+    let dump = |args: &[&str], env: &[(&str, &str)]| -> serde_json::Value {
+        let out = Command::new(env!("CARGO_BIN_EXE_reel"))
+            .args(["orchestrator", "--dump-config"])
+            .args(args)
+            .envs(env.iter().copied())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    assert_eq!(dump(&[], &[])["transcodeInChild"], true);
+    assert_eq!(dump(&[], &[])["transcodeWorkers"], 1);
+    assert_eq!(
+        dump(&["--transcode-in-child=false"], &[])["transcodeInChild"],
+        false
+    );
+    assert_eq!(
+        dump(&[], &[("REEL_TRANSCODE_IN_CHILD", "false")])["transcodeInChild"],
+        false
+    );
+    assert_eq!(
+        dump(&["--transcode-workers", "3"], &[])["transcodeWorkers"],
+        3
+    );
+}
