@@ -161,12 +161,14 @@ impl Remotes {
         }
     }
 
-    /// Number of transcoders and their total capacity.
+    /// Number of remote transcoders (worker processes not counted, as go-livepeer's
+    /// `livepeer_transcoders_*` count remote ones), their total capacity and load.
     pub fn totals(&self) -> (usize, u64, u64) {
         let r = self.lock();
-        let cap = r.remotes.values().map(|t| u64::from(t.capacity)).sum();
-        let load = r.remotes.values().map(|t| u64::from(t.sessions)).sum();
-        (r.remotes.len(), cap, load)
+        let remote = || r.remotes.values().filter(|t| !t.worker);
+        let cap = remote().map(|t| u64::from(t.capacity)).sum();
+        let load = remote().map(|t| u64::from(t.sessions)).sum();
+        (remote().count(), cap, load)
     }
 
     pub fn status(&self) -> Vec<RemoteStatus> {
@@ -586,6 +588,106 @@ mod tests {
         assert_eq!(r.pick("s1", &[]), Some(a), "the idle remote first");
         assert_eq!(r.pick("s2", &[]), Some(w), "the remote is full");
         assert_eq!(r.pick("s3", &[a]), Some(w));
+        assert_eq!(r.totals(), (1, 1, 1), "workers are not remote transcoders");
+    }
+
+    fn job(manifest: &[u8], input: &'static [u8]) -> Job {
+        Job {
+            session: "s".into(),
+            seg_data: proto::SegData {
+                manifest_id: manifest.to_vec(),
+                ..Default::default()
+            },
+            ladder: Vec::new(),
+            input: Bytes::from_static(input),
+            duration: Duration::from_secs(2),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_worker_dying_mid_task_fails_the_segment_once_and_records_a_crash() {
+        let work = Arc::new(Work {
+            remotes: Remotes::default(),
+            local: None,
+            workers: Some(WorkerPool {
+                base: "https://127.0.0.1:1".into(),
+                crashes: CrashBook::new(2, Duration::from_secs(60)),
+                wait: Duration::from_millis(200),
+            }),
+        });
+        let (w1, mut rx1) = work.remotes.register("w1".into(), 4, true);
+        let (_w2, mut rx2) = work.remotes.register("w2".into(), 4, true);
+        let w = Arc::clone(&work);
+        let run = tokio::spawn(async move {
+            w.transcode(job(b"poison", b"ts"), |t| format!("x/{t}"))
+                .await
+        });
+        let notify = rx1.recv().await.unwrap().unwrap();
+        assert_eq!(
+            notify.url,
+            format!("https://127.0.0.1:1/transcoder/input/{}", notify.task_id),
+            "workers fetch on loopback"
+        );
+        work.remotes.unregister(w1);
+        assert_eq!(
+            run.await.unwrap().unwrap_err(),
+            WorkError::WorkerCrashed {
+                id: w1,
+                crashes: 1,
+                refuse_after: 2
+            }
+        );
+        assert!(rx2.try_recv().is_err(), "not retried on the other worker");
+        let crashes = &work.workers.as_ref().unwrap().crashes;
+        assert!(crashes.refused_stream(b"poison").is_none());
+        assert_eq!(crashes.record(b"poison", b"other"), 2);
+        assert!(crashes.refused_stream(b"poison").is_some());
+    }
+
+    #[tokio::test]
+    async fn a_segment_waits_a_little_for_a_restarting_worker() {
+        let work = Arc::new(Work {
+            remotes: Remotes::default(),
+            local: None,
+            workers: Some(WorkerPool {
+                base: "https://127.0.0.1:1".into(),
+                crashes: CrashBook::new(2, Duration::from_secs(60)),
+                wait: Duration::from_secs(5),
+            }),
+        });
+        let w = Arc::clone(&work);
+        let run =
+            tokio::spawn(async move { w.transcode(job(b"m", b"ts"), |t| format!("x/{t}")).await });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let (id, mut rx) = work.remotes.register("w".into(), 1, true);
+        let notify = rx.recv().await.unwrap().unwrap();
+        assert!(work.remotes.complete(
+            notify.task_id,
+            Some(id),
+            Err(WorkError::Media("fine".into()))
+        ));
+        assert_eq!(
+            run.await.unwrap().unwrap_err(),
+            WorkError::Media("fine".into())
+        );
+        // With no worker at all, the wait is bounded.
+        let idle = Work {
+            remotes: Remotes::default(),
+            local: None,
+            workers: Some(WorkerPool {
+                base: String::new(),
+                crashes: CrashBook::new(2, Duration::from_secs(60)),
+                wait: Duration::from_millis(100),
+            }),
+        };
+        let t0 = std::time::Instant::now();
+        assert_eq!(
+            idle.transcode(job(b"m", b"ts"), |t| format!("x/{t}"))
+                .await
+                .unwrap_err(),
+            WorkError::NoTranscoders
+        );
+        assert!(t0.elapsed() < Duration::from_secs(2));
     }
 
     #[tokio::test]
