@@ -20,8 +20,9 @@
 //!   ([`gateway::discovery`]), selects one per segment ([`gateway::selection`]), pays,
 //!   submits, verifies ([`pixels`]) and fails over.
 //! - [`payments`]: the seam to the TicketBroker ([`payments::BrokerHandle`]) and the
-//!   recipient/sender wiring; [`chain`]: chain facts, the on-chain orchestrator pool,
-//!   service-URI registration and the round keeper.
+//!   recipient/sender wiring, and the ticket store's health (probe, `/healthz`, catalogue
+//!   #29); [`chain`]: chain facts, the on-chain orchestrator pool, service-URI registration
+//!   and the round keeper.
 //! - [`service`], [`tls`], [`rpc`]: listeners and clients; [`metrics`], [`ratelimit`]:
 //!   Prometheus exposition and per-client limits.
 

@@ -14,6 +14,13 @@
 //! values at a configured max float instead) and winning tickets stay in the store,
 //! unredeemed, until a node with a broker starts on the same data directory (its
 //! [`Redeemer::recover`] picks them up).
+//!
+//! **When the ticket store cannot write** (catalogue #29: disk full, database locked, I/O
+//! error) [`OrchPayments::receive`] fails with `PmError::StoreUnavailable`: nothing is
+//! credited and the nonces are released, so the same payment can be sent again. The store
+//! remembers the failure until a write succeeds; [`OrchPayments::spawn_store_probe`] tries
+//! one every [`STORE_PROBE_EVERY`] and keeps `reel_ticket_store_healthy` current, and
+//! [`OrchPayments::health_json`] is what `/healthz` and `/status` show.
 
 use std::future::Future;
 use std::path::Path;
