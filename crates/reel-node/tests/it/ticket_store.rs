@@ -205,8 +205,10 @@ async fn c29_full_or_locked_ticket_store_refuses_payments_health_turns_red_then_
     assert_eq!(pay.balance(me, &session), (Wei::ZERO, false));
     assert_eq!(pay.counts().unwrap().total(), 0, "nothing stored");
 
-    // A segment carrying the payment: refused the same way, nothing transcoded.
-    let (st, _, body) = gw.post("/segment", &seg, &payment, ts.clone()).await;
+    // A segment carrying the payment: refused the same way, nothing transcoded. The refusal
+    // comes before the body is read, so the body is left out: an unread upload can break
+    // the pipe under load, which is not what this test is about.
+    let (st, _, body) = gw.post("/segment", &seg, &payment, Vec::new()).await;
     assert_eq!(st, 503, "{}", String::from_utf8_lossy(&body));
     assert!(String::from_utf8_lossy(&body).contains("ticket store unavailable"));
     assert_eq!(pay.balance(me, &session), (Wei::ZERO, false));
@@ -284,7 +286,7 @@ async fn c29_full_or_locked_ticket_store_refuses_payments_health_turns_red_then_
     side.execute_batch("BEGIN EXCLUSIVE").unwrap();
     let (more, more_value) = gw.payment(&info, &(31..=40).collect::<Vec<_>>());
     let seg = gw.seg_data(&info, 1, &ts);
-    let (st, _, body) = gw.post("/segment", &seg, &more, ts.clone()).await;
+    let (st, _, body) = gw.post("/segment", &seg, &more, Vec::new()).await;
     let text = String::from_utf8_lossy(&body);
     assert_eq!(st, 503, "{text}");
     assert!(text.contains("database locked by another writer"), "{text}");
