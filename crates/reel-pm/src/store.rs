@@ -219,6 +219,11 @@ impl StoreHealth {
 /// of ten winning tickets needs.
 const PROBE_ROOM_BYTES: i64 = 16 * 1024;
 
+/// How long a write waits for another process's lock (this process serialises its own
+/// writes on the connection's mutex). Shorter than a gateway's upload timeout (at least
+/// 2 s), so a locked store is answered with a 503 that names it rather than a timeout.
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(1);
+
 /// SQLite's `max_page_count` ceiling: setting it lifts any cap.
 const NO_PAGE_CAP: u64 = 4_294_967_294;
 
@@ -280,7 +285,7 @@ impl Store {
             .map_err(|e| sql("synchronous", e))?;
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(|e| sql("foreign_keys", e))?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))
+        conn.busy_timeout(BUSY_TIMEOUT)
             .map_err(|e| sql("busy_timeout", e))?;
         conn.execute_batch(SCHEMA).map_err(|e| sql("schema", e))?;
         Ok(Self {
@@ -353,7 +358,7 @@ impl Store {
     }
 
     /// How long a write waits for another connection's lock before failing as busy
-    /// (default 5 s).
+    /// (default [`BUSY_TIMEOUT`]).
     pub fn set_busy_timeout(&self, timeout: Duration) -> Result<(), PmError> {
         self.conn()?
             .busy_timeout(timeout)
