@@ -5,7 +5,10 @@
 //!   (`REEL_FAILPOINT`, see `reel_pm::failpoint`) and restarted on the same data directory
 //!   redeems every winning ticket it stored exactly once (catalogue #12, #13, N9);
 //! - 1,000 tickets: the winners are redeemed, the orchestrator's fees equal their face
-//!   values and `reel stake withdraw-fees` pays them out, all to the wei.
+//!   values and `reel stake withdraw-fees` pays them out, all to the wei;
+//! - the ticket database locked by another process (catalogue #29): the payment is refused
+//!   with 503, `/healthz` is red, and once the lock is gone the same payment is stored and
+//!   redeemed once.
 
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader};
@@ -378,10 +381,27 @@ impl Payer {
     /// Signs `n` tickets and posts them to `/payment`. `Err` when the orchestrator did not
     /// answer 200 (a crashed one closes the connection).
     async fn pay(&self, s: &Session, n: u32, seq: i64) -> Result<(), String> {
-        let payment = self
-            .sender
+        let payment = self.payment(s, n).await;
+        match self.post(s, &payment, seq).await? {
+            (200, _) => Ok(()),
+            (status, body) => Err(format!("{status}: {body}")),
+        }
+    }
+
+    /// `n` freshly signed tickets on the session's params.
+    async fn payment(&self, s: &Session, n: u32) -> proto::Payment {
+        self.sender
             .create_payment(&s.id, n, &self.view().await)
-            .unwrap();
+            .unwrap()
+    }
+
+    /// Posts `payment` to `/payment`: (status, body), or `Err` when no answer came.
+    async fn post(
+        &self,
+        s: &Session,
+        payment: &proto::Payment,
+        seq: i64,
+    ) -> Result<(u16, String), String> {
         let mut seg = proto::SegData {
             manifest_id: b"payments".to_vec(),
             seq,
@@ -394,16 +414,13 @@ impl Payer {
         let r = self
             .http
             .post(format!("{}{}", s.service.base(), wire::PAYMENT_PATH))
-            .headers(wire::payment_request_headers(&seg, &payment))
+            .headers(wire::payment_request_headers(&seg, payment))
             .send()
             .await
             .map_err(|e| e.to_string())?;
-        let status = r.status();
+        let status = r.status().as_u16();
         let body = r.bytes().await.map_err(|e| e.to_string())?;
-        if !status.is_success() {
-            return Err(format!("{status}: {}", String::from_utf8_lossy(&body)));
-        }
-        Ok(())
+        Ok((status, String::from_utf8_lossy(&body).into_owned()))
     }
 }
 
@@ -703,4 +720,109 @@ async fn a_thousand_tickets_over_http_are_redeemed_and_withdrawn_to_the_wei() {
         fv,
         redeemed_in.as_secs_f64(),
     );
+}
+
+/// Catalogue #29 with a real process: another process holds the orchestrator's ticket
+/// database locked (`BEGIN EXCLUSIVE`, as a stray `sqlite3` shell or a backup tool would).
+/// The payment is refused with a 503 that names the store, nothing is stored or credited,
+/// `/healthz` turns red with the reason while discovery and `/status` are still served;
+/// once the lock is gone the probe turns it green, and the very same payment is stored and
+/// its winners redeemed once, to the wei.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_locked_ticket_database_refuses_the_payment_until_it_is_free_then_pays_once() {
+    // Face value = EV: every ticket wins.
+    let ev: u128 = 10_000_000_000_000_000;
+    let net = Net::start(Wei::from_whole(10), Wei::from_whole(1)).await;
+    let payer = net.payer(Wei::from_base_units(wei(ev))).await;
+    let data = net.dir.path().join("orch");
+    let ev_s = ev.to_string();
+    let orch = Orch::start(&net.orch_args(&data, &ev_s, &ev_s), None);
+    let started = orch.started().expect("the orchestrator starts");
+    let cli = started.status.trim_end_matches("/status").to_owned();
+    let http = reel_node::rpc::http_client().unwrap();
+    assert_eq!(healthz(&http, &cli).await.0, 200);
+
+    let s = payer.session(&started.service).await;
+    let payment = payer.payment(&s, 3).await;
+    let before = net.balances().await;
+    let from = net.next_block().await;
+
+    let side = rusqlite::Connection::open(data.join(reel_node::payments::TICKET_DB)).unwrap();
+    side.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let (code, body) = payer.post(&s, &payment, 0).await.unwrap();
+    assert_eq!(code, 503, "{body}");
+    assert!(
+        body.contains("ticket store unavailable (database locked by another writer)")
+            && body.contains("nothing was credited"),
+        "{body}"
+    );
+    let (code, doc) = healthz(&http, &cli).await;
+    assert_eq!(code, 503, "{doc}");
+    assert_eq!(doc["ticketStore"]["fault"], "busy", "{doc}");
+    assert!(
+        doc["reason"].as_str().unwrap().contains("database locked"),
+        "{doc}"
+    );
+    assert_eq!(metric(&http, &cli, "reel_ticket_store_healthy").await, 0.0);
+    assert_eq!(metric(&http, &cli, "livepeer_tickets_recv").await, 0.0);
+    // What stores nothing is served: discovery with fresh params, and the status page.
+    assert!(
+        payer
+            .session(&started.service)
+            .await
+            .info
+            .ticket_params
+            .is_some()
+    );
+    let st = status(&http, &started.status).await;
+    assert_eq!(st["payments"]["ticketStore"]["healthy"], false, "{st}");
+    assert_eq!(st["payments"]["winningTickets"]["pending"], 0, "{st}");
+
+    // The lock is gone: the probe (every 5 s) turns the check green without a payment.
+    side.execute_batch("COMMIT").unwrap();
+    drop(side);
+    let t0 = Instant::now();
+    while healthz(&http, &cli).await.0 != 200 {
+        assert!(t0.elapsed() < Duration::from_secs(15), "still red");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(metric(&http, &cli, "reel_ticket_store_healthy").await, 1.0);
+    // The very same payment: stored and credited once; a third copy is a replay.
+    assert_eq!(payer.post(&s, &payment, 0).await.unwrap().0, 200);
+    assert_eq!(payer.post(&s, &payment, 0).await.unwrap().0, 200);
+    assert_eq!(metric(&http, &cli, "livepeer_tickets_recv").await, 3.0);
+    assert_eq!(
+        metric(&http, &cli, "livepeer_winning_tickets_recv").await,
+        3.0
+    );
+
+    net.mine(PARAMS_VALIDITY + 1).await;
+    await_redeemed(&net, &started.status, 3, "after the lock").await;
+    drop(orch);
+    assert_paid_exactly(&net, &data, from, before, 3, wei(ev), "after the lock").await;
+}
+
+/// `/healthz` on a CLI address (`http://host:port`): (status, document).
+async fn healthz(http: &reqwest::Client, cli: &str) -> (u16, serde_json::Value) {
+    let r = http.get(format!("{cli}/healthz")).send().await.unwrap();
+    let code = r.status().as_u16();
+    (
+        code,
+        serde_json::from_slice(&r.bytes().await.unwrap()).unwrap(),
+    )
+}
+
+/// A sample from `/metrics` on a CLI address.
+async fn metric(http: &reqwest::Client, cli: &str, name: &str) -> f64 {
+    let text = http
+        .get(format!("{cli}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in {text}"))
 }
