@@ -50,6 +50,8 @@ pub struct TranscoderSettings {
     /// TEST ONLY: abort the process on a task of this stream (manifest id), as a decoder
     /// crashing on a poison input would (catalogue #25 tests). Never set in production.
     pub test_abort_on_stream: Option<Vec<u8>>,
+    /// TEST ONLY: never finish a task of this stream, as a stuck decoder would.
+    pub test_hang_on_stream: Option<Vec<u8>>,
 }
 
 impl TranscoderSettings {
@@ -65,6 +67,7 @@ impl TranscoderSettings {
             backoff_min: Duration::from_secs(1),
             backoff_max: Duration::from_secs(30),
             test_abort_on_stream: None,
+            test_hang_on_stream: None,
         }
     }
 }
@@ -398,6 +401,20 @@ async fn work(
     {
         tracing::error!(target: "node::transcoder", %session, seq, "test fault: aborting on this stream");
         std::process::abort();
+    }
+    if state
+        .settings
+        .test_hang_on_stream
+        .as_ref()
+        .is_some_and(|m| *m == seg.manifest_id)
+    {
+        tracing::error!(target: "node::transcoder", %session, seq, "test fault: hanging on this stream");
+        let _ = tokio::task::spawn_blocking(|| {
+            loop {
+                std::thread::sleep(Duration::from_secs(3600));
+            }
+        })
+        .await;
     }
     tokio::task::spawn_blocking(move || {
         let fresh = match guard.as_ref() {

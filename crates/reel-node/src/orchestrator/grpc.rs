@@ -134,13 +134,13 @@ impl Transcoder for Service {
         self.limit(&request)?;
         let from = peer(&request).map_or_else(|| "unknown".to_owned(), |p| p.to_string());
         let req = request.into_inner();
-        if self.0.settings.orch_secret.is_none() && self.0.worker_secret.is_none() {
+        if self.0.settings.orch_secret.is_none() && self.0.worker_secrets.is_empty() {
             return Err(Status::unimplemented(
                 "this orchestrator takes no remote transcoders (it has no --orch-secret)",
             ));
         }
         // Constant time: the comparison must not tell how many leading bytes matched.
-        let Some(worker) = self.0.transcoder_kind(req.secret.as_bytes()) else {
+        let Some(origin) = self.0.transcoder_kind(req.secret.as_bytes()) else {
             tracing::warn!(target: "node::orchestrator", peer = %from, "transcoder registration with a wrong secret");
             return Err(Status::unauthenticated("invalid secret"));
         };
@@ -151,8 +151,8 @@ impl Transcoder for Service {
             )));
         }
         let capacity = u32::try_from(req.capacity).unwrap_or(1);
-        let (id, rx) = self.0.work.remotes.register(from.clone(), capacity, worker);
-        tracing::info!(target: "node::orchestrator", transcoder = id, peer = %from, capacity, worker, "transcoder registered");
+        let (id, rx) = self.0.work.remotes.register(from.clone(), capacity, origin);
+        tracing::info!(target: "node::orchestrator", transcoder = id, peer = %from, capacity, ?origin, "transcoder registered");
         self.0.refresh_transcoder_metrics();
         // When the transcoder goes away its stream is dropped and the sender closes.
         if let Some(tx) = self.0.work.remotes.sender(id) {

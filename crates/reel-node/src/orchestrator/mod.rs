@@ -357,8 +357,9 @@ pub(crate) struct Inner {
     signer: EthSigner,
     uri: ServiceUri,
     auth_secret: [u8; 32],
-    /// The secret this start's worker processes register with.
-    worker_secret: Option<String>,
+    /// The secrets this start's worker processes register with, one per worker (so that a
+    /// registration tells which process it is).
+    worker_secrets: Vec<String>,
     sessions: Mutex<Sessions>,
     results: Mutex<ResultStore>,
     work: Work,
@@ -393,21 +394,22 @@ pub(crate) fn random_hex(bytes: usize) -> String {
 }
 
 impl Inner {
-    /// Who presents this transcoder secret: `Some(true)` one of our worker processes,
-    /// `Some(false)` a remote transcoder, `None` nobody we know. Constant time.
-    pub(crate) fn transcoder_kind(&self, given: &[u8]) -> Option<bool> {
+    /// Who presents this transcoder secret: one of our worker processes, a remote
+    /// transcoder, or (`None`) nobody we know. Every secret is compared, in constant time.
+    pub(crate) fn transcoder_kind(&self, given: &[u8]) -> Option<work::Origin> {
         use subtle::ConstantTimeEq;
-        let matches = |s: &Option<String>| {
-            s.as_ref()
-                .is_some_and(|s| bool::from(s.as_bytes().ct_eq(given)))
-        };
-        if matches(&self.worker_secret) {
-            Some(true)
-        } else if matches(&self.settings.orch_secret) {
-            Some(false)
-        } else {
-            None
+        let mut found = None;
+        for (n, s) in self.worker_secrets.iter().enumerate() {
+            if bool::from(s.as_bytes().ct_eq(given)) {
+                found = Some(work::Origin::Worker(n));
+            }
         }
+        if let Some(s) = &self.settings.orch_secret
+            && bool::from(s.as_bytes().ct_eq(given))
+        {
+            found = found.or(Some(work::Origin::Remote));
+        }
+        found
     }
 
     fn price_for(&self, gateway: Address) -> PricePerPixel {
@@ -691,11 +693,18 @@ pub async fn start(
         },
         port: bound.port(),
     };
-    let worker_secret = worker_settings.as_ref().map(|_| random_hex(24));
+    let worker_count = worker_settings.as_ref().map_or(0, |w| w.count.max(1));
+    let worker_secrets: Vec<String> = (0..worker_count).map(|_| random_hex(24)).collect();
+    let worker_kill: Arc<Vec<tokio::sync::Notify>> = Arc::new(
+        (0..worker_count)
+            .map(|_| tokio::sync::Notify::new())
+            .collect(),
+    );
     let worker_pool = worker_settings.as_ref().map(|w| WorkerPool {
         base: loopback.base(),
         crashes: CrashBook::new(w.refuse_after, w.crash_memory),
         wait: w.wait_for_worker,
+        kill: Arc::clone(&worker_kill),
     });
     if settings.local_transcode {
         // Fail at start, not at the first segment, when libx264 is missing.
@@ -720,7 +729,7 @@ pub async fn start(
         signer,
         uri,
         auth_secret,
-        worker_secret,
+        worker_secrets,
         sessions: Mutex::default(),
         results: Mutex::default(),
         payments,
@@ -797,12 +806,13 @@ pub async fn start(
             }
         }
     });
-    if let (Some(w), Some(secret)) = (&worker_settings, &inner.worker_secret) {
+    if let Some(w) = &worker_settings {
         workers::spawn_supervisors(
             &inner.tasks,
             w,
             &loopback,
-            secret,
+            &inner.worker_secrets,
+            &worker_kill,
             &WorkerMetrics {
                 restarts: Arc::clone(&inner.metrics.worker_restarts),
                 exits: Arc::clone(&inner.metrics.worker_exits),

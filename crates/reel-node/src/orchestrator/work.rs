@@ -60,6 +60,27 @@ pub enum WorkError {
         crashes: u32,
         refuse_after: u32,
     },
+    /// A transcode worker process did not answer in time: it is killed and restarted, and
+    /// the hang counts as a crash.
+    #[error(
+        "transcode worker {id} hung on this segment for {after:?} and was killed (crash \
+         {crashes} of {refuse_after} before the stream is refused here)"
+    )]
+    WorkerHung {
+        id: u64,
+        after: Duration,
+        crashes: u32,
+        refuse_after: u32,
+    },
+}
+
+/// Who registered as a transcoder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// A remote `reel transcoder` with the operator's `--orch-secret`.
+    Remote,
+    /// The orchestrator's own worker process number `n`.
+    Worker(usize),
 }
 
 /// A transcoder registered over gRPC.
@@ -71,8 +92,8 @@ struct Remote {
     sessions: u32,
     /// Tasks in flight.
     in_flight: u32,
-    /// One of the orchestrator's own worker processes (not a remote transcoder).
-    worker: bool,
+    /// A remote transcoder or one of the orchestrator's own worker processes.
+    origin: Origin,
     tx: mpsc::Sender<Result<proto::NotifySegment, Status>>,
 }
 
@@ -122,7 +143,7 @@ impl Remotes {
         &self,
         peer: String,
         capacity: u32,
-        worker: bool,
+        origin: Origin,
     ) -> (u64, mpsc::Receiver<Result<proto::NotifySegment, Status>>) {
         let (tx, rx) = mpsc::channel(capacity.clamp(1, 64) as usize * 2);
         let mut r = self.lock();
@@ -135,7 +156,7 @@ impl Remotes {
                 capacity,
                 sessions: 0,
                 in_flight: 0,
-                worker,
+                origin,
                 tx,
             },
         );
@@ -165,7 +186,7 @@ impl Remotes {
     /// `livepeer_transcoders_*` count remote ones), their total capacity and load.
     pub fn totals(&self) -> (usize, u64, u64) {
         let r = self.lock();
-        let remote = || r.remotes.values().filter(|t| !t.worker);
+        let remote = || r.remotes.values().filter(|t| t.origin == Origin::Remote);
         let cap = remote().map(|t| u64::from(t.capacity)).sum();
         let load = remote().map(|t| u64::from(t.sessions)).sum();
         (remote().count(), cap, load)
@@ -181,7 +202,7 @@ impl Remotes {
                 capacity: t.capacity,
                 sessions: t.sessions,
                 in_flight: t.in_flight,
-                worker: t.worker,
+                worker: t.origin != Origin::Remote,
             })
             .collect()
     }
@@ -206,7 +227,8 @@ impl Remotes {
             .filter(|(id, t)| !exclude.contains(id) && t.sessions < t.capacity)
             .min_by(|(_, a), (_, b)| {
                 // a.sessions / a.capacity < b.sessions / b.capacity, in integers.
-                a.worker.cmp(&b.worker).then_with(|| {
+                let worker = |t: &Remote| t.origin != Origin::Remote;
+                worker(a).cmp(&worker(b)).then_with(|| {
                     (u64::from(a.sessions) * u64::from(b.capacity))
                         .cmp(&(u64::from(b.sessions) * u64::from(a.capacity)))
                 })
@@ -219,14 +241,21 @@ impl Remotes {
         Some(id)
     }
 
-    /// Whether transcoder `id` is one of the orchestrator's worker processes.
-    fn is_worker(&self, id: u64) -> bool {
-        self.lock().remotes.get(&id).is_some_and(|t| t.worker)
+    /// The worker process number of transcoder `id`, if it is one of ours.
+    fn worker_of(&self, id: u64) -> Option<usize> {
+        match self.lock().remotes.get(&id)?.origin {
+            Origin::Worker(n) => Some(n),
+            Origin::Remote => None,
+        }
     }
 
     /// Worker processes connected now.
     pub fn workers(&self) -> usize {
-        self.lock().remotes.values().filter(|t| t.worker).count()
+        self.lock()
+            .remotes
+            .values()
+            .filter(|t| t.origin != Origin::Remote)
+            .count()
     }
 
     /// The input bytes of a task, for the transcoder's download.
@@ -425,6 +454,8 @@ pub struct WorkerPool {
     pub crashes: CrashBook,
     /// How long a segment waits for a worker while none is connected.
     pub wait: Duration,
+    /// Asks worker process `n`'s supervisor to kill it (it hung); see [`super::workers`].
+    pub kill: Arc<Vec<tokio::sync::Notify>>,
 }
 
 /// The orchestrator's transcoding capacity: remote transcoders and, if enabled, itself
@@ -481,7 +512,8 @@ impl Work {
                 }
             };
             tried.push(id);
-            let worker = self.remotes.is_worker(id);
+            let worker_n = self.remotes.worker_of(id);
+            let worker = worker_n.is_some();
             tried_worker |= worker;
             let url = |task: i64| match (&self.workers, worker) {
                 (Some(w), true) => format!("{}/transcoder/input/{task}", w.base),
@@ -509,6 +541,23 @@ impl Work {
                     tracing::warn!(target: "node::work", session = %job.session, seq, worker = id, manifest = %String::from_utf8_lossy(&job.seg_data.manifest_id), crashes, "a transcode worker died with this segment in flight");
                     return Err(WorkError::WorkerCrashed {
                         id,
+                        crashes,
+                        refuse_after: w.crashes.refuse_after(),
+                    });
+                }
+                Err(WorkError::TranscoderTimeout { id, after }) if worker => {
+                    let Some(w) = &self.workers else {
+                        return Err(WorkError::TranscoderTimeout { id, after });
+                    };
+                    // A hung decoder never gives its slot back: the worker goes.
+                    if let Some(kill) = worker_n.and_then(|n| w.kill.get(n)) {
+                        kill.notify_waiters();
+                    }
+                    let crashes = w.crashes.record(&job.seg_data.manifest_id, &job.input);
+                    tracing::warn!(target: "node::work", session = %job.session, seq, worker = id, manifest = %String::from_utf8_lossy(&job.seg_data.manifest_id), crashes, ?after, "a transcode worker hung on this segment; killing it");
+                    return Err(WorkError::WorkerHung {
+                        id,
+                        after,
                         crashes,
                         refuse_after: w.crashes.refuse_after(),
                     });
@@ -561,8 +610,8 @@ mod tests {
     #[test]
     fn sticky_then_least_loaded() {
         let r = Remotes::default();
-        let (a, _ra) = r.register("a".into(), 2, false);
-        let (b, _rb) = r.register("b".into(), 1, false);
+        let (a, _ra) = r.register("a".into(), 2, Origin::Remote);
+        let (b, _rb) = r.register("b".into(), 1, Origin::Remote);
         assert_eq!(r.pick("s1", &[]), Some(a));
         assert_eq!(r.pick("s1", &[]), Some(a), "sticky");
         // a is at 1/2, b at 0/1: b is less loaded.
@@ -581,10 +630,10 @@ mod tests {
     #[test]
     fn remote_transcoders_before_worker_processes() {
         let r = Remotes::default();
-        let (w, _rw) = r.register("worker".into(), 10, true);
-        let (a, _ra) = r.register("a".into(), 1, false);
+        let (w, _rw) = r.register("worker".into(), 10, Origin::Worker(0));
+        let (a, _ra) = r.register("a".into(), 1, Origin::Remote);
         assert_eq!(r.workers(), 1);
-        assert!(r.is_worker(w) && !r.is_worker(a));
+        assert_eq!((r.worker_of(w), r.worker_of(a)), (Some(0), None));
         assert_eq!(r.pick("s1", &[]), Some(a), "the idle remote first");
         assert_eq!(r.pick("s2", &[]), Some(w), "the remote is full");
         assert_eq!(r.pick("s3", &[a]), Some(w));
@@ -613,10 +662,11 @@ mod tests {
                 base: "https://127.0.0.1:1".into(),
                 crashes: CrashBook::new(2, Duration::from_secs(60)),
                 wait: Duration::from_millis(200),
+                kill: Arc::default(),
             }),
         });
-        let (w1, mut rx1) = work.remotes.register("w1".into(), 4, true);
-        let (_w2, mut rx2) = work.remotes.register("w2".into(), 4, true);
+        let (w1, mut rx1) = work.remotes.register("w1".into(), 4, Origin::Worker(0));
+        let (_w2, mut rx2) = work.remotes.register("w2".into(), 4, Origin::Worker(1));
         let w = Arc::clone(&work);
         let run = tokio::spawn(async move {
             w.transcode(job(b"poison", b"ts"), |t| format!("x/{t}"))
@@ -653,13 +703,14 @@ mod tests {
                 base: "https://127.0.0.1:1".into(),
                 crashes: CrashBook::new(2, Duration::from_secs(60)),
                 wait: Duration::from_secs(5),
+                kill: Arc::default(),
             }),
         });
         let w = Arc::clone(&work);
         let run =
             tokio::spawn(async move { w.transcode(job(b"m", b"ts"), |t| format!("x/{t}")).await });
         tokio::time::sleep(Duration::from_millis(100)).await;
-        let (id, mut rx) = work.remotes.register("w".into(), 1, true);
+        let (id, mut rx) = work.remotes.register("w".into(), 1, Origin::Worker(0));
         let notify = rx.recv().await.unwrap().unwrap();
         assert!(work.remotes.complete(
             notify.task_id,
@@ -678,6 +729,7 @@ mod tests {
                 base: String::new(),
                 crashes: CrashBook::new(2, Duration::from_secs(60)),
                 wait: Duration::from_millis(100),
+                kill: Arc::default(),
             }),
         };
         let t0 = std::time::Instant::now();
@@ -693,7 +745,7 @@ mod tests {
     #[tokio::test]
     async fn a_task_on_a_disconnecting_transcoder_fails_at_once() {
         let r = Arc::new(Remotes::default());
-        let (a, mut rx) = r.register("a".into(), 1, false);
+        let (a, mut rx) = r.register("a".into(), 1, Origin::Remote);
         let r2 = Arc::clone(&r);
         let run = tokio::spawn(async move {
             r2.run(

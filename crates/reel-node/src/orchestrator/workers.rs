@@ -3,14 +3,16 @@
 //!
 //! With [`WorkerSettings`] set, the orchestrator transcodes nothing in its own process. It
 //! starts `count` worker processes — its own binary as a `reel transcoder` — that register
-//! over loopback with a secret drawn at each start, exactly as remote transcoders do, so a
+//! over loopback with a secret drawn for each worker at each start (so its registration
+//! tells which process it is), exactly as remote transcoders do, so a
 //! worker's task travels the remote path of [`super::work`]. A supervisor task per worker:
 //!
 //! - spawns it with a piped stdin (the worker exits when the pipe closes, so an
 //!   orchestrator killed with SIGKILL leaves no orphan) and `kill_on_drop`;
 //! - logs how it ended (exit code or signal) and restarts it after a backoff doubling from
 //!   `backoff_min` to `backoff_max` (reset once a worker has lived 30 s);
-//! - kills it on shutdown.
+//! - kills it on shutdown, and when it hung on a task past the task deadline (a stuck
+//!   decoder never gives its slot back; the hang counts as a crash, as below).
 //!
 //! When a worker dies with tasks in flight, each of those segments fails for its session
 //! only (the gateway fails over) and is never charged; a crash is recorded against the
@@ -26,6 +28,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use alloy_primitives::{B256, keccak256};
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -239,18 +242,35 @@ pub(crate) fn spawn_supervisors(
     tasks: &TaskTracker,
     settings: &WorkerSettings,
     orch: &ServiceUri,
-    secret: &str,
+    secrets: &[String],
+    kill: &Arc<Vec<Notify>>,
     metrics: &WorkerMetrics,
     shutdown: &CancellationToken,
 ) {
-    for n in 0..settings.count.max(1) {
-        let s = settings.clone();
-        let orch = orch.to_string();
-        let secret = secret.to_owned();
-        let m = metrics.clone();
+    for (n, secret) in secrets.iter().enumerate() {
+        let w = Worker {
+            n,
+            settings: settings.clone(),
+            orch: orch.to_string(),
+            secret: secret.clone(),
+            kill: Arc::clone(kill),
+            metrics: metrics.clone(),
+        };
         let stop = shutdown.clone();
-        tasks.spawn(async move { supervise(n, s, orch, secret, m, stop).await });
+        tasks.spawn(async move { supervise(w, stop).await });
     }
+}
+
+/// What one supervisor needs.
+#[derive(Debug)]
+struct Worker {
+    n: usize,
+    settings: WorkerSettings,
+    orch: String,
+    secret: String,
+    /// `kill[n]` is notified when worker `n` hung on a task.
+    kill: Arc<Vec<Notify>>,
+    metrics: WorkerMetrics,
 }
 
 fn command(s: &WorkerSettings, orch: &str, secret: &str) -> tokio::process::Command {
@@ -274,23 +294,19 @@ fn command(s: &WorkerSettings, orch: &str, secret: &str) -> tokio::process::Comm
     cmd
 }
 
-async fn supervise(
-    n: usize,
-    s: WorkerSettings,
-    orch: String,
-    secret: String,
-    metrics: WorkerMetrics,
-    shutdown: CancellationToken,
-) {
+async fn supervise(w: Worker, shutdown: CancellationToken) {
+    let (n, s) = (w.n, &w.settings);
+    let never = Notify::new();
+    let kill = w.kill.get(n).unwrap_or(&never);
     let mut backoff = s.backoff_min;
     let mut first = true;
     loop {
         if !first {
-            metrics.restarts.inc();
+            w.metrics.restarts.inc();
         }
         first = false;
         let started = Instant::now();
-        match command(&s, &orch, &secret).spawn() {
+        match command(s, &w.orch, &w.secret).spawn() {
             Ok(mut child) => {
                 let pid = child.id().unwrap_or(0);
                 tracing::info!(target: "node::workers", worker = n, pid, "transcode worker started");
@@ -304,9 +320,15 @@ async fn supervise(
                         tracing::info!(target: "node::workers", worker = n, pid, "transcode worker stopped");
                         return;
                     }
+                    () = kill.notified() => {
+                        drop(stdin);
+                        let _ = child.kill().await;
+                        w.metrics.exits.inc();
+                        tracing::warn!(target: "node::workers", worker = n, pid, "transcode worker hung on a task: killed; restarting");
+                    }
                     status = child.wait() => {
                         drop(stdin);
-                        metrics.exits.inc();
+                        w.metrics.exits.inc();
                         match status {
                             Ok(st) => tracing::warn!(target: "node::workers", worker = n, pid, status = %describe(&st), lived_ms = started.elapsed().as_millis() as u64, "transcode worker died; restarting"),
                             Err(e) => tracing::warn!(target: "node::workers", worker = n, pid, error = %e, "waiting for the transcode worker failed; restarting"),

@@ -25,7 +25,7 @@ use tokio_util::task::TaskTracker;
 
 use super::chain_args::{AccountArgs, ChainArgs};
 use super::node_common::{self, CommonArgs, Network};
-use super::transcoder::ABORT_ON_STREAM_ENV;
+use super::transcoder::{ABORT_ON_STREAM_ENV, HANG_ON_STREAM_ENV};
 
 #[derive(Debug, Clone, Args)]
 pub(crate) struct OrchestratorArgs {
@@ -249,8 +249,10 @@ fn worker_settings(a: &OrchestratorArgs) -> anyhow::Result<WorkerSettings> {
     w.arg0 = std::env::args_os().next();
     w.count = a.transcode_workers;
     // Test only (documented on `reel transcoder --test-abort-on-stream`).
-    if let Some(v) = std::env::var_os(ABORT_ON_STREAM_ENV) {
-        w.env.push((ABORT_ON_STREAM_ENV.into(), v));
+    for var in [ABORT_ON_STREAM_ENV, HANG_ON_STREAM_ENV] {
+        if let Some(v) = std::env::var_os(var) {
+            w.env.push((var.into(), v));
+        }
     }
     Ok(w)
 }

@@ -999,3 +999,50 @@ fn the_orchestrator_transcodes_in_worker_processes_by_default() {
         3
     );
 }
+
+/// A worker stuck on a segment (the test-only fault standing in for a decoder that never
+/// returns) is killed at the task deadline (max(8 s, 4 × duration)) and restarted: its
+/// slot is not lost for good, and the next stream transcodes.
+#[test]
+fn a_hung_worker_is_killed_at_the_task_deadline_and_restarted() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut orch = orchestrator_in_child(
+        dir.path(),
+        "o",
+        "ultrafast",
+        &[("REEL_TEST_HANG_ON_STREAM", "stuck")],
+    );
+    let ob = orch.banner();
+    let service = field(&ob, "service");
+    let ocli = host_of(&field(&ob, "status"));
+    wait_for_workers(&ocli, 1);
+    let gw = gateway(&service);
+    let ghttp = host_of(&field(&gw.banner(), "play"));
+    let seg = segments(dir.path(), "h", 2);
+
+    let t0 = Instant::now();
+    let (st, _) = http(&ghttp, "PUT", "/live/stuck/0.ts", &seg[0]);
+    assert_ne!(st, 200);
+    while metric(&ocli, "reel_transcode_worker_exits_total") < 1.0 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "the hung worker was not killed"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        t0.elapsed() >= Duration::from_secs(8),
+        "killed at the deadline, not before: {:?}",
+        t0.elapsed()
+    );
+    assert!(orch.child.try_wait().unwrap().is_none(), "alive");
+    wait_for_workers(&ocli, 1);
+    assert_eq!(metric(&ocli, "reel_transcode_worker_restarts_total"), 1.0);
+    let (st, body) = http(&ghttp, "PUT", "/live/clean/0.ts", &seg[1]);
+    assert_eq!(st, 200, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(
+        charged(&ocli),
+        60 * 426 * 240,
+        "only the clean segment is charged"
+    );
+}
