@@ -13,7 +13,9 @@
 //! Where to look:
 //! - [`orchestrator`]: the service port (gRPC + HTTP on one listener, TLS or h2c), the
 //!   `/segment` path, capacity, rendition store, remote transcoder dispatch ([`orchestrator::work`]),
-//!   segment-URL policy against SSRF ([`orchestrator::fetch`]).
+//!   local transcoding in supervised worker processes with poison-stream refusal
+//!   ([`orchestrator::workers`], catalogue #25), segment-URL policy against SSRF
+//!   ([`orchestrator::fetch`]).
 //! - [`transcoder`]: registers with an orchestrator, reconnects with backoff, transcodes
 //!   tasks and posts results.
 //! - [`gateway`]: a `reel_media::SegmentHandler` that discovers orchestrators

@@ -10,10 +10,12 @@
 //!
 //! A segment's path: rate limit → headers decoded and bounded → auth token (HMAC, constant
 //! time) → segment signature by the session's gateway → capabilities → capacity
-//! (`OrchestratorCapped` / `OrchestratorBusy`) → payment (tickets stored before credit) →
-//! balance → body (inline, or fetched from an allowed public URL) → body hash → **200** →
-//! transcode ([`work`]: remote transcoders, then locally) → renditions stored for
-//! download → result signed → session debited → `TranscodeResult`.
+//! (`OrchestratorCapped` / `OrchestratorBusy`) → a stream that crashed worker processes
+//! refused (catalogue #25) → payment (tickets stored before credit) → balance → body
+//! (inline, or fetched from an allowed public URL) → body hash → **200** → transcode
+//! ([`work`]: remote transcoders, then locally, in supervised worker processes
+//! ([`workers`]) or in this one) → renditions stored for download → result signed →
+//! session debited → `TranscodeResult`.
 
 pub mod fetch;
 mod grpc;
