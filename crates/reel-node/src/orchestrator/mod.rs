@@ -828,7 +828,7 @@ pub async fn start(
                 shutdown.cancel();
                 return Err(NodeError::Config(format!(
                     "no transcode worker registered within {WORKER_START_TIMEOUT:?}: see the \
-                     worker's log above, or run without --transcode-in-child"
+                     worker's log above, or pass --transcode-in-child false"
                 )));
             }
             tokio::time::sleep(Duration::from_millis(20)).await;

@@ -108,14 +108,12 @@ pub(crate) struct OrchestratorArgs {
     /// Transcode locally in supervised worker processes (this binary's `transcoder`,
     /// on loopback) instead of in this process: a decoder crash on a poison stream costs
     /// that segment and a worker restart, not the orchestrator and its payments.
-    /// `--transcode-in-child=false` transcodes in this process
+    /// `--transcode-in-child false` transcodes in this process
     #[arg(
         long,
         env = "REEL_TRANSCODE_IN_CHILD",
         default_value_t = true,
         action = clap::ArgAction::Set,
-        num_args = 0..=1,
-        default_missing_value = "true",
         value_name = "BOOL"
     )]
     transcode_in_child: bool,

@@ -783,6 +783,7 @@ fn orchestrator_in_child(dir: &Path, name: &str, preset: &str, env: &[(&str, &st
         "--data-dir",
         dir.join(name).to_str().unwrap(),
         "--transcode-in-child",
+        "true",
         "--preset",
         preset,
         "--threads",
@@ -994,6 +995,18 @@ fn the_orchestrator_transcodes_in_worker_processes_by_default() {
         dump(&[], &[("REEL_TRANSCODE_IN_CHILD", "false")])["transcodeInChild"],
         false
     );
+    // In a config file, and the command line over it.
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("o.conf");
+    std::fs::write(&conf, "transcode-in-child false\ntranscode-workers 2\n").unwrap();
+    let conf = conf.to_str().unwrap();
+    let v = dump(&["--config", conf], &[]);
+    assert_eq!(
+        (&v["transcodeInChild"], &v["transcodeWorkers"]),
+        (&false.into(), &2.into())
+    );
+    let v = dump(&["--config", conf, "--transcode-in-child", "true"], &[]);
+    assert_eq!(v["transcodeInChild"], true);
     assert_eq!(
         dump(&["--transcode-workers", "3"], &[])["transcodeWorkers"],
         3
