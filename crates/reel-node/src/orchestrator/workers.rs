@@ -4,8 +4,8 @@
 //! With [`WorkerSettings`] set, the orchestrator transcodes nothing in its own process. It
 //! starts `count` worker processes — its own binary as a `reel transcoder` — that register
 //! over loopback with a secret drawn for each worker at each start (so its registration
-//! tells which process it is), exactly as remote transcoders do, so a
-//! worker's task travels the remote path of [`super::work`]. A supervisor task per worker:
+//! tells which process it is), exactly as remote transcoders do, so a worker's task
+//! travels the remote path of [`super::work`]. A supervisor task per worker:
 //!
 //! - spawns it with a piped stdin (the worker exits when the pipe closes, so an
 //!   orchestrator killed with SIGKILL leaves no orphan) and `kill_on_drop`;
@@ -19,6 +19,11 @@
 //! stream's manifest id and against a hash of the segment's leading bytes in the
 //! [`CrashBook`]. At `refuse_after` crashes the stream (or a segment with those bytes, under
 //! any manifest id) is refused up front instead of crashing workers again.
+//!
+//! A worker serves several sessions, so a crash is also recorded against the streams that
+//! merely shared it at the time; an innocent stream is refused only if it shared the worker
+//! at `refuse_after` crashes within `crash_memory`, and then only here (the gateway takes
+//! it elsewhere). More workers (`count`) mean fewer such bystanders.
 
 use std::collections::{HashMap, VecDeque};
 use std::ffi::OsString;
@@ -47,7 +52,7 @@ pub const CRASH_HASH_BYTES: usize = 64 << 10;
 /// How to start and supervise the worker processes.
 #[derive(Debug, Clone)]
 pub struct WorkerSettings {
-    /// The worker program (the orchestrator's own binary, `std::env::current_exe()`).
+    /// The worker program (the orchestrator's own binary: `/proc/self/exe`).
     pub program: PathBuf,
     /// The name the worker shows in `ps` (`argv[0]`); by default `program`.
     pub arg0: Option<OsString>,
