@@ -99,14 +99,46 @@ async fn segment(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    match handle_segment(&inner, peer, &headers, body).await {
+    let mut body = Some(body);
+    match handle_segment(&inner, peer, &headers, &mut body).await {
         Ok(r) => r,
         Err(rej) => {
             inner.metrics.rejected.inc(&[rej.reason]);
             tracing::info!(target: "node::orchestrator", %peer, reason = rej.reason, error = %rej.message, "segment refused");
+            // A flood gets no reading time; everyone else gets to read why.
+            if let Some(body) = body
+                && rej.reason != "rate_limited"
+            {
+                let max = inner.settings.max_segment_bytes.min(DRAIN_MAX_BYTES);
+                drain_refused(body, max, DRAIN_WITHIN).await;
+            }
             rej.into_response()
         }
     }
+}
+
+/// At most this much of a refused upload is read and dropped, …
+const DRAIN_MAX_BYTES: usize = 16 << 20;
+/// … for at most this long.
+const DRAIN_WITHIN: Duration = Duration::from_secs(2);
+
+/// Reads and drops what is left of a refused upload, bounded in bytes and time. An HTTP/1.1
+/// server that answers before reading the body closes the socket under a client that is
+/// still sending, and the client's kernel then throws our answer away with the reset: the
+/// gateway would see "broken pipe" instead of why it was refused (nginx's "lingering close").
+async fn drain_refused(body: Body, max_bytes: usize, within: Duration) {
+    use tokio_stream::StreamExt as _;
+    let mut stream = body.into_data_stream();
+    let _ = tokio::time::timeout(within, async {
+        let mut seen = 0usize;
+        while let Some(Ok(chunk)) = stream.next().await {
+            seen = seen.saturating_add(chunk.len());
+            if seen > max_bytes {
+                break;
+            }
+        }
+    })
+    .await;
 }
 
 /// The checks shared by `/segment` and `/payment`: rate, token, session, signature.
@@ -184,7 +216,7 @@ async fn handle_segment(
     inner: &Arc<Inner>,
     peer: SocketAddr,
     headers: &HeaderMap,
-    body: Body,
+    body: &mut Option<Body>,
 ) -> Result<Response, Reject> {
     let c = check_request(inner, peer, headers)?;
     inner.metrics.segments_received.inc();
@@ -291,6 +323,13 @@ async fn handle_segment(
         }
     }
 
+    let Some(body) = body.take() else {
+        return Err(Reject::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "segment body already taken",
+        ));
+    };
     let input = read_segment_body(inner, headers, c.kind, body).await?;
     wire::verify_body_hash(&c.seg, &input).map_err(|e| net_reject(&e, "body_hash"))?;
     if let Some(w) = &inner.work.workers

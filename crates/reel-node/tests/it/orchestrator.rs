@@ -98,6 +98,11 @@ async fn refusals_before_any_work() {
     let (st, body) = c.post(&forged, BodyKind::Inline, ts.clone()).await;
     assert_eq!(st, 403);
     assert!(String::from_utf8_lossy(&body).contains("invalid auth token"));
+    // Refused before its body is read, an upload larger than the sockets' buffers still
+    // gets the answer, not a reset connection.
+    let (st, body) = c.post(&forged, BodyKind::Inline, vec![0u8; 12 << 20]).await;
+    assert_eq!(st, 403);
+    assert!(String::from_utf8_lossy(&body).contains("invalid auth token"));
 
     // Signed by someone else than the gateway the session was issued to: 403.
     let other = Client::new(orch.uri());
