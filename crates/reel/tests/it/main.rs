@@ -6,5 +6,6 @@ mod devnet;
 mod gov;
 mod media;
 mod network;
+mod proc_support;
 mod redemption;
 mod stake;

@@ -3,77 +3,13 @@
 //! once; a wrong secret stops a transcoder with a clear error; config files and
 //! `--dump-config`.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// A role process, killed when dropped.
-struct Role {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-}
-
-impl Role {
-    fn start(args: &[&str]) -> Self {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_reel"));
-        cmd.args(args);
-        Self::spawn(cmd)
-    }
-
-    fn spawn(mut cmd: Command) -> Self {
-        let mut child = cmd
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let (tx, lines) = mpsc::channel();
-        let out = child.stdout.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Self { child, lines }
-    }
-
-    /// The startup lines up to "Press Ctrl-C".
-    fn banner(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        while let Ok(l) = self.lines.recv_timeout(Duration::from_secs(30)) {
-            let done = l.starts_with("Press Ctrl-C");
-            out.push(l);
-            if done {
-                return out;
-            }
-        }
-        panic!("no banner: {out:?}");
-    }
-
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Role {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-/// The value after a banner label, e.g. "service" → "https://127.0.0.1:1234".
-fn field(banner: &[String], label: &str) -> String {
-    banner
-        .iter()
-        .find_map(|l| l.trim().strip_prefix(label).map(|r| r.trim().to_owned()))
-        .unwrap_or_else(|| panic!("no {label} in {banner:?}"))
-}
+use crate::proc_support::{Role, field};
 
 fn host_of(url: &str) -> String {
     url.split("://")
@@ -205,50 +141,16 @@ fn a_transcoder_killed_mid_segment_costs_a_retry_not_a_double_charge() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    let gw = Role::start(&[
-        "gateway",
-        "--rtmp-addr",
-        "127.0.0.1:0",
-        "--http-addr",
-        "127.0.0.1:0",
-        "--cli-addr",
-        "127.0.0.1:0",
-        "--orch-addr",
-        &service,
-        "--transcoding-options",
-        "P240p30fps16x9",
-    ]);
+    let gw = gateway(&service);
     let gb = gw.banner();
     let ghttp = host_of(&field(&gb, "play"));
     let gcli = host_of(&field(&gb, "status"));
 
     // Two 2-second segments.
-    let pattern = dir.path().join("s%d.ts");
-    ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc2=size=640x360:rate=30:duration=4",
-        "-c:v",
-        "libx264",
-        "-preset",
-        "ultrafast",
-        "-g",
-        "60",
-        "-sc_threshold",
-        "0",
-        "-f",
-        "segment",
-        "-segment_time",
-        "2",
-        "-segment_format",
-        "mpegts",
-        pattern.to_str().unwrap(),
-    ]);
-    let seg = |i: usize| std::fs::read(dir.path().join(format!("s{i}.ts"))).unwrap();
+    let seg = segments(dir.path(), "s", 2);
 
     // Segment 0: done by the transcoder.
-    let (st, body) = http(&ghttp, "PUT", "/live/killme/0.ts", &seg(0));
+    let (st, body) = http(&ghttp, "PUT", "/live/killme/0.ts", &seg[0]);
     assert_eq!(st, 200, "{}", String::from_utf8_lossy(&body));
     assert_eq!(
         metric(
@@ -260,7 +162,7 @@ fn a_transcoder_killed_mid_segment_costs_a_retry_not_a_double_charge() {
 
     // Segment 1: kill -9 the transcoder while it works on it.
     let ghttp2 = ghttp.clone();
-    let s1 = seg(1);
+    let s1 = seg[1].clone();
     let push = std::thread::spawn(move || http(&ghttp2, "PUT", "/live/killme/1.ts", &s1));
     let t0 = Instant::now();
     loop {
@@ -618,30 +520,10 @@ async fn a_killed_orchestrator_redeems_its_tickets_after_restart() {
     let gb = gw.banner();
     let ghttp = host_of(&field(&gb, "play"));
 
-    let pattern = dir.path().join("s%d.ts");
-    ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc2=size=320x180:rate=30:duration=3",
-        "-c:v",
-        "libx264",
-        "-preset",
-        "ultrafast",
-        "-g",
-        "30",
-        "-sc_threshold",
-        "0",
-        "-f",
-        "segment",
-        "-segment_time",
-        "1",
-        "-segment_format",
-        "mpegts",
-        pattern.to_str().unwrap(),
-    ]);
-    for i in 0..3 {
-        let ts = std::fs::read(dir.path().join(format!("s{i}.ts"))).unwrap();
+    for (i, ts) in test_pattern_segments(dir.path(), "s", "320x180", 1, 3)
+        .into_iter()
+        .enumerate()
+    {
         let addr = ghttp.clone();
         let (st, body) = tokio::task::spawn_blocking(move || {
             http(&addr, "PUT", &format!("/live/k/{i}.ts"), &ts)
@@ -745,24 +627,36 @@ fn wait_for_workers(ocli: &str, n: usize) {
 
 /// `count` 2-second segments of a 640×360 test pattern, as `<dir>/<name><i>.ts`.
 fn segments(dir: &Path, name: &str, count: usize) -> Vec<Vec<u8>> {
+    test_pattern_segments(dir, name, "640x360", 2, count)
+}
+
+/// `count` segments of `secs` seconds of a 30 fps test pattern of `size` ("WxH"), a
+/// keyframe at each segment start, as `<dir>/<name><i>.ts`.
+fn test_pattern_segments(
+    dir: &Path,
+    name: &str,
+    size: &str,
+    secs: usize,
+    count: usize,
+) -> Vec<Vec<u8>> {
     let pattern = dir.join(format!("{name}%d.ts"));
     ffmpeg(&[
         "-f",
         "lavfi",
         "-i",
-        &format!("testsrc2=size=640x360:rate=30:duration={}", 2 * count),
+        &format!("testsrc2=size={size}:rate=30:duration={}", secs * count),
         "-c:v",
         "libx264",
         "-preset",
         "ultrafast",
         "-g",
-        "60",
+        &(30 * secs).to_string(),
         "-sc_threshold",
         "0",
         "-f",
         "segment",
         "-segment_time",
-        "2",
+        &secs.to_string(),
         "-segment_format",
         "mpegts",
         pattern.to_str().unwrap(),
@@ -772,25 +666,55 @@ fn segments(dir: &Path, name: &str, count: usize) -> Vec<Vec<u8>> {
         .collect()
 }
 
-fn orchestrator_in_child(dir: &Path, name: &str, preset: &str, env: &[(&str, &str)]) -> Role {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_reel"));
-    cmd.args([
-        "orchestrator",
-        "--http-addr",
-        "127.0.0.1:0",
-        "--cli-addr",
-        "127.0.0.1:0",
-        "--data-dir",
-        dir.join(name).to_str().unwrap(),
-        "--transcode-in-child",
-        "true",
-        "--preset",
-        preset,
-        "--threads",
-        "1",
-    ])
-    .envs(env.iter().copied());
-    Role::spawn(cmd)
+/// An orchestrator transcoding in worker processes, its worker registered, and a gateway
+/// that knows only it.
+struct InChild {
+    orch: Role,
+    /// The orchestrator's service URL and CLI address.
+    service: String,
+    ocli: String,
+    /// The gateway's HTTP and CLI addresses.
+    ghttp: String,
+    gcli: String,
+    _gw: Role,
+}
+
+impl InChild {
+    /// The orchestrator in `<dir>/o` on x264 `preset`, with `env` (test-only faults).
+    fn start(dir: &Path, preset: &str, env: &[(&str, &str)]) -> Self {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_reel"));
+        cmd.args([
+            "orchestrator",
+            "--http-addr",
+            "127.0.0.1:0",
+            "--cli-addr",
+            "127.0.0.1:0",
+            "--data-dir",
+            dir.join("o").to_str().unwrap(),
+            "--transcode-in-child",
+            "true",
+            "--preset",
+            preset,
+            "--threads",
+            "1",
+        ])
+        .envs(env.iter().copied());
+        let orch = Role::spawn(cmd);
+        let ob = orch.banner();
+        let service = field(&ob, "service");
+        let ocli = host_of(&field(&ob, "status"));
+        wait_for_workers(&ocli, 1);
+        let gw = gateway(&service);
+        let gb = gw.banner();
+        Self {
+            orch,
+            service,
+            ocli,
+            ghttp: host_of(&field(&gb, "play")),
+            gcli: host_of(&field(&gb, "status")),
+            _gw: gw,
+        }
+    }
 }
 
 fn gateway(orchs: &str) -> Role {
@@ -826,34 +750,29 @@ fn charged(ocli: &str) -> u64 {
 fn a_worker_crash_mid_segment_costs_that_segment_and_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     // A slow preset, so that the worker is surely mid-task when it is killed.
-    let mut orch = orchestrator_in_child(dir.path(), "o", "veryslow", &[]);
-    let ob = orch.banner();
-    let service = field(&ob, "service");
-    let ocli = host_of(&field(&ob, "status"));
-    wait_for_workers(&ocli, 1);
-    let gw = gateway(&service);
-    let gb = gw.banner();
-    let ghttp = host_of(&field(&gb, "play"));
-    let gcli = host_of(&field(&gb, "status"));
+    let mut net = InChild::start(dir.path(), "veryslow", &[]);
     let seg = segments(dir.path(), "s", 3);
 
-    let (st, body) = http(&ghttp, "PUT", "/live/crash/0.ts", &seg[0]);
+    let (st, body) = http(&net.ghttp, "PUT", "/live/crash/0.ts", &seg[0]);
     assert_eq!(st, 200, "{}", String::from_utf8_lossy(&body));
     assert_eq!(
-        metric(&ocli, "reel_segments_by_worker_total{worker=\"worker-1\"}"),
+        metric(
+            &net.ocli,
+            "reel_segments_by_worker_total{worker=\"worker-1\"}"
+        ),
         1.0
     );
 
     // Segment 1: SIGSEGV to the worker while it transcodes.
-    let ghttp2 = ghttp.clone();
+    let ghttp2 = net.ghttp.clone();
     let s1 = seg[1].clone();
     let push = std::thread::spawn(move || http(&ghttp2, "PUT", "/live/crash/1.ts", &s1));
     let t0 = Instant::now();
-    while json(&ocli, "/status")["transcoders"][0]["in_flight"] != 1 {
+    while json(&net.ocli, "/status")["transcoders"][0]["in_flight"] != 1 {
         assert!(t0.elapsed() < Duration::from_secs(20), "no task in flight");
         std::thread::sleep(Duration::from_millis(5));
     }
-    let workers = children_of(orch.child.id());
+    let workers = children_of(net.orch.child.id());
     assert_eq!(workers.len(), 1, "one worker process: {workers:?}");
     // Twice: Rust's runtime catches a SIGSEGV to report stack overflows, and one sent by
     // kill (no faulting address) only resets the handler; the second is fatal, as a real
@@ -869,27 +788,30 @@ fn a_worker_crash_mid_segment_costs_that_segment_and_a_restart() {
     let (st, _) = push.join().unwrap();
     assert_ne!(st, 200, "the only orchestrator failed the segment");
     assert!(
-        orch.child.try_wait().unwrap().is_none(),
+        net.orch.child.try_wait().unwrap().is_none(),
         "the orchestrator survived its worker"
     );
     assert_eq!(
-        metric(&ocli, "livepeer_segment_transcode_failed_total"),
+        metric(&net.ocli, "livepeer_segment_transcode_failed_total"),
         1.0
     );
 
     // A new worker (a new process) takes the next segment.
-    wait_for_workers(&ocli, 1);
-    assert_eq!(metric(&ocli, "reel_transcode_worker_exits_total"), 1.0);
-    assert_eq!(metric(&ocli, "reel_transcode_worker_restarts_total"), 1.0);
-    let again = children_of(orch.child.id());
+    wait_for_workers(&net.ocli, 1);
+    assert_eq!(metric(&net.ocli, "reel_transcode_worker_exits_total"), 1.0);
+    assert_eq!(
+        metric(&net.ocli, "reel_transcode_worker_restarts_total"),
+        1.0
+    );
+    let again = children_of(net.orch.child.id());
     assert_eq!(again.len(), 1);
     assert_ne!(again, workers, "restarted as a new process");
-    let (st, body) = http(&ghttp, "PUT", "/live/crash/2.ts", &seg[2]);
+    let (st, body) = http(&net.ghttp, "PUT", "/live/crash/2.ts", &seg[2]);
     assert_eq!(st, 200, "{}", String::from_utf8_lossy(&body));
-    assert_eq!(metric(&ocli, "livepeer_segment_transcoded_total"), 2.0);
-    assert_eq!(metric(&gcli, "livepeer_segment_transcoded_total"), 2.0);
+    assert_eq!(metric(&net.ocli, "livepeer_segment_transcoded_total"), 2.0);
+    assert_eq!(metric(&net.gcli, "livepeer_segment_transcoded_total"), 2.0);
     // Charged for the two segments it returned, not for the one that crashed.
-    assert_eq!(charged(&ocli), 2 * 60 * 426 * 240);
+    assert_eq!(charged(&net.ocli), 2 * 60 * 426 * 240);
 }
 
 /// Catalogue #25: a poison stream (here the test-only fault that aborts the worker on one
@@ -899,27 +821,19 @@ fn a_worker_crash_mid_segment_costs_that_segment_and_a_restart() {
 #[test]
 fn a_poison_stream_is_refused_after_two_worker_crashes() {
     let dir = tempfile::tempdir().unwrap();
-    let mut orch = orchestrator_in_child(
+    let mut net = InChild::start(
         dir.path(),
-        "o",
         "ultrafast",
         &[("REEL_TEST_ABORT_ON_STREAM", "poison")],
     );
-    let ob = orch.banner();
-    let service = field(&ob, "service");
-    let ocli = host_of(&field(&ob, "status"));
-    wait_for_workers(&ocli, 1);
-    let gw = gateway(&service);
-    let gb = gw.banner();
-    let ghttp = host_of(&field(&gb, "play"));
     let seg = segments(dir.path(), "p", 2);
 
     // Two crashes; each fails its segment (this gateway knows no other orchestrator).
     for (i, s) in seg.iter().enumerate() {
-        let (st, _) = http(&ghttp, "PUT", &format!("/live/poison/{i}.ts"), s);
+        let (st, _) = http(&net.ghttp, "PUT", &format!("/live/poison/{i}.ts"), s);
         assert_ne!(st, 200, "segment {i} of the poison stream");
         let t0 = Instant::now();
-        while metric(&ocli, "reel_transcode_worker_exits_total") < (i + 1) as f64 {
+        while metric(&net.ocli, "reel_transcode_worker_exits_total") < (i + 1) as f64 {
             assert!(
                 t0.elapsed() < Duration::from_secs(10),
                 "the worker did not die"
@@ -928,19 +842,19 @@ fn a_poison_stream_is_refused_after_two_worker_crashes() {
         }
     }
     // The third segment is refused before it reaches a worker.
-    let (st, _) = http(&ghttp, "PUT", "/live/poison/2.ts", &seg[0]);
+    let (st, _) = http(&net.ghttp, "PUT", "/live/poison/2.ts", &seg[0]);
     assert_ne!(st, 200);
     assert_eq!(
-        metric(&ocli, "reel_segment_rejected_total{reason=\"poison\"}"),
+        metric(&net.ocli, "reel_segment_rejected_total{reason=\"poison\"}"),
         1.0
     );
-    assert_eq!(metric(&ocli, "reel_transcode_worker_exits_total"), 2.0);
-    assert_eq!(charged(&ocli), 0, "nothing charged for the crashes");
+    assert_eq!(metric(&net.ocli, "reel_transcode_worker_exits_total"), 2.0);
+    assert_eq!(charged(&net.ocli), 0, "nothing charged for the crashes");
 
     // Another stream still transcodes here, on a restarted worker.
-    let (st, body) = http(&ghttp, "PUT", "/live/clean/0.ts", &seg[1]);
+    let (st, body) = http(&net.ghttp, "PUT", "/live/clean/0.ts", &seg[1]);
     assert_eq!(st, 200, "{}", String::from_utf8_lossy(&body));
-    assert!(orch.child.try_wait().unwrap().is_none(), "alive");
+    assert!(net.orch.child.try_wait().unwrap().is_none(), "alive");
 
     // A gateway that also knows a healthy orchestrator fails the poison stream over.
     let other = Role::start(&[
@@ -957,12 +871,12 @@ fn a_poison_stream_is_refused_after_two_worker_crashes() {
         "1",
     ]);
     let other_service = field(&other.banner(), "service");
-    let gw2 = gateway(&format!("{service},{other_service}"));
+    let gw2 = gateway(&format!("{},{other_service}", net.service));
     let ghttp2 = host_of(&field(&gw2.banner(), "play"));
     let (st, body) = http(&ghttp2, "PUT", "/live/poison/3.ts", &seg[1]);
     assert_eq!(st, 200, "{}", String::from_utf8_lossy(&body));
     assert_eq!(
-        metric(&ocli, "reel_transcode_worker_exits_total"),
+        metric(&net.ocli, "reel_transcode_worker_exits_total"),
         2.0,
         "no third crash"
     );
@@ -1019,24 +933,17 @@ fn the_orchestrator_transcodes_in_worker_processes_by_default() {
 #[test]
 fn a_hung_worker_is_killed_at_the_task_deadline_and_restarted() {
     let dir = tempfile::tempdir().unwrap();
-    let mut orch = orchestrator_in_child(
+    let mut net = InChild::start(
         dir.path(),
-        "o",
         "ultrafast",
         &[("REEL_TEST_HANG_ON_STREAM", "stuck")],
     );
-    let ob = orch.banner();
-    let service = field(&ob, "service");
-    let ocli = host_of(&field(&ob, "status"));
-    wait_for_workers(&ocli, 1);
-    let gw = gateway(&service);
-    let ghttp = host_of(&field(&gw.banner(), "play"));
     let seg = segments(dir.path(), "h", 2);
 
     let t0 = Instant::now();
-    let (st, _) = http(&ghttp, "PUT", "/live/stuck/0.ts", &seg[0]);
+    let (st, _) = http(&net.ghttp, "PUT", "/live/stuck/0.ts", &seg[0]);
     assert_ne!(st, 200);
-    while metric(&ocli, "reel_transcode_worker_exits_total") < 1.0 {
+    while metric(&net.ocli, "reel_transcode_worker_exits_total") < 1.0 {
         assert!(
             t0.elapsed() < Duration::from_secs(20),
             "the hung worker was not killed"
@@ -1048,13 +955,16 @@ fn a_hung_worker_is_killed_at_the_task_deadline_and_restarted() {
         "killed at the deadline, not before: {:?}",
         t0.elapsed()
     );
-    assert!(orch.child.try_wait().unwrap().is_none(), "alive");
-    wait_for_workers(&ocli, 1);
-    assert_eq!(metric(&ocli, "reel_transcode_worker_restarts_total"), 1.0);
-    let (st, body) = http(&ghttp, "PUT", "/live/clean/0.ts", &seg[1]);
+    assert!(net.orch.child.try_wait().unwrap().is_none(), "alive");
+    wait_for_workers(&net.ocli, 1);
+    assert_eq!(
+        metric(&net.ocli, "reel_transcode_worker_restarts_total"),
+        1.0
+    );
+    let (st, body) = http(&net.ghttp, "PUT", "/live/clean/0.ts", &seg[1]);
     assert_eq!(st, 200, "{}", String::from_utf8_lossy(&body));
     assert_eq!(
-        charged(&ocli),
+        charged(&net.ocli),
         60 * 426 * 240,
         "only the clean segment is charged"
     );

@@ -11,11 +11,9 @@
 //!   redeemed once.
 
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader};
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use alloy::primitives::{Address, B256, U256};
@@ -36,6 +34,7 @@ use reel_pm::{
 use reel_types::{Lpt, Wei};
 
 use crate::chain_support::reel_ok;
+use crate::proc_support::{Role, field};
 
 const SIGABRT: i32 = 6;
 const ORCH: usize = 1;
@@ -248,10 +247,7 @@ impl Net {
 const PARAMS_VALIDITY: u64 = 4;
 
 /// A `reel orchestrator` process, killed when dropped.
-struct Orch {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-}
+struct Orch(Role);
 
 /// What the banner of a started orchestrator names.
 struct Started {
@@ -262,54 +258,28 @@ struct Started {
 impl Orch {
     fn start(args: &[String], failpoint: Option<&str>) -> Self {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_reel"));
-        cmd.args(args)
-            .env("RUST_LOG", "warn")
-            .env_remove(reel_pm::failpoint::ENV)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+        cmd.args(args).env_remove(reel_pm::failpoint::ENV);
         if let Some(fp) = failpoint {
             cmd.env(reel_pm::failpoint::ENV, fp);
         }
-        let mut child = cmd.spawn().unwrap();
-        let (tx, lines) = mpsc::channel();
-        let out = child.stdout.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Self { child, lines }
+        Self(Role::spawn(cmd))
     }
 
     /// Waits for "Press Ctrl-C"; `None` if the process ended first.
     fn started(&self) -> Option<Started> {
-        let mut out = Vec::new();
-        while let Ok(l) = self.lines.recv_timeout(Duration::from_secs(30)) {
-            let done = l.starts_with("Press Ctrl-C");
-            out.push(l);
-            if done {
-                let field = |label: &str| {
-                    out.iter()
-                        .find_map(|l| l.trim().strip_prefix(label).map(|r| r.trim().to_owned()))
-                        .unwrap_or_else(|| panic!("no {label} in {out:?}"))
-                };
-                let status = field("status");
-                return Some(Started {
-                    service: ServiceUri::parse(&field("service")).unwrap(),
-                    status,
-                });
-            }
-        }
-        None
+        let banner = self.0.read_banner().ok()?;
+        let status = field(&banner, "status");
+        Some(Started {
+            service: ServiceUri::parse(&field(&banner, "service")).unwrap(),
+            status,
+        })
     }
 
     /// Waits until the process dies of its fail point (SIGABRT).
     async fn aborted(&mut self, what: &str) {
         let t0 = Instant::now();
         loop {
-            if let Some(st) = self.child.try_wait().unwrap() {
+            if let Some(st) = self.0.child.try_wait().unwrap() {
                 assert_eq!(st.signal(), Some(SIGABRT), "{what}: ended with {st}");
                 return;
             }
@@ -319,13 +289,6 @@ impl Orch {
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-    }
-}
-
-impl Drop for Orch {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -499,7 +462,7 @@ async fn assert_paid_exactly(
 /// where the payments stand when the process dies.
 struct Scenario {
     /// `REEL_FAILPOINT` of each run before the clean one.
-    crashes: &'static [&'static str],
+    crashes: Vec<String>,
     /// The crash happens while paying (the second payment dies); else while redeeming.
     while_paying: bool,
     /// Winners stored when it dies: payments of 2 tickets, every ticket wins.
@@ -516,54 +479,30 @@ async fn an_orchestrator_killed_at_every_fail_point_redeems_each_winner_exactly_
     let ev: u128 = 10_000_000_000_000_000;
     let net = Net::start(Wei::from_whole(10), Wei::from_whole(1)).await;
     let payer = net.payer(Wei::from_base_units(wei(ev))).await;
+    // (fail point, one it died at on the run before, crashes while paying, winners); each
+    // crashing run dies on its second arrival at its fail point (`REEL_FAILPOINT=<name>@2`).
     let scenarios = [
         // Validated, not stored: the second payment is lost and never redeemed.
-        (
-            fp::RECV_AFTER_VALIDATION,
-            &["recv-after-validation@2"][..],
-            true,
-            2,
-        ),
+        (fp::RECV_AFTER_VALIDATION, None, true, 2),
         // Stored, then dead before the answer: its winners are redeemed all the same.
-        (fp::RECV_AFTER_STORE, &["recv-after-store@2"][..], true, 4),
-        (fp::RECV_AFTER_CREDIT, &["recv-after-credit@2"][..], true, 4),
-        (
-            fp::REDEEM_AFTER_SIGN,
-            &["redeem-after-sign@2"][..],
-            false,
-            4,
-        ),
-        (
-            fp::REDEEM_AFTER_RECORD,
-            &["redeem-after-record@2"][..],
-            false,
-            4,
-        ),
-        (
-            fp::REDEEM_AFTER_BROADCAST,
-            &["redeem-after-broadcast@2"][..],
-            false,
-            4,
-        ),
-        (
-            fp::REDEEM_AFTER_RECEIPT,
-            &["redeem-after-receipt@2"][..],
-            false,
-            4,
-        ),
+        (fp::RECV_AFTER_STORE, None, true, 4),
+        (fp::RECV_AFTER_CREDIT, None, true, 4),
+        (fp::REDEEM_AFTER_SIGN, None, false, 4),
+        (fp::REDEEM_AFTER_RECORD, None, false, 4),
+        (fp::REDEEM_AFTER_BROADCAST, None, false, 4),
+        (fp::REDEEM_AFTER_RECEIPT, None, false, 4),
         // Dead with a signed, stored, unsent redemption; dead again while recovering it.
-        (
-            fp::REDEEM_RECOVER,
-            &["redeem-after-record@2", "redeem-recover@2"][..],
-            false,
-            4,
-        ),
+        (fp::REDEEM_RECOVER, Some(fp::REDEEM_AFTER_RECORD), false, 4),
     ]
-    .map(|(name, crashes, while_paying, winners)| {
+    .map(|(name, before, while_paying, winners)| {
         (
             name,
             Scenario {
-                crashes,
+                crashes: before
+                    .into_iter()
+                    .chain([name])
+                    .map(|c| format!("{c}@2"))
+                    .collect(),
                 while_paying,
                 winners,
             },
@@ -584,7 +523,7 @@ async fn an_orchestrator_killed_at_every_fail_point_redeems_each_winner_exactly_
         let from_block = net.next_block().await;
 
         // Run 1: pays (and redeems) until the fail point.
-        let mut o = Orch::start(&args, Some(sc.crashes[0]));
+        let mut o = Orch::start(&args, Some(&sc.crashes[0]));
         let started = o
             .started()
             .unwrap_or_else(|| panic!("{name}: did not start"));
