@@ -3,71 +3,18 @@
 
 use std::time::Duration;
 
-use bytes::Bytes;
 use reel_net::http::{self as wire, BodyKind};
 use reel_net::proto;
 use reel_node::gateway::discovery::get_orchestrator;
 use reel_node::metrics::Registry;
 use reel_node::ratelimit::RateSettings;
-use reel_node::rpc::ServiceUri;
 use reel_node::transcoder::TranscoderSettings;
 use tokio_util::sync::CancellationToken;
 
 use crate::support::*;
 
-struct Client {
-    http: reqwest::Client,
-    signer: reel_net::EthSigner,
-    uri: ServiceUri,
-}
-
-impl Client {
-    fn new(uri: &ServiceUri) -> Self {
-        Self {
-            http: reel_node::rpc::http_client().unwrap(),
-            signer: reel_node::ephemeral_signer().unwrap(),
-            uri: uri.clone(),
-        }
-    }
-
-    async fn session(&self) -> Result<proto::OrchestratorInfo, reel_node::NodeError> {
-        let req = reel_net::signed::signed_orchestrator_request(&self.signer);
-        get_orchestrator(&self.uri, req, Duration::from_secs(5))
-            .await
-            .map(|(i, _)| i)
-    }
-
-    fn seg_data(&self, info: &proto::OrchestratorInfo, seq: i64, body: &[u8]) -> proto::SegData {
-        let mut seg = proto::SegData {
-            manifest_id: b"front-door".to_vec(),
-            seq,
-            hash: wire::segment_hash(body).to_vec(),
-            duration: 1000,
-            auth_token: info.auth_token.clone(),
-            full_profiles3: ladder(&["P144p30fps16x9"])
-                .iter()
-                .map(reel_node::profiles::to_wire)
-                .collect(),
-            ..Default::default()
-        };
-        reel_net::signed::sign_seg_data(&self.signer, &mut seg).unwrap();
-        seg
-    }
-
-    async fn post(&self, seg: &proto::SegData, kind: BodyKind, body: Vec<u8>) -> (u16, Bytes) {
-        let headers = wire::segment_request_headers(seg, &proto::Payment::default(), kind);
-        let r = self
-            .http
-            .post(format!("{}/segment", self.uri))
-            .headers(headers)
-            .body(body)
-            .send()
-            .await
-            .unwrap();
-        let status = r.status().as_u16();
-        (status, r.bytes().await.unwrap())
-    }
-}
+/// The manifest of this file's segments.
+const FRONT_DOOR: &[u8] = b"front-door";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refusals_before_any_work() {
@@ -78,7 +25,7 @@ async fn refusals_before_any_work() {
     let mut s = orch_settings(dir.path());
     s.max_sessions = 1;
     let orch = start_orch(s, &shutdown).await;
-    let c = Client::new(orch.uri());
+    let c = Client::new(orch.uri(), FRONT_DOOR);
     let info = c.session().await.unwrap();
     assert_eq!(info.transcoder, orch.uri().to_string());
     assert_eq!(info.address, orch.address().to_vec());
@@ -105,7 +52,7 @@ async fn refusals_before_any_work() {
     assert!(String::from_utf8_lossy(&body).contains("invalid auth token"));
 
     // Signed by someone else than the gateway the session was issued to: 403.
-    let other = Client::new(orch.uri());
+    let other = Client::new(orch.uri(), FRONT_DOOR);
     let mut stolen = seg.clone();
     reel_net::signed::sign_seg_data(&other.signer, &mut stolen).unwrap();
     let (st, _) = c.post(&stolen, BodyKind::Inline, ts.clone()).await;
@@ -168,7 +115,7 @@ async fn floods_are_rate_limited_per_client() {
     };
     s.tls = false;
     let orch = start_orch(s, &shutdown).await;
-    let c = Client::new(orch.uri());
+    let c = Client::new(orch.uri(), FRONT_DOOR);
     let mut results = Vec::new();
     for _ in 0..6 {
         results.push(c.session().await.map(|_| ()).map_err(|e| e.to_string()));
@@ -251,7 +198,7 @@ async fn an_unsigned_off_chain_gateway_gets_an_anonymous_session() {
     let segs = segments(dir.path(), 1);
     let shutdown = CancellationToken::new();
     let orch = start_orch(orch_settings(dir.path()), &shutdown).await;
-    let c = Client::new(orch.uri());
+    let c = Client::new(orch.uri(), FRONT_DOOR);
     // What a go-livepeer gateway without an account sends: no address, no signature.
     let (info, _) = get_orchestrator(
         orch.uri(),

@@ -7,8 +7,12 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use reel_media::VideoProfile;
+use reel_net::http::{self as wire, BodyKind};
+use reel_net::proto;
 use reel_node::gateway::discovery::ListSource;
+use reel_node::gateway::discovery::get_orchestrator;
 use reel_node::gateway::{GatewaySettings, RunningGateway};
 use reel_node::metrics::Registry;
 use reel_node::orchestrator::{OrchestratorSettings, RunningOrchestrator};
@@ -223,4 +227,92 @@ pub(crate) async fn push(
 pub(crate) async fn get_json(client: &reqwest::Client, url: String) -> serde_json::Value {
     let body = client.get(url).send().await.unwrap().bytes().await.unwrap();
     serde_json::from_slice(&body).unwrap()
+}
+
+/// A gateway talking to an orchestrator by hand: its own signer, sessions by discovery, and
+/// segments of one manifest signed and posted.
+pub(crate) struct Client {
+    pub(crate) http: reqwest::Client,
+    pub(crate) signer: reel_net::EthSigner,
+    pub(crate) uri: ServiceUri,
+    /// The manifest its segments belong to.
+    pub(crate) manifest_id: &'static [u8],
+}
+
+impl Client {
+    /// A client of the orchestrator at `uri` with a fresh signer.
+    pub(crate) fn new(uri: &ServiceUri, manifest_id: &'static [u8]) -> Self {
+        Self {
+            http: reel_node::rpc::http_client().unwrap(),
+            signer: reel_node::ephemeral_signer().unwrap(),
+            uri: uri.clone(),
+            manifest_id,
+        }
+    }
+
+    /// Discovery: the orchestrator's answer to a signed request.
+    pub(crate) async fn session(&self) -> Result<proto::OrchestratorInfo, reel_node::NodeError> {
+        let req = reel_net::signed::signed_orchestrator_request(&self.signer);
+        get_orchestrator(&self.uri, req, Duration::from_secs(5))
+            .await
+            .map(|(i, _)| i)
+    }
+
+    /// Signed segment data for `body` as segment `seq`, to P144p30fps16x9.
+    pub(crate) fn seg_data(
+        &self,
+        info: &proto::OrchestratorInfo,
+        seq: i64,
+        body: &[u8],
+    ) -> proto::SegData {
+        let mut seg = proto::SegData {
+            manifest_id: self.manifest_id.to_vec(),
+            seq,
+            hash: wire::segment_hash(body).to_vec(),
+            duration: 1000,
+            auth_token: info.auth_token.clone(),
+            full_profiles3: ladder(&["P144p30fps16x9"])
+                .iter()
+                .map(reel_node::profiles::to_wire)
+                .collect(),
+            ..Default::default()
+        };
+        reel_net::signed::sign_seg_data(&self.signer, &mut seg).unwrap();
+        seg
+    }
+
+    /// Posts `body` to `path` with the headers of `seg` and `payment`: (status, headers, body).
+    pub(crate) async fn send(
+        &self,
+        path: &str,
+        seg: &proto::SegData,
+        payment: &proto::Payment,
+        kind: BodyKind,
+        body: Vec<u8>,
+    ) -> (u16, reqwest::header::HeaderMap, Bytes) {
+        let r = self
+            .http
+            .post(format!("{}{path}", self.uri))
+            .headers(wire::segment_request_headers(seg, payment, kind))
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        let headers = r.headers().clone();
+        (status, headers, r.bytes().await.unwrap())
+    }
+
+    /// Posts an unpaid segment: (status, body).
+    pub(crate) async fn post(
+        &self,
+        seg: &proto::SegData,
+        kind: BodyKind,
+        body: Vec<u8>,
+    ) -> (u16, Bytes) {
+        let (status, _, body) = self
+            .send("/segment", seg, &proto::Payment::default(), kind, body)
+            .await;
+        (status, body)
+    }
 }

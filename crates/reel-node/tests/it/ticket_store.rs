@@ -11,7 +11,6 @@ use std::time::Duration;
 use alloy_primitives::{B256, U256};
 use reel_net::http::{self as wire, BodyKind};
 use reel_net::proto;
-use reel_node::gateway::discovery::get_orchestrator;
 use reel_node::metrics::Registry;
 use reel_node::payments::{ChainFacts, OrchPayments};
 use reel_pm::ticket::ExpirationParams;
@@ -36,84 +35,27 @@ fn facts() -> ChainFacts {
     }
 }
 
-struct Gateway {
-    http: reqwest::Client,
-    signer: reel_net::EthSigner,
-    uri: reel_node::rpc::ServiceUri,
-}
-
-impl Gateway {
-    async fn session(&self) -> proto::OrchestratorInfo {
-        let req = reel_net::signed::signed_orchestrator_request(&self.signer);
-        get_orchestrator(&self.uri, req, Duration::from_secs(5))
-            .await
-            .unwrap()
-            .0
-    }
-
-    fn seg_data(&self, info: &proto::OrchestratorInfo, seq: i64, body: &[u8]) -> proto::SegData {
-        let mut seg = proto::SegData {
-            manifest_id: b"c29".to_vec(),
-            seq,
-            hash: wire::segment_hash(body).to_vec(),
-            duration: 1000,
-            auth_token: info.auth_token.clone(),
-            full_profiles3: ladder(&["P144p30fps16x9"])
-                .iter()
-                .map(reel_node::profiles::to_wire)
-                .collect(),
-            ..Default::default()
-        };
-        reel_net::signed::sign_seg_data(&self.signer, &mut seg).unwrap();
-        seg
-    }
-
-    /// A payment of one ticket per nonce on the session's params.
-    fn payment(&self, info: &proto::OrchestratorInfo, nonces: &[u32]) -> (proto::Payment, Wei) {
-        let price = PricePerPixel::from_proto(info.price_info.as_ref().unwrap()).unwrap();
-        let tp = info.ticket_params.as_ref().unwrap();
-        let p = TicketParams::from_proto(tp, tp.expiration_params.as_ref(), price).unwrap();
-        let me = self.signer.address();
-        let payment = proto::Payment {
-            ticket_params: Some(p.to_proto()),
-            sender: me.to_vec(),
-            expiration_params: Some(p.expiration.to_proto()),
-            ticket_sender_params: nonces
-                .iter()
-                .map(|n| proto::TicketSenderParams {
-                    sender_nonce: *n,
-                    sig: p.ticket(me, *n).sign(&self.signer).to_vec(),
-                })
-                .collect(),
-            expected_price: Some(price.to_proto().unwrap()),
-        };
-        let value = p.ev().checked_mul(U256::from(nonces.len())).unwrap();
-        (payment, value)
-    }
-
-    async fn post(
-        &self,
-        path: &str,
-        seg: &proto::SegData,
-        payment: &proto::Payment,
-        body: Vec<u8>,
-    ) -> (u16, reqwest::header::HeaderMap, bytes::Bytes) {
-        let r = self
-            .http
-            .post(format!("{}{path}", self.uri))
-            .headers(wire::segment_request_headers(
-                seg,
-                payment,
-                BodyKind::Inline,
-            ))
-            .body(body)
-            .send()
-            .await
-            .unwrap();
-        let status = r.status().as_u16();
-        let headers = r.headers().clone();
-        (status, headers, r.bytes().await.unwrap())
-    }
+/// A payment of one ticket per nonce on the session's params, signed by `gw`.
+fn tickets(gw: &Client, info: &proto::OrchestratorInfo, nonces: &[u32]) -> (proto::Payment, Wei) {
+    let price = PricePerPixel::from_proto(info.price_info.as_ref().unwrap()).unwrap();
+    let tp = info.ticket_params.as_ref().unwrap();
+    let p = TicketParams::from_proto(tp, tp.expiration_params.as_ref(), price).unwrap();
+    let me = gw.signer.address();
+    let payment = proto::Payment {
+        ticket_params: Some(p.to_proto()),
+        sender: me.to_vec(),
+        expiration_params: Some(p.expiration.to_proto()),
+        ticket_sender_params: nonces
+            .iter()
+            .map(|n| proto::TicketSenderParams {
+                sender_nonce: *n,
+                sig: p.ticket(me, *n).sign(&gw.signer).to_vec(),
+            })
+            .collect(),
+        expected_price: Some(price.to_proto().unwrap()),
+    };
+    let value = p.ev().checked_mul(U256::from(nonces.len())).unwrap();
+    (payment, value)
 }
 
 async fn healthz(http: &reqwest::Client, cli: std::net::SocketAddr) -> (u16, serde_json::Value) {
@@ -175,25 +117,23 @@ async fn c29_full_or_locked_ticket_store_refuses_payments_health_turns_red_then_
     .unwrap();
     let cli = orch.cli_addr().unwrap();
     let http = reel_node::rpc::http_client().unwrap();
-    let gw = Gateway {
-        http: http.clone(),
-        signer: reel_node::ephemeral_signer().unwrap(),
-        uri: orch.uri().clone(),
-    };
+    let gw = Client::new(orch.uri(), b"c29");
     let (st, doc) = healthz(&http, cli).await;
     assert_eq!(st, 200, "{doc}");
     assert_eq!(doc["healthy"], true);
 
-    let info = gw.session().await;
+    let info = gw.session().await.unwrap();
     let session = info.auth_token.as_ref().unwrap().session_id.clone();
     let me = gw.signer.address();
-    let (payment, value) = gw.payment(&info, &(1..=30).collect::<Vec<_>>());
+    let (payment, value) = tickets(&gw, &info, &(1..=30).collect::<Vec<_>>());
     assert_eq!(value, Wei::from_base_units(U256::from(30 * EV)));
     let seg = gw.seg_data(&info, 0, &ts);
 
     // --- the disk is full ------------------------------------------------------------------
     pay.store().set_max_page_count(Some(1)).unwrap();
-    let (st, headers, body) = gw.post("/payment", &seg, &payment, Vec::new()).await;
+    let (st, headers, body) = gw
+        .send("/payment", &seg, &payment, BodyKind::Inline, Vec::new())
+        .await;
     let text = String::from_utf8_lossy(&body);
     assert_eq!(st, 503, "{text}");
     assert!(
@@ -208,7 +148,9 @@ async fn c29_full_or_locked_ticket_store_refuses_payments_health_turns_red_then_
     // A segment carrying the payment: refused the same way, nothing transcoded. The refusal
     // comes before the body is read, so the body is left out: an unread upload can break
     // the pipe under load, which is not what this test is about.
-    let (st, _, body) = gw.post("/segment", &seg, &payment, Vec::new()).await;
+    let (st, _, body) = gw
+        .send("/segment", &seg, &payment, BodyKind::Inline, Vec::new())
+        .await;
     assert_eq!(st, 503, "{}", String::from_utf8_lossy(&body));
     assert!(String::from_utf8_lossy(&body).contains("ticket store unavailable"));
     assert_eq!(pay.balance(me, &session), (Wei::ZERO, false));
@@ -241,17 +183,14 @@ async fn c29_full_or_locked_ticket_store_refuses_payments_health_turns_red_then_
 
     // Requests that store nothing are served: discovery with fresh params, and a free
     // gateway's segment is transcoded.
-    assert!(gw.session().await.ticket_params.is_some());
-    let fgw = Gateway {
-        http: http.clone(),
+    assert!(gw.session().await.unwrap().ticket_params.is_some());
+    let fgw = Client {
         signer: free,
-        uri: orch.uri().clone(),
+        ..Client::new(orch.uri(), b"c29")
     };
-    let finfo = fgw.session().await;
+    let finfo = fgw.session().await.unwrap();
     let fseg = fgw.seg_data(&finfo, 0, &ts);
-    let (st, _, body) = fgw
-        .post("/segment", &fseg, &proto::Payment::default(), ts.clone())
-        .await;
+    let (st, body) = fgw.post(&fseg, BodyKind::Inline, ts.clone()).await;
     assert_eq!(st, 200);
     let r = wire::decode_transcode_result(&body, &wire::Limits::default()).unwrap();
     assert!(
@@ -268,12 +207,16 @@ async fn c29_full_or_locked_ticket_store_refuses_payments_health_turns_red_then_
         (200, &serde_json::json!(true)),
         "{doc}"
     );
-    let (st, _, body) = gw.post("/payment", &seg, &payment, Vec::new()).await;
+    let (st, _, body) = gw
+        .send("/payment", &seg, &payment, BodyKind::Inline, Vec::new())
+        .await;
     assert_eq!(st, 200, "{}", String::from_utf8_lossy(&body));
     assert_eq!(pay.balance(me, &session), (value, false));
     assert_eq!(pay.counts().unwrap().pending, 30);
     // Sent again: a replay, not credited twice.
-    let (st, _, _) = gw.post("/payment", &seg, &payment, Vec::new()).await;
+    let (st, _, _) = gw
+        .send("/payment", &seg, &payment, BodyKind::Inline, Vec::new())
+        .await;
     assert_eq!(st, 200);
     assert_eq!(pay.balance(me, &session), (value, false));
     assert_eq!(pay.counts().unwrap().pending, 30);
@@ -284,9 +227,11 @@ async fn c29_full_or_locked_ticket_store_refuses_payments_health_turns_red_then_
         .unwrap();
     let side = rusqlite::Connection::open(data.join(reel_node::payments::TICKET_DB)).unwrap();
     side.execute_batch("BEGIN EXCLUSIVE").unwrap();
-    let (more, more_value) = gw.payment(&info, &(31..=40).collect::<Vec<_>>());
+    let (more, more_value) = tickets(&gw, &info, &(31..=40).collect::<Vec<_>>());
     let seg = gw.seg_data(&info, 1, &ts);
-    let (st, _, body) = gw.post("/segment", &seg, &more, Vec::new()).await;
+    let (st, _, body) = gw
+        .send("/segment", &seg, &more, BodyKind::Inline, Vec::new())
+        .await;
     let text = String::from_utf8_lossy(&body);
     assert_eq!(st, 503, "{text}");
     assert!(text.contains("database locked by another writer"), "{text}");
@@ -299,7 +244,9 @@ async fn c29_full_or_locked_ticket_store_refuses_payments_health_turns_red_then_
     side.execute_batch("COMMIT").unwrap();
 
     // The lock is gone: the same segment and payment go through, paid once.
-    let (st, _, body) = gw.post("/segment", &seg, &more, ts.clone()).await;
+    let (st, _, body) = gw
+        .send("/segment", &seg, &more, BodyKind::Inline, ts.clone())
+        .await;
     assert_eq!(st, 200);
     let r = wire::decode_transcode_result(&body, &wire::Limits::default()).unwrap();
     assert!(
