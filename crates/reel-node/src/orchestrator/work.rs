@@ -640,6 +640,21 @@ mod tests {
         assert_eq!(r.totals(), (1, 1, 1), "workers are not remote transcoders");
     }
 
+    /// Work done by worker processes only (reached at `base`), none registered yet; a
+    /// stream is refused after two crashes, and a segment waits `wait` for a worker.
+    fn with_workers(base: &str, wait: Duration) -> Work {
+        Work {
+            remotes: Remotes::default(),
+            local: None,
+            workers: Some(WorkerPool {
+                base: base.into(),
+                crashes: CrashBook::new(2, Duration::from_secs(60)),
+                wait,
+                kill: Arc::default(),
+            }),
+        }
+    }
+
     fn job(manifest: &[u8], input: &'static [u8]) -> Job {
         Job {
             session: "s".into(),
@@ -655,16 +670,10 @@ mod tests {
 
     #[tokio::test]
     async fn a_worker_dying_mid_task_fails_the_segment_once_and_records_a_crash() {
-        let work = Arc::new(Work {
-            remotes: Remotes::default(),
-            local: None,
-            workers: Some(WorkerPool {
-                base: "https://127.0.0.1:1".into(),
-                crashes: CrashBook::new(2, Duration::from_secs(60)),
-                wait: Duration::from_millis(200),
-                kill: Arc::default(),
-            }),
-        });
+        let work = Arc::new(with_workers(
+            "https://127.0.0.1:1",
+            Duration::from_millis(200),
+        ));
         let (w1, mut rx1) = work.remotes.register("w1".into(), 4, Origin::Worker(0));
         let (_w2, mut rx2) = work.remotes.register("w2".into(), 4, Origin::Worker(1));
         let w = Arc::clone(&work);
@@ -696,16 +705,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_segment_waits_a_little_for_a_restarting_worker() {
-        let work = Arc::new(Work {
-            remotes: Remotes::default(),
-            local: None,
-            workers: Some(WorkerPool {
-                base: "https://127.0.0.1:1".into(),
-                crashes: CrashBook::new(2, Duration::from_secs(60)),
-                wait: Duration::from_secs(5),
-                kill: Arc::default(),
-            }),
-        });
+        let work = Arc::new(with_workers("https://127.0.0.1:1", Duration::from_secs(5)));
         let w = Arc::clone(&work);
         let run =
             tokio::spawn(async move { w.transcode(job(b"m", b"ts"), |t| format!("x/{t}")).await });
@@ -722,16 +722,7 @@ mod tests {
             WorkError::Media("fine".into())
         );
         // With no worker at all, the wait is bounded.
-        let idle = Work {
-            remotes: Remotes::default(),
-            local: None,
-            workers: Some(WorkerPool {
-                base: String::new(),
-                crashes: CrashBook::new(2, Duration::from_secs(60)),
-                wait: Duration::from_millis(100),
-                kill: Arc::default(),
-            }),
-        };
+        let idle = with_workers("", Duration::from_millis(100));
         let t0 = std::time::Instant::now();
         assert_eq!(
             idle.transcode(job(b"m", b"ts"), |t| format!("x/{t}"))
