@@ -644,6 +644,17 @@ fn winner_orch() -> Orch {
     })
 }
 
+/// A [`winner_orch`] holding a stored winning ticket per nonce, mined past the params'
+/// expiry so that the redeemer sends them (N4); and those params.
+async fn winners_due(nonces: &[u32]) -> (Orch, TicketParams) {
+    let o = winner_orch();
+    let p = o.params(price()).await;
+    o.receive(&payment_with_nonces(&p, GW_KEY, nonces), "s")
+        .unwrap();
+    o.broker.advance_blocks(40);
+    (o, p)
+}
+
 #[tokio::test]
 async fn n1_a_payment_that_cannot_be_stored_is_not_credited() {
     let o = winner_orch();
@@ -772,11 +783,7 @@ async fn c12_winner_stored_before_credit_is_redeemed_once_after_restart_without_
 
 #[tokio::test]
 async fn c13_crash_after_broadcast_redeems_once_and_recovery_is_idempotent() {
-    let o = winner_orch();
-    let p = o.params(price()).await;
-    o.receive(&payment_with_nonces(&p, GW_KEY, &[1]), "s")
-        .unwrap();
-    o.broker.advance_blocks(40);
+    let (o, p) = winners_due(&[1]).await;
     assert_eq!(o.redeemer.tick(1000).await.unwrap().submitted, 1);
     // Crash right after the broadcast, before any DB update; the tx gets mined meanwhile.
     let o = o.restart();
@@ -801,11 +808,7 @@ async fn c13_crash_after_broadcast_redeems_once_and_recovery_is_idempotent() {
 
 #[tokio::test]
 async fn c13_crash_after_storing_the_tx_but_before_sending_it() {
-    let o = winner_orch();
-    let p = o.params(price()).await;
-    o.receive(&payment_with_nonces(&p, GW_KEY, &[1]), "s")
-        .unwrap();
-    o.broker.advance_blocks(40);
+    let (o, _) = winners_due(&[1]).await;
     // The broadcast never happens (the node dies in between): the RPC call fails.
     o.broker.fail_next_broadcast(PmError::Chain {
         op: "broadcast",
@@ -851,11 +854,7 @@ async fn n4_a_ticket_waits_for_its_params_to_expire_and_its_round_to_be_initiali
 
 #[tokio::test]
 async fn c14_gas_above_the_cap_leaves_the_ticket_pending_never_marked_redeemed() {
-    let o = winner_orch();
-    let p = o.params(price()).await;
-    o.receive(&payment_with_nonces(&p, GW_KEY, &[1]), "s")
-        .unwrap();
-    o.broker.advance_blocks(40);
+    let (o, _) = winners_due(&[1]).await;
     let capped = Redeemer::new(
         o.store.clone(),
         o.broker.clone(),
@@ -875,11 +874,7 @@ async fn c14_gas_above_the_cap_leaves_the_ticket_pending_never_marked_redeemed()
 
 #[tokio::test]
 async fn c15_gas_spike_waits_then_redeems_when_gas_falls() {
-    let o = winner_orch();
-    let p = o.params(price()).await;
-    o.receive(&payment_with_nonces(&p, GW_KEY, &[1]), "s")
-        .unwrap();
-    o.broker.advance_blocks(40);
+    let (o, _) = winners_due(&[1]).await;
     // 1000 gwei × 1.2M gas = 1.2 ETH ≫ 0.002 ETH face value.
     o.broker.set_gas_price(wei(1_000_000_000_000));
     let t = o.store.unfinished().unwrap().remove(0);
@@ -911,11 +906,7 @@ async fn c16_ticket_redeemed_by_someone_else_ends_used_on_chain() {
 
 #[tokio::test]
 async fn c16_drained_sender_waits_and_is_redeemed_partially_only_in_the_last_round() {
-    let o = winner_orch();
-    let p = o.params(price()).await;
-    o.receive(&payment_with_nonces(&p, GW_KEY, &[1]), "s")
-        .unwrap();
-    o.broker.advance_blocks(40);
+    let (o, _) = winners_due(&[1]).await;
     // The sender drains its deposit to less than the face value; no reserve.
     o.broker
         .set_sender(addr(GW_KEY), funded(wei(1_500_000_000_000_000), Wei::ZERO));
@@ -937,11 +928,7 @@ async fn c16_drained_sender_waits_and_is_redeemed_partially_only_in_the_last_rou
 
 #[tokio::test]
 async fn c19_stuck_transaction_is_replaced_once_with_the_same_nonce() {
-    let o = winner_orch();
-    let p = o.params(price()).await;
-    o.receive(&payment_with_nonces(&p, GW_KEY, &[1]), "s")
-        .unwrap();
-    o.broker.advance_blocks(40);
+    let (o, _) = winners_due(&[1]).await;
     assert_eq!(o.redeemer.tick(1000).await.unwrap().submitted, 1);
     // Not mined for 5 minutes: replace with +11 % gas, same account nonce.
     assert_eq!(o.redeemer.tick(1299).await.unwrap().waiting, 1);
@@ -971,11 +958,7 @@ async fn c19_stuck_transaction_is_replaced_once_with_the_same_nonce() {
 
 #[tokio::test]
 async fn n2_terminal_revert_is_recorded_with_its_reason_and_never_retried() {
-    let o = winner_orch();
-    let p = o.params(price()).await;
-    o.receive(&payment_with_nonces(&p, GW_KEY, &[1]), "s")
-        .unwrap();
-    o.broker.advance_blocks(40);
+    let (o, p) = winners_due(&[1]).await;
     o.broker.fail_next_broadcast(PmError::Revert {
         reason: "ticket creationRoundBlockHash invalid for creationRound".into(),
     });
@@ -1003,11 +986,7 @@ async fn n2_terminal_revert_is_recorded_with_its_reason_and_never_retried() {
 
 #[tokio::test]
 async fn c07_ticket_is_expired_found_while_preparing_is_terminal_without_a_transaction() {
-    let o = winner_orch();
-    let p = o.params(price()).await;
-    o.receive(&payment_with_nonces(&p, GW_KEY, &[1, 2]), "s")
-        .unwrap();
-    o.broker.advance_blocks(40);
+    let (o, _) = winners_due(&[1, 2]).await;
     // The contract's own clock says expired before ours does (upstream PR #3954: never
     // retry it every block).
     o.broker.fail_next_prepare(PmError::Revert {
@@ -1036,11 +1015,7 @@ async fn c07_ticket_is_expired_found_while_preparing_is_terminal_without_a_trans
 
 #[tokio::test]
 async fn n8_a_redemption_whose_nonce_another_transaction_took_is_sent_again() {
-    let o = winner_orch();
-    let p = o.params(price()).await;
-    o.receive(&payment_with_nonces(&p, GW_KEY, &[1]), "s")
-        .unwrap();
-    o.broker.advance_blocks(40);
+    let (o, p) = winners_due(&[1]).await;
     assert_eq!(o.redeemer.tick(1000).await.unwrap().submitted, 1);
     // The round keeper's reward() on the same account is mined with that nonce first.
     o.broker.other_tx_takes_next_nonce();
@@ -1064,11 +1039,7 @@ async fn n8_a_redemption_whose_nonce_another_transaction_took_is_sent_again() {
 
 #[tokio::test]
 async fn c18_a_redemption_the_node_lost_is_broadcast_again_not_left_to_time_out() {
-    let o = winner_orch();
-    let p = o.params(price()).await;
-    o.receive(&payment_with_nonces(&p, GW_KEY, &[1]), "s")
-        .unwrap();
-    o.broker.advance_blocks(40);
+    let (o, p) = winners_due(&[1]).await;
     assert_eq!(o.redeemer.tick(1000).await.unwrap().submitted, 1);
     // The node restarts with an empty mempool (or a reorg drops the block).
     o.broker.drop_mempool();
