@@ -215,6 +215,17 @@ impl Fixture {
         anyhow::bail!("ticket {id} never reached a final state")
     }
 
+    /// Ticks until the ticket is final and checks that it was redeemed.
+    async fn redeemed(
+        &self,
+        r: &Redeemer<ChainTicketBroker>,
+        id: i64,
+    ) -> anyhow::Result<reel_pm::StoredTicket> {
+        let s = self.until_final(r, id).await?;
+        assert_eq!(s.state, TicketState::Redeemed, "{s:?}");
+        Ok(s)
+    }
+
     async fn shutdown(mut self) -> anyhow::Result<()> {
         if let Some(d) = self.devnet.take() {
             d.shutdown().await?;
@@ -222,6 +233,14 @@ impl Fixture {
         drop(self.dir);
         Ok(())
     }
+}
+
+/// From `before` to `after` (both [`Fixture::money`]) the orchestrator's fees grew and the
+/// gateway's deposit shrank by exactly one face value.
+fn assert_moved_one_face_value(before: (Wei, Wei), after: (Wei, Wei)) -> anyhow::Result<()> {
+    assert_eq!(after.0.checked_sub(before.0)?, face_value());
+    assert_eq!(before.1.checked_sub(after.1)?, face_value());
+    Ok(())
 }
 
 fn now() -> u64 {
@@ -263,14 +282,12 @@ async fn c14_on_anvil_gas_above_the_cap_sends_nothing_and_the_ticket_stays_pendi
         max_gas_price: Some(f.broker.gas_price().await?.checked_mul(U256::from(2u64))?),
         ..RedeemerConfig::default()
     });
-    let s = f.until_final(&r, id).await?;
-    assert_eq!(s.state, TicketState::Redeemed, "{s:?}");
+    let s = f.redeemed(&r, id).await?;
     assert!(s.tx_hash.is_some_and(|h| !h.is_zero()), "{s:?}");
     assert_eq!(f.store.txs(id)?.len(), 1);
     assert!(f.used(&t).await?);
     let after = f.money().await?;
-    assert_eq!(after.0.checked_sub(before.0)?, face_value());
-    assert_eq!(before.1.checked_sub(after.1)?, face_value());
+    assert_moved_one_face_value(before, after)?;
     f.shutdown().await
 }
 
@@ -330,13 +347,11 @@ async fn c15_on_anvil_a_gas_spike_holds_the_redemption_until_gas_falls() -> anyh
 
     // Gas falls back (empty blocks lower the base fee; set it to speed that up).
     set_base_fee(1).await?;
-    let s = f.until_final(&r, id).await?;
-    assert_eq!(s.state, TicketState::Redeemed, "{s:?}");
+    f.redeemed(&r, id).await?;
     assert_eq!(f.store.txs(id)?.len(), 1);
     assert!(f.used(&t).await?);
     let after = f.money().await?;
-    assert_eq!(after.0.checked_sub(before.0)?, face_value());
-    assert_eq!(before.1.checked_sub(after.1)?, face_value());
+    assert_moved_one_face_value(before, after)?;
     f.shutdown().await
 }
 
@@ -398,8 +413,7 @@ async fn c16_on_anvil_a_drained_sender_a_dust_top_up_and_a_front_run_cost_nothin
     // The gateway tops up: paid in full, once.
     f.gw.fund_deposit_and_reserve(Wei::from_whole(1), Wei::ZERO)
         .await?;
-    let s = f.until_final(&r, id).await?;
-    assert_eq!(s.state, TicketState::Redeemed, "{s:?}");
+    f.redeemed(&r, id).await?;
     let after = f.money().await?;
     assert_eq!(after.0.checked_sub(before.0)?, face_value());
     assert_eq!(
@@ -509,8 +523,7 @@ async fn c18_on_anvil_a_rolled_back_redemption_and_an_rpc_outage_end_in_one_rede
     assert!(reverted);
     assert!(!f.used(&t).await?);
     assert!(f.broker.receipt(tx.tx_hash).await?.is_none());
-    let s = f.until_final(&r, id).await?;
-    assert_eq!(s.state, TicketState::Redeemed, "{s:?}");
+    let s = f.redeemed(&r, id).await?;
     assert_eq!(
         s.tx_hash,
         Some(tx.tx_hash),
@@ -518,8 +531,7 @@ async fn c18_on_anvil_a_rolled_back_redemption_and_an_rpc_outage_end_in_one_rede
     );
     assert_eq!(f.store.txs(id)?.len(), 1);
     let after = f.money().await?;
-    assert_eq!(after.0.checked_sub(before.0)?, face_value());
-    assert_eq!(before.1.checked_sub(after.1)?, face_value());
+    assert_moved_one_face_value(before, after)?;
 
     // The outage: anvil goes away with a ticket waiting.
     let (id2, t2) = f.winner(face_value()).await?;
@@ -549,12 +561,10 @@ async fn c18_on_anvil_a_rolled_back_redemption_and_an_rpc_outage_end_in_one_rede
         .await?,
     );
     assert!(f.devnet().resumed());
-    let s = f.until_final(&r, id2).await?;
-    assert_eq!(s.state, TicketState::Redeemed, "{s:?}");
+    f.redeemed(&r, id2).await?;
     assert!(f.used(&t2).await?);
     let last = f.money().await?;
-    assert_eq!(last.0.checked_sub(after.0)?, face_value());
-    assert_eq!(after.1.checked_sub(last.1)?, face_value());
+    assert_moved_one_face_value(after, last)?;
     f.shutdown().await
 }
 
@@ -593,8 +603,7 @@ async fn c20_on_anvil_double_reward_reverts_an_uninitialised_round_waits_fees_af
     );
     f.keeper.ensure_round_initialized().await?;
     let before = f.money().await?;
-    let s = f.until_final(&r, id).await?;
-    assert_eq!(s.state, TicketState::Redeemed, "{s:?}");
+    f.redeemed(&r, id).await?;
     assert!(f.used(&t).await?);
     let after = f.money().await?;
     assert_eq!(
