@@ -224,16 +224,18 @@ pub(crate) struct FrameFacts {
     pub(crate) height: u32,
 }
 
-pub(crate) fn video_frames_bytes(data: &[u8]) -> Result<Vec<FrameFacts>> {
+/// `data` in a temporary `.ts` file, removed when dropped.
+fn ts_file(data: &[u8]) -> Result<tempfile::NamedTempFile> {
     let f = tempfile::NamedTempFile::with_suffix(".ts")?;
     std::fs::write(f.path(), data)?;
-    video_frames(f.path())
+    Ok(f)
 }
 
-pub(crate) fn video_frames(path: &Path) -> Result<Vec<FrameFacts>> {
+/// ffprobe's JSON for `entries` (`-show_entries`) of the first video stream of `path`.
+fn probe_video_entries(path: &Path, entries: &str) -> Result<Value> {
     let out = Command::new("ffprobe")
         .args(["-v", "error", "-select_streams", "v:0", "-show_entries"])
-        .arg("frame=key_frame,pict_type,pts_time,width,height")
+        .arg(entries)
         .args(["-of", "json"])
         .arg(path)
         .output()
@@ -243,7 +245,15 @@ pub(crate) fn video_frames(path: &Path) -> Result<Vec<FrameFacts>> {
         "ffprobe failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let v: Value = serde_json::from_slice(&out.stdout)?;
+    Ok(serde_json::from_slice(&out.stdout)?)
+}
+
+pub(crate) fn video_frames_bytes(data: &[u8]) -> Result<Vec<FrameFacts>> {
+    video_frames(ts_file(data)?.path())
+}
+
+pub(crate) fn video_frames(path: &Path) -> Result<Vec<FrameFacts>> {
+    let v = probe_video_entries(path, "frame=key_frame,pict_type,pts_time,width,height")?;
     Ok(v["frames"]
         .as_array()
         .context("no frames")?
@@ -271,21 +281,7 @@ pub(crate) struct PacketFacts {
 
 /// The video packets of a TS, in file (decode) order.
 pub(crate) fn video_packets_bytes(data: &[u8]) -> Result<Vec<PacketFacts>> {
-    let f = tempfile::NamedTempFile::with_suffix(".ts")?;
-    std::fs::write(f.path(), data)?;
-    let out = Command::new("ffprobe")
-        .args(["-v", "error", "-select_streams", "v:0", "-show_entries"])
-        .arg("packet=pts,dts,flags")
-        .args(["-of", "json"])
-        .arg(f.path())
-        .output()
-        .context("running ffprobe")?;
-    ensure!(
-        out.status.success(),
-        "ffprobe failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: Value = serde_json::from_slice(&out.stdout)?;
+    let v = probe_video_entries(ts_file(data)?.path(), "packet=pts,dts,flags")?;
     v["packets"]
         .as_array()
         .context("no packets")?
@@ -303,8 +299,7 @@ pub(crate) fn video_packets_bytes(data: &[u8]) -> Result<Vec<PacketFacts>> {
 /// What the ffmpeg CLI's decoder complains about when it decodes a TS on its own (empty
 /// when the stream decodes cleanly, with no missing references).
 pub(crate) fn decode_errors(data: &[u8]) -> Result<String> {
-    let f = tempfile::NamedTempFile::with_suffix(".ts")?;
-    std::fs::write(f.path(), data)?;
+    let f = ts_file(data)?;
     let out = Command::new("ffmpeg")
         .args(["-hide_banner", "-v", "error", "-nostdin", "-i"])
         .arg(f.path())
