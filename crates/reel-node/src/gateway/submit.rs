@@ -87,6 +87,11 @@ pub async fn submit(
     on_accepted: impl FnOnce(),
 ) -> Result<Submitted, NodeError> {
     let t0 = Instant::now();
+    // The source's size (its first frame, decoded) is needed only at the end: learn it on a
+    // blocking thread while the segment is uploaded and transcoded. The task is bounded (one
+    // frame) and its answer is dropped if the call fails first.
+    let source = req.ts.clone();
+    let source_size = tokio::task::spawn_blocking(move || crate::pixels::decode_ts(&source, true));
     let mut seg = proto::SegData {
         manifest_id: req.manifest.as_bytes().to_vec(),
         seq: i64::try_from(req.seq).unwrap_or(i64::MAX),
@@ -177,22 +182,31 @@ pub async fn submit(
             if !r.status().is_success() {
                 return Err(format!("HTTP {}", r.status()));
             }
-            crate::rpc::read_body(r, Limits::default().max_segment_bytes, deadline)
+            let blob = crate::rpc::read_body(r, Limits::default().max_segment_bytes, deadline)
                 .await
-                .map_err(|e| e.to_string())
+                .map_err(|e| e.to_string())?;
+            // Hashed as soon as it is here, while the other renditions still download.
+            tokio::task::spawn_blocking(move || {
+                let hash = wire::segment_hash(&blob);
+                (blob, hash)
+            })
+            .await
+            .map_err(|_| "the hashing task panicked".to_owned())
         });
     }
     let mut blobs = Vec::with_capacity(downloads.len());
+    let mut hashes: Vec<B256> = Vec::with_capacity(downloads.len());
     for (i, r) in futures_join_all(downloads).await.into_iter().enumerate() {
-        blobs.push(r.map_err(|e| {
+        let (blob, hash) = r.map_err(|e| {
             fail(
                 service,
                 FailureKind::BadResult,
                 format!("rendition {i}: {e}"),
             )
-        })?);
+        })?;
+        blobs.push(blob);
+        hashes.push(hash);
     }
-    let hashes: Vec<B256> = blobs.iter().map(|b| wire::segment_hash(b)).collect();
     reel_net::signed::verify_transcode_result(orch_address, &hashes, &data.sig).map_err(|e| {
         fail(
             service,
@@ -208,19 +222,20 @@ pub async fn submit(
     let reported_pixels = reported.iter().sum();
 
     let ladder = req.ladder.to_vec();
-    let source = req.ts.clone();
     let blobs2 = blobs.clone();
-    let checked = tokio::task::spawn_blocking(move || {
-        verify(&source, &ladder, &blobs2, &reported, local_verify)
-    })
-    .await
-    .map_err(|_| {
+    let panicked = |_| {
         fail(
             service,
             FailureKind::BadResult,
             "verification task panicked",
         )
-    })?;
+    };
+    let source = source_size.await.map_err(panicked)?;
+    let checked = tokio::task::spawn_blocking(move || {
+        verify(source, &ladder, &blobs2, &reported, local_verify)
+    })
+    .await
+    .map_err(panicked)?;
     let (input_size, decoded) =
         checked.map_err(|why| fail(service, FailureKind::Verification, why))?;
     let renditions = req
@@ -248,16 +263,16 @@ pub async fn submit(
 }
 
 /// Decodes every rendition and compares with the claims; returns the input size and what
-/// was decoded. Without local verification only the source's size is decoded and the
-/// claims are taken as they are.
+/// was decoded. `source` is the source's first frame, decoded. Without local verification
+/// the claims are taken as they are.
 fn verify(
-    source: &[u8],
+    source: Result<crate::pixels::Decoded, reel_media::MediaError>,
     ladder: &[VideoProfile],
     blobs: &[Bytes],
     reported: &[u64],
     local_verify: bool,
 ) -> Result<((u32, u32), Vec<crate::pixels::Decoded>), String> {
-    let src = crate::pixels::decode_ts(source, true).map_err(|e| format!("the source: {e}"))?;
+    let src = source.map_err(|e| format!("the source: {e}"))?;
     if !local_verify {
         return Ok((
             src.size,

@@ -351,7 +351,10 @@ async fn handle_segment(
         let outcome = transcode(&inner2, &session, seg, ladder, input, duration).await;
         let info = inner2.info(gateway, token).await.ok();
         let result = match outcome {
-            Ok(out) => finish(&inner2, &session, gateway, price, seq, out, t0, info),
+            Ok(out) => {
+                let hashes = rendition_hashes(&out.renditions).await;
+                finish(&inner2, &session, gateway, price, seq, out, &hashes, t0, info)
+            }
             Err(e) => {
                 inner2.metrics.transcode_failed.inc();
                 tracing::warn!(target: "node::orchestrator", %session, seq, error = %e, "transcode failed");
@@ -531,6 +534,24 @@ async fn transcode(
     Ok(out)
 }
 
+/// The renditions' keccak-256 hashes (what the result signature covers), one blocking
+/// thread each: the gateway waits for them, so they run in parallel, off the runtime.
+async fn rendition_hashes(renditions: &[OutRendition]) -> Vec<alloy_primitives::B256> {
+    let tasks: Vec<_> = renditions
+        .iter()
+        .map(|r| {
+            let data = r.data.clone();
+            tokio::task::spawn_blocking(move || wire::segment_hash(&data))
+        })
+        .collect();
+    let mut hashes = Vec::with_capacity(tasks.len());
+    for (task, r) in tasks.into_iter().zip(renditions) {
+        // A hashing thread cannot panic short of a bug; hash here then rather than fail.
+        hashes.push(task.await.unwrap_or_else(|_| wire::segment_hash(&r.data)));
+    }
+    hashes
+}
+
 #[allow(clippy::too_many_arguments)] // one call site; a struct would only rename the list
 fn finish(
     inner: &Arc<Inner>,
@@ -539,18 +560,14 @@ fn finish(
     price: reel_pm::PricePerPixel,
     seq: i64,
     out: Output,
+    hashes: &[alloy_primitives::B256],
     t0: Instant,
     info: Option<proto::OrchestratorInfo>,
 ) -> proto::TranscodeResult {
     let pixels: u64 = out.renditions.iter().map(|r| r.pixels).sum();
     let token = super::random_hex(16);
     let base = inner.uri.base();
-    let hashes: Vec<_> = out
-        .renditions
-        .iter()
-        .map(|r| reel_net::http::segment_hash(&r.data))
-        .collect();
-    let sig = reel_net::signed::sign_transcode_result(&inner.signer, &hashes);
+    let sig = reel_net::signed::sign_transcode_result(&inner.signer, hashes);
     let segments = out
         .renditions
         .iter()
