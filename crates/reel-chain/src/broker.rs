@@ -35,6 +35,7 @@ const MAX_REDEEM_GAS: u64 = 1_500_000;
 #[derive(Debug)]
 pub struct ChainTicketBroker {
     provider: DynProvider,
+    rpc_url: String,
     wallet: EthereumWallet,
     from: Address,
     chain_id: u64,
@@ -90,6 +91,7 @@ impl ChainTicketBroker {
         let from = signer.address();
         Ok(Self {
             provider: connect(&config.rpc_url)?,
+            rpc_url: config.rpc_url.clone(),
             wallet: EthereumWallet::from(signer),
             from,
             chain_id: config.chain_id,
@@ -101,6 +103,18 @@ impl ChainTicketBroker {
 
     pub fn address(&self) -> Address {
         self.from
+    }
+
+    pub fn provider(&self) -> &DynProvider {
+        &self.provider
+    }
+
+    pub fn rpc_url(&self) -> &str {
+        &self.rpc_url
+    }
+
+    pub fn ticket_broker_address(&self) -> Address {
+        self.contracts.ticket_broker
     }
 
     fn broker(&self) -> ITicketBroker::ITicketBrokerInstance<&DynProvider> {

@@ -12,6 +12,8 @@
 //! - [`keeper`]: initialises rounds and calls `reward()` when due, idempotently.
 //! - [`broker`]: the TicketBroker seam of reel-pm on a real chain (redemptions signed
 //!   before broadcast so the queue can store them first).
+//! - [`watch`]: the TicketBroker event watcher that keeps the orchestrator's cached sender
+//!   state fresh (a re-read per event naming a watched sender), with rollback detection.
 //! - [`deposit`] and [`governance`]: a broadcaster's deposit and reserve, and proposals,
 //!   votes and execution through the governor (more `Protocol` methods).
 //! - [`connect`] / [`connect_with_signer`]: an alloy provider for any JSON-RPC URL.
@@ -34,6 +36,7 @@ pub mod governance;
 pub mod keeper;
 pub mod protocol;
 pub mod signer;
+pub mod watch;
 
 pub use anvil::{Anvil, AnvilConfig};
 pub use config::{ChainConfig, chain_id, connect, connect_with_signer};

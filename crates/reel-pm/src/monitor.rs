@@ -146,6 +146,17 @@ impl SenderMonitor {
         self.refresh(broker, sender).await
     }
 
+    /// Whether `sender` is one this recipient tracks (read or holding pending redemptions):
+    /// the chain watcher re-reads only those on TicketBroker events.
+    pub fn is_watched(&self, sender: Address) -> bool {
+        self.lock().senders.contains_key(&sender)
+    }
+
+    /// Every tracked sender (what a chain rollback must re-read).
+    pub fn watched(&self) -> Vec<Address> {
+        self.lock().senders.keys().copied().collect()
+    }
+
     /// The cached sender state, if any.
     pub fn sender_info(&self, sender: Address) -> Option<SenderInfo> {
         let mut st = self.lock();

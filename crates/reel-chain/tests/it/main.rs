@@ -5,3 +5,4 @@ mod catalogue;
 mod devnet;
 mod keeper;
 mod tickets;
+mod watch;
