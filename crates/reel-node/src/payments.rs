@@ -4,10 +4,11 @@
 //!
 //! **Where the chain-backed TicketBroker plugs in.** reel-pm's [`TicketBroker`] trait is
 //! generic (`impl Future` methods), so the node keeps a type-erased [`BrokerHandle`]:
-//! `BrokerHandle::new(any TicketBroker)` — the binary builds it from
-//! `reel_chain::broker::ChainTicketBroker` (in `cmd/node_common.rs`, `chain_broker`). Pass
-//! it to [`OrchPayments::open`] (sender state and max float from the chain, winning tickets
-//! redeemed by the [`Redeemer`]) and to [`GatewayPayments::new`] (the gateway's own deposit
+//! `BrokerHandle::new(any TicketBroker)` — the binary builds it with [`BrokerHandle::chain`]
+//! from `reel_chain::broker::ChainTicketBroker` (in `cmd/node_common.rs`, `chain_broker`). Pass
+//! it to [`OrchPayments::open`] (sender state and max float from the chain, kept fresh by the
+//! TicketBroker event watcher with rollback handling, winning tickets redeemed by the
+//! [`Redeemer`]) and to [`GatewayPayments::new`] (the gateway's own deposit
 //! and reserve). With `None` (a chain without a TicketBroker) payments run **unverified**:
 //! tickets are issued, signed, validated, stored and credited exactly as with a broker, but
 //! the sender's deposit/reserve are not read from the chain (the orchestrator caps face
@@ -29,6 +30,8 @@ use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Duration;
 
 use alloy_primitives::{Address, B256, U256};
+use reel_chain::broker::ChainTicketBroker;
+use reel_chain::watch::{BrokerWatcher, EventSource, WatchConfig};
 use reel_net::{EthSigner, proto};
 use reel_pm::broker::{ChainState, PreparedTx, Receipt, SenderInfo};
 use reel_pm::ticket::ExpirationParams;
@@ -125,9 +128,11 @@ impl<T: TicketBroker> DynBroker for T {
     }
 }
 
-/// A shared, type-erased TicketBroker: what the node roles take.
+/// A shared, type-erased TicketBroker: what the node roles take. Built from the chain
+/// broker ([`BrokerHandle::chain`]) it also knows where the broker's events are, and the
+/// orchestrator follows them ([`OrchPayments::spawn_sender_watcher`]).
 #[derive(Clone)]
-pub struct BrokerHandle(Arc<dyn DynBroker>);
+pub struct BrokerHandle(Arc<dyn DynBroker>, Option<EventSource>);
 
 impl std::fmt::Debug for BrokerHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -138,7 +143,18 @@ impl std::fmt::Debug for BrokerHandle {
 impl BrokerHandle {
     /// Wraps any [`TicketBroker`] (the alloy one against the contract, or a model in tests).
     pub fn new<B: TicketBroker + 'static>(broker: B) -> Self {
-        Self(Arc::new(broker))
+        Self(Arc::new(broker), None)
+    }
+
+    /// The chain-backed TicketBroker, with its events to watch.
+    pub fn chain(broker: ChainTicketBroker) -> Self {
+        let events = broker.events();
+        Self(Arc::new(broker), Some(events))
+    }
+
+    /// Where the broker's events come from, when it is on a chain.
+    pub fn events(&self) -> Option<&EventSource> {
+        self.1.as_ref()
     }
 }
 
@@ -288,8 +304,10 @@ struct StoreMetrics {
 /// gone, even if no payment comes.
 pub const STORE_PROBE_EVERY: Duration = Duration::from_secs(5);
 
-/// How long a sender's deposit and reserve are trusted before they are read again (no
-/// event watcher yet: redemptions and new funding show up within this).
+/// How long a sender's deposit and reserve are trusted before they are read again. With a
+/// chain broker the TicketBroker watcher re-reads a sender on each of its events (within a
+/// block); this is the fallback for what events do not cover (a new round resetting the
+/// reserve's claims, a watcher behind an RPC outage).
 const SENDER_REFRESH: Duration = Duration::from_secs(10);
 
 /// Name of the ticket database in the data directory.
@@ -466,6 +484,11 @@ impl OrchPayments {
         Ok(())
     }
 
+    /// A sender's deposit, reserve and withdraw round as last read from the chain.
+    pub fn cached_sender(&self, sender: Address) -> Option<SenderInfo> {
+        self.monitor.sender_info(sender)
+    }
+
     /// Whether winning tickets are redeemed (a broker is present).
     pub fn redeems(&self) -> bool {
         self.broker.is_some()
@@ -616,6 +639,26 @@ impl OrchPayments {
                 "used": c.used, "expired": c.expired, "invalid": c.invalid,
             })),
         })
+    }
+
+    /// With a chain broker: follows the TicketBroker's events, re-reading a watched sender
+    /// (one we hold tickets or credit from) as soon as an event names it, and every watched
+    /// sender after a chain rollback (`reel_chain::watch`).
+    pub fn spawn_sender_watcher(
+        self: &Arc<Self>,
+        tasks: &TaskTracker,
+        config: WatchConfig,
+        shutdown: CancellationToken,
+    ) {
+        let Some(broker) = self.broker.clone() else {
+            return;
+        };
+        let Some(source) = broker.events().cloned() else {
+            tracing::debug!(target: "node::payments", "the TicketBroker has no event source: sender state is re-read every {SENDER_REFRESH:?}");
+            return;
+        };
+        let watcher = BrokerWatcher::new(source, broker, Arc::clone(&self.monitor), config);
+        tasks.spawn(watcher.run(async move { shutdown.cancelled().await }));
     }
 
     /// With a broker: recovers in-flight redemptions, then redeems on every new block.

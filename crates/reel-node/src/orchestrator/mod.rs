@@ -787,6 +787,13 @@ pub async fn start(
         });
     }
     if let Some(p) = &inner.payments {
+        p.spawn_sender_watcher(
+            &inner.tasks,
+            reel_chain::watch::WatchConfig::default(),
+            shutdown.clone(),
+        );
+    }
+    if let Some(p) = &inner.payments {
         p.spawn_store_probe(
             &inner.tasks,
             &registry,

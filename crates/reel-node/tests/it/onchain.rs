@@ -101,7 +101,7 @@ async fn discovery_from_the_pool_stake_weighted_selection_and_paid_segments() {
                     params_validity_blocks: 8,
                     ..RecipientConfig::default()
                 },
-                Some(BrokerHandle::new(broker)),
+                Some(BrokerHandle::chain(broker)),
                 wei(EV),
                 RedeemerConfig::default(),
             )
@@ -298,6 +298,35 @@ async fn discovery_from_the_pool_stake_weighted_selection_and_paid_segments() {
     let st = gp.sender_status(gp.from().unwrap()).await.unwrap();
     assert_eq!(st.deposit, wei(1_000_000_000_000_000_000 - 20 * EV));
     assert_eq!(st.reserve, Wei::from_whole(1));
+
+    // Someone else tops the gateway up: the orchestrator's cached copy follows the
+    // TicketBroker's event within a block, long before its 10 s re-read, to the wei.
+    let top_up = Wei::parse_decimal("0.5").unwrap();
+    let other = Protocol::connect(&config, Some(key(0))).await.unwrap();
+    reel_chain::protocol::send(
+        "top up the gateway",
+        other
+            .ticket_broker()
+            .fundDepositAndReserveFor(gp.from().unwrap(), top_up.base_units(), U256::ZERO)
+            .value(top_up.base_units()),
+    )
+    .await
+    .unwrap();
+    let want = st.deposit.checked_add(top_up).unwrap();
+    let t0 = std::time::Instant::now();
+    while orchs[0]
+        .2
+        .cached_sender(gp.from().unwrap())
+        .map(|i| i.deposit)
+        != Some(want)
+    {
+        assert!(
+            t0.elapsed() < Duration::from_secs(3),
+            "the orchestrator's copy of the gateway did not follow the top-up: {:?}",
+            orchs[0].2.cached_sender(gp.from().unwrap())
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     shutdown.cancel();
     gw.stop().await;
     for (_, o, _) in orchs {

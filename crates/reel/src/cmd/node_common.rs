@@ -197,7 +197,7 @@ pub(crate) async fn chain_broker(
         reel_chain::broker::ChainTicketBroker::connect(config, key.clone(), reel_types::Wei::ZERO)
             .await
             .context("connecting to the TicketBroker")?;
-    Ok(Some(reel_node::payments::BrokerHandle::new(broker)))
+    Ok(Some(reel_node::payments::BrokerHandle::chain(broker)))
 }
 
 /// Resolves on Ctrl-C or SIGTERM, with the signal's name.
