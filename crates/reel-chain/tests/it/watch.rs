@@ -1,6 +1,8 @@
 //! The TicketBroker event watcher on anvil (§3.7, catalogue #17, #18): a watched sender's
 //! cached state follows a third party's top-up and the sender's unlock within the block, a
-//! rolled-back funding is undone to the wei, and other senders' events cost no reads.
+//! rolled-back funding is undone to the wei, other senders' events cost no reads, and an
+//! RPC outage (anvil stopped and restarted on its saved state) is ridden out, resuming from
+//! the last processed block.
 
 use alloy::{
     primitives::{Address, B256, U256},
@@ -127,8 +129,8 @@ impl TicketBroker for &'static Counting {
 /// once into the orchestrator's (account 1) monitor, and a running watcher polling every
 /// 50 ms. No timed refresh runs: only the watcher can change the cached state.
 struct Fixture {
-    _dir: tempfile::TempDir,
-    devnet: Devnet,
+    dir: tempfile::TempDir,
+    devnet: Option<Devnet>,
     sender: Protocol,
     other: Protocol,
     monitor: Arc<SenderMonitor>,
@@ -179,8 +181,8 @@ impl Fixture {
         )
         .await??;
         Ok(Self {
-            _dir: dir,
-            devnet,
+            dir,
+            devnet: Some(devnet),
             sender,
             other,
             monitor,
@@ -231,7 +233,9 @@ impl Fixture {
             let _ = s.send(());
         }
         (&mut self.task).await?;
-        self.devnet.shutdown().await?;
+        if let Some(d) = self.devnet.take() {
+            d.shutdown().await?;
+        }
         Ok(())
     }
 }
@@ -353,5 +357,54 @@ async fn other_senders_events_cost_no_reads() -> anyhow::Result<()> {
     assert_eq!(f.broker.reads(o), 0, "an unwatched sender is never read");
     assert!(!f.monitor.is_watched(o));
     assert_eq!(f.broker.reads(s), 2, "one read for the top-up's block");
+    f.stop().await
+}
+
+#[tokio::test]
+async fn c18_after_an_rpc_outage_the_watcher_resumes_from_its_last_block() -> anyhow::Result<()> {
+    let mut f = Fixture::start().await?;
+    let s = f.sender_address();
+    let before = f.status.borrow().last_block;
+    let url = f.devnet.as_ref().expect("running").rpc_url().to_owned();
+    let port: u16 = url
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.trim_end_matches('/').parse().ok())
+        .expect("port in the RPC URL");
+
+    // anvil goes away: passes fail, the watcher backs off and keeps going.
+    if let Some(d) = f.devnet.take() {
+        d.shutdown().await?;
+    }
+    tokio::time::timeout(Duration::from_secs(3), f.status.wait_for(|s| s.errors >= 2)).await??;
+    assert!(!f.task.is_finished(), "the watcher survives the outage");
+
+    // anvil comes back on its saved state; a top-up made then is seen.
+    f.devnet = Some(
+        Devnet::start(DevnetOptions {
+            port: Some(port),
+            ..DevnetOptions::ephemeral(f.dir.path(), 4)
+        })
+        .await?,
+    );
+    let dep = Wei::parse_decimal("0.2")?;
+    reel_chain::protocol::send(
+        "top up",
+        f.other
+            .ticket_broker()
+            .fundDepositAndReserveFor(s, dep.base_units(), U256::ZERO)
+            .value(dep.base_units()),
+    )
+    .await?;
+    f.until(s, |i| {
+        i.deposit == Wei::parse_decimal("1.2").expect("decimal")
+    })
+    .await?;
+    assert_eq!(f.cached(), f.on_chain(s).await?, "to the wei");
+    let status = *f.status.borrow();
+    // Resumed where it stopped: the top-up's block is the one after the last processed
+    // before the outage, and the restored chain is not mistaken for a rollback.
+    assert_eq!(status.last_block, before.map(|b| b + 1), "{status:?}");
+    assert_eq!(status.rollbacks, 0, "{status:?}");
     f.stop().await
 }
