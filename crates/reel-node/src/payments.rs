@@ -31,7 +31,7 @@ use std::time::Duration;
 
 use alloy_primitives::{Address, B256, U256};
 use reel_chain::broker::ChainTicketBroker;
-use reel_chain::watch::{BrokerWatcher, EventSource, WatchConfig};
+use reel_chain::watch::{BrokerWatcher, EventSource, WatchConfig, WatchStatus};
 use reel_net::{EthSigner, proto};
 use reel_pm::broker::{ChainState, PreparedTx, Receipt, SenderInfo};
 use reel_pm::ticket::ExpirationParams;
@@ -288,6 +288,8 @@ pub struct OrchPayments {
     refreshed: std::sync::Mutex<std::collections::HashMap<Address, std::time::Instant>>,
     /// `reel_ticket_store_*`, once registered by [`OrchPayments::spawn_store_probe`].
     store_metrics: OnceLock<StoreMetrics>,
+    /// What the TicketBroker event watcher did, once spawned.
+    watch_status: OnceLock<tokio::sync::watch::Receiver<WatchStatus>>,
 }
 
 /// The ticket store's health as Prometheus sees it.
@@ -344,6 +346,7 @@ impl OrchPayments {
             redeemer_cfg,
             refreshed: std::sync::Mutex::default(),
             store_metrics: OnceLock::new(),
+            watch_status: OnceLock::new(),
         })
     }
 
@@ -631,6 +634,13 @@ impl OrchPayments {
         serde_json::json!({
             "ticketStore": health.get("ticketStore"),
             "redemption": if self.redeems() { "on" } else { "off: no TicketBroker (tickets are kept)" },
+            "senderWatch": self.watch_status.get().map(|rx| {
+                let s = *rx.borrow();
+                serde_json::json!({
+                    "lastBlock": s.last_block, "events": s.events, "refreshes": s.refreshes,
+                    "rollbacks": s.rollbacks, "removed": s.removed, "errors": s.errors,
+                })
+            }),
             "facts": read(&self.facts).map(|f| serde_json::json!({
                 "block": f.block, "round": f.round, "gasPrice": f.gas_price.to_string(),
             })),
@@ -658,6 +668,7 @@ impl OrchPayments {
             return;
         };
         let watcher = BrokerWatcher::new(source, broker, Arc::clone(&self.monitor), config);
+        let _ = self.watch_status.set(watcher.subscribe());
         tasks.spawn(watcher.run(async move { shutdown.cancelled().await }));
     }
 

@@ -327,6 +327,9 @@ async fn discovery_from_the_pool_stake_weighted_selection_and_paid_segments() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    let watch = &orchs[0].2.status()["senderWatch"];
+    assert!(watch["refreshes"].as_u64() >= Some(1), "{watch}");
+    assert_eq!(watch["rollbacks"], 0, "{watch}");
     shutdown.cancel();
     gw.stop().await;
     for (_, o, _) in orchs {
