@@ -1051,6 +1051,21 @@ async fn c18_a_redemption_the_node_lost_is_broadcast_again_not_left_to_time_out(
     assert_eq!(o.broker.fees(addr(ORCH_KEY)), p.face_value);
 }
 
+#[tokio::test]
+async fn n2_our_redemption_mined_between_the_receipt_and_used_reads_is_redeemed_not_used() {
+    let (o, p) = winners_due(&[1]).await;
+    assert_eq!(o.redeemer.tick(1000).await.unwrap().submitted, 1);
+    // No receipt yet when the redeemer looks; the block lands before it reads usedTickets.
+    o.broker.mine_before_next_used_check();
+    assert_eq!(o.redeemer.tick(1001).await.unwrap().redeemed, 1);
+    let t = &o.store.all().unwrap()[0];
+    assert_eq!(t.state, TicketState::Redeemed, "ours, not somebody else's");
+    assert_eq!(t.tx_hash, Some(o.store.txs(t.id).unwrap()[0].tx_hash));
+    assert_eq!(o.broker.redeemed_events(t.signed.hash()), 1);
+    assert_eq!(o.broker.fees(addr(ORCH_KEY)), p.face_value);
+    assert_eq!(o.monitor.pending(addr(GW_KEY)), Wei::ZERO);
+}
+
 // --- the validator against a reference model ----------------------------------------------------
 
 proptest::proptest! {

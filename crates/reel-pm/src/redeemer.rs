@@ -382,6 +382,22 @@ impl<B: TicketBroker> Redeemer<B> {
         }
         if self.broker.is_used_ticket(t.signed.hash()).await? {
             self.monitor.sub_pending(sender, fv)?;
+            // Our own transaction may have been mined between the receipt reads above and
+            // this read: then it is ours, with its hash and block (N2), not somebody else's.
+            for tx in &txs {
+                if let Some(r) = self.broker.receipt(tx.tx_hash).await?
+                    && r.success
+                {
+                    return self.finish(
+                        t,
+                        Terminal::Redeemed {
+                            tx_hash: tx.tx_hash,
+                            block: r.block,
+                        },
+                        now,
+                    );
+                }
+            }
             return self.finish(t, Terminal::UsedOnChain, now);
         }
         if self.expired(t, chain) {

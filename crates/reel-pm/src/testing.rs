@@ -108,6 +108,8 @@ struct Chain {
     /// Transactions this node signed, by hash (a signed tx carries its ticket).
     signed_txs: HashMap<B256, SignedTicket>,
     prepared: u32,
+    /// The next `usedTickets` read mines a block first (a block landing between two reads).
+    mine_before_used_check: bool,
 }
 
 /// The in-memory TicketBroker model.
@@ -222,6 +224,12 @@ impl MemoryBroker {
     pub(crate) fn redeem_directly(&self, t: &SignedTicket) -> Result<(), String> {
         let mut c = self.c();
         Self::execute(&mut c, t)
+    }
+
+    /// A block is mined right before the next `usedTickets` read, after the receipts were
+    /// read: the redeemer's view of one tick straddles two blocks.
+    pub(crate) fn mine_before_next_used_check(&self) {
+        self.c().mine_before_used_check = true;
     }
 
     /// Mines one block with every transaction in the mempool.
@@ -367,6 +375,10 @@ impl TicketBroker for MemoryBroker {
         Ok(c.pool_size_override.unwrap_or(c.pool.len() as u64))
     }
     async fn is_used_ticket(&self, h: B256) -> Result<bool, PmError> {
+        let mine_first = std::mem::take(&mut self.c().mine_before_used_check);
+        if mine_first {
+            self.mine();
+        }
         Ok(self.c().used.contains(&h))
     }
     async fn gas_price(&self) -> Result<Wei, PmError> {
