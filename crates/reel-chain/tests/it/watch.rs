@@ -220,6 +220,19 @@ impl Fixture {
         )
     }
 
+    /// The third account funds `who`'s deposit and reserve.
+    async fn fund_for(&self, who: Address, deposit: Wei, reserve: Wei) -> anyhow::Result<()> {
+        reel_chain::protocol::send(
+            "fund for",
+            self.other
+                .ticket_broker()
+                .fundDepositAndReserveFor(who, deposit.base_units(), reserve.base_units())
+                .value(deposit.checked_add(reserve)?.base_units()),
+        )
+        .await?;
+        Ok(())
+    }
+
     async fn on_chain(&self, who: Address) -> anyhow::Result<SenderInfo> {
         Ok(self.broker.inner.sender_info(who).await?)
     }
@@ -249,14 +262,7 @@ async fn c17_a_third_party_top_up_and_an_unlock_reach_the_cache_within_the_block
 
     // A third account tops the sender up.
     let (dep, res) = (Wei::parse_decimal("0.3")?, Wei::parse_decimal("0.2")?);
-    reel_chain::protocol::send(
-        "top up",
-        f.other
-            .ticket_broker()
-            .fundDepositAndReserveFor(s, dep.base_units(), res.base_units())
-            .value(dep.checked_add(res)?.base_units()),
-    )
-    .await?;
+    f.fund_for(s, dep, res).await?;
     let block = f.head().await?;
     let start = Instant::now();
     f.until(s, |i| {
@@ -294,14 +300,7 @@ async fn c18_a_rolled_back_funding_is_undone_in_the_cache_to_the_wei() -> anyhow
     let snapshot: U256 = p.raw_request("evm_snapshot".into(), ()).await?;
 
     let extra = Wei::parse_decimal("0.4")?;
-    reel_chain::protocol::send(
-        "fund",
-        f.other
-            .ticket_broker()
-            .fundDepositAndReserveFor(s, extra.base_units(), U256::ZERO)
-            .value(extra.base_units()),
-    )
-    .await?;
+    f.fund_for(s, extra, Wei::ZERO).await?;
     let funded = before.deposit.checked_add(extra)?;
     f.until(s, |i| i.deposit == funded).await?;
     assert_eq!(f.status.borrow().rollbacks, 0);
@@ -337,14 +336,7 @@ async fn other_senders_events_cost_no_reads() -> anyhow::Result<()> {
     f.other.unlock().await?;
     // … then someone tops up the watched one.
     let dep = Wei::parse_decimal("0.1")?;
-    reel_chain::protocol::send(
-        "top up",
-        f.other
-            .ticket_broker()
-            .fundDepositAndReserveFor(s, dep.base_units(), U256::ZERO)
-            .value(dep.base_units()),
-    )
-    .await?;
+    f.fund_for(s, dep, Wei::ZERO).await?;
     f.until(s, |i| {
         i.deposit == Wei::parse_decimal("1.1").expect("decimal")
     })
@@ -388,14 +380,7 @@ async fn c18_after_an_rpc_outage_the_watcher_resumes_from_its_last_block() -> an
         .await?,
     );
     let dep = Wei::parse_decimal("0.2")?;
-    reel_chain::protocol::send(
-        "top up",
-        f.other
-            .ticket_broker()
-            .fundDepositAndReserveFor(s, dep.base_units(), U256::ZERO)
-            .value(dep.base_units()),
-    )
-    .await?;
+    f.fund_for(s, dep, Wei::ZERO).await?;
     f.until(s, |i| {
         i.deposit == Wei::parse_decimal("1.2").expect("decimal")
     })
