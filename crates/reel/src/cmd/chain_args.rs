@@ -2,7 +2,7 @@
 
 use anyhow::{Context, bail};
 use clap::Args;
-use reel_chain::{ChainConfig, DevnetFile, KeySource, devnet::DEVNET_FILE};
+use reel_chain::{ChainConfig, DevnetFile, KeySource, Protocol, TxOutcome, devnet::DEVNET_FILE};
 use std::path::PathBuf;
 
 use alloy::{primitives::Address, signers::local::PrivateKeySigner};
@@ -142,4 +142,30 @@ impl AccountArgs {
         }
         Ok(signer)
     }
+}
+
+/// Connects to the protocol as `account`. A read-only command goes on without a signer
+/// when no key is given; any other command needs one.
+pub(crate) async fn connect(
+    chain: &ChainArgs,
+    account: &AccountArgs,
+    read_only: bool,
+) -> anyhow::Result<Protocol> {
+    let (config, devnet) = chain.resolve().await?;
+    let signer = match account.signer(devnet.as_ref()) {
+        Ok(s) => Some(s),
+        Err(_) if read_only => None,
+        Err(e) => return Err(e),
+    };
+    Protocol::connect(&config, signer)
+        .await
+        .context("connecting to the protocol")
+}
+
+/// The one line every sent transaction prints.
+pub(crate) fn print_done(out: &TxOutcome) {
+    println!(
+        "{}: done (tx {}, block {}, gas {})",
+        out.action, out.tx, out.block, out.gas_used
+    );
 }

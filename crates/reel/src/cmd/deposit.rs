@@ -1,11 +1,11 @@
 //! `reel deposit …`: a broadcaster's deposit and reserve at the TicketBroker, which back
 //! the tickets its gateway sends.
 
-use super::chain_args::{AccountArgs, ChainArgs};
+use super::chain_args::{AccountArgs, ChainArgs, connect, print_done as done};
 use alloy::primitives::Address;
-use anyhow::{Context, bail};
+use anyhow::bail;
 use clap::{Args, Subcommand};
-use reel_chain::{Protocol, TxOutcome};
+use reel_chain::Protocol;
 use reel_types::Wei;
 
 #[derive(Debug, Args)]
@@ -42,24 +42,9 @@ enum DepositCommand {
     },
 }
 
-fn done(out: &TxOutcome) {
-    println!(
-        "{}: done (tx {}, block {}, gas {})",
-        out.action, out.tx, out.block, out.gas_used
-    );
-}
-
 pub(crate) async fn run(args: DepositArgs) -> anyhow::Result<()> {
-    let (config, devnet) = args.chain.resolve().await?;
     let read_only = matches!(args.command, DepositCommand::Status { address: Some(_) });
-    let signer = match args.account.signer(devnet.as_ref()) {
-        Ok(s) => Some(s),
-        Err(_) if read_only => None,
-        Err(e) => return Err(e),
-    };
-    let p = Protocol::connect(&config, signer)
-        .await
-        .context("connecting to the protocol")?;
+    let p = connect(&args.chain, &args.account, read_only).await?;
     if !read_only
         && !matches!(args.command, DepositCommand::Status { .. })
         && let Some(out) = p.ensure_round_initialized().await?

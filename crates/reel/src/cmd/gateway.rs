@@ -285,12 +285,5 @@ pub(crate) async fn run(args: GatewayArgs) -> anyhow::Result<()> {
     if let Some(c) = gw.cli_addr() {
         println!("  status    http://{c}/status");
     }
-    println!("Press Ctrl-C to stop.");
-    let signal = node_common::shutdown_signal().await?;
-    tracing::info!("{signal}: stopping");
-    shutdown.cancel();
-    gw.stop().await;
-    tasks.close();
-    tasks.wait().await;
-    Ok(())
+    node_common::serve_until_signal(&shutdown, &tasks, gw.stop()).await
 }

@@ -2,14 +2,11 @@
 //! Treasury timelock owns the Controller, so this is how parameters change, contracts are
 //! upgraded and the treasury pays out.
 
-use super::chain_args::{AccountArgs, ChainArgs};
+use super::chain_args::{AccountArgs, ChainArgs, connect, print_done as done};
 use alloy::primitives::{Address, Bytes, U256};
-use anyhow::{Context, bail};
+use anyhow::bail;
 use clap::{Args, Subcommand, ValueEnum};
-use reel_chain::{
-    Protocol, TxOutcome,
-    governance::{ParameterChange, Proposal, Support},
-};
+use reel_chain::governance::{ParameterChange, Proposal, Support};
 use reel_types::{Lpt, Ppm, Wei};
 
 #[derive(Debug, Args)]
@@ -122,24 +119,9 @@ impl Change {
     }
 }
 
-fn done(out: &TxOutcome) {
-    println!(
-        "{}: done (tx {}, block {}, gas {})",
-        out.action, out.tx, out.block, out.gas_used
-    );
-}
-
 pub(crate) async fn run(args: GovArgs) -> anyhow::Result<()> {
-    let (config, devnet) = args.chain.resolve().await?;
     let read_only = matches!(args.command, GovCommand::Status { .. } | GovCommand::List);
-    let signer = match args.account.signer(devnet.as_ref()) {
-        Ok(s) => Some(s),
-        Err(_) if read_only => None,
-        Err(e) => return Err(e),
-    };
-    let p = Protocol::connect(&config, signer)
-        .await
-        .context("connecting to the protocol")?;
+    let p = connect(&args.chain, &args.account, read_only).await?;
     match args.command {
         GovCommand::Propose {
             description,

@@ -200,6 +200,23 @@ pub(crate) async fn chain_broker(
     Ok(Some(reel_node::payments::BrokerHandle::chain(broker)))
 }
 
+/// Serves until Ctrl-C or SIGTERM, then stops the role (`stop`, run after the shutdown
+/// token is cancelled) and waits for its background tasks.
+pub(crate) async fn serve_until_signal(
+    shutdown: &tokio_util::sync::CancellationToken,
+    tasks: &tokio_util::task::TaskTracker,
+    stop: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<()> {
+    println!("Press Ctrl-C to stop.");
+    let signal = shutdown_signal().await?;
+    tracing::info!("{signal}: stopping");
+    shutdown.cancel();
+    stop.await;
+    tasks.close();
+    tasks.wait().await;
+    Ok(())
+}
+
 /// Resolves on Ctrl-C or SIGTERM, with the signal's name.
 pub(crate) async fn shutdown_signal() -> anyhow::Result<&'static str> {
     use tokio::signal::unix::{SignalKind, signal};

@@ -457,12 +457,5 @@ pub(crate) async fn run(args: OrchestratorArgs) -> anyhow::Result<()> {
             if args.no_reward { "off" } else { "every round" }
         );
     }
-    println!("Press Ctrl-C to stop.");
-    let signal = node_common::shutdown_signal().await?;
-    tracing::info!("{signal}: stopping");
-    shutdown.cancel();
-    orch.stop().await;
-    tasks.close();
-    tasks.wait().await;
-    Ok(())
+    node_common::serve_until_signal(&shutdown, &tasks, orch.stop()).await
 }

@@ -1,11 +1,11 @@
 //! `reel stake …`: bonding, delegation, orchestrator registration, rewards and rounds.
 
-use super::chain_args::{AccountArgs, ChainArgs};
+use super::chain_args::{AccountArgs, ChainArgs, connect, print_done as done};
 use alloy::primitives::Address;
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use reel_chain::{
-    Protocol, TxOutcome,
+    Protocol,
     protocol::{DelegatorStatus, RoundStatus},
 };
 use reel_types::{Lpt, Ppm, Wei};
@@ -96,7 +96,6 @@ enum RoundCommand {
 }
 
 pub(crate) async fn run(args: StakeArgs) -> anyhow::Result<()> {
-    let (config, devnet) = args.chain.resolve().await?;
     let read_only = matches!(
         args.command,
         StakeCommand::Status { address: Some(_) }
@@ -104,14 +103,7 @@ pub(crate) async fn run(args: StakeArgs) -> anyhow::Result<()> {
                 command: None | Some(RoundCommand::Status)
             }
     );
-    let signer = match args.account.signer(devnet.as_ref()) {
-        Ok(s) => Some(s),
-        Err(_) if read_only => None,
-        Err(e) => return Err(e),
-    };
-    let p = Protocol::connect(&config, signer)
-        .await
-        .context("connecting to the protocol")?;
+    let p = connect(&args.chain, &args.account, read_only).await?;
     let needs_initialized_round = !read_only
         && !matches!(
             args.command,
@@ -209,13 +201,6 @@ pub(crate) async fn run(args: StakeArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-fn done(out: &TxOutcome) {
-    println!(
-        "{}: done (tx {}, block {}, gas {})",
-        out.action, out.tx, out.block, out.gas_used
-    );
 }
 
 fn print_round(r: &RoundStatus) {
