@@ -347,7 +347,7 @@ contract BondingManagerEarningsTest is ProtocolFixture {
         vm.prank(ticketBroker);
         vm.expectRevert(bytes("transcoder must be registered"));
         bondingManager.updateTranscoderWithFees(alice, 1, round);
-        // A registered transcoder that never had stake in the pool: division by zero.
+        // A registered transcoder that never had stake in the pool: nobody to share fees with.
         address idle = makeAddr("idle");
         fund(idle, 1 ether);
         for (uint256 i = 0; i < NUM_ACTIVE - 2; i++) {
@@ -355,7 +355,7 @@ contract BondingManagerEarningsTest is ProtocolFixture {
         }
         bondAs(idle, 1 ether, idle);
         vm.prank(ticketBroker);
-        vm.expectRevert(abi.encodeWithSignature("Panic(uint256)", 0x12));
+        vm.expectRevert(bytes("transcoder has no stake in the round"));
         bondingManager.updateTranscoderWithFees(idle, 1, round);
         controller.pause();
         vm.prank(ticketBroker);

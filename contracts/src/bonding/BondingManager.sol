@@ -205,6 +205,9 @@ contract BondingManager is ManagerProxyTarget, IBondingManager {
         // Without stake changes since, the round's stake is still in the pool of the last change.
         uint256 lastUpdateRound = t.lastActiveStakeUpdateRound;
         if (lastUpdateRound < round) pool.totalStake = t.earningsPoolPerRound[lastUpdateRound].totalStake;
+        // Unreachable (an active transcoder began the round in the pool, with stake, and
+        // _freezeRoundStake keeps it): the reward and factor math below divide by it.
+        require(pool.totalStake > 0, "transcoder has no stake in the round");
 
         // Reaching the ceiling stops the cut from the next round; this round still pays it.
         uint256 ceiling = treasuryBalanceCeiling;
@@ -251,6 +254,8 @@ contract BondingManager is ManagerProxyTarget, IBondingManager {
             activeCumulativeRewards = t.activeCumulativeRewards;
         }
         uint256 totalStake = pool.totalStake;
+        // A transcoder that never had stake in the pool can't take fees: nobody to share with.
+        require(totalStake > 0, "transcoder has no stake in the round");
 
         if (prevCRF == 0 && lastRewardRound == round) {
             // reward() ran this round but none was recorded for the round before: rebuild the
@@ -259,7 +264,6 @@ contract BondingManager is ManagerProxyTarget, IBondingManager {
         }
 
         uint256 delegatorsFees = MathUtils.percOf(_fees, pool.transcoderFeeShare);
-        // A zero stake divides by zero here: a transcoder that was never active can't take fees.
         uint256 transcoderRewardStakeFees = PreciseMathUtils.percOf(delegatorsFees, activeCumulativeRewards, totalStake);
         t.cumulativeFees += transcoderRewardStakeFees + (_fees - delegatorsFees);
 
@@ -819,6 +823,23 @@ contract BondingManager is ManagerProxyTarget, IBondingManager {
         t.lastActiveStakeUpdateRound = _round48(_round + 1);
     }
 
+    /// @dev A transcoder leaving the pool (resigning, unbonding everything, slashed or evicted)
+    /// stays active until the round ends: reward() and fee bookings of this round must divide
+    /// by the stake the round began with. While it is in the pool every stake change is
+    /// recorded, so with nothing recorded for this round yet its delegated amount is still
+    /// that stake. Written down here, it is never overwritten by the round's later changes,
+    /// which are made while it is out of the pool (and may not be recorded at all: once it
+    /// is unregistered) and only move the next round's stake. Without it the next change
+    /// recorded this round wrote the post-resignation stake, 0 after unbonding everything, as
+    /// this round's, and reward() divided by it (docs/faults.md, "reward after resigning").
+    function _freezeRoundStake(address _transcoder, uint256 _round) private {
+        Transcoder storage t = transcoders[_transcoder];
+        if (t.lastActiveStakeUpdateRound < _round) {
+            t.earningsPoolPerRound[_round].totalStake = SafeCast.toUint192(delegators[_transcoder].delegatedAmount);
+            t.lastActiveStakeUpdateRound = _round48(_round);
+        }
+    }
+
     /// @dev Deviation from Livepeer's contracts, which record nothing here. A transcoder out of
     /// the pool can still book fees (with the stake of its last recorded round), including the
     /// round in which it was evicted and may still call reward(). Without this record a stake
@@ -848,6 +869,7 @@ contract BondingManager is ManagerProxyTarget, IBondingManager {
             address last = transcoderPool.getLast();
             uint256 lastStake = delegators[last].delegatedAmount;
             if (_totalStake <= lastStake) return false;
+            _freezeRoundStake(last, _activationRound - 1);
             transcoderPool.remove(last);
             transcoders[last].deactivationRound = _round48(_activationRound);
             pendingTotal -= lastStake;
@@ -870,6 +892,7 @@ contract BondingManager is ManagerProxyTarget, IBondingManager {
     }
 
     function _resignTranscoder(address _transcoder, uint256 _round) private {
+        _freezeRoundStake(_transcoder, _round);
         transcoderPool.remove(_transcoder);
         nextRoundTotalActiveStake -= delegators[_transcoder].delegatedAmount;
         uint256 deactivationRound = _round + 1;

@@ -150,7 +150,8 @@ contract RoundsManager is ManagerProxyTarget, IRoundsManager {
     }
 
     function _currentRoundAndStart(RoundState memory s) private view returns (uint256 round, uint256 startBlock) {
-        // Division by a zero round length reverts: rounds don't exist before setRoundLength.
+        // Rounds don't exist before setRoundLength.
+        require(s.roundLength > 0, "round length is not set");
         uint256 roundsSinceUpdate = (blockNum() - s.lastRoundLengthUpdateStartBlock) / s.roundLength;
         round = s.lastRoundLengthUpdateRound + roundsSinceUpdate;
         startBlock = s.lastRoundLengthUpdateStartBlock + roundsSinceUpdate * s.roundLength;

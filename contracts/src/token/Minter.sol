@@ -108,6 +108,9 @@ contract Minter is Manager, IMinter {
         whenSystemNotPaused
         returns (uint256)
     {
+        // The BondingManager passes the round's total active stake, never 0 while a transcoder
+        // is active; a zero here is a bug upstream, refused with its name.
+        require(_fracDenom > 0, "total active stake is zero");
         uint256 mintable = currentMintableTokens;
         uint256 mintAmount = MathUtilsV2.percOf(mintable, _fracNum, _fracDenom);
         uint256 minted = currentMintedTokens + mintAmount;

@@ -80,6 +80,15 @@ contract BrokerInvariantTest is GovernedProtocolFixture {
         }
         vm.assertEq(owed, owedFees, "C4: fees owed = fees paid - withdrawn");
         vm.assertEq(address(broker).balance, 0, "the broker holds no ETH");
+        // reward() divides by an active orchestrator's stake for the round: never 0, also
+        // after a resignation and a bond in the same round (ZeroDivisors.t.sol).
+        uint256 round = roundsManager.currentRound();
+        for (uint256 i = 0; i < orchList.length; i++) {
+            address o = orchList[i];
+            if (!bondingManager.isActiveTranscoder(o)) continue;
+            uint256 last = lastActiveStakeUpdateRoundOf(o);
+            vm.assertGt(poolStake(o, last < round ? last : round), 0, "an active orchestrator has stake for the round");
+        }
     }
 
     /// C3: the round's claims on a reserve add up to its total. Each claim's own bounds (an

@@ -259,7 +259,7 @@ contract ProtocolHandler is TestBase {
             vm.expectRevert(bytes("transcoder must be registered"));
             bm.updateTranscoderWithFees(t, amount, round);
         } else if (_feeStake(t, round) == 0) {
-            vm.expectRevert(abi.encodeWithSignature("Panic(uint256)", 0x12));
+            vm.expectRevert(bytes("transcoder has no stake in the round"));
             bm.updateTranscoderWithFees(t, amount, round);
         } else {
             minter.depositETH{value: amount}();

@@ -69,6 +69,23 @@ contract ProtocolInvariantTest is ProtocolFixture {
         checkC7();
         checkC8();
         checkCustodyOfEth();
+        checkRoundStakeOfActive();
+    }
+
+    /// reward() and the fee booking divide by an active transcoder's stake for the round and
+    /// the Minter by the round's total active stake: both are non-zero for every transcoder
+    /// active this round, so their `require`s can never fire (see ZeroDivisors.t.sol).
+    function checkRoundStakeOfActive() internal view {
+        uint256 round = currentRound();
+        if (!roundsManager.currentRoundInitialized()) return;
+        for (uint256 i = 0; i < handler.numTranscoders(); i++) {
+            address t = handler.transcoders(i);
+            if (!bondingManager.isActiveTranscoder(t)) continue;
+            uint256 last = lastActiveStakeUpdateRoundOf(t);
+            uint256 stake = poolStake(t, last < round ? last : round);
+            vm.assertGt(stake, 0, "an active transcoder has stake for the round");
+            vm.assertGt(bondingManager.getTotalBonded(), 0, "active stake while a transcoder is active");
+        }
     }
 
     /// C6: minted never exceeds mintable; at most one reward per transcoder per round.
