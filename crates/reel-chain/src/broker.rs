@@ -3,13 +3,15 @@
 //!
 //! Redemptions are signed here and handed back before they are broadcast, so the
 //! redemption queue can store the exact transaction (and its hash) first; broadcasting the
-//! same bytes again after a crash is harmless.
+//! same bytes again after a crash is harmless. Their nonces come from the account's
+//! [`TxSender`], shared with the round keeper, so the two never race for a nonce.
 
-use crate::{ChainConfig, ChainError, connect};
+use crate::{
+    ChainConfig, ChainError, SenderConfig, TxSender, connect,
+    txsender::{Broadcast, SignedTx},
+};
 use alloy::{
-    consensus::TxEnvelope,
-    eips::eip2718::Encodable2718,
-    network::{EthereumWallet, NetworkWallet, TransactionBuilder},
+    network::TransactionBuilder,
     primitives::{Address, B256, Bytes, U256},
     providers::{DynProvider, Provider},
     rpc::types::{BlockId, TransactionRequest},
@@ -24,7 +26,6 @@ use reel_pm::{
     broker::{ChainState, PreparedTx, Receipt, ReserveInfo, SenderInfo, TicketBroker},
 };
 use reel_types::Wei;
-use std::sync::Mutex;
 use tracing::debug;
 
 /// Redemption gas: estimated per ticket, capped here. A redemption costs ~100–200k gas on
@@ -36,15 +37,11 @@ const MAX_REDEEM_GAS: u64 = 1_500_000;
 pub struct ChainTicketBroker {
     provider: DynProvider,
     rpc_url: String,
-    wallet: EthereumWallet,
+    sender: TxSender,
     from: Address,
-    chain_id: u64,
     contracts: Deployment,
     /// The lowest gas price we bid, in wei.
     min_gas_price: Wei,
-    /// The next account nonce to hand out, so that several prepared but not yet broadcast
-    /// redemptions never share one.
-    next_nonce: Mutex<Option<u64>>,
 }
 
 fn chain_err(op: &'static str, e: impl std::fmt::Display) -> PmError {
@@ -81,24 +78,41 @@ pub fn to_contract_ticket(t: &reel_pm::Ticket) -> ITicketBroker::Ticket {
 }
 
 impl ChainTicketBroker {
-    /// Connects as `signer`, resolving the protocol's addresses from the Controller.
+    /// Connects as `signer` with a sender of its own, resolving the protocol's addresses
+    /// from the Controller. A node shares its account's sender: [`Self::with_sender`].
     pub async fn connect(
         config: &ChainConfig,
         signer: PrivateKeySigner,
         min_gas_price: Wei,
     ) -> Result<Self, ChainError> {
+        let sender = TxSender::new(
+            &config.rpc_url,
+            config.chain_id,
+            signer,
+            SenderConfig::default(),
+        )?;
+        Self::with_sender(config, sender, min_gas_price).await
+    }
+
+    /// Redeems through `sender`, the account's one sender in this process.
+    pub async fn with_sender(
+        config: &ChainConfig,
+        sender: TxSender,
+        min_gas_price: Wei,
+    ) -> Result<Self, ChainError> {
         let contracts = config.resolve().await?;
-        let from = signer.address();
         Ok(Self {
             provider: connect(&config.rpc_url)?,
             rpc_url: config.rpc_url.clone(),
-            wallet: EthereumWallet::from(signer),
-            from,
-            chain_id: config.chain_id,
+            from: sender.address(),
+            sender,
             contracts,
             min_gas_price,
-            next_nonce: Mutex::new(None),
         })
+    }
+
+    pub fn sender(&self) -> &TxSender {
+        &self.sender
     }
 
     pub fn address(&self) -> Address {
@@ -119,28 +133,6 @@ impl ChainTicketBroker {
 
     fn broker(&self) -> ITicketBroker::ITicketBrokerInstance<&DynProvider> {
         ITicketBroker::new(self.contracts.ticket_broker, &self.provider)
-    }
-
-    async fn take_nonce(&self) -> Result<u64, PmError> {
-        let chain = self
-            .provider
-            .get_transaction_count(self.from)
-            .pending()
-            .await
-            .map_err(|e| chain_err("eth_getTransactionCount", e))?;
-        let mut next = self
-            .next_nonce
-            .lock()
-            .map_err(|_| chain_err("nonce lock", "poisoned"))?;
-        let nonce = next.map_or(chain, |n| n.max(chain));
-        *next = Some(nonce.saturating_add(1));
-        Ok(nonce)
-    }
-
-    fn forget_nonce(&self) {
-        if let Ok(mut next) = self.next_nonce.lock() {
-            *next = None;
-        }
     }
 
     /// Why a mined transaction failed: the same call replayed on the state before its block.
@@ -270,7 +262,7 @@ impl TicketBroker for ChainTicketBroker {
             Bytes::from(ticket.sig.to_vec()),
             ticket.recipient_rand,
         );
-        let mut request = call.into_transaction_request().with_from(self.from);
+        let request = call.into_transaction_request().with_from(self.from);
         // Estimation runs the redemption: a ticket the contract refuses fails here with
         // the contract's reason, before anything is signed or stored.
         let gas = self
@@ -283,47 +275,38 @@ impl TicketBroker for ChainTicketBroker {
                     &alloy::contract::Error::TransportError(e),
                 )
             })?;
-        let nonce = match replace {
-            Some(n) => n,
-            None => self.take_nonce().await?,
-        };
-        let price = u128::try_from(gas_price.base_units())
-            .map_err(|_| chain_err("gas price", "over 2^128 wei"))?;
-        request = request
-            .with_nonce(nonce)
-            .with_chain_id(self.chain_id)
-            .with_gas_limit(
-                gas.saturating_mul(12)
-                    .saturating_div(10)
-                    .min(MAX_REDEEM_GAS),
-            )
-            .with_gas_price(price);
-        let envelope: TxEnvelope =
-            NetworkWallet::<alloy::network::Ethereum>::sign_request(&self.wallet, request)
-                .await
-                .map_err(|e| chain_err("sign redemption", e))?;
-        let tx_hash = *envelope.tx_hash();
-        debug!(target: "pm::redeem", ticket = %ticket.hash(), %tx_hash, nonce, "redemption signed");
+        let gas_limit = gas
+            .saturating_mul(12)
+            .saturating_div(10)
+            .min(MAX_REDEEM_GAS);
+        let signed = self
+            .sender
+            .prepare(request, gas_limit, gas_price, replace)
+            .await
+            .map_err(|e| chain_err("sign redemption", e))?;
+        debug!(target: "pm::redeem", ticket = %ticket.hash(), tx_hash = %signed.hash, nonce = signed.nonce, "redemption signed");
         Ok(PreparedTx {
-            tx_hash,
-            tx_nonce: nonce,
+            tx_hash: signed.hash,
+            tx_nonce: signed.nonce,
             gas_price,
-            raw: envelope.encoded_2718(),
+            raw: signed.raw,
         })
     }
 
     async fn broadcast(&self, tx: &PreparedTx) -> Result<(), PmError> {
-        match self.provider.send_raw_transaction(&tx.raw).await {
-            Ok(_) => Ok(()),
-            Err(e) => {
-                // Broadcasting the same signed bytes twice (after a crash) is not an error.
-                if let Ok(Some(_)) = self.provider.get_transaction_by_hash(tx.tx_hash).await {
-                    return Ok(());
-                }
-                // The nonce this transaction held is free again (or was taken by another
-                // sender on the same account): forget our count so the next redemption asks
-                // the node instead of leaving a gap that would stall every later one.
-                self.forget_nonce();
+        let signed = SignedTx {
+            hash: tx.tx_hash,
+            nonce: tx.tx_nonce,
+            gas_price: tx.gas_price,
+            raw: tx.raw.clone(),
+        };
+        // The same signed bytes twice (after a crash) are accepted. A refusal releases the
+        // nonce in the sender: the next transaction of the account takes it, never leaving a
+        // gap that would stall every later one.
+        match self.sender.broadcast(&signed).await {
+            Broadcast::Accepted => Ok(()),
+            Broadcast::NonceUsed(message) => Err(chain_err("eth_sendRawTransaction", message)),
+            Broadcast::Refused(e) => {
                 let err = alloy::contract::Error::TransportError(e);
                 Err(call_err("eth_sendRawTransaction", &err))
             }

@@ -1,6 +1,6 @@
 //! A broadcaster's (gateway's) deposit and reserve at the TicketBroker.
 
-use crate::{ChainError, Protocol, TxOutcome, protocol::send};
+use crate::{ChainError, Protocol, TxOutcome};
 use alloy::primitives::{Address, U256};
 use reel_contracts::livepeer::ITicketBroker;
 use reel_types::{Round, Wei};
@@ -47,7 +47,7 @@ impl Protocol {
                 need: total,
             });
         }
-        send(
+        self.send(
             format!("fund deposit {deposit} and reserve {reserve}"),
             self.ticket_broker()
                 .fundDepositAndReserve(deposit.base_units(), reserve.base_units())
@@ -58,15 +58,17 @@ impl Protocol {
 
     /// Starts the unlock period, after which `withdraw` returns deposit and reserve.
     pub async fn unlock(&self) -> Result<TxOutcome, ChainError> {
-        send("unlock deposit and reserve", self.ticket_broker().unlock()).await
+        self.send("unlock deposit and reserve", self.ticket_broker().unlock())
+            .await
     }
 
     pub async fn cancel_unlock(&self) -> Result<TxOutcome, ChainError> {
-        send("cancel unlock", self.ticket_broker().cancelUnlock()).await
+        self.send("cancel unlock", self.ticket_broker().cancelUnlock())
+            .await
     }
 
     pub async fn withdraw(&self) -> Result<TxOutcome, ChainError> {
-        send(
+        self.send(
             "withdraw deposit and reserve",
             self.ticket_broker().withdraw(),
         )

@@ -93,6 +93,31 @@ pub enum ChainError {
     },
     #[error("no proposal {id} on this governor: see `reel gov list`")]
     UnknownProposal { id: alloy::primitives::U256 },
+    #[error(
+        "{action}: nonce {nonce} of {from} was used by another sender ({detail}); re-synced \
+         from the chain's pending nonce"
+    )]
+    NonceTaken {
+        action: String,
+        from: alloy::primitives::Address,
+        nonce: u64,
+        detail: String,
+    },
+    #[error(
+        "{action}: no receipt after {secs} s for nonce {nonce} (transactions {}); it may still \
+         be mined: look at the account's pending transactions, or raise --max-gas-price",
+        .txs.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+    )]
+    ReceiptTimeout {
+        action: String,
+        nonce: u64,
+        txs: Vec<alloy::primitives::B256>,
+        secs: u64,
+    },
+    #[error("signing a transaction: {0}")]
+    Sign(String),
+    #[error("internal state ({0}) was poisoned by a panic")]
+    Poisoned(&'static str),
     #[error("{action}: transaction {tx} reverted")]
     Reverted {
         action: String,
@@ -140,6 +165,12 @@ impl ChainError {
     /// Whether trying again later may succeed (the node is down or slow), as opposed to a
     /// configuration mistake that needs a person.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, Self::Rpc { .. } | Self::AnvilTimeout { .. })
+        matches!(
+            self,
+            Self::Rpc { .. }
+                | Self::AnvilTimeout { .. }
+                | Self::NonceTaken { .. }
+                | Self::ReceiptTimeout { .. }
+        )
     }
 }

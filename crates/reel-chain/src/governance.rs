@@ -2,7 +2,7 @@
 //! The Treasury timelock owns the Controller, so a passed proposal is the only way to change
 //! a parameter, upgrade a contract or pay out of the treasury.
 
-use crate::{ChainError, Protocol, TxOutcome, protocol::send};
+use crate::{ChainError, Protocol, TxOutcome};
 use alloy::{
     primitives::{Address, B256, Bytes, FixedBytes, U256, keccak256},
     providers::Provider,
@@ -206,16 +206,17 @@ impl Protocol {
         actions: &ProposalActions,
         description: &str,
     ) -> Result<(U256, TxOutcome), ChainError> {
-        let out = send(
-            "propose",
-            self.governor().propose(
-                actions.targets.clone(),
-                actions.values.clone(),
-                actions.calldatas.clone(),
-                description.to_owned(),
-            ),
-        )
-        .await?;
+        let out = self
+            .send(
+                "propose",
+                self.governor().propose(
+                    actions.targets.clone(),
+                    actions.values.clone(),
+                    actions.calldatas.clone(),
+                    description.to_owned(),
+                ),
+            )
+            .await?;
         let id = out
             .event::<ILivepeerGovernor::ProposalCreated>()
             .map(|e| e.proposalId)
@@ -235,14 +236,14 @@ impl Protocol {
         let g = self.governor();
         let out = match reason {
             Some(r) => {
-                send(
+                self.send(
                     format!("vote {support:?} on {id}"),
                     g.castVoteWithReason(id, support as u8, r.to_owned()),
                 )
                 .await?
             }
             None => {
-                send(
+                self.send(
                     format!("vote {support:?} on {id}"),
                     g.castVote(id, support as u8),
                 )
@@ -259,7 +260,7 @@ impl Protocol {
     pub async fn queue_proposal(&self, id: U256) -> Result<TxOutcome, ChainError> {
         let p = self.proposal(id).await?;
         let a = &p.actions;
-        send(
+        self.send(
             format!("queue proposal {id}"),
             self.governor().queue(
                 a.targets.clone(),
@@ -278,7 +279,7 @@ impl Protocol {
             .values
             .iter()
             .fold(U256::ZERO, |acc, v| acc.saturating_add(*v));
-        send(
+        self.send(
             format!("execute proposal {id}"),
             self.governor()
                 .execute(

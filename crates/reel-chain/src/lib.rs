@@ -16,6 +16,9 @@
 //!   state fresh (a re-read per event naming a watched sender), with rollback detection.
 //! - [`deposit`] and [`governance`]: a broadcaster's deposit and reserve, and proposals,
 //!   votes and execution through the governor (more `Protocol` methods).
+//! - [`txsender`]: the one [`TxSender`] per account that everything signing for it goes
+//!   through: a nonce manager that never leaves a gap, replacement of stuck transactions,
+//!   receipts awaited with a deadline.
 //! - [`connect`] / [`connect_with_signer`]: an alloy provider for any JSON-RPC URL.
 
 #![deny(
@@ -36,6 +39,7 @@ pub mod governance;
 pub mod keeper;
 pub mod protocol;
 pub mod signer;
+pub mod txsender;
 pub mod watch;
 
 pub use anvil::{Anvil, AnvilConfig};
@@ -44,3 +48,4 @@ pub use devnet::{Devnet, DevnetError, DevnetFile, DevnetOptions};
 pub use error::ChainError;
 pub use protocol::{Protocol, TxOutcome};
 pub use signer::{KeyError, KeySource};
+pub use txsender::{SenderConfig, SenderStats, TxSender};

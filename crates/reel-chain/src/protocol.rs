@@ -2,7 +2,7 @@
 //! and the nodes call. Everything goes through the Livepeer-compatible interfaces in
 //! [`reel_contracts::livepeer`], so the same code works against Livepeer's deployment.
 
-use crate::{ChainConfig, ChainError, connect, connect_with_signer};
+use crate::{ChainConfig, ChainError, SenderConfig, TxSender, connect};
 use alloy::{
     contract::{CallBuilder, CallDecoder},
     primitives::{Address, B256, U256},
@@ -110,12 +110,14 @@ pub struct PoolMember {
     pub active: bool,
 }
 
-/// The protocol on one chain, seen by one account (or read-only).
+/// The protocol on one chain, seen by one account (or read-only). Every transaction goes
+/// through the account's [`TxSender`], which a process shares between everything that signs
+/// for the account.
 #[derive(Debug, Clone)]
 pub struct Protocol {
     provider: DynProvider,
     contracts: Deployment,
-    from: Option<Address>,
+    sender: Option<TxSender>,
     rpc_url: String,
 }
 
@@ -134,23 +136,46 @@ fn ppm_of(v: U256) -> Ppm {
 
 impl Protocol {
     /// Connects, resolving every address from the Controller. Without a signer the client
-    /// can only read.
+    /// can only read; with one it gets a sender of its own (a one-shot CLI command). A node,
+    /// where several tasks sign for one account, uses [`Protocol::with_sender`].
     pub async fn connect(
         config: &ChainConfig,
         signer: Option<PrivateKeySigner>,
     ) -> Result<Self, ChainError> {
+        let sender = signer
+            .map(|s| TxSender::new(&config.rpc_url, config.chain_id, s, SenderConfig::default()))
+            .transpose()?;
+        Self::with_sender(config, sender).await
+    }
+
+    /// Connects with a shared sender (or none: read-only).
+    pub async fn with_sender(
+        config: &ChainConfig,
+        sender: Option<TxSender>,
+    ) -> Result<Self, ChainError> {
         let contracts = config.resolve().await?;
-        let from = signer.as_ref().map(PrivateKeySigner::address);
-        let provider = match signer {
-            Some(s) => connect_with_signer(&config.rpc_url, s)?,
-            None => connect(&config.rpc_url)?,
-        };
         Ok(Self {
-            provider,
+            provider: connect(&config.rpc_url)?,
             contracts,
-            from,
+            sender,
             rpc_url: config.rpc_url.clone(),
         })
+    }
+
+    /// The account's transaction sender.
+    pub fn sender(&self) -> Result<&TxSender, ChainError> {
+        self.sender.as_ref().ok_or(ChainError::NoSigner)
+    }
+
+    /// Sends a contract call through the account's sender and waits for its receipt.
+    pub async fn send<P: Provider, D: CallDecoder>(
+        &self,
+        action: impl Into<String>,
+        call: CallBuilder<P, D>,
+    ) -> Result<TxOutcome, ChainError> {
+        self.sender()?
+            .send(action, call.into_transaction_request())
+            .await
     }
 
     pub fn contracts(&self) -> &Deployment {
@@ -167,7 +192,7 @@ impl Protocol {
 
     /// The signing account.
     pub fn from(&self) -> Result<Address, ChainError> {
-        self.from.ok_or(ChainError::NoSigner)
+        self.sender().map(TxSender::address)
     }
 
     pub fn bonding_manager(&self) -> IBondingManager::IBondingManagerInstance<&DynProvider> {
@@ -413,13 +438,13 @@ impl Protocol {
             .await
             .map_err(|e| ChainError::call("allowance", e))?;
         if allowance < amount.base_units() {
-            send(
+            self.send(
                 "approve LPT for bonding",
                 token.approve(self.contracts.bonding_manager, amount.base_units()),
             )
             .await?;
         }
-        send(
+        self.send(
             format!("bond {amount} to {to}"),
             self.bonding_manager().bond(amount.base_units(), to),
         )
@@ -427,7 +452,7 @@ impl Protocol {
     }
 
     pub async fn unbond(&self, amount: Lpt) -> Result<TxOutcome, ChainError> {
-        send(
+        self.send(
             format!("unbond {amount}"),
             self.bonding_manager().unbond(amount.base_units()),
         )
@@ -435,7 +460,7 @@ impl Protocol {
     }
 
     pub async fn rebond(&self, lock_id: u64) -> Result<TxOutcome, ChainError> {
-        send(
+        self.send(
             format!("rebond lock {lock_id}"),
             self.bonding_manager().rebond(U256::from(lock_id)),
         )
@@ -447,7 +472,7 @@ impl Protocol {
         to: Address,
         lock_id: u64,
     ) -> Result<TxOutcome, ChainError> {
-        send(
+        self.send(
             format!("rebond lock {lock_id} to {to}"),
             self.bonding_manager()
                 .rebondFromUnbonded(to, U256::from(lock_id)),
@@ -456,7 +481,7 @@ impl Protocol {
     }
 
     pub async fn withdraw_stake(&self, lock_id: u64) -> Result<TxOutcome, ChainError> {
-        send(
+        self.send(
             format!("withdraw stake of lock {lock_id}"),
             self.bonding_manager().withdrawStake(U256::from(lock_id)),
         )
@@ -468,7 +493,7 @@ impl Protocol {
         recipient: Address,
         amount: Wei,
     ) -> Result<TxOutcome, ChainError> {
-        send(
+        self.send(
             format!("withdraw {amount} of fees to {recipient}"),
             self.bonding_manager()
                 .withdrawFees(recipient, amount.base_units()),
@@ -478,7 +503,7 @@ impl Protocol {
 
     pub async fn claim_earnings(&self) -> Result<TxOutcome, ChainError> {
         // The round argument is ignored by the contract: it always claims to the current round.
-        send(
+        self.send(
             "claim earnings",
             self.bonding_manager().claimEarnings(U256::ZERO),
         )
@@ -491,7 +516,7 @@ impl Protocol {
         reward_cut: Ppm,
         fee_share: Ppm,
     ) -> Result<TxOutcome, ChainError> {
-        send(
+        self.send(
             format!("set reward cut {reward_cut} and fee share {fee_share}"),
             self.bonding_manager().transcoder(
                 U256::from(reward_cut.millionths()),
@@ -502,7 +527,7 @@ impl Protocol {
     }
 
     pub async fn set_service_uri(&self, uri: &str) -> Result<TxOutcome, ChainError> {
-        send(
+        self.send(
             format!("set service URI {uri}"),
             self.service_registry().setServiceURI(uri.to_owned()),
         )
@@ -511,7 +536,7 @@ impl Protocol {
 
     /// Calls `reward()` and returns the LPT minted to the orchestrator and its delegators.
     pub async fn reward(&self) -> Result<(TxOutcome, Lpt), ChainError> {
-        let out = send("reward", self.bonding_manager().reward()).await?;
+        let out = self.send("reward", self.bonding_manager().reward()).await?;
         let minted = out
             .event::<IBondingManager::Reward>()
             .map(|r| Lpt::from_base_units(r.amount))
@@ -520,7 +545,8 @@ impl Protocol {
     }
 
     pub async fn initialize_round(&self) -> Result<TxOutcome, ChainError> {
-        send("initialize round", self.rounds_manager().initializeRound()).await
+        self.send("initialize round", self.rounds_manager().initializeRound())
+            .await
     }
 
     /// Initialises the current round if nobody has yet: every staking action needs it.
@@ -543,8 +569,10 @@ impl Protocol {
     }
 }
 
-/// Sends a contract call, waits for its receipt and fails on a revert, with the contract's
-/// reason when the node reports one.
+/// Sends a contract call with the provider's own wallet, waits for its receipt and fails on a
+/// revert, with the contract's reason when the node reports one. Only for one-shot tools
+/// that own the account alone (the devnet's deployment, tests): everything a node or the
+/// CLI signs goes through the account's [`TxSender`] ([`Protocol::send`]).
 pub async fn send<P: Provider, D: CallDecoder>(
     action: impl Into<String>,
     call: CallBuilder<P, D>,

@@ -6,20 +6,20 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use alloy::providers::Provider;
 use reel_chain::Protocol;
-use reel_chain::keeper::KeeperConfig;
+use reel_chain::keeper::{Keeper, KeeperConfig};
 use reel_pm::ticket::ExpirationParams;
 use reel_types::Wei;
-use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 use crate::NodeError;
 use crate::gateway::discovery::{Candidate, OrchestratorSource};
 use crate::payments::{ChainFacts, FactsSource};
 use crate::rpc::ServiceUri;
+use crate::tasks::Tasks;
 
 type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -126,21 +126,40 @@ pub async fn ensure_service_uri(
     Ok(format!("registered service URI {uri} (tx {})", tx.tx))
 }
 
-/// Runs the round keeper until `shutdown`.
+/// Runs the round keeper as the task `keeper` and returns it (for its status). Each tick's
+/// outcome is recorded in the node's task health, and the keeper's own verdict
+/// ([`reel_chain::keeper::KeeperStatus::problem`]: an active orchestrator without `reward()`
+/// by the middle of the round, or ticks failing in a row) is raised as its condition.
 pub fn spawn_keeper(
-    tasks: &TaskTracker,
+    tasks: &Tasks,
     protocol: Protocol,
     reward: bool,
     initialize_rounds: bool,
     poll: Duration,
-    shutdown: CancellationToken,
-) {
-    let config = KeeperConfig {
-        initialize_rounds,
-        reward,
-        poll,
-    };
-    tasks.spawn(async move {
-        reel_chain::keeper::run(protocol, config, shutdown.cancelled_owned()).await;
+) -> Arc<Keeper> {
+    let keeper = Arc::new(Keeper::new(
+        protocol,
+        KeeperConfig {
+            initialize_rounds,
+            reward,
+            poll,
+        },
+    ));
+    let k = Arc::clone(&keeper);
+    let health = Arc::clone(tasks.health());
+    health.declare("keeper");
+    tasks.spawn("keeper", async move {
+        let mut interval = tokio::time::interval(poll);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            interval.tick().await;
+            let outcome = k.tick().await.map(drop);
+            if let Err(e) = &outcome {
+                tracing::warn!(target: "chain::rounds", error = %e, retryable = e.is_retryable(), "keeper tick failed");
+            }
+            health.record("keeper", &outcome);
+            health.set_condition("keeper", k.status().problem());
+        }
     });
+    keeper
 }

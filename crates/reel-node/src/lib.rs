@@ -27,6 +27,8 @@
 //!   and the round keeper.
 //! - [`service`], [`tls`], [`rpc`]: listeners and clients; [`metrics`], [`ratelimit`]:
 //!   Prometheus exposition and per-client limits.
+//! - [`tasks`]: every background task of a node, named, cancellable at any await, its
+//!   failures in `/status`, `/healthz` and the metrics.
 
 pub mod caps;
 pub mod chain;
@@ -40,6 +42,7 @@ pub mod profiles;
 pub mod ratelimit;
 pub mod rpc;
 pub mod service;
+pub mod tasks;
 pub mod tls;
 pub mod transcoder;
 

@@ -29,6 +29,9 @@ use std::pin::Pin;
 use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Duration;
 
+use crate::NodeError;
+use crate::metrics::{Counter, Gauge, Registry};
+use crate::tasks::Tasks;
 use alloy_primitives::{Address, B256, U256};
 use reel_chain::broker::ChainTicketBroker;
 use reel_chain::watch::{BrokerWatcher, EventSource, WatchConfig, WatchStatus};
@@ -41,11 +44,6 @@ use reel_pm::{
     SenderMonitor, SignedTicket, Store, StoreHealth, TicketBroker, TicketParams,
 };
 use reel_types::Wei;
-use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
-
-use crate::NodeError;
-use crate::metrics::{Counter, Gauge, Registry};
 
 type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -132,7 +130,11 @@ impl<T: TicketBroker> DynBroker for T {
 /// broker ([`BrokerHandle::chain`]) it also knows where the broker's events are, and the
 /// orchestrator follows them ([`OrchPayments::spawn_sender_watcher`]).
 #[derive(Clone)]
-pub struct BrokerHandle(Arc<dyn DynBroker>, Option<EventSource>);
+pub struct BrokerHandle(
+    Arc<dyn DynBroker>,
+    Option<EventSource>,
+    Option<reel_chain::TxSender>,
+);
 
 impl std::fmt::Debug for BrokerHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -143,13 +145,19 @@ impl std::fmt::Debug for BrokerHandle {
 impl BrokerHandle {
     /// Wraps any [`TicketBroker`] (the alloy one against the contract, or a model in tests).
     pub fn new<B: TicketBroker + 'static>(broker: B) -> Self {
-        Self(Arc::new(broker), None)
+        Self(Arc::new(broker), None, None)
     }
 
     /// The chain-backed TicketBroker, with its events to watch.
     pub fn chain(broker: ChainTicketBroker) -> Self {
         let events = broker.events();
-        Self(Arc::new(broker), Some(events))
+        let sender = broker.sender().clone();
+        Self(Arc::new(broker), Some(events), Some(sender))
+    }
+
+    /// The account's transaction sender, when the broker is on a chain.
+    pub fn tx_sender(&self) -> Option<&reel_chain::TxSender> {
+        self.2.as_ref()
     }
 
     /// Where the broker's events come from, when it is on a chain.
@@ -228,25 +236,23 @@ pub trait FactsSource: Send + Sync {
     fn facts(&self) -> BoxFut<'_, Result<ChainFacts, NodeError>>;
 }
 
-/// Keeps `target` fresh: polls `source` every `every` until `shutdown`.
+/// Keeps `target` fresh: polls `source` every `every` (the task `chain-facts`).
 pub fn spawn_facts_poller(
-    tasks: &TaskTracker,
+    tasks: &Tasks,
     source: Arc<dyn FactsSource>,
     every: Duration,
-    shutdown: CancellationToken,
-    mut on_update: impl FnMut(ChainFacts) + Send + 'static,
+    on_update: impl FnMut(ChainFacts) + Send + 'static,
 ) {
-    tasks.spawn(async move {
-        let mut tick = tokio::time::interval(every);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-        loop {
-            tokio::select! {
-                () = shutdown.cancelled() => return,
-                _ = tick.tick() => match source.facts().await {
-                    Ok(f) => on_update(f),
-                    Err(e) => tracing::warn!(target: "node::payments", error = %e, "reading chain facts failed; keeping the last ones"),
-                },
+    let on_update = Arc::new(std::sync::Mutex::new(on_update));
+    tasks.spawn_periodic("chain-facts", every, move || {
+        let source = Arc::clone(&source);
+        let on_update = Arc::clone(&on_update);
+        async move {
+            let f = source.facts().await?;
+            if let Ok(mut update) = on_update.lock() {
+                update(f);
             }
+            Ok::<(), NodeError>(())
         }
     });
 }
@@ -421,13 +427,12 @@ impl OrchPayments {
     }
 
     /// Registers `reel_ticket_store_healthy` and `reel_ticket_store_failed_writes_total` and
-    /// probes the store every `every` until `shutdown`.
+    /// probes the store every `every` (the task `ticket-store-probe`).
     pub fn spawn_store_probe(
         self: &Arc<Self>,
-        tasks: &TaskTracker,
+        tasks: &Tasks,
         registry: &Registry,
         every: Duration,
-        shutdown: CancellationToken,
     ) {
         let _ = self.store_metrics.set(StoreMetrics {
             healthy: registry.gauge(
@@ -442,18 +447,17 @@ impl OrchPayments {
         });
         self.store_health();
         let this = Arc::clone(self);
-        tasks.spawn(async move {
-            let mut tick = tokio::time::interval(every);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tokio::select! {
-                    () = shutdown.cancelled() => return,
-                    _ = tick.tick() => {}
-                }
+        tasks.spawn_periodic("ticket-store-probe", every, move || {
+            let this = Arc::clone(&this);
+            async move {
                 let was = this.store.health().is_healthy();
-                let now = this.probe_store().await.is_healthy();
-                if now && !was {
+                let now = this.probe_store().await;
+                if now.is_healthy() && !was {
                     tracing::info!(target: "node::payments", "ticket store takes writes again: payments accepted");
+                }
+                match now.failure {
+                    None => Ok(()),
+                    Some(f) => Err(format!("ticket store unavailable ({}): {}", f.fault, f.reason)),
                 }
             }
         });
@@ -634,6 +638,9 @@ impl OrchPayments {
         serde_json::json!({
             "ticketStore": health.get("ticketStore"),
             "redemption": if self.redeems() { "on" } else { "off: no TicketBroker (tickets are kept)" },
+            "txSender": self.broker.as_ref().and_then(BrokerHandle::tx_sender).map(|s| {
+                serde_json::json!({ "address": s.address(), "stats": s.stats() })
+            }),
             "senderWatch": self.watch_status.get().map(|rx| {
                 let s = *rx.borrow();
                 serde_json::json!({
@@ -654,12 +661,7 @@ impl OrchPayments {
     /// With a chain broker: follows the TicketBroker's events, re-reading a watched sender
     /// (one we hold tickets or credit from) as soon as an event names it, and every watched
     /// sender after a chain rollback (`reel_chain::watch`).
-    pub fn spawn_sender_watcher(
-        self: &Arc<Self>,
-        tasks: &TaskTracker,
-        config: WatchConfig,
-        shutdown: CancellationToken,
-    ) {
+    pub fn spawn_sender_watcher(self: &Arc<Self>, tasks: &Tasks, config: WatchConfig) {
         let Some(broker) = self.broker.clone() else {
             return;
         };
@@ -669,14 +671,15 @@ impl OrchPayments {
         };
         let watcher = BrokerWatcher::new(source, broker, Arc::clone(&self.monitor), config);
         let _ = self.watch_status.set(watcher.subscribe());
-        tasks.spawn(watcher.run(async move { shutdown.cancelled().await }));
+        // Cancelled by the node's shutdown at any await; it rides out RPC errors itself
+        // (back-off) and counts them in its status.
+        tasks.spawn("ticket-broker-watch", watcher.run(std::future::pending()));
     }
 
     /// With a broker: recovers in-flight redemptions, then redeems on every new block.
     pub fn spawn_redeemer(
         self: &Arc<Self>,
-        tasks: &TaskTracker,
-        shutdown: CancellationToken,
+        tasks: &Tasks,
         on_tick: impl Fn(&reel_pm::TickReport) + Send + 'static,
     ) {
         let Some(broker) = self.broker.clone() else {
@@ -691,20 +694,21 @@ impl OrchPayments {
             self.redeemer_cfg.clone(),
         );
         let this = Arc::clone(self);
-        tasks.spawn(async move {
+        let health = Arc::clone(tasks.health());
+        health.declare("redeemer");
+        tasks.spawn("redeemer", async move {
             if let Err(e) = this.refresh_pool().await {
                 tracing::warn!(target: "node::payments", error = %e, "reading the pool size failed");
             }
-            if let Err(e) = redeemer.recover().await {
+            let recovered = redeemer.recover().await.map(drop);
+            if let Err(e) = &recovered {
                 tracing::warn!(target: "node::payments", error = %e, "redemption recovery failed; the next pass retries");
             }
+            health.record("redeemer", &recovered);
             let mut last_block = 0;
             let mut tick = tokio::time::interval(Duration::from_secs(1));
             loop {
-                tokio::select! {
-                    () = shutdown.cancelled() => return,
-                    _ = tick.tick() => {}
-                }
+                tick.tick().await;
                 let block = read(&this.facts).map_or(0, |f| f.block);
                 if block == last_block {
                     continue;
@@ -714,10 +718,24 @@ impl OrchPayments {
                     tracing::debug!(target: "node::payments", error = %e, "reading the pool size failed");
                 }
                 let now = u64::try_from(crate::orchestrator::unix_now()).unwrap_or(0);
-                match redeemer.tick(now).await {
-                    Ok(report) => on_tick(&report),
-                    Err(e) => tracing::warn!(target: "node::payments", error = %e, "redemption pass failed"),
-                }
+                let outcome = match redeemer.tick(now).await {
+                    Ok(report) => {
+                        on_tick(&report);
+                        if report.errors == 0 {
+                            Ok(())
+                        } else {
+                            Err(format!(
+                                "{} redemption step(s) failed in the last pass (see the log)",
+                                report.errors
+                            ))
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(target: "node::payments", error = %e, "redemption pass failed");
+                        Err(e.to_string())
+                    }
+                };
+                health.record("redeemer", &outcome);
             }
         });
     }
@@ -783,28 +801,14 @@ impl GatewayPayments {
     }
 
     /// Re-reads this gateway's deposit and reserve every `every` (with a broker).
-    pub fn spawn_own_refresh(
-        self: &Arc<Self>,
-        tasks: &TaskTracker,
-        every: Duration,
-        shutdown: CancellationToken,
-    ) {
+    pub fn spawn_own_refresh(self: &Arc<Self>, tasks: &Tasks, every: Duration) {
         if self.broker.is_none() {
             return;
         }
         let this = Arc::clone(self);
-        tasks.spawn(async move {
-            let mut tick = tokio::time::interval(every);
-            loop {
-                tokio::select! {
-                    () = shutdown.cancelled() => return,
-                    _ = tick.tick() => {
-                        if let Err(e) = this.refresh_own().await {
-                            tracing::warn!(target: "node::payments", error = %e, "reading this gateway's deposit failed");
-                        }
-                    }
-                }
-            }
+        tasks.spawn_periodic("own-deposit", every, move || {
+            let this = Arc::clone(&this);
+            async move { this.refresh_own().await }
         });
     }
 

@@ -22,6 +22,7 @@
 //! | `redeem-after-broadcast` | tx handed to the node | ticket + tx |
 //! | `redeem-after-receipt` | success receipt read, ticket not yet marked redeemed | ticket + tx |
 //! | `redeem-recover` | start-up recovery re-broadcast an in-flight tx | ticket + tx |
+//! | `tx-after-broadcast` | any other transaction of the account broadcast, no receipt | nothing (the node has the tx) |
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -37,8 +38,11 @@ pub const REDEEM_AFTER_RECORD: &str = "redeem-after-record";
 pub const REDEEM_AFTER_BROADCAST: &str = "redeem-after-broadcast";
 pub const REDEEM_AFTER_RECEIPT: &str = "redeem-after-receipt";
 pub const REDEEM_RECOVER: &str = "redeem-recover";
+/// Any transaction of the node's account (the keeper's `reward()`, `initializeRound()`),
+/// right after it reached the node and before its receipt.
+pub const TX_AFTER_BROADCAST: &str = "tx-after-broadcast";
 
-/// Every fail point, in ticket order.
+/// Every fail point of the ticket path, in ticket order.
 pub const ALL: &[&str] = &[
     RECV_AFTER_VALIDATION,
     RECV_AFTER_STORE,
@@ -48,6 +52,19 @@ pub const ALL: &[&str] = &[
     REDEEM_AFTER_BROADCAST,
     REDEEM_AFTER_RECEIPT,
     REDEEM_RECOVER,
+];
+
+/// Every fail point: the ticket path's, then the transaction sender's.
+const KNOWN: &[&str] = &[
+    RECV_AFTER_VALIDATION,
+    RECV_AFTER_STORE,
+    RECV_AFTER_CREDIT,
+    REDEEM_AFTER_SIGN,
+    REDEEM_AFTER_RECORD,
+    REDEEM_AFTER_BROADCAST,
+    REDEEM_AFTER_RECEIPT,
+    REDEEM_RECOVER,
+    TX_AFTER_BROADCAST,
 ];
 
 #[derive(Debug)]
@@ -72,10 +89,10 @@ fn parse(spec: &str) -> Result<Armed, String> {
         ),
         None => (spec, 1),
     };
-    let name = ALL.iter().copied().find(|n| *n == name).ok_or_else(|| {
+    let name = KNOWN.iter().copied().find(|n| *n == name).ok_or_else(|| {
         format!(
             "{ENV}={spec}: unknown fail point; known: {}",
-            ALL.join(", ")
+            KNOWN.join(", ")
         )
     })?;
     Ok(Armed { name, at })

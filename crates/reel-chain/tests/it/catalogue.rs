@@ -395,12 +395,13 @@ async fn c16_on_anvil_a_drained_sender_a_dust_top_up_and_a_front_run_cost_nothin
         f.devnet().file().contracts.ticket_broker,
         f.keeper.provider().clone(),
     );
-    reel_chain::protocol::send(
-        "dust",
-        tb.fundDepositAndReserveFor(f.gw_address(), U256::from(1u64), U256::ZERO)
-            .value(U256::from(1u64)),
-    )
-    .await?;
+    f.keeper
+        .send(
+            "dust",
+            tb.fundDepositAndReserveFor(f.gw_address(), U256::from(1u64), U256::ZERO)
+                .value(U256::from(1u64)),
+        )
+        .await?;
     let rep = r.tick(now()).await?;
     assert_eq!((rep.waiting, rep.submitted), (1, 0), "{rep:?}");
     assert_eq!(f.orch_nonce().await?, nonce);
@@ -427,15 +428,16 @@ async fn c16_on_anvil_a_drained_sender_a_dust_top_up_and_a_front_run_cost_nothin
 
     // Front-run: a third party redeems our next ticket itself (it saw our recipientRand).
     let (id2, t2) = f.winner(face_value()).await?;
-    reel_chain::protocol::send(
-        "front-run",
-        tb.redeemWinningTicket(
-            to_contract_ticket(&t2.ticket),
-            t2.sig.to_vec().into(),
-            t2.recipient_rand,
-        ),
-    )
-    .await?;
+    f.keeper
+        .send(
+            "front-run",
+            tb.redeemWinningTicket(
+                to_contract_ticket(&t2.ticket),
+                t2.sig.to_vec().into(),
+                t2.recipient_rand,
+            ),
+        )
+        .await?;
     let nonce = f.orch_nonce().await?;
     let s = f.until_final(&r, id2).await?;
     assert_eq!(s.state, TicketState::Used, "{s:?}");
@@ -470,12 +472,13 @@ async fn c17_on_anvil_the_node_sees_an_unlock_that_a_third_party_cannot_cancel()
         f.devnet().file().contracts.ticket_broker,
         f.keeper.provider(),
     );
-    reel_chain::protocol::send(
-        "dust",
-        tb.fundDepositAndReserveFor(gw, U256::from(1u64), U256::ZERO)
-            .value(U256::from(1u64)),
-    )
-    .await?;
+    f.keeper
+        .send(
+            "dust",
+            tb.fundDepositAndReserveFor(gw, U256::from(1u64), U256::ZERO)
+                .value(U256::from(1u64)),
+        )
+        .await?;
     f.monitor.refresh(&*f.broker, gw).await?;
     let info = f.monitor.sender_info(gw).expect("read");
     assert_eq!(info.withdraw_round, unlocking, "the unlock survives");
@@ -485,7 +488,9 @@ async fn c17_on_anvil_the_node_sees_an_unlock_that_a_third_party_cannot_cancel()
     f.monitor.refresh(&*f.broker, gw).await?;
     assert_eq!(f.monitor.sender_info(gw).expect("read").withdraw_round, 0);
     // A stranger cannot cancel what is not its own.
-    let err = reel_chain::protocol::send("cancel unlock", tb.cancelUnlock())
+    let err = f
+        .keeper
+        .send("cancel unlock", tb.cancelUnlock())
         .await
         .expect_err("nothing to cancel");
     assert_eq!(

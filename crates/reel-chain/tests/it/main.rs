@@ -5,4 +5,5 @@ mod catalogue;
 mod devnet;
 mod keeper;
 mod tickets;
+mod txsender;
 mod watch;

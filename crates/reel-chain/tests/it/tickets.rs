@@ -107,14 +107,15 @@ async fn a_rust_signed_winning_ticket_redeems_once_for_its_face_value() -> anyho
     assert!(orch.transcoder(orch_addr).await?.active);
     let deposit = Wei::parse_decimal("1.5")?;
     let tb = ITicketBroker::new(f.contracts.ticket_broker, sender.provider());
-    reel_chain::protocol::send(
-        "fund deposit",
-        tb.fundDepositAndReserve(deposit.base_units(), U256::ZERO)
-            .value(deposit.base_units()),
-    )
-    .await?;
+    sender
+        .send(
+            "fund deposit",
+            tb.fundDepositAndReserve(deposit.base_units(), U256::ZERO)
+                .value(deposit.base_units()),
+        )
+        .await?;
 
-    let broker = ChainTicketBroker::connect(&config, orch_key, Wei::ZERO).await?;
+    let broker = ChainTicketBroker::connect(&config, orch_key.clone(), Wei::ZERO).await?;
     let state = broker.chain_state().await?;
     let block_hash =
         reel_contracts::livepeer::IRoundsManager::new(f.contracts.rounds_manager, orch.provider())
@@ -188,7 +189,10 @@ async fn a_rust_signed_winning_ticket_redeems_once_for_its_face_value() -> anyho
     let stale = broker
         .prepare_redeem(&second, broker.gas_price().await?, None)
         .await?;
-    let other = orch.provider().send_transaction(
+    // The other transaction signs with the same key through its own provider (another
+    // process, as far as the broker's sender knows).
+    let other_process = reel_chain::connect_with_signer(&config.rpc_url, orch_key.clone())?;
+    let other = other_process.send_transaction(
         alloy::rpc::types::TransactionRequest::default()
             .to(sender_addr)
             .value(U256::from(1u64))

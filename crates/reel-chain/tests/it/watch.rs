@@ -222,14 +222,15 @@ impl Fixture {
 
     /// The third account funds `who`'s deposit and reserve.
     async fn fund_for(&self, who: Address, deposit: Wei, reserve: Wei) -> anyhow::Result<()> {
-        reel_chain::protocol::send(
-            "fund for",
-            self.other
-                .ticket_broker()
-                .fundDepositAndReserveFor(who, deposit.base_units(), reserve.base_units())
-                .value(deposit.checked_add(reserve)?.base_units()),
-        )
-        .await?;
+        self.other
+            .send(
+                "fund for",
+                self.other
+                    .ticket_broker()
+                    .fundDepositAndReserveFor(who, deposit.base_units(), reserve.base_units())
+                    .value(deposit.checked_add(reserve)?.base_units()),
+            )
+            .await?;
         Ok(())
     }
 

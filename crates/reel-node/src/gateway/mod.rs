@@ -192,7 +192,10 @@ pub(crate) struct Core {
     streams: Mutex<HashMap<StreamName, Arc<tokio::sync::Mutex<StreamState>>>>,
     candidates: tokio::sync::Mutex<Option<(Instant, Vec<Candidate>)>>,
     events: broadcast::Sender<SegmentEvent>,
+    /// Per-segment work, waited for at stop.
     tasks: TaskTracker,
+    /// The node's background tasks (own deposit, chain facts), for `/status` and `/healthz`.
+    health: Arc<crate::tasks::TaskHealth>,
     started: Instant,
 }
 
@@ -737,6 +740,8 @@ pub struct GatewayStatus {
     pub payments: bool,
     pub ladder: Vec<String>,
     pub streams: Vec<StreamStatus>,
+    /// The background tasks: runs, failures in a row, last error.
+    pub tasks: serde_json::Value,
 }
 
 impl Core {
@@ -797,6 +802,7 @@ impl Core {
                 .map(|p| p.name.clone())
                 .collect(),
             streams,
+            tasks: self.health.json(),
         }
     }
 }
@@ -862,8 +868,11 @@ pub async fn start(
     source: Arc<dyn OrchestratorSource>,
     payments: Option<Arc<GatewayPayments>>,
     registry: Arc<Registry>,
-    shutdown: CancellationToken,
+    tasks: impl Into<crate::tasks::Tasks>,
 ) -> Result<RunningGateway, NodeError> {
+    let tasks: crate::tasks::Tasks = tasks.into();
+    let shutdown = tasks.shutdown_token().clone();
+    tasks.health().register_metrics(&registry);
     if settings.ladder.is_empty() {
         return Err(NodeError::Config(
             "the ladder is empty (--transcoding-options)".into(),
@@ -939,6 +948,7 @@ pub async fn start(
         candidates: tokio::sync::Mutex::default(),
         events,
         tasks: TaskTracker::new(),
+        health: Arc::clone(tasks.health()),
         started: Instant::now(),
     });
     let handler: Arc<dyn SegmentHandler> = Arc::new(Handler(Arc::clone(&core)));
@@ -1028,6 +1038,22 @@ fn cli_routes(core: Arc<Core>) -> axum::Router {
             "/metrics",
             get(|State(c): State<Arc<Core>>| async move { c.metrics.registry.render() }),
         )
-        .route("/healthz", get(|| async { "ok\n" }))
+        .route(
+            "/healthz",
+            get(|State(c): State<Arc<Core>>| async move {
+                let problems = c.health.problems();
+                let doc = serde_json::json!({
+                    "healthy": problems.is_empty(),
+                    "reason": (!problems.is_empty()).then(|| problems.join("; ")),
+                    "tasks": c.health.json(),
+                });
+                let status = if problems.is_empty() {
+                    axum::http::StatusCode::OK
+                } else {
+                    axum::http::StatusCode::SERVICE_UNAVAILABLE
+                };
+                (status, axum::Json(doc))
+            }),
+        )
         .with_state(core)
 }

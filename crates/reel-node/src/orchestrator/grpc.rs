@@ -157,7 +157,7 @@ impl Transcoder for Service {
         // When the transcoder goes away its stream is dropped and the sender closes.
         if let Some(tx) = self.0.work.remotes.sender(id) {
             let inner = Arc::clone(&self.0);
-            self.0.tasks.spawn(async move {
+            self.0.tasks.tracker().spawn(async move {
                 tx.closed().await;
                 tracing::warn!(target: "node::orchestrator", transcoder = id, "transcoder disconnected");
                 inner.work.remotes.unregister(id);

@@ -19,12 +19,28 @@ use super::Inner;
 use crate::NodeError;
 
 /// `/healthz`: 200 `{"healthy":true,…}`, or 503 with `reason` while the ticket store is
-/// refusing writes.
+/// refusing writes or a background task is failing (see [`crate::tasks`]).
 pub(super) async fn healthz(State(inner): State<Arc<Inner>>) -> Response {
-    let (healthy, doc) = match &inner.payments {
+    let (store_ok, mut doc) = match &inner.payments {
         Some(p) => p.health_json(),
         None => (true, serde_json::json!({ "healthy": true })),
     };
+    let problems = inner.tasks.health().problems();
+    let healthy = store_ok && problems.is_empty();
+    if let Some(obj) = doc.as_object_mut() {
+        obj.insert("healthy".into(), healthy.into());
+        obj.insert("tasks".into(), inner.tasks.health().json());
+        if !problems.is_empty() {
+            let mut reasons: Vec<String> = obj
+                .get("reason")
+                .and_then(|r| r.as_str())
+                .map(str::to_owned)
+                .into_iter()
+                .collect();
+            reasons.extend(problems);
+            obj.insert("reason".into(), reasons.join("; ").into());
+        }
+    }
     let status = if healthy {
         StatusCode::OK
     } else {

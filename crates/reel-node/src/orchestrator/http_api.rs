@@ -345,7 +345,7 @@ async fn handle_segment(
     let gateway = c.gateway;
     let token = c.seg.auth_token.clone().unwrap_or_default();
     let seg = c.seg;
-    let work = inner.tasks.spawn(async move {
+    let work = inner.tasks.tracker().spawn(async move {
         let _guard = guard;
         let t0 = Instant::now();
         let outcome = transcode(&inner2, &session, seg, ladder, input, duration).await;

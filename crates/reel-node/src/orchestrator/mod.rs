@@ -38,7 +38,6 @@ use reel_net::EthSigner;
 use reel_net::proto;
 use reel_pm::PricePerPixel;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 use crate::NodeError;
 use crate::metrics::{Counter, CounterVec, FloatCounter, Gauge, Histogram, Registry};
@@ -46,6 +45,7 @@ use crate::payments::OrchPayments;
 use crate::ratelimit::{RateLimiter, RateSettings};
 use crate::rpc::ServiceUri;
 use crate::service::{ServeSettings, Served};
+use crate::tasks::Tasks;
 use fetch::UrlPolicy;
 use work::{LocalPool, Remotes, Work, WorkerPool};
 use workers::{CrashBook, WorkerMetrics, WorkerSettings};
@@ -368,7 +368,7 @@ pub(crate) struct Inner {
     limiter: RateLimiter,
     payments: Option<Arc<OrchPayments>>,
     metrics: OrchMetrics,
-    tasks: TaskTracker,
+    tasks: Tasks,
     started: Instant,
 }
 
@@ -554,6 +554,9 @@ pub struct OrchestratorStatus {
     pub sessions: Vec<SessionStatus>,
     pub transcoders: Vec<work::RemoteStatus>,
     pub payments: Option<serde_json::Value>,
+    /// The background tasks (keeper, redeemer, watchers, pollers, probes): runs, failures
+    /// in a row, last error, raised conditions.
+    pub tasks: serde_json::Value,
 }
 
 /// A running orchestrator.
@@ -597,8 +600,9 @@ impl RunningOrchestrator {
         if let Some(c) = self.cli {
             c.join().await;
         }
-        self.inner.tasks.close();
-        let _ = tokio::time::timeout(Duration::from_secs(10), self.inner.tasks.wait()).await;
+        self.inner.tasks.tracker().close();
+        let _ =
+            tokio::time::timeout(Duration::from_secs(10), self.inner.tasks.tracker().wait()).await;
     }
 }
 
@@ -616,6 +620,7 @@ fn status(inner: &Inner) -> OrchestratorStatus {
         sessions: inner.sessions_status(),
         transcoders: inner.work.remotes.status(),
         payments: inner.payments.as_ref().map(|p| p.status()),
+        tasks: inner.tasks.health().json(),
     }
 }
 
@@ -629,8 +634,10 @@ pub async fn start(
     signer: EthSigner,
     payments: Option<Arc<OrchPayments>>,
     registry: Arc<Registry>,
-    shutdown: CancellationToken,
+    tasks: impl Into<Tasks>,
 ) -> Result<RunningOrchestrator, NodeError> {
+    let tasks: Tasks = tasks.into();
+    let shutdown = tasks.shutdown_token().clone();
     if settings.max_sessions == 0 {
         return Err(NodeError::Config(
             "--max-sessions must be at least 1".into(),
@@ -736,7 +743,7 @@ pub async fn start(
         results: Mutex::default(),
         payments,
         metrics,
-        tasks: TaskTracker::new(),
+        tasks,
         started: Instant::now(),
     });
 
@@ -770,7 +777,7 @@ pub async fn start(
     if let Some(p) = &inner.payments {
         let m = Arc::clone(&inner);
         let last_value = Mutex::new(0.0f64);
-        p.spawn_redeemer(&inner.tasks, shutdown.clone(), move |report| {
+        p.spawn_redeemer(&inner.tasks, move |report| {
             m.metrics.tickets_redeemed.add(u64::from(report.redeemed));
             m.metrics.redemption_errors.add(u64::from(report.errors));
             if report.redeemed > 0
@@ -787,37 +794,24 @@ pub async fn start(
         });
     }
     if let Some(p) = &inner.payments {
-        p.spawn_sender_watcher(
-            &inner.tasks,
-            reel_chain::watch::WatchConfig::default(),
-            shutdown.clone(),
-        );
+        p.spawn_sender_watcher(&inner.tasks, reel_chain::watch::WatchConfig::default());
     }
     if let Some(p) = &inner.payments {
-        p.spawn_store_probe(
-            &inner.tasks,
-            &registry,
-            crate::payments::STORE_PROBE_EVERY,
-            shutdown.clone(),
-        );
+        p.spawn_store_probe(&inner.tasks, &registry, crate::payments::STORE_PROBE_EVERY);
     }
+    inner.tasks.health().register_metrics(&registry);
     let reaper = Arc::clone(&inner);
-    let stop = shutdown.clone();
-    inner.tasks.spawn(async move {
+    inner.tasks.spawn("session-reaper", async move {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         loop {
-            tokio::select! {
-                () = stop.cancelled() => return,
-                _ = tick.tick() => {
-                    reaper.reap_sessions();
-                    reaper.refresh_transcoder_metrics();
-                }
-            }
+            tick.tick().await;
+            reaper.reap_sessions();
+            reaper.refresh_transcoder_metrics();
         }
     });
     if let Some(w) = &worker_settings {
         workers::spawn_supervisors(
-            &inner.tasks,
+            inner.tasks.tracker(),
             w,
             &loopback,
             &inner.worker_secrets,

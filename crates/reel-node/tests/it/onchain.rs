@@ -303,15 +303,16 @@ async fn discovery_from_the_pool_stake_weighted_selection_and_paid_segments() {
     // TicketBroker's event within a block, long before its 10 s re-read, to the wei.
     let top_up = Wei::parse_decimal("0.5").unwrap();
     let other = Protocol::connect(&config, Some(key(0))).await.unwrap();
-    reel_chain::protocol::send(
-        "top up the gateway",
-        other
-            .ticket_broker()
-            .fundDepositAndReserveFor(gp.from().unwrap(), top_up.base_units(), U256::ZERO)
-            .value(top_up.base_units()),
-    )
-    .await
-    .unwrap();
+    other
+        .send(
+            "top up the gateway",
+            other
+                .ticket_broker()
+                .fundDepositAndReserveFor(gp.from().unwrap(), top_up.base_units(), U256::ZERO)
+                .value(top_up.base_units()),
+        )
+        .await
+        .unwrap();
     let want = st.deposit.checked_add(top_up).unwrap();
     let t0 = std::time::Instant::now();
     while orchs[0]

@@ -2,8 +2,13 @@
 
 use anyhow::{Context, bail};
 use clap::Args;
-use reel_chain::{ChainConfig, DevnetFile, KeySource, Protocol, TxOutcome, devnet::DEVNET_FILE};
+use reel_chain::{
+    ChainConfig, DevnetFile, KeySource, Protocol, SenderConfig, TxOutcome, TxSender,
+    devnet::DEVNET_FILE,
+};
+use reel_types::Wei;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use alloy::{primitives::Address, signers::local::PrivateKeySigner};
 
@@ -45,6 +50,29 @@ pub(crate) struct AccountArgs {
     /// Use funded account N of the devnet (0 owns the protocol)
     #[arg(long, value_name = "N")]
     pub(crate) account: Option<usize>,
+    /// Never bid a gas price above this (wei); a transaction waits rather than pay more
+    #[arg(
+        long,
+        value_name = "WEI",
+        alias = "maxGasPrice",
+        env = "REEL_MAX_GAS_PRICE"
+    )]
+    pub(crate) max_gas_price: Option<Wei>,
+    /// Replace a transaction still unmined after this long with a higher gas price
+    /// [default: 60s, 10s on a devnet]
+    #[arg(long, value_name = "DURATION", alias = "transactionTimeout", value_parser = super::node_common::parse_duration)]
+    pub(crate) tx_timeout: Option<Duration>,
+    /// Replacements of one stuck transaction before giving up on it
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 3,
+        alias = "maxTransactionReplacements"
+    )]
+    pub(crate) max_tx_replacements: u32,
+    /// Stop waiting for a transaction's receipt after this long [default: 5m, 1m on a devnet]
+    #[arg(long, value_name = "DURATION", value_parser = super::node_common::parse_duration)]
+    pub(crate) tx_receipt_timeout: Option<Duration>,
 }
 
 fn default_devnet_file() -> anyhow::Result<PathBuf> {
@@ -104,6 +132,37 @@ impl ChainArgs {
 }
 
 impl AccountArgs {
+    /// How this account's transactions are sent: the devnet's quick timings on a devnet.
+    pub(crate) fn sender_config(&self, devnet: bool) -> SenderConfig {
+        let base = if devnet {
+            SenderConfig::devnet()
+        } else {
+            SenderConfig::default()
+        };
+        SenderConfig {
+            max_gas_price: self.max_gas_price,
+            replace_after: self.tx_timeout.unwrap_or(base.replace_after),
+            max_replacements: self.max_tx_replacements,
+            receipt_timeout: self.tx_receipt_timeout.unwrap_or(base.receipt_timeout),
+            ..base
+        }
+    }
+
+    /// The account's one transaction sender.
+    pub(crate) fn sender(
+        &self,
+        config: &ChainConfig,
+        devnet: Option<&DevnetFile>,
+    ) -> anyhow::Result<TxSender> {
+        let signer = self.signer(devnet)?;
+        Ok(TxSender::new(
+            &config.rpc_url,
+            config.chain_id,
+            signer,
+            self.sender_config(devnet.is_some()),
+        )?)
+    }
+
     /// The signer, from the first source given; a devnet's account 0 by default.
     pub(crate) fn signer(&self, devnet: Option<&DevnetFile>) -> anyhow::Result<PrivateKeySigner> {
         let signer = if let Some(key) = &self.private_key {
@@ -152,12 +211,12 @@ pub(crate) async fn connect(
     read_only: bool,
 ) -> anyhow::Result<Protocol> {
     let (config, devnet) = chain.resolve().await?;
-    let signer = match account.signer(devnet.as_ref()) {
+    let sender = match account.sender(&config, devnet.as_ref()) {
         Ok(s) => Some(s),
         Err(_) if read_only => None,
         Err(e) => return Err(e),
     };
-    Protocol::connect(&config, signer)
+    Protocol::with_sender(&config, sender)
         .await
         .context("connecting to the protocol")
 }

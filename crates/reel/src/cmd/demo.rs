@@ -14,20 +14,21 @@ use alloy::primitives::{Address, U256};
 use alloy::providers::Provider;
 use alloy::signers::local::PrivateKeySigner;
 use anyhow::Context;
-use reel_chain::keeper::{self, KeeperConfig};
-use reel_chain::{ChainConfig, Devnet, DevnetOptions, Protocol};
+use reel_chain::{
+    ChainConfig, Devnet, DevnetOptions, Protocol, SenderConfig as TxConfig, TxSender,
+};
 use reel_contracts::ProtocolParams;
 use reel_node::chain::{PoolSource, ProtocolFacts};
 use reel_node::gateway::GatewaySettings;
 use reel_node::metrics::Registry;
 use reel_node::orchestrator::{OrchestratorSettings, RunningOrchestrator};
 use reel_node::payments::{FactsSource, GatewayPayments, OrchPayments};
+use reel_node::tasks::Tasks;
 use reel_node::transcoder::TranscoderSettings;
 use reel_pm::broker::{ReserveInfo, SenderInfo};
 use reel_pm::{RecipientConfig, RedeemerConfig, SenderConfig};
 use reel_types::{Lpt, Ppm, Wei};
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 use super::node_common;
 
@@ -157,7 +158,7 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<()> {
             .join("demo"),
     };
     let shutdown = CancellationToken::new();
-    let tasks = TaskTracker::new();
+    let tasks = Tasks::with_shutdown(shutdown.clone());
     // Blocks on demand while setting up (fast), on a one-second timer afterwards.
     let devnet = Devnet::start(DevnetOptions {
         data_dir: dir.join("chain"),
@@ -190,7 +191,15 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<()> {
         let a = f.accounts.get(i).context("devnet account")?;
         Ok(PrivateKeySigner::from_bytes(&a.private_key)?)
     };
-    let owner = Protocol::connect(&config, Some(key(0)?)).await?;
+    // One sender per account, with the devnet's timings (a block a second).
+    let connect = |k: PrivateKeySigner| {
+        let config = config.clone();
+        async move {
+            let sender = TxSender::new(&config.rpc_url, config.chain_id, k, TxConfig::devnet())?;
+            anyhow::Ok(Protocol::with_sender(&config, Some(sender)).await?)
+        }
+    };
+    let owner = connect(key(0)?).await?;
     mine_to_next_round(&owner).await?;
 
     // Orchestrators: serve first (their URIs go on chain), then register.
@@ -198,8 +207,8 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<()> {
     for spec in &ORCHS {
         let k = key(spec.account)?;
         let signer = reel_net::EthSigner::from_bytes(&k.to_bytes().0)?;
-        let protocol = Protocol::connect(&config, Some(k.clone())).await?;
-        let broker = node_common::chain_broker(&protocol, &config, &k).await?;
+        let protocol = connect(k.clone()).await?;
+        let broker = node_common::chain_broker(&protocol, &config).await?;
         let odir = dir.join(spec.name);
         // A fresh chain: tickets kept from an earlier demo would be for a chain that is gone.
         if odir.exists() {
@@ -228,13 +237,9 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<()> {
         let facts: Arc<dyn FactsSource> = Arc::new(ProtocolFacts(protocol.clone()));
         payments.set_facts(facts.facts().await?);
         let p2 = Arc::clone(&payments);
-        reel_node::payments::spawn_facts_poller(
-            &tasks,
-            facts,
-            Duration::from_secs(1),
-            shutdown.clone(),
-            move |x| p2.set_facts(x),
-        );
+        reel_node::payments::spawn_facts_poller(&tasks, facts, Duration::from_secs(1), move |x| {
+            p2.set_facts(x)
+        });
         let mut s = OrchestratorSettings::new("127.0.0.1:0".parse()?);
         s.data_dir = Some(odir);
         s.price = node_common::price(spec.price, 1)?;
@@ -249,7 +254,7 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<()> {
             signer,
             Some(Arc::clone(&payments)),
             Registry::new(),
-            shutdown.clone(),
+            tasks.clone(),
         )
         .await?;
         if spec.remote {
@@ -258,7 +263,7 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<()> {
             ts.encoder_threads = 1;
             ts.capacity = 2;
             let stop = shutdown.clone();
-            tasks.spawn(async move {
+            tasks.spawn("transcoder", async move {
                 if let Err(e) = reel_node::transcoder::run(ts, Registry::new(), stop).await {
                     eprintln!("transcoder stopped: {e}");
                 }
@@ -284,7 +289,7 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<()> {
     }
     let mut delegators = Vec::new();
     for (account, lpt, to) in DELEGATORS {
-        let p = Protocol::connect(&config, Some(key(account)?)).await?;
+        let p = connect(key(account)?).await?;
         room_for(&p, 3).await?;
         p.bond(Lpt::from_whole(lpt), orchs[to].orch.address())
             .await?;
@@ -304,7 +309,6 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<()> {
             true,
             false,
             Duration::from_secs(1),
-            shutdown.clone(),
         );
         let s = o.spec;
         println!(
@@ -332,24 +336,13 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<()> {
             ORCHS[*to].name
         );
     }
-    {
-        let stop = shutdown.clone();
-        let owner = owner.clone();
-        tasks.spawn(async move {
-            let cfg = KeeperConfig {
-                initialize_rounds: true,
-                reward: false,
-                poll: Duration::from_secs(1),
-            };
-            keeper::run(owner, cfg, stop.cancelled_owned()).await;
-        });
-    }
+    reel_node::chain::spawn_keeper(&tasks, owner.clone(), false, true, Duration::from_secs(1));
 
     // The gateway finds them on chain and pays with tickets.
     let gk = key(GATEWAY)?;
     let gsigner = reel_net::EthSigner::from_bytes(&gk.to_bytes().0)?;
-    let gp = Protocol::connect(&config, Some(gk.clone())).await?;
-    let gbroker = node_common::chain_broker(&gp, &config, &gk).await?;
+    let gp = connect(gk.clone()).await?;
+    let gbroker = node_common::chain_broker(&gp, &config).await?;
     let redeeming = gbroker.is_some();
     if redeeming {
         gp.fund_deposit_and_reserve(Wei::from_whole(2), Wei::from_whole(3))
@@ -377,15 +370,11 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let facts: Arc<dyn FactsSource> = Arc::new(ProtocolFacts(gp.clone()));
     gpay.set_facts(facts.facts().await?);
     gpay.refresh_own().await?;
-    gpay.spawn_own_refresh(&tasks, Duration::from_secs(5), shutdown.clone());
+    gpay.spawn_own_refresh(&tasks, Duration::from_secs(5));
     let gp2 = Arc::clone(&gpay);
-    reel_node::payments::spawn_facts_poller(
-        &tasks,
-        facts,
-        Duration::from_secs(1),
-        shutdown.clone(),
-        move |x| gp2.set_facts(x),
-    );
+    reel_node::payments::spawn_facts_poller(&tasks, facts, Duration::from_secs(1), move |x| {
+        gp2.set_facts(x)
+    });
     let ladder = reel_media::parse_ladder(LADDER)?;
     let mut gs = GatewaySettings::new("127.0.0.1:0".parse()?, ladder);
     gs.rtmp_addr = Some("127.0.0.1:0".parse()?);
@@ -396,7 +385,7 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<()> {
         Arc::new(PoolSource(gp.clone())),
         Some(Arc::clone(&gpay)),
         Registry::new(),
-        shutdown.child_token(),
+        Tasks::with_shutdown(shutdown.child_token()),
     )
     .await?;
     let rtmp = gw.rtmp_addr().context("RTMP address")?;
@@ -551,8 +540,7 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<()> {
     for o in orchs {
         o.orch.stop().await;
     }
-    tasks.close();
-    tasks.wait().await;
+    tasks.shutdown().await;
     devnet.shutdown().await.context("stopping anvil")?;
     Ok(())
 }

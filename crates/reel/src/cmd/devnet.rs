@@ -2,7 +2,7 @@ use alloy::signers::local::PrivateKeySigner;
 use anyhow::Context;
 use clap::Args;
 use reel_chain::{
-    ChainConfig, Devnet, DevnetOptions, Protocol,
+    ChainConfig, Devnet, DevnetOptions, Protocol, SenderConfig, TxSender,
     anvil::DEFAULT_CHAIN_ID,
     keeper::{self, KeeperConfig},
 };
@@ -103,7 +103,13 @@ pub(crate) async fn run(args: DevnetArgs) -> anyhow::Result<()> {
         };
         let owner = f.deployer().context("devnet.json lists no accounts")?;
         let signer = PrivateKeySigner::from_bytes(&owner.private_key).context("devnet key")?;
-        let protocol = Protocol::connect(&config, Some(signer))
+        let sender = TxSender::new(
+            &config.rpc_url,
+            config.chain_id,
+            signer,
+            SenderConfig::devnet(),
+        )?;
+        let protocol = Protocol::with_sender(&config, Some(sender))
             .await
             .context("connecting the round keeper")?;
         let cfg = KeeperConfig {

@@ -15,11 +15,10 @@ use reel_node::gateway::selection::Weights;
 use reel_node::metrics::Registry;
 use reel_node::payments::GatewayPayments;
 use reel_node::rpc::ServiceUri;
+use reel_node::tasks::Tasks;
 use reel_pm::SenderConfig;
 use reel_pm::broker::{ReserveInfo, SenderInfo};
 use reel_types::Wei;
-use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 use super::chain_args::{AccountArgs, ChainArgs};
 use super::node_common::{self, CommonArgs, Network};
@@ -189,8 +188,7 @@ pub(crate) async fn run(args: GatewayArgs) -> anyhow::Result<()> {
     s.local_verify = args.local_verify;
     s.record_dir = args.record_dir.clone();
 
-    let shutdown = CancellationToken::new();
-    let tasks = TaskTracker::new();
+    let tasks = Tasks::new();
     let (signer, source, payments): (_, Arc<dyn OrchestratorSource>, _) = match args.common.network
     {
         Network::Offchain => {
@@ -211,7 +209,7 @@ pub(crate) async fn run(args: GatewayArgs) -> anyhow::Result<()> {
             } else {
                 Arc::new(ListSource(orchs.clone()))
             };
-            let broker = node_common::chain_broker(&c.protocol, &c.config, &c.key).await?;
+            let broker = node_common::chain_broker(&c.protocol, &c.config).await?;
             let assumed = Wei::from_base_units(U256::from(args.assumed_deposit));
             if broker.is_none() {
                 println!(
@@ -246,28 +244,20 @@ pub(crate) async fn run(args: GatewayArgs) -> anyhow::Result<()> {
                     .context("reading the chain's round and block")?,
             );
             pay.refresh_own().await?;
-            pay.spawn_own_refresh(&tasks, Duration::from_secs(5), shutdown.clone());
+            pay.spawn_own_refresh(&tasks, Duration::from_secs(5));
             let p2 = Arc::clone(&pay);
             reel_node::payments::spawn_facts_poller(
                 &tasks,
                 facts,
                 Duration::from_secs(1),
-                shutdown.clone(),
                 move |f| p2.set_facts(f),
             );
             (c.signer, source, Some(pay))
         }
     };
-    let gw = reel_node::gateway::start(
-        s,
-        signer,
-        source,
-        payments,
-        Registry::new(),
-        shutdown.clone(),
-    )
-    .await
-    .context("starting the gateway")?;
+    let gw = reel_node::gateway::start(s, signer, source, payments, Registry::new(), tasks.clone())
+        .await
+        .context("starting the gateway")?;
     let (r, h) = (gw.rtmp_addr().unwrap_or(args.rtmp_addr), gw.http_addr());
     println!(
         "reel gateway {} ({})",
@@ -285,5 +275,5 @@ pub(crate) async fn run(args: GatewayArgs) -> anyhow::Result<()> {
     if let Some(c) = gw.cli_addr() {
         println!("  status    http://{c}/status");
     }
-    node_common::serve_until_signal(&shutdown, &tasks, gw.stop()).await
+    node_common::serve_until_signal(&tasks, gw.stop()).await
 }

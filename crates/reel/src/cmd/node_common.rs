@@ -160,7 +160,6 @@ pub(crate) struct OnChain {
     pub(crate) signer: EthSigner,
     pub(crate) rpc_url: String,
     pub(crate) config: reel_chain::ChainConfig,
-    pub(crate) key: alloy::signers::local::PrivateKeySigner,
 }
 
 /// Connects to the chain with the account flags' key.
@@ -169,7 +168,10 @@ pub(crate) async fn connect(chain: &ChainArgs, account: &AccountArgs) -> anyhow:
     let key = account.signer(devnet.as_ref())?;
     let signer = EthSigner::from_bytes(&key.to_bytes().0).context("the account's key")?;
     let rpc_url = config.rpc_url.clone();
-    let protocol = Protocol::connect(&config, Some(key.clone()))
+    // One sender for the account: the keeper, the redeemer and the service-URI update all
+    // sign through it, so they never race for a nonce.
+    let sender = account.sender(&config, devnet.as_ref())?;
+    let protocol = Protocol::with_sender(&config, Some(sender))
         .await
         .with_context(|| format!("connecting to the chain at {rpc_url}"))?;
     Ok(OnChain {
@@ -177,44 +179,52 @@ pub(crate) async fn connect(chain: &ChainArgs, account: &AccountArgs) -> anyhow:
         signer,
         rpc_url,
         config,
-        key,
     })
 }
 
-/// The chain-backed TicketBroker for `key`: the one place it is constructed. Both the
-/// orchestrator (sender checks, max float, redemption) and the gateway (its own deposit and
-/// reserve) take it. `None` on a chain without a TicketBroker: payments then run unverified
-/// (see `reel_node::payments`).
+/// The chain-backed TicketBroker for the protocol's account: the one place it is
+/// constructed. Both the orchestrator (sender checks, max float, redemption) and the gateway
+/// (its own deposit and reserve) take it; it redeems through the account's one sender.
+/// `None` on a chain without a TicketBroker: payments then run unverified (see
+/// `reel_node::payments`).
 pub(crate) async fn chain_broker(
     protocol: &Protocol,
     config: &reel_chain::ChainConfig,
-    key: &alloy::signers::local::PrivateKeySigner,
 ) -> anyhow::Result<Option<reel_node::payments::BrokerHandle>> {
     if protocol.contracts().ticket_broker.is_zero() {
         return Ok(None);
     }
-    let broker =
-        reel_chain::broker::ChainTicketBroker::connect(config, key.clone(), reel_types::Wei::ZERO)
-            .await
-            .context("connecting to the TicketBroker")?;
+    let broker = reel_chain::broker::ChainTicketBroker::with_sender(
+        config,
+        protocol.sender()?.clone(),
+        reel_types::Wei::ZERO,
+    )
+    .await
+    .context("connecting to the TicketBroker")?;
     Ok(Some(reel_node::payments::BrokerHandle::chain(broker)))
 }
 
-/// Serves until Ctrl-C or SIGTERM, then stops the role (`stop`, run after the shutdown
-/// token is cancelled) and waits for its background tasks.
+/// Serves until Ctrl-C or SIGTERM, or until a background task panics, then stops the role
+/// (`stop`, run after the shutdown token is cancelled) and waits for its background tasks.
+/// A panicked task is an error naming it.
 pub(crate) async fn serve_until_signal(
-    shutdown: &tokio_util::sync::CancellationToken,
-    tasks: &tokio_util::task::TaskTracker,
+    tasks: &reel_node::tasks::Tasks,
     stop: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
     println!("Press Ctrl-C to stop.");
-    let signal = shutdown_signal().await?;
-    tracing::info!("{signal}: stopping");
-    shutdown.cancel();
+    tokio::select! {
+        signal = shutdown_signal() => tracing::info!("{}: stopping", signal?),
+        () = tasks.shutdown_token().cancelled() => {
+            tracing::error!("stopping: {}", tasks.stop_reason().unwrap_or_else(|| "shut down".into()));
+        }
+    }
+    tasks.shutdown_token().cancel();
     stop.await;
-    tasks.close();
-    tasks.wait().await;
-    Ok(())
+    tasks.shutdown().await;
+    match tasks.stop_reason() {
+        Some(why) => Err(anyhow::anyhow!(why)),
+        None => Ok(()),
+    }
 }
 
 /// Resolves on Ctrl-C or SIGTERM, with the signal's name.

@@ -18,10 +18,9 @@ use reel_node::orchestrator::{Fault, OrchestratorSettings};
 use reel_node::payments::OrchPayments;
 use reel_node::ratelimit::RateSettings;
 use reel_node::rpc::ServiceUri;
+use reel_node::tasks::Tasks;
 use reel_pm::{PricePerPixel, RecipientConfig, RedeemerConfig};
 use reel_types::Wei;
-use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 use super::chain_args::{AccountArgs, ChainArgs};
 use super::node_common::{self, CommonArgs, Network};
@@ -348,8 +347,7 @@ pub(crate) async fn run(args: OrchestratorArgs) -> anyhow::Result<()> {
         tracing::warn!("--test-fault is set: this orchestrator cheats on purpose");
     }
 
-    let shutdown = CancellationToken::new();
-    let tasks = TaskTracker::new();
+    let tasks = Tasks::new();
     let registry = Registry::new();
     let (signer, chain) = match args.common.network {
         Network::Offchain => (reel_node::ephemeral_signer()?, None),
@@ -361,7 +359,7 @@ pub(crate) async fn run(args: OrchestratorArgs) -> anyhow::Result<()> {
     let payments = match &chain {
         None => None,
         Some(c) => {
-            let broker = node_common::chain_broker(&c.protocol, &c.config, &c.key).await?;
+            let broker = node_common::chain_broker(&c.protocol, &c.config).await?;
             let redeems = broker.is_some();
             let cfg = RecipientConfig {
                 ticket_ev: Wei::from_base_units(U256::from(args.ticket_ev)),
@@ -395,7 +393,6 @@ pub(crate) async fn run(args: OrchestratorArgs) -> anyhow::Result<()> {
                 &tasks,
                 facts,
                 Duration::from_secs(1),
-                shutdown.clone(),
                 move |f| p2.set_facts(f),
             );
             if !redeems {
@@ -407,7 +404,7 @@ pub(crate) async fn run(args: OrchestratorArgs) -> anyhow::Result<()> {
             Some(p)
         }
     };
-    let orch = reel_node::orchestrator::start(s, signer, payments, registry, shutdown.clone())
+    let orch = reel_node::orchestrator::start(s, signer, payments, registry, tasks.clone())
         .await
         .context("starting the orchestrator")?;
     println!(
@@ -449,7 +446,6 @@ pub(crate) async fn run(args: OrchestratorArgs) -> anyhow::Result<()> {
             !args.no_reward,
             args.initialize_round,
             Duration::from_secs(2),
-            shutdown.clone(),
         );
         println!(
             "  chain     {} (reward {})",
@@ -457,5 +453,5 @@ pub(crate) async fn run(args: OrchestratorArgs) -> anyhow::Result<()> {
             if args.no_reward { "off" } else { "every round" }
         );
     }
-    node_common::serve_until_signal(&shutdown, &tasks, orch.stop()).await
+    node_common::serve_until_signal(&tasks, orch.stop()).await
 }
