@@ -40,6 +40,12 @@ pub enum KeeperAction {
     },
 }
 
+/// RoundsManager's revert when the round is initialised (or its initialisation pending).
+const ROUND_ALREADY_INITIALIZED: &str = "round already initialized";
+
+/// BondingManager's revert when the caller's reward of the round is mined (or pending).
+const ALREADY_REWARDED: &str = "caller has already called reward for the current round";
+
 /// Failed ticks in a row after which the keeper reports itself unhealthy.
 pub const FAILURES_BEFORE_RED: u32 = 3;
 
@@ -196,9 +202,16 @@ impl Keeper {
                 }
                 Err(e) => {
                     // Another keeper may have won the race: that is success, not an error.
+                    // Its transaction may still be pending (the gas estimate runs on the
+                    // pending state and says so): then the round is not initialised yet, and
+                    // nothing is due from us until it is.
                     status = protocol.round_status().await?;
                     self.saw(&status);
                     if !status.initialized {
+                        if e.revert_reason().as_deref() == Some(ROUND_ALREADY_INITIALIZED) {
+                            info!(target: "chain::rounds", round = status.round.0, "the round's initialisation by somebody else is pending");
+                            return Ok(done);
+                        }
                         return Err(e);
                     }
                     info!(target: "chain::rounds", round = status.round.0, "round initialized by somebody else");
@@ -244,6 +257,11 @@ impl Keeper {
                 self.status
                     .send_modify(|s| s.last_reward_round = t.last_reward_round.0);
                 if t.last_reward_round >= status.round {
+                    Ok(None)
+                } else if e.revert_reason().as_deref() == Some(ALREADY_REWARDED) {
+                    // Our reward of this round is pending (sent before a restart): the gas
+                    // estimate ran on the pending state.
+                    info!(target: "chain::rounds", round = status.round.0, "this round's reward is pending");
                     Ok(None)
                 } else {
                     Err(e)

@@ -434,7 +434,7 @@ async fn the_keeper_rewards_every_round_while_another_process_sends_from_its_acc
         std::thread::spawn(move || {
             let mut i = 0u64;
             while !stop.load(Ordering::SeqCst) {
-                let args: Vec<String> = if i % 2 == 0 {
+                let args: Vec<String> = if i.is_multiple_of(2) {
                     vec![
                         "send".into(),
                         "--rpc-url".into(),

@@ -8,4 +8,5 @@ mod media;
 mod network;
 mod proc_support;
 mod redemption;
+mod shutdown;
 mod stake;

@@ -765,3 +765,137 @@ async fn metric(http: &reqwest::Client, cli: &str, name: &str) -> f64 {
         .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
         .unwrap_or_else(|| panic!("no {name} in {text}"))
 }
+
+/// `kill -9` between broadcast and receipt: the chain stops mining, the orchestrator
+/// broadcasts its redemptions and its round's `reward()`, and dies with all of them in the
+/// mempool. Restarted on the same data directory, it leaves no nonce stuck, redeems every
+/// winner exactly once, and calls reward once in the round.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_between_broadcast_and_receipt_no_nonce_sticks_and_nothing_pays_twice() {
+    let ev: u128 = 10_000_000_000_000_000;
+    let net = Net::start(Wei::from_whole(10), Wei::from_whole(1)).await;
+    let payer = net.payer(Wei::from_base_units(wei(ev))).await;
+    let data_dir = net.dir.path().join("killed");
+    let ev_s = ev.to_string();
+    // Reward on: the keeper shares the account with the redeemer.
+    let args: Vec<String> = net
+        .orch_args(&data_dir, &ev_s, &ev_s)
+        .into_iter()
+        .filter(|a| a != "--no-reward")
+        .collect();
+    let before = net.balances().await;
+    let from_block = net.next_block().await;
+    let me = net.orch_address();
+    let p = net.keeper.provider().clone();
+    let rpc = |method: &'static str, params: serde_json::Value| {
+        let p = p.clone();
+        async move {
+            p.raw_request::<_, serde_json::Value>(method.into(), params)
+                .await
+                .unwrap()
+        }
+    };
+
+    let mut o = Orch::start(&args, None);
+    let started = o.started().unwrap();
+    let s = payer.session(&started.service).await;
+    payer.pay(&s, 2, 0).await.unwrap();
+    payer.pay(&s, 2, 1).await.unwrap();
+    let winners = 4u64;
+
+    // The chain stops mining. The params expire and a new round starts (initialised from
+    // the keeper's account, mined by hand): the orchestrator now owes redemptions and this
+    // round's reward, all of which it broadcasts and none of which is mined.
+    rpc("evm_setAutomine", serde_json::json!([false])).await;
+    let st = net.keeper.round_status().await.unwrap();
+    rpc(
+        "anvil_mine",
+        serde_json::json!([st.start_block + st.length - st.block]),
+    )
+    .await;
+    let init = {
+        let k = net.keeper.clone();
+        tokio::spawn(async move { k.initialize_round().await })
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    rpc("anvil_mine", serde_json::json!([1])).await;
+    init.await.unwrap().unwrap();
+    let round_status = net.keeper.round_status().await.unwrap();
+    let round = round_status.round;
+    let http = reel_node::rpc::http_client().unwrap();
+    let t0 = Instant::now();
+    loop {
+        let latest = p.get_transaction_count(me).latest().await.unwrap();
+        let pending = p.get_transaction_count(me).pending().await.unwrap();
+        let w = status(&http, &started.status).await["payments"]["winningTickets"].clone();
+        // Every redemption and the reward are out.
+        if w["submitted"] == winners && pending >= latest + winners + 1 {
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "not all broadcast: {w}, nonces {latest}/{pending}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    o.0.kill(); // SIGKILL
+    drop(o);
+
+    // Restarted with everything still pending, then the chain mines again.
+    let o = Orch::start(&args, None);
+    let started = o.started().unwrap();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    rpc("evm_setAutomine", serde_json::json!([true])).await;
+    rpc("anvil_mine", serde_json::json!([1])).await;
+    await_redeemed(&net, &started.status, winners, "killed mid-flight").await;
+    let t0 = Instant::now();
+    while net.orch.transcoder(me).await.unwrap().last_reward_round < round {
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "no reward in {round}"
+        );
+        net.mine(1).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Give the restarted node a few blocks to show any duplicate it might send.
+    net.mine(3).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let st = status(&http, &started.status).await;
+    drop(o);
+
+    assert_paid_exactly(
+        &net,
+        &data_dir,
+        from_block,
+        before,
+        winners,
+        wei(ev),
+        "killed mid-flight",
+    )
+    .await;
+    // One reward in the round.
+    let filter = Filter::new()
+        .address(net.keeper.contracts().bonding_manager)
+        .event_signature(reel_contracts::livepeer::IBondingManager::Reward::SIGNATURE_HASH)
+        .from_block(round_status.start_block);
+    let rewards = p
+        .get_logs(&filter)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|l| {
+            l.log_decode::<reel_contracts::livepeer::IBondingManager::Reward>()
+                .is_ok_and(|e| e.inner.data.transcoder == me)
+        })
+        .count();
+    assert_eq!(rewards, 1, "reward called once in round {round}");
+    // No nonce stuck: everything the account signed is mined, nothing waits in the pool.
+    let latest = p.get_transaction_count(me).latest().await.unwrap();
+    let pending = p.get_transaction_count(me).pending().await.unwrap();
+    assert_eq!(latest, pending, "no stuck nonce");
+    let pool = rpc("txpool_status", serde_json::json!([])).await;
+    assert_eq!(pool["pending"], "0x0", "{pool}");
+    assert_eq!(pool["queued"], "0x0", "{pool}");
+    // And the node says it is fine.
+    assert!(st["tasks"]["keeper"]["condition"].is_null(), "{st}");
+}
