@@ -144,7 +144,8 @@ impl CapabilitySet {
         self.insert_id(cap.id());
     }
 
-    fn insert_id(&mut self, id: u32) {
+    /// Adds a capability by id (kinds of work reel does not name, test kinds).
+    pub fn insert_id(&mut self, id: u32) {
         let (word, bit) = split_id(id);
         if self.words.len() <= word {
             self.words.resize(word.saturating_add(1), 0);
@@ -155,7 +156,11 @@ impl CapabilitySet {
     }
 
     pub fn contains(&self, cap: Capability) -> bool {
-        let (word, bit) = split_id(cap.id());
+        self.contains_id(cap.id())
+    }
+
+    pub fn contains_id(&self, id: u32) -> bool {
+        let (word, bit) = split_id(id);
         self.words.get(word).is_some_and(|w| w & (1u64 << bit) != 0)
     }
 

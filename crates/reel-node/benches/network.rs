@@ -116,7 +116,7 @@ async fn network(dir: &Path, ladder: &str, local_verify: bool, max: usize) -> Ne
     opay.set_facts(facts());
     let mut os = OrchestratorSettings::new("127.0.0.1:0".parse().unwrap());
     os.data_dir = Some(dir.to_path_buf());
-    os.price = PricePerPixel::from_wei_per_pixel(1000);
+    os.price = PricePerPixel::from_wei_per_unit(1000);
     os.max_sessions = max;
     let orch =
         reel_node::orchestrator::start(os, osigner, Some(opay), Registry::new(), shutdown.clone())

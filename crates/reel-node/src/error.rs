@@ -50,6 +50,17 @@ pub enum NodeError {
         attempts: u32,
         last: String,
     },
+    /// A request of a job kind refused before it went anywhere (or a result refused).
+    #[error(transparent)]
+    Job(#[from] reel_jobs::JobError),
+    /// Every attempt at a job failed.
+    #[error("{kind} job for model `{model}` failed after {attempts} attempts; last: {last}")]
+    JobFailed {
+        kind: String,
+        model: String,
+        attempts: u32,
+        last: String,
+    },
     /// The orchestrator refused this transcoder for good (wrong secret, bad capacity).
     #[error(
         "orchestrator {orch} refused the registration: {reason} (check --orch-secret and --capacity)"

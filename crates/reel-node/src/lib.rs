@@ -34,6 +34,7 @@ pub mod caps;
 pub mod chain;
 mod error;
 pub mod gateway;
+pub mod jobs;
 pub mod metrics;
 pub mod orchestrator;
 pub mod payments;

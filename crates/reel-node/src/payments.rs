@@ -39,9 +39,10 @@ use reel_net::{EthSigner, proto};
 use reel_pm::broker::{ChainState, PreparedTx, Receipt, SenderInfo};
 use reel_pm::ticket::ExpirationParams;
 use reel_pm::{
-    Balances, ChainView, PaymentBatch, PaymentOutcome, PmError, PricePerPixel, Recipient,
-    RecipientConfig, Redeemer, RedeemerConfig, Sender, SenderChainView, SenderConfig,
-    SenderMonitor, SignedTicket, Store, StoreHealth, TicketBroker, TicketParams,
+    AccountKey, Balances, ChainView, PaymentBatch, PaymentOutcome, PmError, PricePerPixel,
+    PricePerUnit, Recipient, RecipientConfig, Redeemer, RedeemerConfig, Scope, Sender,
+    SenderChainView, SenderConfig, SenderMonitor, SignedTicket, Store, StoreHealth, TicketBroker,
+    TicketParams,
 };
 use reel_types::Wei;
 
@@ -548,11 +549,13 @@ impl OrchPayments {
 
     /// Validates and credits a payment; every winning ticket is committed to the store
     /// before anything is credited. Blocking work (fsync, ecrecover) runs off the runtime.
+    /// The account is `scope`'s with `gateway`, pinned to `price` on its first credit.
     pub async fn receive(
         &self,
         payment: &proto::Payment,
         gateway: Address,
-        session: &str,
+        scope: &Scope,
+        price: PricePerUnit,
     ) -> Result<PaymentOutcome, NodeError> {
         let f = self.facts()?;
         let batch =
@@ -571,10 +574,10 @@ impl OrchPayments {
             None => SenderInfo::default(),
         };
         let recipient = Arc::clone(&self.recipient);
-        let session = session.to_owned();
+        let scope = scope.clone();
         let view = Self::view(&f);
         let r = tokio::task::spawn_blocking(move || {
-            recipient.receive_payment(&batch, &session, &view, &info)
+            recipient.receive_payment_priced(&batch, &scope, price, &view, &info)
         })
         .await
         .map_err(|_| NodeError::Config("the payment task panicked".into()))?
@@ -583,30 +586,23 @@ impl OrchPayments {
         r
     }
 
-    pub fn sufficient_balance(
-        &self,
-        gateway: Address,
-        session: &str,
-        price: &PricePerPixel,
-    ) -> bool {
-        self.recipient.sufficient_balance(gateway, session, price)
+    /// Whether the account's credit covers `need` (and at least one ticket's EV).
+    pub fn sufficient_balance(&self, key: &AccountKey, price: &PricePerUnit, need: Wei) -> bool {
+        self.recipient.sufficient_balance(key, price, need)
     }
 
     pub fn debit(
         &self,
-        gateway: Address,
-        session: &str,
-        pixels: u64,
-        price: PricePerPixel,
+        key: &AccountKey,
+        units: u64,
+        price: PricePerUnit,
     ) -> Result<(), NodeError> {
-        Ok(self.recipient.debit(gateway, session, pixels, price)?)
+        Ok(self.recipient.debit(key, units, price)?)
     }
 
-    /// The `(balance, negative)` of a session, in wei.
-    pub fn balance(&self, gateway: Address, session: &str) -> (Wei, bool) {
-        self.recipient
-            .balances()
-            .balance(&(gateway, session.to_owned()))
+    /// The `(balance, negative)` of an account, in wei.
+    pub fn balance(&self, key: &AccountKey) -> (Wei, bool) {
+        self.recipient.balances().balance(key)
     }
 
     /// Σ face value of the tickets redeemed so far.
@@ -841,12 +837,12 @@ impl GatewayPayments {
     pub fn pay(
         &self,
         orch: Address,
-        session: &str,
+        scope: &Scope,
         params: &TicketParams,
         fee: Wei,
     ) -> Result<Option<SegmentPayment>, NodeError> {
         let ev = params.ev();
-        let key = (orch, session.to_owned());
+        let key = scope.account(orch);
         let min_credit = if fee > ev { fee } else { ev };
         let n = self.balances.tickets_needed(&key, min_credit, ev)?;
         if n == 0 {
@@ -870,12 +866,12 @@ impl GatewayPayments {
     pub fn credit(
         &self,
         orch: Address,
-        session: &str,
+        scope: &Scope,
         value: Wei,
-        price: PricePerPixel,
+        price: PricePerUnit,
     ) -> Result<(), NodeError> {
         self.balances.credit(
-            &(orch, session.to_owned()),
+            &scope.account(orch),
             value,
             price,
             std::time::Instant::now(),
@@ -883,26 +879,26 @@ impl GatewayPayments {
         Ok(())
     }
 
-    /// The orchestrator reported `pixels` of output: debit them at the session's price.
+    /// The orchestrator reported `units` of work: debit them at the account's price.
     pub fn debit(
         &self,
         orch: Address,
-        session: &str,
-        pixels: u64,
-        price: PricePerPixel,
+        scope: &Scope,
+        units: u64,
+        price: PricePerUnit,
     ) -> Result<(), NodeError> {
-        self.balances.debit_pixels(
-            &(orch, session.to_owned()),
-            pixels,
+        self.balances.debit_units(
+            &scope.account(orch),
+            units,
             price,
             std::time::Instant::now(),
         )?;
         Ok(())
     }
 
-    /// `(magnitude, negative)` of a session's credit.
-    pub fn balance(&self, orch: Address, session: &str) -> (Wei, bool) {
-        self.balances.balance(&(orch, session.to_owned()))
+    /// `(magnitude, negative)` of an account's credit.
+    pub fn balance(&self, orch: Address, scope: &Scope) -> (Wei, bool) {
+        self.balances.balance(&scope.account(orch))
     }
 }
 

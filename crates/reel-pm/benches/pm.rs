@@ -32,7 +32,7 @@ fn params() -> TicketParams {
             creation_round: 10,
             creation_round_block_hash: B256::repeat_byte(10),
         },
-        price: PricePerPixel::from_wei_per_pixel(1),
+        price: PricePerPixel::from_wei_per_unit(1),
     }
 }
 

@@ -30,7 +30,7 @@ fn main() {
             creation_round: 10,
             creation_round_block_hash: B256::repeat_byte(10),
         },
-        price: PricePerPixel::from_wei_per_pixel(1),
+        price: PricePerPixel::from_wei_per_unit(1),
     };
     let n = BATCH * ROUNDS;
     let signed: Vec<_> = (1..=n as u32)

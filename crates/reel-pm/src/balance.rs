@@ -1,31 +1,81 @@
-//! Credit per `(counterparty, session)` (§3.5), exact.
+//! Credit per `(counterparty, capability, constraint)`, exact.
 //!
 //! An account keeps two monotonic sums in units of `1 / price.den` wei: credited (Σ EV of
-//! accepted tickets × den) and debited (Σ price.num × pixels). Balance = credited − debited,
+//! accepted tickets × den) and debited (Σ price.num × units). Balance = credited − debited,
 //! which may be negative on the gateway side after a debit (go-livepeer allows it); no float
-//! and no rounding anywhere. The first credit pins the session's price
-//! (`setFixedPricePerSession`) so later price changes do not touch running streams.
+//! and no rounding anywhere. The first credit pins the account's price
+//! (`setFixedPricePerSession`) so later price changes do not touch running work.
 //! Accounts idle for longer than the TTL (10 min) are dropped.
 
-use crate::{PmError, PricePerPixel};
+use crate::{PmError, PricePerUnit};
 use alloy_primitives::{Address, U256};
 use reel_types::Wei;
 use std::{
     collections::HashMap,
+    fmt,
     sync::Mutex,
     time::{Duration, Instant},
 };
 
-/// The counterparty (the sender on the orchestrator, the orchestrator on the gateway) and
-/// the session (manifest / auth-token session id).
-pub type AccountKey = (Address, String);
+/// What credit is for: a capability and its constraint. For AI work the constraint is the
+/// model id, so one balance per model is shared by the gateway's requests, as go-livepeer
+/// keys them ("`<capability>_<model>`"). For transcoding it is the session (stream): each
+/// stream pins its own price, as go-livepeer keys transcoding balances by manifest.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Scope {
+    pub capability: u32,
+    pub constraint: String,
+}
+
+impl Scope {
+    pub fn new(capability: u32, constraint: impl Into<String>) -> Self {
+        Self {
+            capability,
+            constraint: constraint.into(),
+        }
+    }
+
+    /// This scope's account with `counterparty`.
+    pub fn account(&self, counterparty: Address) -> AccountKey {
+        AccountKey {
+            counterparty,
+            scope: self.clone(),
+        }
+    }
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}_{}", self.capability, self.constraint)
+    }
+}
+
+/// One account: the counterparty (the sender on the orchestrator, the orchestrator on the
+/// gateway) and what the credit is for.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct AccountKey {
+    pub counterparty: Address,
+    pub scope: Scope,
+}
+
+impl AccountKey {
+    pub fn new(counterparty: Address, capability: u32, constraint: impl Into<String>) -> Self {
+        Scope::new(capability, constraint).account(counterparty)
+    }
+}
+
+impl fmt::Display for AccountKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.counterparty, self.scope)
+    }
+}
 
 /// Idle accounts are forgotten after this long.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(10 * 60);
 
 #[derive(Debug, Clone)]
 struct Account {
-    price: PricePerPixel,
+    price: PricePerUnit,
     credited: U256,
     debited: U256,
     last_used: Instant,
@@ -65,7 +115,7 @@ impl Balances {
         &self,
         key: &AccountKey,
         amount: Wei,
-        price: PricePerPixel,
+        price: PricePerUnit,
         now: Instant,
     ) -> Result<(), PmError> {
         let mut map = self.lock();
@@ -87,12 +137,12 @@ impl Balances {
         Ok(())
     }
 
-    /// Debits `pixels` at the session's pinned price (or `price` if the session has none yet).
-    pub fn debit_pixels(
+    /// Debits `units` of work at the account's pinned price (or `price` if it has none yet).
+    pub fn debit_units(
         &self,
         key: &AccountKey,
-        pixels: u64,
-        price: PricePerPixel,
+        units: u64,
+        price: PricePerUnit,
         now: Instant,
     ) -> Result<(), PmError> {
         let mut map = self.lock();
@@ -102,7 +152,7 @@ impl Balances {
             debited: U256::ZERO,
             last_used: now,
         });
-        let fee = acc.price.scaled_fee(pixels)?;
+        let fee = acc.price.scaled_fee(units)?;
         acc.debited = acc
             .debited
             .checked_add(fee)
@@ -112,7 +162,7 @@ impl Balances {
     }
 
     /// The session's pinned price, if it has one.
-    pub fn price(&self, key: &AccountKey) -> Option<PricePerPixel> {
+    pub fn price(&self, key: &AccountKey) -> Option<PricePerUnit> {
         self.lock().get(key).map(|a| a.price)
     }
 
@@ -218,7 +268,7 @@ pub struct RenditionEstimate {
 pub fn segment_fee_estimate(
     renditions: &[RenditionEstimate],
     duration_ms: u64,
-    price: &PricePerPixel,
+    price: &PricePerUnit,
 ) -> Result<Wei, PmError> {
     let secs = duration_ms.div_ceil(1000);
     let mut pixels = U256::ZERO;
@@ -256,7 +306,14 @@ mod tests {
     use super::*;
 
     fn key() -> AccountKey {
-        (Address::repeat_byte(1), "session".into())
+        AccountKey::new(Address::repeat_byte(1), 1, "session")
+    }
+
+    #[test]
+    fn keys_read_like_go_livepeer_balance_keys() {
+        let k = AccountKey::new(Address::ZERO, 33, "smollm2");
+        assert_eq!(k.scope.to_string(), "33_smollm2");
+        assert_ne!(k, AccountKey::new(Address::ZERO, 31, "smollm2"));
     }
 
     fn wei(v: u64) -> Wei {
@@ -268,16 +325,16 @@ mod tests {
         let b = Balances::default();
         let now = Instant::now();
         // 1/3 wei per pixel: 3 pixels cost exactly 1 wei.
-        let price = PricePerPixel::new(U256::from(1), U256::from(3)).unwrap();
+        let price = PricePerUnit::new(U256::from(1), U256::from(3)).unwrap();
         b.credit(&key(), wei(10), price, now).unwrap();
-        b.debit_pixels(&key(), 3, price, now).unwrap();
+        b.debit_units(&key(), 3, price, now).unwrap();
         assert_eq!(b.balance(&key()), (wei(9), false));
         assert!(b.covers(&key(), wei(9)));
-        b.debit_pixels(&key(), 1, price, now).unwrap();
+        b.debit_units(&key(), 1, price, now).unwrap();
         // 8 2/3 wei left: covers 8, not 9.
         assert!(b.covers(&key(), wei(8)));
         assert!(!b.covers(&key(), wei(9)));
-        b.debit_pixels(&key(), 30, price, now).unwrap();
+        b.debit_units(&key(), 30, price, now).unwrap();
         // 8 2/3 − 10 = −1 1/3 → magnitude 1 (toward zero), negative.
         assert_eq!(b.balance(&key()), (wei(1), true));
         assert!(!b.covers(&key(), Wei::ZERO));
@@ -287,13 +344,13 @@ mod tests {
     fn first_credit_pins_the_price() {
         let b = Balances::default();
         let now = Instant::now();
-        b.credit(&key(), wei(100), PricePerPixel::from_wei_per_pixel(1), now)
+        b.credit(&key(), wei(100), PricePerUnit::from_wei_per_unit(1), now)
             .unwrap();
         // A later, higher price does not apply to this session.
-        b.debit_pixels(&key(), 10, PricePerPixel::from_wei_per_pixel(5), now)
+        b.debit_units(&key(), 10, PricePerUnit::from_wei_per_unit(5), now)
             .unwrap();
         assert_eq!(b.balance(&key()), (wei(90), false));
-        assert_eq!(b.price(&key()), Some(PricePerPixel::from_wei_per_pixel(1)));
+        assert_eq!(b.price(&key()), Some(PricePerUnit::from_wei_per_unit(1)));
     }
 
     #[test]
@@ -301,11 +358,11 @@ mod tests {
         let b = Balances::default();
         let now = Instant::now();
         assert_eq!(b.tickets_needed(&key(), wei(25), wei(10)).unwrap(), 3);
-        b.credit(&key(), wei(20), PricePerPixel::from_wei_per_pixel(1), now)
+        b.credit(&key(), wei(20), PricePerUnit::from_wei_per_unit(1), now)
             .unwrap();
         assert_eq!(b.tickets_needed(&key(), wei(25), wei(10)).unwrap(), 1);
         assert_eq!(b.tickets_needed(&key(), wei(20), wei(10)).unwrap(), 0);
-        b.debit_pixels(&key(), 40, PricePerPixel::from_wei_per_pixel(1), now)
+        b.debit_units(&key(), 40, PricePerUnit::from_wei_per_unit(1), now)
             .unwrap();
         // Balance −20: need 45 more for 25 → 5 tickets.
         assert_eq!(b.tickets_needed(&key(), wei(25), wei(10)).unwrap(), 5);
@@ -324,7 +381,7 @@ mod tests {
         let fee = segment_fee_estimate(
             &[r(426, 240, 30, 1), r(640, 360, 30000, 1001)],
             2000,
-            &PricePerPixel::from_wei_per_pixel(1),
+            &PricePerUnit::from_wei_per_unit(1),
         )
         .unwrap();
         let pixels: u64 = 426 * 240 * 30 * 2 + 640 * 360 * 30 * 2;
@@ -333,7 +390,7 @@ mod tests {
         let fee = segment_fee_estimate(
             &[r(10, 10, 1, 1)],
             2001,
-            &PricePerPixel::new(U256::from(1), U256::from(3)).unwrap(),
+            &PricePerUnit::new(U256::from(1), U256::from(3)).unwrap(),
         )
         .unwrap();
         assert_eq!(fee, wei((300u64 * 102).div_ceil(300)));
@@ -343,7 +400,7 @@ mod tests {
     fn idle_accounts_expire() {
         let b = Balances::new(Duration::from_secs(600));
         let t0 = Instant::now();
-        b.credit(&key(), wei(1), PricePerPixel::ZERO, t0).unwrap();
+        b.credit(&key(), wei(1), PricePerUnit::ZERO, t0).unwrap();
         assert_eq!(b.expire_idle(t0 + Duration::from_secs(600)), 0);
         assert_eq!(b.expire_idle(t0 + Duration::from_secs(601)), 1);
         assert!(b.is_empty());

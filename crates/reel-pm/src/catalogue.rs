@@ -13,9 +13,9 @@
 )]
 
 use crate::{
-    ChainView, PaymentBatch, PmError, PricePerPixel, Recipient, RecipientConfig, Redeemer,
-    RedeemerConfig, Sender, SenderChainView, SenderConfig, SenderInfo, SenderMonitor, Store,
-    TicketParams,
+    AccountKey, ChainView, PaymentBatch, PmError, PricePerPixel, PriceProto, Recipient,
+    RecipientConfig, Redeemer, RedeemerConfig, Scope, Sender, SenderChainView, SenderConfig,
+    SenderInfo, SenderMonitor, Store, TicketParams,
     recipient::recipient_rand,
     redeemer::{Step, Wait},
     store::{Terminal, TicketState},
@@ -27,6 +27,8 @@ use reel_net::{EthSigner, http, proto};
 use reel_types::Wei;
 use std::{path::PathBuf, sync::Arc};
 
+/// The capability the catalogue's payments are for (any id will do: balances only key by it).
+const CAP: u32 = 1;
 const ORCH_KEY: [u8; 32] = [0x0b; 32];
 const GW_KEY: [u8; 32] = [0x0c; 32];
 
@@ -140,8 +142,12 @@ impl Orch {
             .unwrap()
             .unwrap();
         let batch = PaymentBatch::from_proto(&decoded, self.cfg.max_tickets_per_payment)?;
-        self.recipient
-            .receive_payment(&batch, session, &self.view(), &self.sender_info())
+        self.recipient.receive_payment(
+            &batch,
+            &Scope::new(CAP, session),
+            &self.view(),
+            &self.sender_info(),
+        )
     }
 }
 
@@ -170,7 +176,7 @@ fn cfg() -> RecipientConfig {
 }
 
 fn price() -> PricePerPixel {
-    PricePerPixel::from_wei_per_pixel(1)
+    PricePerPixel::from_wei_per_unit(1)
 }
 
 /// Signs the payment for explicit nonces (bypassing the sender's counter, as an attacker would).
@@ -212,7 +218,10 @@ async fn c01_replayed_payment_is_not_credited_twice() {
             .iter()
             .all(|r| matches!(r.error, PmError::NonceReplay { .. }))
     );
-    let (bal, neg) = o.recipient.balances().balance(&(addr(GW_KEY), "s".into()));
+    let (bal, neg) = o
+        .recipient
+        .balances()
+        .balance(&AccountKey::new(addr(GW_KEY), CAP, "s"));
     assert_eq!(
         (bal, neg),
         (first.credited, false),
@@ -577,23 +586,38 @@ async fn c10_segment_without_payment_gets_insufficient_balance() {
     );
     let req = http::parse_segment_request(&headers, &http::Limits::default()).unwrap();
     assert_eq!(req.payment, None);
-    assert!(!o.recipient.sufficient_balance(addr(GW_KEY), "s", &price()));
+    assert!(!o.recipient.sufficient_balance(
+        &AccountKey::new(addr(GW_KEY), CAP, "s"),
+        &price(),
+        Wei::ZERO
+    ));
     assert_eq!(
         PmError::InsufficientBalance.to_string(),
         "Insufficient balance"
     );
     // A free orchestrator needs no payment.
-    assert!(
-        o.recipient
-            .sufficient_balance(addr(GW_KEY), "s", &PricePerPixel::ZERO)
-    );
+    assert!(o.recipient.sufficient_balance(
+        &AccountKey::new(addr(GW_KEY), CAP, "s"),
+        &PricePerPixel::ZERO,
+        Wei::ZERO
+    ));
     // Too little: a payment worth less than one ticket's EV after a debit.
     let p = o.params(price()).await;
     o.receive(&payment_with_nonces(&p, GW_KEY, &[1]), "s")
         .unwrap();
-    assert!(o.recipient.sufficient_balance(addr(GW_KEY), "s", &price()));
-    o.recipient.debit(addr(GW_KEY), "s", 1, price()).unwrap();
-    assert!(!o.recipient.sufficient_balance(addr(GW_KEY), "s", &price()));
+    assert!(o.recipient.sufficient_balance(
+        &AccountKey::new(addr(GW_KEY), CAP, "s"),
+        &price(),
+        Wei::ZERO
+    ));
+    o.recipient
+        .debit(&AccountKey::new(addr(GW_KEY), CAP, "s"), 1, price())
+        .unwrap();
+    assert!(!o.recipient.sufficient_balance(
+        &AccountKey::new(addr(GW_KEY), CAP, "s"),
+        &price(),
+        Wei::ZERO
+    ));
 }
 
 // --- #11 malicious orchestrator params --------------------------------------------------------
@@ -691,7 +715,7 @@ async fn refused_then_paid_once(
     let p = o.params(price()).await;
     let nonces: Vec<u32> = (1..=30).collect();
     let pay = payment_with_nonces(&p, GW_KEY, &nonces);
-    let key = (addr(GW_KEY), "s".to_owned());
+    let key = AccountKey::new(addr(GW_KEY), CAP, "s");
     fault();
     let err = o.receive(&pay, "s").unwrap_err();
     assert!(
@@ -1098,7 +1122,7 @@ proptest::proptest! {
             proptest::prop_assert_eq!(out.rejected.len(), nonces.len() - accepted as usize);
             expected += u64::from(accepted);
         }
-        let (bal, neg) = o.recipient.balances().balance(&(addr(GW_KEY), "s".into()));
+        let (bal, neg) = o.recipient.balances().balance(&AccountKey::new(addr(GW_KEY), CAP, "s"));
         proptest::prop_assert!(!neg);
         proptest::prop_assert_eq!(bal, p.ev().checked_mul(U256::from(expected)).unwrap());
     }

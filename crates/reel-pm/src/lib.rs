@@ -47,13 +47,13 @@ mod catalogue;
 #[cfg(test)]
 pub(crate) mod testing;
 
-pub use balance::{AccountKey, Balances, RenditionEstimate, segment_fee_estimate};
+pub use balance::{AccountKey, Balances, RenditionEstimate, Scope, segment_fee_estimate};
 pub use broker::{
     ChainState, Disposition, PreparedTx, Receipt, ReserveInfo, SenderInfo, TicketBroker,
     classify_revert,
 };
 pub use monitor::{BrokerEvent, SenderMonitor};
-pub use price::PricePerPixel;
+pub use price::{PricePerPixel, PricePerUnit, PriceProto};
 pub use recipient::{
     ChainView, PaymentBatch, PaymentOutcome, Recipient, RecipientConfig, TicketRejection,
 };

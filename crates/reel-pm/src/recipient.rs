@@ -15,7 +15,8 @@
 //! the store before any credit (N1).
 
 use crate::{
-    AccountKey, Balances, PmError, PricePerPixel, SenderInfo, Ticket, TicketParams,
+    AccountKey, Balances, PmError, PricePerPixel, PricePerUnit, PriceProto, Scope, SenderInfo,
+    Ticket, TicketParams,
     store::{NewWinner, SeenNonce, Store},
     ticket::{self, ExpirationParams, MAX_WIN_PROB, SignedTicket},
 };
@@ -396,13 +397,27 @@ impl Recipient {
     }
 
     /// Validates a payment, stores its winners and accepted nonces durably, then credits the
-    /// accepted tickets' EV to `(sender, session)`. Whole-payment failures are `Err`; refused
+    /// accepted tickets' EV to the sender's account for `scope`. Whole-payment failures are `Err`; refused
     /// tickets are listed in the outcome. Blocks on the store's fsync and on signature
     /// recovery (~60 µs per ticket): async callers run it on a blocking thread.
     pub fn receive_payment(
         &self,
         batch: &PaymentBatch,
-        session: &str,
+        scope: &Scope,
+        view: &ChainView,
+        sender_info: &SenderInfo,
+    ) -> Result<PaymentOutcome, PmError> {
+        self.receive_payment_priced(batch, scope, batch.params.price, view, sender_info)
+    }
+
+    /// [`Self::receive_payment`] for work priced apart from the ticket params: the account
+    /// is pinned to `price` (an AI model's price per token, say), not to the price the
+    /// session's params were issued at.
+    pub fn receive_payment_priced(
+        &self,
+        batch: &PaymentBatch,
+        scope: &Scope,
+        price: PricePerUnit,
         view: &ChainView,
         sender_info: &SenderInfo,
     ) -> Result<PaymentOutcome, PmError> {
@@ -512,42 +527,26 @@ impl Recipient {
         crate::failpoint::hit(crate::failpoint::RECV_AFTER_STORE);
         outcome.winners = u32::try_from(winners.len()).unwrap_or(u32::MAX);
         if !credit.is_zero() {
-            let key: AccountKey = (batch.sender, session.to_owned());
-            self.balances
-                .credit(&key, credit, p.price, Instant::now())?;
+            let key = scope.account(batch.sender);
+            self.balances.credit(&key, credit, price, Instant::now())?;
         }
         outcome.credited = credit;
         crate::failpoint::hit(crate::failpoint::RECV_AFTER_CREDIT);
-        debug!(target: "pm::recipient", sender = %batch.sender, session,
+        debug!(target: "pm::recipient", sender = %batch.sender, %scope,
                accepted = outcome.accepted, winners = outcome.winners,
                rejected = outcome.rejected.len(), credited = %credit, "payment received");
         Ok(outcome)
     }
 
-    /// Debits `pixels` of transcoded output from the session (after the work is done).
-    pub fn debit(
-        &self,
-        sender: Address,
-        session: &str,
-        pixels: u64,
-        price: PricePerPixel,
-    ) -> Result<(), PmError> {
-        self.balances
-            .debit_pixels(&(sender, session.to_owned()), pixels, price, Instant::now())
+    /// Debits `units` of work from the account (after the work is done).
+    pub fn debit(&self, key: &AccountKey, units: u64, price: PricePerUnit) -> Result<(), PmError> {
+        self.balances.debit_units(key, units, price, Instant::now())
     }
 
-    /// Whether the session may be served: its credit covers one ticket's EV (N6). A free
-    /// session (price 0) always may.
-    pub fn sufficient_balance(
-        &self,
-        sender: Address,
-        session: &str,
-        price: &PricePerPixel,
-    ) -> bool {
-        price.is_zero()
-            || self
-                .balances
-                .covers(&(sender, session.to_owned()), self.cfg.ticket_ev)
+    /// Whether the account may be served: its credit covers `need` (at least one ticket's
+    /// EV, N6). Free work (price 0) always may.
+    pub fn sufficient_balance(&self, key: &AccountKey, price: &PricePerUnit, need: Wei) -> bool {
+        price.is_zero() || self.balances.covers(key, need.max(self.cfg.ticket_ev))
     }
 
     /// Forgets nonce sets of params expired at `last_block` (memory and store).
@@ -576,7 +575,7 @@ mod tests {
     #[test]
     fn face_value_follows_gas_and_caps() {
         let cfg = RecipientConfig::default();
-        let price = PricePerPixel::from_wei_per_pixel(1);
+        let price = PricePerPixel::from_wei_per_unit(1);
         let gwei = 1_000_000_000u64;
         // 1 gwei × 1.2M gas = 1.2e15 tx cost → fv 1.2e17.
         let (fv, wp) =

@@ -6,6 +6,7 @@
 //! twice on the same params. A session stops at `max_nonces_per_session` (the orchestrator
 //! accepts 600 per params; we refresh earlier).
 
+use crate::PriceProto;
 use crate::{PmError, SenderInfo, TicketParams, ticket::ev};
 use alloy_primitives::{B256, U256};
 use reel_net::{EthSigner, proto};

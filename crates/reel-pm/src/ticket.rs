@@ -413,7 +413,7 @@ mod tests {
             seed: U256::from(0xabcdu64),
             expiration_block: 1_000_040,
             expiration: ticket().expiration,
-            price: PricePerPixel::from_wei_per_pixel(3),
+            price: PricePerPixel::from_wei_per_unit(3),
         };
         let w = p.to_proto();
         assert_eq!(w.seed, vec![0xab, 0xcd]);

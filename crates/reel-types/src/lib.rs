@@ -9,6 +9,8 @@
 //!   with more than 18 fractional digits is an error, never silently rounded.
 //! - [`Ppm`] is a share in millionths (reward cut, fee share), parsed from a percentage.
 //! - [`Round`] is a protocol round number.
+//! - [`PricePerUnit`] is wei per unit of work (a pixel, a token, a unit of fuel) as an
+//!   exact, reduced rational.
 
 #![deny(
     clippy::unwrap_used,
@@ -20,9 +22,11 @@
 
 mod amount;
 mod percent;
+mod price;
 mod round;
 
 pub use alloy_primitives::{Address, U256};
 pub use amount::{AmountError, DECIMALS, Lpt, Wei};
 pub use percent::{PercentError, Ppm};
+pub use price::{PriceError, PricePerUnit};
 pub use round::Round;

@@ -336,7 +336,7 @@ async fn c15_on_anvil_a_gas_spike_holds_the_redemption_until_gas_falls() -> anyh
             ticket_ev: ev,
             ..reel_pm::RecipientConfig::default()
         },
-        &reel_pm::PricePerPixel::from_wei_per_pixel(1),
+        &reel_pm::PricePerPixel::from_wei_per_unit(1),
         zero,
         Wei::from_whole(1),
     )?;

@@ -13,7 +13,7 @@ use alloy_primitives::Address;
 use reel_net::capabilities::Capabilities;
 use reel_net::proto;
 use reel_net::proto::orchestrator_client::OrchestratorClient;
-use reel_pm::PricePerPixel;
+use reel_pm::{PricePerPixel, PriceProto};
 use tokio::task::JoinSet;
 
 use crate::NodeError;

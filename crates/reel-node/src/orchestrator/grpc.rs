@@ -66,14 +66,22 @@ impl Orchestrator for Service {
                 Status::permission_denied(format!("invalid orchestrator request: {e}"))
             })?
         };
+        // Transcoding sessions are capped; request/response work has its capacity per
+        // (capability, model), checked per job.
+        let mut transcoding = true;
         if let Some(caps) = &req.capabilities {
             let job = reel_net::capabilities::Capabilities::from_proto(caps)
                 .map_err(|e| Status::invalid_argument(e.to_string()))?;
-            let ours = crate::caps::node_capabilities(1);
+            let (ours, _) = self
+                .0
+                .capabilities()
+                .map_err(|e| Status::internal(e.to_string()))?;
             job.fits(Some(&ours))
                 .map_err(|e| Status::failed_precondition(format!("capabilities: {e}")))?;
+            transcoding = job.offered.contains_id(crate::jobs::transcode::CAPABILITY);
         }
-        if !req.ignore_capacity_check
+        if transcoding
+            && !req.ignore_capacity_check
             && self.0.lock_sessions().active_count() >= self.0.settings.max_sessions
         {
             return Err(Status::resource_exhausted("OrchestratorCapped"));

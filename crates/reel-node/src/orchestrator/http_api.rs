@@ -17,6 +17,7 @@ use reel_net::proto;
 
 use super::work::{Job, OutRendition, Output, WorkError};
 use super::{ActiveSession, Fault, Inner, unix_now};
+use crate::jobs::transcode;
 use crate::orchestrator::fetch;
 
 /// Header values a transcoder sends with its results (go-livepeer's).
@@ -44,14 +45,18 @@ pub(super) fn cli_routes(inner: Arc<Inner>) -> Router {
 
 /// A refusal before the early 200: status, a metric label, and the message for the peer.
 #[derive(Debug)]
-struct Reject {
-    status: StatusCode,
-    reason: &'static str,
-    message: String,
+pub(super) struct Reject {
+    pub(super) status: StatusCode,
+    pub(super) reason: &'static str,
+    pub(super) message: String,
 }
 
 impl Reject {
-    fn new(status: StatusCode, reason: &'static str, message: impl Into<String>) -> Self {
+    pub(super) fn new(
+        status: StatusCode,
+        reason: &'static str,
+        message: impl Into<String>,
+    ) -> Self {
         Self {
             status,
             reason,
@@ -142,15 +147,21 @@ async fn drain_refused(body: Body, max_bytes: usize, within: Duration) {
 }
 
 /// The checks shared by `/segment` and `/payment`: rate, token, session, signature.
-struct Checked {
-    seg: proto::SegData,
-    payment: Option<proto::Payment>,
-    session: String,
-    gateway: alloy_primitives::Address,
-    kind: BodyKind,
+pub(super) struct Checked {
+    pub(super) seg: proto::SegData,
+    pub(super) payment: Option<proto::Payment>,
+    pub(super) session: String,
+    pub(super) gateway: alloy_primitives::Address,
+    pub(super) kind: BodyKind,
 }
 
-fn check_request(inner: &Inner, peer: SocketAddr, headers: &HeaderMap) -> Result<Checked, Reject> {
+/// Admission's first step, shared by every kind: rate, auth token, session, signature,
+/// capabilities.
+pub(super) fn check_request(
+    inner: &Inner,
+    peer: SocketAddr,
+    headers: &HeaderMap,
+) -> Result<Checked, Reject> {
     if !inner.limiter.allow(peer.ip(), Instant::now()) {
         inner.metrics.rate_limited.inc();
         return Err(Reject::new(
@@ -200,7 +211,10 @@ fn check_request(inner: &Inner, peer: SocketAddr, headers: &HeaderMap) -> Result
     if let Some(caps) = &seg.capabilities {
         let job = reel_net::capabilities::Capabilities::from_proto(caps)
             .map_err(|e| net_reject(&e, "capabilities"))?;
-        job.fits(Some(&crate::caps::node_capabilities(1)))
+        let (node, _) = inner.capabilities().map_err(|e| {
+            Reject::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
+        })?;
+        job.fits(Some(&node))
             .map_err(|e| Reject::new(StatusCode::BAD_REQUEST, "capabilities", e.to_string()))?;
     }
     Ok(Checked {
@@ -282,7 +296,10 @@ async fn handle_segment(
         && !price.is_zero()
     {
         if let Some(p) = &c.payment {
-            match payments.receive(p, c.gateway, &c.session).await {
+            match payments
+                .receive(p, c.gateway, &transcode::scope(&c.session), price)
+                .await
+            {
                 Ok(outcome) => {
                     inner.metrics.tickets_recv.add(u64::from(outcome.accepted));
                     inner
@@ -314,7 +331,8 @@ async fn handle_segment(
                 }
             }
         }
-        if !payments.sufficient_balance(c.gateway, &c.session, &price) {
+        let account = transcode::scope(&c.session).account(c.gateway);
+        if !payments.sufficient_balance(&account, &price, reel_types::Wei::ZERO) {
             return Err(Reject::new(
                 StatusCode::BAD_REQUEST,
                 "insufficient_balance",
@@ -597,7 +615,7 @@ fn finish(
     // before this point cost the gateway nothing.
     if let Some(p) = &inner.payments
         && !price.is_zero()
-        && let Err(e) = p.debit(gateway, session, pixels, price)
+        && let Err(e) = p.debit(&transcode::scope(session).account(gateway), pixels, price)
     {
         tracing::warn!(target: "node::orchestrator", %session, error = %e, "debit failed");
     }
@@ -637,7 +655,13 @@ async fn payment(
         Err(r) => return r.into_response(),
     };
     if let (Some(payments), Some(p)) = (&inner.payments, &c.payment) {
-        match payments.receive(p, c.gateway, &c.session).await {
+        // `/payment` tops up a stream's credit at its price (go-livepeer's payment-only
+        // request).
+        let price = inner.price_for(c.gateway);
+        match payments
+            .receive(p, c.gateway, &transcode::scope(&c.session), price)
+            .await
+        {
             Ok(o) => {
                 inner.metrics.tickets_recv.add(u64::from(o.accepted));
                 inner.metrics.winning_tickets_recv.add(u64::from(o.winners));

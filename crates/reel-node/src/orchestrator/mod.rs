@@ -21,6 +21,7 @@ pub mod fetch;
 mod grpc;
 mod health;
 mod http_api;
+mod jobs;
 pub mod work;
 pub mod workers;
 
@@ -36,7 +37,7 @@ use alloy_primitives::Address;
 use bytes::Bytes;
 use reel_net::EthSigner;
 use reel_net::proto;
-use reel_pm::PricePerPixel;
+use reel_pm::{PricePerPixel, PriceProto};
 use tokio_util::sync::CancellationToken;
 
 use crate::NodeError;
@@ -107,6 +108,10 @@ pub struct OrchestratorSettings {
     pub result_memory: usize,
     /// Test-only misbehaviour.
     pub fault: Option<Fault>,
+    /// Request/response work offered besides transcoding, per (capability, model).
+    pub jobs: Vec<crate::jobs::Offer>,
+    /// Longest a request/response job may run.
+    pub job_timeout: Duration,
 }
 
 impl OrchestratorSettings {
@@ -134,6 +139,8 @@ impl OrchestratorSettings {
             result_ttl: Duration::from_secs(120),
             result_memory: 512 << 20,
             fault: None,
+            jobs: Vec::new(),
+            job_timeout: Duration::from_secs(120),
         }
     }
 }
@@ -367,6 +374,8 @@ pub(crate) struct Inner {
     work: Work,
     limiter: RateLimiter,
     payments: Option<Arc<OrchPayments>>,
+    /// Request/response work offered per (capability, model), with its capacity.
+    offers: crate::jobs::Offers,
     metrics: OrchMetrics,
     tasks: Tasks,
     started: Instant,
@@ -461,16 +470,29 @@ impl Inner {
             Some(p) if !price.is_zero() => Some(p.issue_params(gateway, price).await?.to_proto()),
             _ => None,
         };
-        let capacity = u32::try_from(self.settings.max_sessions).unwrap_or(u32::MAX);
+        let (caps, capabilities_prices) = self.capabilities()?;
         Ok(proto::OrchestratorInfo {
             transcoder: self.uri.base(),
             ticket_params,
             price_info: Some(price.to_proto()?),
             address: self.signer.address().to_vec(),
-            capabilities: Some(crate::caps::node_capabilities(capacity).to_proto()),
+            capabilities: Some(caps.to_proto()),
             auth_token: Some(token),
+            capabilities_prices,
             ..Default::default()
         })
+    }
+
+    /// What this node can do: transcoding, plus every offer with its models (warm flag,
+    /// capacity, use) and a price per (capability, model).
+    fn capabilities(
+        &self,
+    ) -> Result<(reel_net::capabilities::Capabilities, Vec<proto::PriceInfo>), NodeError> {
+        let capacity = u32::try_from(self.settings.max_sessions).unwrap_or(u32::MAX);
+        let mut caps = crate::caps::node_capabilities(capacity);
+        let mut prices = Vec::new();
+        self.offers.advertise(&mut caps, &mut prices)?;
+        Ok((caps, prices))
     }
 
     /// Ends sessions idle for longer than the setting.
@@ -553,6 +575,8 @@ pub struct OrchestratorStatus {
     pub transcode_in_child: bool,
     pub sessions: Vec<SessionStatus>,
     pub transcoders: Vec<work::RemoteStatus>,
+    /// Request/response work offered: kind, model, unit, price, capacity and use.
+    pub jobs: Vec<crate::jobs::OfferStatus>,
     pub payments: Option<serde_json::Value>,
     /// The background tasks (keeper, redeemer, watchers, pollers, probes): runs, failures
     /// in a row, last error, raised conditions.
@@ -619,6 +643,7 @@ fn status(inner: &Inner) -> OrchestratorStatus {
         transcode_in_child: inner.work.workers.is_some(),
         sessions: inner.sessions_status(),
         transcoders: inner.work.remotes.status(),
+        jobs: inner.offers.status(),
         payments: inner.payments.as_ref().map(|p| p.status()),
         tasks: inner.tasks.health().json(),
     }
@@ -630,7 +655,7 @@ fn status(inner: &Inner) -> OrchestratorStatus {
 /// turns on ticket parameters and payment checks; `None` runs without payments
 /// (`--network offchain`).
 pub async fn start(
-    settings: OrchestratorSettings,
+    mut settings: OrchestratorSettings,
     signer: EthSigner,
     payments: Option<Arc<OrchPayments>>,
     registry: Arc<Registry>,
@@ -727,7 +752,10 @@ pub async fn start(
         .map_err(|e| NodeError::Config(format!("no randomness for the auth secret: {e}")))?;
     let metrics = OrchMetrics::new(&registry);
     metrics.max_sessions.set(settings.max_sessions as i64);
+    let offers = crate::jobs::Offers::new(std::mem::take(&mut settings.jobs))
+        .map_err(|e| NodeError::Config(format!("job offers: {e}")))?;
     let inner = Arc::new(Inner {
+        offers,
         limiter: RateLimiter::new(settings.rate),
         work: Work {
             remotes: Remotes::default(),
@@ -747,8 +775,9 @@ pub async fn start(
         started: Instant::now(),
     });
 
-    let router =
-        grpc::routes(Arc::clone(&inner)).merge(http_api::service_routes(Arc::clone(&inner)));
+    let router = grpc::routes(Arc::clone(&inner))
+        .merge(http_api::service_routes(Arc::clone(&inner)))
+        .merge(jobs::routes(&inner));
     let service = crate::service::serve(
         listener,
         router,

@@ -109,7 +109,7 @@ async fn discovery_from_the_pool_stake_weighted_selection_and_paid_segments() {
         );
         pay.set_facts(ProtocolFacts(p.clone()).facts().await.unwrap());
         let mut s = orch_settings(&dir.path().join(format!("o{i}")));
-        s.price = PricePerPixel::from_wei_per_pixel(i as u64);
+        s.price = PricePerPixel::from_wei_per_unit(i as u64);
         s.max_sessions = 32;
         let o = reel_node::orchestrator::start(
             s,
@@ -230,11 +230,12 @@ async fn discovery_from_the_pool_stake_weighted_selection_and_paid_segments() {
         }
         let price = (i + 1) as u64;
         for s in o.status().sessions {
-            let (bal, negative) = pay.balance(gw.address(), &s.id);
+            let (bal, negative) =
+                pay.balance(&reel_node::jobs::transcode::scope(&s.id).account(gw.address()));
             assert!(!negative);
             assert_eq!(bal, wei(EV - price * s.charged_pixels), "session {}", s.id);
             assert_eq!(s.charged_pixels, 30 * 256 * 144);
-            let (gbal, gneg) = gpay.balance(o.address(), &s.id);
+            let (gbal, gneg) = gpay.balance(o.address(), &reel_node::jobs::transcode::scope(&s.id));
             assert_eq!((gbal, gneg), (bal, false), "both sides agree to the wei");
         }
     }

@@ -5,6 +5,7 @@
 //! that store nothing are still served, and once the fault clears the very same tickets are
 //! credited once, to the wei.
 
+use reel_pm::PriceProto;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -102,7 +103,7 @@ async fn c29_full_or_locked_ticket_store_refuses_payments_health_turns_red_then_
     pay.set_facts(facts());
     let free = reel_node::ephemeral_signer().unwrap();
     let mut s = orch_settings(&data);
-    s.price = PricePerPixel::from_wei_per_pixel(1);
+    s.price = PricePerPixel::from_wei_per_unit(1);
     // A gateway served for free: its segments store no tickets.
     s.price_per_gateway
         .insert(free.address(), PricePerPixel::ZERO);
@@ -142,7 +143,10 @@ async fn c29_full_or_locked_ticket_store_refuses_payments_health_turns_red_then_
         "{text}"
     );
     assert_eq!(headers.get("retry-after").unwrap(), "5");
-    assert_eq!(pay.balance(me, &session), (Wei::ZERO, false));
+    assert_eq!(
+        pay.balance(&reel_node::jobs::transcode::scope(&session).account(me)),
+        (Wei::ZERO, false)
+    );
     assert_eq!(pay.counts().unwrap().total(), 0, "nothing stored");
 
     // A segment carrying the payment: refused the same way, nothing transcoded. The refusal
@@ -153,7 +157,10 @@ async fn c29_full_or_locked_ticket_store_refuses_payments_health_turns_red_then_
         .await;
     assert_eq!(st, 503, "{}", String::from_utf8_lossy(&body));
     assert!(String::from_utf8_lossy(&body).contains("ticket store unavailable"));
-    assert_eq!(pay.balance(me, &session), (Wei::ZERO, false));
+    assert_eq!(
+        pay.balance(&reel_node::jobs::transcode::scope(&session).account(me)),
+        (Wei::ZERO, false)
+    );
 
     let (st, doc) = healthz(&http, cli).await;
     assert_eq!(st, 503, "{doc}");
@@ -211,14 +218,20 @@ async fn c29_full_or_locked_ticket_store_refuses_payments_health_turns_red_then_
         .send("/payment", &seg, &payment, BodyKind::Inline, Vec::new())
         .await;
     assert_eq!(st, 200, "{}", String::from_utf8_lossy(&body));
-    assert_eq!(pay.balance(me, &session), (value, false));
+    assert_eq!(
+        pay.balance(&reel_node::jobs::transcode::scope(&session).account(me)),
+        (value, false)
+    );
     assert_eq!(pay.counts().unwrap().pending, 30);
     // Sent again: a replay, not credited twice.
     let (st, _, _) = gw
         .send("/payment", &seg, &payment, BodyKind::Inline, Vec::new())
         .await;
     assert_eq!(st, 200);
-    assert_eq!(pay.balance(me, &session), (value, false));
+    assert_eq!(
+        pay.balance(&reel_node::jobs::transcode::scope(&session).account(me)),
+        (value, false)
+    );
     assert_eq!(pay.counts().unwrap().pending, 30);
 
     // --- another process holds the write lock ------------------------------------------------
@@ -235,7 +248,11 @@ async fn c29_full_or_locked_ticket_store_refuses_payments_health_turns_red_then_
     let text = String::from_utf8_lossy(&body);
     assert_eq!(st, 503, "{text}");
     assert!(text.contains("database locked by another writer"), "{text}");
-    assert_eq!(pay.balance(me, &session), (value, false), "to the wei");
+    assert_eq!(
+        pay.balance(&reel_node::jobs::transcode::scope(&session).account(me)),
+        (value, false),
+        "to the wei"
+    );
     let (st, doc) = healthz(&http, cli).await;
     assert_eq!(
         (st, &doc["ticketStore"]["fault"]),
@@ -268,7 +285,11 @@ async fn c29_full_or_locked_ticket_store_refuses_payments_health_turns_red_then_
         .unwrap()
         .checked_sub(Wei::from_base_units(U256::from(charged)))
         .unwrap();
-    assert_eq!(pay.balance(me, &session), (expected, false), "to the wei");
+    assert_eq!(
+        pay.balance(&reel_node::jobs::transcode::scope(&session).account(me)),
+        (expected, false),
+        "to the wei"
+    );
     assert_eq!(pay.counts().unwrap().pending, 40);
     assert_eq!(
         metric(&orch.metrics(), "reel_ticket_store_healthy"),

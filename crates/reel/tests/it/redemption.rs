@@ -10,6 +10,7 @@
 //!   with 503, `/healthz` is red, and once the lock is gone the same payment is stored and
 //!   redeemed once.
 
+use reel_pm::PriceProto;
 use std::collections::HashSet;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};

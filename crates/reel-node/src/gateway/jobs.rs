@@ -1,0 +1,425 @@
+//! Request/response kinds on the gateway: a job is checked by its kind (a bad request costs
+//! nothing and goes nowhere), then dispatched from the pool of its (capability, model)
+//! through the same path as a segment: orchestrators that advertise the model at a price
+//! under the ceiling, warm ones first, paid before (the fee of the units the kind admits),
+//! the result's signature and the kind's own check verified, the units it reports debited.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use alloy_primitives::Address;
+use reel_jobs::{Admission, CapabilityKey, JobError, JobKind, JobOutput, JobRequest, wire};
+use reel_net::capabilities::{Capabilities, CapabilitySet, ModelConstraint};
+use reel_net::http as net_wire;
+use reel_net::proto;
+use reel_pm::{PricePerUnit, PriceProto, Scope};
+use reel_types::Wei;
+
+use super::dispatch::Work;
+use super::pool::{OrchSession, Pool};
+use super::{Core, RunningGateway};
+use crate::{FailureKind, NodeError};
+
+/// The kinds a gateway buys, by name.
+#[derive(Clone, Default)]
+pub struct JobKinds(BTreeMap<String, Arc<dyn JobKind>>);
+
+impl std::fmt::Debug for JobKinds {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.0.keys()).finish()
+    }
+}
+
+impl JobKinds {
+    pub fn add(&mut self, kind: Arc<dyn JobKind>) {
+        self.0.insert(kind.name().to_owned(), kind);
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Arc<dyn JobKind>> {
+        self.0.get(name)
+    }
+}
+
+impl FromIterator<Arc<dyn JobKind>> for JobKinds {
+    fn from_iter<I: IntoIterator<Item = Arc<dyn JobKind>>>(iter: I) -> Self {
+        let mut k = Self::default();
+        for kind in iter {
+            k.add(kind);
+        }
+        k
+    }
+}
+
+/// A job done: its output and what it cost.
+#[derive(Debug, Clone)]
+pub struct JobReceipt {
+    pub output: JobOutput,
+    pub orchestrator: String,
+    pub address: Address,
+    pub model: String,
+    /// Units debited, and at what price.
+    pub units: u64,
+    pub price: PricePerUnit,
+    /// `units × price`, rounded up, in wei.
+    pub fee: Wei,
+    /// Tickets sent with it, and their expected value.
+    pub tickets: u32,
+    pub ticket_value: Wei,
+    pub attempts: u32,
+    pub latency: Duration,
+}
+
+/// `/status` view of one (capability, model) pool.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct JobPoolStatus {
+    pub kind: String,
+    pub capability: u32,
+    pub model: String,
+    pub jobs: u64,
+    pub current: Option<String>,
+    pub orchestrators: Vec<super::OrchStatus>,
+}
+
+/// A (capability, model)'s pool, with the name of its kind.
+type KindPool = (String, Arc<tokio::sync::Mutex<Pool>>);
+
+/// The kinds and their pools.
+#[derive(Debug, Default)]
+pub(crate) struct Jobs {
+    pub(crate) kinds: JobKinds,
+    pools: std::sync::Mutex<HashMap<CapabilityKey, KindPool>>,
+}
+
+impl Jobs {
+    pub(crate) fn new(kinds: JobKinds) -> Self {
+        Self {
+            kinds,
+            pools: std::sync::Mutex::default(),
+        }
+    }
+
+    fn pool(&self, kind: &str, key: &CapabilityKey) -> Arc<tokio::sync::Mutex<Pool>> {
+        let mut m = self
+            .pools
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        Arc::clone(
+            &m.entry(key.clone())
+                .or_insert_with(|| (kind.to_owned(), Arc::default()))
+                .1,
+        )
+    }
+
+    pub(crate) async fn status(&self) -> Vec<JobPoolStatus> {
+        let pools: Vec<(CapabilityKey, String, Arc<tokio::sync::Mutex<Pool>>)> = self
+            .pools
+            .lock()
+            .map(|m| {
+                m.iter()
+                    .map(|(k, (n, p))| (k.clone(), n.clone(), Arc::clone(p)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut out = Vec::new();
+        for (key, kind, pool) in pools {
+            let Ok(p) = pool.try_lock() else { continue };
+            out.push(JobPoolStatus {
+                kind,
+                capability: key.capability,
+                jobs: p.jobs,
+                current: p.current.as_ref().map(ToString::to_string),
+                orchestrators: super::orch_status(&p, key.capability),
+                model: key.model,
+            });
+        }
+        out
+    }
+}
+
+/// One job, as dispatched work.
+struct JobWork<'a> {
+    kind: &'a dyn JobKind,
+    key: CapabilityKey,
+    caps: Capabilities,
+    request: &'a JobRequest,
+    admission: &'a Admission,
+    max_price: Option<PricePerUnit>,
+    timeout: Duration,
+}
+
+/// What came back from one orchestrator, verified.
+struct JobDone {
+    output: JobOutput,
+    units: u64,
+}
+
+/// The price an orchestrator's answer names for `key`.
+fn advertised_price(s: &OrchSession, key: &CapabilityKey) -> Option<PricePerUnit> {
+    s.d.info
+        .capabilities_prices
+        .iter()
+        .find(|p| p.capability == key.capability && p.constraint == key.model)
+        .and_then(|p| PricePerUnit::from_proto(p).ok())
+}
+
+fn warm(s: &OrchSession, key: &CapabilityKey) -> bool {
+    s.d.info
+        .capabilities
+        .as_ref()
+        .and_then(|c| Capabilities::from_proto(c).ok())
+        .and_then(|c| {
+            c.models
+                .get(&key.capability)?
+                .get(&key.model)
+                .map(|m| m.warm)
+        })
+        .unwrap_or(false)
+}
+
+impl Work for JobWork<'_> {
+    type Done = JobDone;
+
+    fn capabilities(&self) -> &Capabilities {
+        &self.caps
+    }
+
+    fn capability(&self) -> u32 {
+        self.key.capability
+    }
+
+    fn price(&self, s: &OrchSession) -> Option<PricePerUnit> {
+        advertised_price(s, &self.key)
+    }
+
+    fn max_price(&self) -> Option<PricePerUnit> {
+        self.max_price
+    }
+
+    fn preferred(&self, s: &OrchSession) -> bool {
+        warm(s, &self.key)
+    }
+
+    fn scope(&self, _s: &OrchSession) -> Scope {
+        Scope::new(self.key.capability, self.key.model.clone())
+    }
+
+    fn fee(&self, price: &PricePerUnit) -> Result<Wei, NodeError> {
+        Ok(Wei::from_base_units(
+            price
+                .fee_ceil(self.admission.units)
+                .map_err(reel_pm::PmError::from)?,
+        ))
+    }
+
+    fn expected(&self) -> Duration {
+        // Scored against the time budget: a job in a tenth of its timeout scores 0.1.
+        self.timeout
+    }
+
+    async fn submit<F: FnOnce() + Send>(
+        &self,
+        core: &Core,
+        s: &OrchSession,
+        payment: proto::Payment,
+        accepted: F,
+    ) -> Result<JobDone, NodeError> {
+        let uri = s.d.service.to_string();
+        let fail = |kind: FailureKind, detail: String| NodeError::orchestrator(&uri, kind, detail);
+        let mut seg = proto::SegData {
+            manifest_id: self.kind.name().as_bytes().to_vec(),
+            hash: net_wire::segment_hash(&self.request.body).to_vec(),
+            capabilities: Some(self.caps.to_proto()),
+            auth_token: s.d.info.auth_token.clone(),
+            ..Default::default()
+        };
+        reel_net::signed::sign_seg_data(&core.signer, &mut seg)?;
+        let mut headers =
+            net_wire::segment_request_headers(&seg, &payment, net_wire::BodyKind::Inline);
+        if let Ok(v) = reqwest::header::HeaderValue::from_str(&self.request.content_type) {
+            headers.insert(reqwest::header::CONTENT_TYPE, v);
+        }
+        let url = format!("{}{}", s.d.service.base(), self.kind.path());
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        let resp = tokio::time::timeout(
+            self.timeout,
+            core.http
+                .post(&url)
+                .headers(headers)
+                .body(self.request.body.clone())
+                .send(),
+        )
+        .await
+        .map_err(|_| fail(FailureKind::Timeout, "no answer in time".into()))?
+        .map_err(|e| fail(FailureKind::Connect, e.to_string()))?;
+        let status = resp.status();
+        let header = |name: &str| {
+            resp.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let (units, sig, content_type) = (
+            header(wire::UNITS),
+            header(wire::SIGNATURE),
+            header(reqwest::header::CONTENT_TYPE.as_str()).unwrap_or_default(),
+        );
+        let body = crate::rpc::read_body(
+            resp,
+            reel_net::http::Limits::default().max_result_bytes,
+            deadline,
+        )
+        .await
+        .map_err(|e| fail(FailureKind::Connect, format!("reading the result: {e}")))?;
+        if !status.is_success() {
+            let message = wire::error_message(&body);
+            let kind = match status.as_u16() {
+                402 => FailureKind::Payment,
+                503 => FailureKind::Busy,
+                400 | 404 | 413 | 415 | 422 => FailureKind::Refused,
+                _ => FailureKind::Refused,
+            };
+            return Err(fail(kind, format!("HTTP {status}: {message}")));
+        }
+        // Past a 200 the payment is spent.
+        accepted();
+        let units: u64 = units
+            .and_then(|u| u.parse().ok())
+            .ok_or_else(|| fail(FailureKind::BadResult, format!("no {} header", wire::UNITS)))?;
+        let sig = sig
+            .and_then(|h| alloy_primitives::hex::decode(h.trim_start_matches("0x")).ok())
+            .ok_or_else(|| {
+                fail(
+                    FailureKind::BadResult,
+                    format!("no {} header", wire::SIGNATURE),
+                )
+            })?;
+        reel_net::signed::verify_transcode_result(
+            s.d.address,
+            &[net_wire::segment_hash(&body)],
+            &sig,
+        )
+        .map_err(|e| fail(FailureKind::Verification, format!("result signature: {e}")))?;
+        let output = JobOutput {
+            content_type,
+            body,
+            units,
+        };
+        self.kind
+            .verify(self.request, &output)
+            .map_err(|e| fail(FailureKind::Verification, e.to_string()))?;
+        let units = self
+            .kind
+            .units_used(self.request, self.admission, &output)
+            .map_err(|e| fail(FailureKind::BadResult, e.to_string()))?;
+        if units != output.units {
+            return Err(fail(
+                FailureKind::Verification,
+                format!(
+                    "billed {} units where the kind allows {units}",
+                    output.units
+                ),
+            ));
+        }
+        Ok(JobDone { output, units })
+    }
+
+    fn units(&self, done: &JobDone) -> u64 {
+        done.units
+    }
+}
+
+impl Core {
+    /// Runs one request of `kind` on the network.
+    pub(crate) async fn run_job(
+        &self,
+        kind_name: &str,
+        request: JobRequest,
+    ) -> Result<JobReceipt, NodeError> {
+        let t0 = Instant::now();
+        let kind = self.jobs.kinds.get(kind_name).cloned().ok_or_else(|| {
+            NodeError::Job(JobError::BadRequest(format!(
+                "no job kind `{kind_name}` here"
+            )))
+        })?;
+        if request.body.len() > kind.max_request_bytes() {
+            return Err(NodeError::Job(JobError::TooLarge {
+                size: request.body.len(),
+                max: kind.max_request_bytes(),
+            }));
+        }
+        let admission = kind.admit(&request).map_err(NodeError::Job)?;
+        let key = CapabilityKey::new(kind.capability(), admission.model.clone());
+        let mut caps = Capabilities {
+            offered: CapabilitySet::new(),
+            version: crate::caps::VERSION.to_owned(),
+            ..Capabilities::default()
+        };
+        caps.offered.insert_id(key.capability);
+        // Sessions are bound by auth tokens, which orchestrators require.
+        caps.offered
+            .insert(reel_net::capabilities::Capability::AuthToken);
+        caps.models
+            .entry(key.capability)
+            .or_default()
+            .insert(key.model.clone(), ModelConstraint::default());
+        let max_price = self
+            .settings
+            .max_price_per_capability
+            .get(&key)
+            .or_else(|| {
+                self.settings
+                    .max_price_per_capability
+                    .get(&CapabilityKey::new(key.capability, "default"))
+            })
+            .copied();
+        let work = JobWork {
+            kind: kind.as_ref(),
+            key: key.clone(),
+            caps,
+            request: &request,
+            admission: &admission,
+            max_price,
+            timeout: self.settings.job_timeout,
+        };
+        let pool = self.jobs.pool(kind.name(), &key);
+        let mut pool = pool.lock().await;
+        pool.jobs = pool.jobs.saturating_add(1);
+        let label = key.to_string();
+        match self.dispatch(&label, &mut pool, &work).await {
+            Ok(d) => {
+                let fee = Wei::from_base_units(
+                    d.price.fee_ceil(d.units).map_err(reel_pm::PmError::from)?,
+                );
+                tracing::info!(target: "node::gateway", kind = %kind.name(), %key, orch = %d.uri, units = d.units, %fee, attempts = d.attempts, "job done");
+                Ok(JobReceipt {
+                    output: d.done.output,
+                    orchestrator: d.uri.to_string(),
+                    address: d.address,
+                    model: key.model,
+                    units: d.units,
+                    price: d.price,
+                    fee,
+                    tickets: d.tickets,
+                    ticket_value: d.value,
+                    attempts: d.attempts,
+                    latency: t0.elapsed(),
+                })
+            }
+            Err(f) => Err(NodeError::JobFailed {
+                kind: kind.name().to_owned(),
+                model: key.model,
+                attempts: f.attempts,
+                last: f.last,
+            }),
+        }
+    }
+}
+
+impl RunningGateway {
+    /// Runs one request of the kind named `kind` through the network: checked by the kind,
+    /// sent to an orchestrator that offers its model, paid, verified and debited.
+    pub async fn run_job(&self, kind: &str, request: JobRequest) -> Result<JobReceipt, NodeError> {
+        self.core.run_job(kind, request).await
+    }
+}

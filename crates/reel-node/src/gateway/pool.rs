@@ -1,0 +1,105 @@
+//! A pool of orchestrator sessions: per stream for transcoding, per (capability, model)
+//! for request/response kinds. It holds the orchestrators that answered `GetOrchestrator`
+//! (each with its auth token, price and ticket params), a latency score per (orchestrator,
+//! capability), which one is current, and which are suspended (for a number of pool
+//! refreshes after a failure) or banned (a verification failure: never again here).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use crate::gateway::discovery::Discovered;
+use crate::rpc::ServiceUri;
+use crate::{FailureKind, NodeError};
+use reel_pm::TicketParams;
+
+/// One orchestrator's session in a pool.
+#[derive(Debug, Clone)]
+pub(crate) struct OrchSession {
+    pub(crate) d: Discovered,
+    pub(crate) params: Option<TicketParams>,
+    /// Position in the candidate list (off-chain selection goes in this order).
+    pub(crate) order: usize,
+}
+
+impl OrchSession {
+    pub(crate) fn session_id(&self) -> String {
+        self.d
+            .info
+            .auth_token
+            .as_ref()
+            .map(|t| t.session_id.clone())
+            .unwrap_or_default()
+    }
+
+    /// The auth token expires within 3 minutes (go-livepeer refreshes in the last 10%).
+    pub(crate) fn token_expiring(&self) -> bool {
+        self.d
+            .info
+            .auth_token
+            .as_ref()
+            .is_none_or(|t| t.expiration - crate::orchestrator::unix_now() < 180)
+    }
+}
+
+/// The sessions, scores and standing of the orchestrators one stream or one kind of work
+/// uses.
+#[derive(Debug, Default)]
+pub(crate) struct Pool {
+    pub(crate) sessions: BTreeMap<ServiceUri, OrchSession>,
+    /// Latency score of the last job, per (orchestrator, capability).
+    pub(crate) scores: HashMap<(ServiceUri, u32), f64>,
+    pub(crate) current: Option<ServiceUri>,
+    /// The orchestrator that delivered the previous job (for the swap count).
+    pub(crate) last: Option<ServiceUri>,
+    /// Orchestrator → pool refresh count until which it is suspended.
+    pub(crate) suspended: HashMap<ServiceUri, u64>,
+    pub(crate) banned: HashSet<ServiceUri>,
+    pub(crate) refreshes: u64,
+    /// Jobs (segments) dispatched from this pool.
+    pub(crate) jobs: u64,
+}
+
+impl Pool {
+    pub(crate) fn score(&self, uri: &ServiceUri, capability: u32) -> Option<f64> {
+        self.scores.get(&(uri.clone(), capability)).copied()
+    }
+
+    pub(crate) fn is_suspended(&self, uri: &ServiceUri) -> bool {
+        self.suspended
+            .get(uri)
+            .is_some_and(|until| self.refreshes < *until)
+    }
+
+    /// Puts a failed orchestrator aside: banned for a verification failure, suspended for a
+    /// few refreshes for what suspends (go-livepeer: ceil(sessions / pool size) refreshes,
+    /// at least one), and its session dropped when its token or params can no longer be
+    /// trusted. Returns whether it was banned.
+    pub(crate) fn suspend(&mut self, uri: &ServiceUri, e: &NodeError, pool_size: usize) -> bool {
+        let banned = e.failure_kind() == Some(FailureKind::Verification);
+        if banned {
+            self.banned.insert(uri.clone());
+        } else if e.should_suspend_orchestrator() {
+            let n = self.sessions.len().max(1) as u64;
+            let penalty = n.div_ceil(pool_size.max(1) as u64).max(1);
+            self.suspended
+                .insert(uri.clone(), self.refreshes.saturating_add(penalty));
+        }
+        if self.current.as_ref() == Some(uri) {
+            self.current = None;
+        }
+        if e.should_refresh_session() || e.should_suspend_orchestrator() {
+            self.sessions.remove(uri);
+        }
+        banned
+    }
+
+    /// Every orchestrator the pool knows, banned ones included, for `/status`.
+    pub(crate) fn known(&self) -> Vec<&ServiceUri> {
+        let mut uris: Vec<&ServiceUri> = self.sessions.keys().collect();
+        for b in &self.banned {
+            if !uris.contains(&b) {
+                uris.push(b);
+            }
+        }
+        uris
+    }
+}

@@ -1,0 +1,350 @@
+//! A second kind of work on the job pipeline, defined here with only the public job
+//! interface: "reverse" reverses text, is billed per byte of output, paid up front for the
+//! most it may use (`max_bytes`) with the rest kept as credit, and runs in the
+//! orchestrator's process. On a devnet, with tickets from the gateway's deposit, through a
+//! real gateway and orchestrator.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use alloy::primitives::U256;
+use alloy::signers::local::PrivateKeySigner;
+use reel_chain::{ChainConfig, Devnet, DevnetOptions, Protocol};
+use reel_node::chain::ProtocolFacts;
+use reel_node::gateway::GatewaySettings;
+use reel_node::gateway::discovery::ListSource;
+use reel_node::jobs::{
+    Admission, BoxFuture, Cadence, JobError, JobKind, JobOutput, JobRequest, JobWorker, Offer,
+    Placement,
+};
+use reel_node::metrics::Registry;
+use reel_node::payments::{BrokerHandle, FactsSource, GatewayPayments, OrchPayments};
+use reel_pm::broker::{ReserveInfo, SenderInfo};
+use reel_pm::{AccountKey, PricePerUnit, RecipientConfig, RedeemerConfig, Scope, SenderConfig};
+use reel_types::{Lpt, Wei};
+use tokio_util::sync::CancellationToken;
+
+use crate::support::*;
+
+/// A capability id no real kind uses.
+const REVERSE: u32 = 250;
+const EV: u64 = 1_000_000_000_000;
+const PRICE_PER_BYTE: u64 = 1_000_000_000;
+
+/// `{"model": "...", "text": "...", "max_bytes": N}` → `{"text": "<reversed>"}`.
+struct Reverse;
+
+fn field<'a>(v: &'a serde_json::Value, name: &str) -> Result<&'a serde_json::Value, JobError> {
+    v.get(name)
+        .ok_or_else(|| JobError::BadRequest(format!("missing field `{name}`")))
+}
+
+impl JobKind for Reverse {
+    fn name(&self) -> &str {
+        "reverse"
+    }
+    fn capability(&self) -> u32 {
+        REVERSE
+    }
+    fn unit(&self) -> &str {
+        "byte"
+    }
+    fn cadence(&self) -> Cadence {
+        Cadence::UpFront
+    }
+    fn max_request_bytes(&self) -> usize {
+        4096
+    }
+    fn admit(&self, r: &JobRequest) -> Result<Admission, JobError> {
+        if r.content_type != "application/json" {
+            return Err(JobError::UnsupportedMedia(r.content_type.clone()));
+        }
+        let v: serde_json::Value = serde_json::from_slice(&r.body)
+            .map_err(|e| JobError::BadRequest(format!("malformed JSON: {e}")))?;
+        let model = field(&v, "model")?.as_str().unwrap_or_default().to_owned();
+        let text = field(&v, "text")?.as_str().unwrap_or_default();
+        let max = field(&v, "max_bytes")?.as_u64().unwrap_or(0);
+        if (text.len() as u64) > max {
+            return Err(JobError::Unprocessable(format!(
+                "{} bytes of text over max_bytes {max}",
+                text.len()
+            )));
+        }
+        Ok(Admission { model, units: max })
+    }
+    fn verify(&self, r: &JobRequest, out: &JobOutput) -> Result<(), JobError> {
+        let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap_or_default();
+        let o: serde_json::Value = serde_json::from_slice(&out.body)
+            .map_err(|e| JobError::Verification(format!("not JSON: {e}")))?;
+        let want: String = v["text"]
+            .as_str()
+            .unwrap_or_default()
+            .chars()
+            .rev()
+            .collect();
+        if o["text"].as_str() != Some(want.as_str()) {
+            return Err(JobError::Verification("not the text reversed".into()));
+        }
+        Ok(())
+    }
+}
+
+/// Reverses in process; counts its runs.
+struct Reverser(Arc<AtomicU32>);
+
+impl JobWorker for Reverser {
+    fn placement(&self) -> Placement {
+        Placement::InProcess
+    }
+    fn run(&self, model: &str, r: JobRequest) -> BoxFuture<'static, Result<JobOutput, JobError>> {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        let model = model.to_owned();
+        Box::pin(async move {
+            let v: serde_json::Value =
+                serde_json::from_slice(&r.body).map_err(|e| JobError::Failed(e.to_string()))?;
+            let text: String = v["text"]
+                .as_str()
+                .unwrap_or_default()
+                .chars()
+                .rev()
+                .collect();
+            let body = serde_json::json!({ "text": text, "model": model }).to_string();
+            Ok(JobOutput {
+                content_type: "application/json".into(),
+                units: text.len() as u64,
+                body: body.into(),
+            })
+        })
+    }
+}
+
+fn request(model: &str, text: &str, max: u64) -> JobRequest {
+    JobRequest::new(
+        "application/json",
+        serde_json::json!({ "model": model, "text": text, "max_bytes": max }).to_string(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_test_only_kind_runs_paid_end_to_end_through_the_job_interface() {
+    init_logs();
+    let dir = tempfile::tempdir().unwrap();
+    let devnet = Devnet::start(DevnetOptions {
+        protocol: reel_contracts::ProtocolParams {
+            round_length: 100,
+            ..DevnetOptions::devnet_protocol()
+        },
+        ..DevnetOptions::ephemeral(&dir.path().join("chain"), 3)
+    })
+    .await
+    .unwrap();
+    let f = devnet.file().clone();
+    let config = ChainConfig {
+        rpc_url: f.rpc_url.clone(),
+        chain_id: f.chain_id,
+        controller: f.contracts.controller,
+    };
+    let key = |i: usize| PrivateKeySigner::from_bytes(&f.accounts[i].private_key).unwrap();
+    let shutdown = CancellationToken::new();
+
+    // The orchestrator: an active one, offering "reverse" for model r1 only.
+    let op = Protocol::connect(&config, Some(key(1))).await.unwrap();
+    op.ensure_round_initialized().await.unwrap();
+    op.bond(Lpt::from_whole(100), op.from().unwrap())
+        .await
+        .unwrap();
+    op.set_transcoder("10".parse().unwrap(), "50".parse().unwrap())
+        .await
+        .unwrap();
+    devnet.mine_to_next_round().await.unwrap();
+    op.ensure_round_initialized().await.unwrap();
+    let osigner = reel_net::EthSigner::from_bytes(&key(1).to_bytes().0).unwrap();
+    let obroker = reel_chain::broker::ChainTicketBroker::connect(&config, key(1), Wei::ZERO)
+        .await
+        .unwrap();
+    let opay = Arc::new(
+        OrchPayments::open(
+            &dir.path().join("o"),
+            osigner.address(),
+            RecipientConfig {
+                ticket_ev: Wei::from_base_units(U256::from(EV)),
+                ..RecipientConfig::default()
+            },
+            Some(BrokerHandle::chain(obroker)),
+            Wei::from_whole(1),
+            RedeemerConfig::default(),
+        )
+        .unwrap(),
+    );
+    opay.set_facts(ProtocolFacts(op.clone()).facts().await.unwrap());
+    let runs = Arc::new(AtomicU32::new(0));
+    let price = PricePerUnit::from_wei_per_unit(PRICE_PER_BYTE);
+    let mut os = orch_settings(&dir.path().join("o"));
+    // Transcoding costs something too: a free orchestrator issues no ticket params.
+    os.price = PricePerUnit::from_wei_per_unit(1);
+    os.jobs = vec![Offer {
+        kind: Arc::new(Reverse),
+        model: "r1".into(),
+        price,
+        capacity: 2,
+        warm: true,
+        worker: Arc::new(Reverser(Arc::clone(&runs))),
+    }];
+    let orch = reel_node::orchestrator::start(
+        os,
+        osigner,
+        Some(Arc::clone(&opay)),
+        Registry::new(),
+        shutdown.child_token(),
+    )
+    .await
+    .unwrap();
+
+    // The gateway buys "reverse", paying with tickets from its deposit.
+    let gp = Protocol::connect(&config, Some(key(2))).await.unwrap();
+    gp.fund_deposit_and_reserve(Wei::from_whole(1), Wei::from_whole(1))
+        .await
+        .unwrap();
+
+    // The orchestrator advertises the model, its capacity and its price.
+    let info = reel_node::gateway::discovery::get_orchestrator(
+        orch.uri(),
+        reel_net::signed::signed_orchestrator_request(
+            &reel_net::EthSigner::from_bytes(&key(2).to_bytes().0).unwrap(),
+        ),
+        std::time::Duration::from_secs(5),
+    )
+    .await
+    .unwrap()
+    .0;
+    let p = info
+        .capabilities_prices
+        .iter()
+        .find(|p| p.capability == REVERSE)
+        .expect("a price for the kind");
+    assert_eq!(
+        (p.constraint.as_str(), p.price_per_unit, p.pixels_per_unit),
+        ("r1", PRICE_PER_BYTE as i64, 1)
+    );
+    let caps =
+        reel_net::capabilities::Capabilities::from_proto(info.capabilities.as_ref().unwrap())
+            .unwrap();
+    assert!(caps.offered.contains_id(REVERSE));
+    let m = &caps.models[&REVERSE]["r1"];
+    assert!(m.warm && m.capacity == 2, "{m:?}");
+
+    let gsigner = reel_net::EthSigner::from_bytes(&key(2).to_bytes().0).unwrap();
+    let gbroker = reel_chain::broker::ChainTicketBroker::connect(&config, key(2), Wei::ZERO)
+        .await
+        .unwrap();
+    let gpay = Arc::new(GatewayPayments::new(
+        gsigner.clone(),
+        SenderConfig {
+            max_ticket_ev: Wei::from_base_units(U256::from(EV)),
+            max_total_ev: Wei::from_whole(1),
+            ..SenderConfig::default()
+        },
+        Some(BrokerHandle::new(gbroker)),
+        SenderInfo {
+            deposit: Wei::ZERO,
+            withdraw_round: 0,
+            reserve: ReserveInfo::default(),
+        },
+    ));
+    gpay.set_facts(ProtocolFacts(gp.clone()).facts().await.unwrap());
+    gpay.refresh_own().await.unwrap();
+    let mut gs = GatewaySettings::new(any_addr(), ladder(&["P144p30fps16x9"]));
+    gs.jobs = [Arc::new(Reverse) as Arc<dyn JobKind>]
+        .into_iter()
+        .collect();
+    let gw = reel_node::gateway::start(
+        gs,
+        gsigner.clone(),
+        Arc::new(ListSource(vec![orch.uri().clone()])),
+        Some(Arc::clone(&gpay)),
+        Registry::new(),
+        shutdown.child_token(),
+    )
+    .await
+    .unwrap();
+
+    // One job: paid up front for 1,000 bytes, 11 used.
+    let r = gw
+        .run_job("reverse", request("r1", "hello world", 1000))
+        .await
+        .unwrap();
+    let out: serde_json::Value = serde_json::from_slice(&r.output.body).unwrap();
+    assert_eq!(out["text"], "dlrow olleh");
+    assert_eq!(r.units, 11, "billed the bytes it produced");
+    assert_eq!(r.price, price);
+    assert_eq!(r.fee, Wei::from_base_units(U256::from(11 * PRICE_PER_BYTE)));
+    // 1,000 bytes at 1 gwei need 1e12 wei: one ticket of EV 1e12.
+    assert_eq!(
+        (r.tickets, r.ticket_value),
+        (1, Wei::from_base_units(U256::from(EV)))
+    );
+    // Both ends agree to the wei: credit = one ticket's EV − 11 bytes.
+    let left = Wei::from_base_units(U256::from(EV - 11 * PRICE_PER_BYTE));
+    let scope = Scope::new(REVERSE, "r1");
+    assert_eq!(
+        opay.balance(&AccountKey::new(gsigner.address(), REVERSE, "r1")),
+        (left, false)
+    );
+    assert_eq!(gpay.balance(orch.address(), &scope), (left, false));
+
+    // What was paid for and not used stays as credit: the next ticket tops it up to one EV
+    // (work is served only while credit covers a ticket's EV), and the one after needs none.
+    let r2 = gw
+        .run_job("reverse", request("r1", "abc", 900))
+        .await
+        .unwrap();
+    assert_eq!((r2.units, r2.tickets), (3, 1));
+    let left = Wei::from_base_units(U256::from(2 * EV - 14 * PRICE_PER_BYTE));
+    assert_eq!(
+        opay.balance(&AccountKey::new(gsigner.address(), REVERSE, "r1")),
+        (left, false)
+    );
+    assert_eq!(gpay.balance(orch.address(), &scope), (left, false));
+    let r3 = gw
+        .run_job("reverse", request("r1", "xyz", 900))
+        .await
+        .unwrap();
+    assert_eq!((r3.units, r3.tickets), (3, 0));
+    assert_eq!(runs.load(Ordering::SeqCst), 3);
+
+    // Bad requests never reach an orchestrator or a payment.
+    let sent = gw.metrics();
+    for (req, status) in [
+        (JobRequest::new("text/plain", "x"), 415),
+        (JobRequest::new("application/json", "{"), 400),
+        (
+            JobRequest::new("application/json", r#"{"model":"r1","text":"x"}"#),
+            400,
+        ),
+        (request("r1", "too long", 2), 422),
+    ] {
+        let e = gw.run_job("reverse", req).await.unwrap_err();
+        match e {
+            reel_node::NodeError::Job(j) => assert_eq!(j.status(), status, "{j}"),
+            other => panic!("{other}"),
+        }
+    }
+    assert_eq!(runs.load(Ordering::SeqCst), 3);
+    assert_eq!(gw.metrics(), sent, "nothing sent, nothing paid");
+
+    // A model nobody offers: no orchestrator fits, the error says so.
+    let e = gw
+        .run_job("reverse", request("r2", "x", 10))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("r2"), "{e}");
+    assert_eq!(runs.load(Ordering::SeqCst), 3);
+
+    // The orchestrator shows the offer and its use.
+    let st = orch.status();
+    assert_eq!(st.jobs.len(), 1);
+    assert_eq!((st.jobs[0].unit.as_str(), st.jobs[0].in_use), ("byte", 0));
+    shutdown.cancel();
+    devnet.shutdown().await.unwrap();
+}
