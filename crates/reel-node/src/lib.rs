@@ -17,7 +17,9 @@
 //!   ([`orchestrator::workers`], catalogue #25), segment-URL policy against SSRF
 //!   ([`orchestrator::fetch`]).
 //! - [`transcoder`]: registers with an orchestrator, reconnects with backoff, transcodes
-//!   tasks and posts results.
+//!   tasks and posts results; [`worker`]: the same for job workers of request/response
+//!   kinds (AI inference, compute), all in the orchestrator's one worker registry
+//!   ([`orchestrator::registry`]).
 //! - [`gateway`]: a `reel_media::SegmentHandler` that discovers orchestrators
 //!   ([`gateway::discovery`]), selects one per segment ([`gateway::selection`]), pays,
 //!   submits, verifies ([`pixels`]) and fails over.
@@ -46,6 +48,7 @@ pub mod service;
 pub mod tasks;
 pub mod tls;
 pub mod transcoder;
+pub mod worker;
 
 pub use error::{FailureKind, NodeError};
 

@@ -1,5 +1,6 @@
-//! The orchestrator's gRPC services: `Orchestrator` for gateways and `Transcoder` for
-//! remote transcoders.
+//! The orchestrator's gRPC services: `Orchestrator` for gateways, and for its remote
+//! workers (all in one registry, `registry.rs`) `Transcoder` for transcoders and
+//! `AIWorker` for job workers of request/response kinds.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -7,6 +8,7 @@ use std::time::Instant;
 
 use axum::extract::ConnectInfo;
 use reel_net::proto;
+use reel_net::proto::ai_worker_server::{AiWorker, AiWorkerServer};
 use reel_net::proto::orchestrator_server::{Orchestrator, OrchestratorServer};
 use reel_net::proto::transcoder_server::{Transcoder, TranscoderServer};
 use tokio_stream::wrappers::ReceiverStream;
@@ -25,7 +27,8 @@ pub(super) fn routes(inner: Arc<Inner>) -> axum::Router {
     tonic::service::Routes::new(
         OrchestratorServer::new(svc.clone()).max_decoding_message_size(MAX_MESSAGE),
     )
-    .add_service(TranscoderServer::new(svc).max_decoding_message_size(MAX_MESSAGE))
+    .add_service(TranscoderServer::new(svc.clone()).max_decoding_message_size(MAX_MESSAGE))
+    .add_service(AiWorkerServer::new(svc).max_decoding_message_size(MAX_MESSAGE))
     .into_axum_router()
 }
 
@@ -162,16 +165,72 @@ impl Transcoder for Service {
         let (id, rx) = self.0.work.remotes.register(from.clone(), capacity, origin);
         tracing::info!(target: "node::orchestrator", transcoder = id, peer = %from, capacity, ?origin, "transcoder registered");
         self.0.refresh_transcoder_metrics();
-        // When the transcoder goes away its stream is dropped and the sender closes.
-        if let Some(tx) = self.0.work.remotes.sender(id) {
+        self.watch_worker(id, "transcoder");
+        Ok(Response::new(ReceiverStream::new(rx)))
+    }
+}
+
+impl Service {
+    /// When the worker goes away its stream is dropped and the sender closes: then it
+    /// leaves the registry and its tasks fail over.
+    fn watch_worker(&self, id: u64, what: &'static str) {
+        if let Some(closed) = self.0.work.remotes.closed(id) {
             let inner = Arc::clone(&self.0);
             self.0.tasks.tracker().spawn(async move {
-                tx.closed().await;
-                tracing::warn!(target: "node::orchestrator", transcoder = id, "transcoder disconnected");
+                closed.await;
+                tracing::warn!(target: "node::orchestrator", worker = id, what, "worker disconnected");
                 inner.work.remotes.unregister(id);
                 inner.refresh_transcoder_metrics();
             });
         }
+    }
+}
+
+#[tonic::async_trait]
+impl AiWorker for Service {
+    type RegisterAIWorkerStream = ReceiverStream<Result<proto::NotifyAiJob, Status>>;
+
+    async fn register_ai_worker(
+        &self,
+        request: Request<proto::RegisterAiWorkerRequest>,
+    ) -> Result<Response<Self::RegisterAIWorkerStream>, Status> {
+        self.limit(&request)?;
+        let from = peer(&request).map_or_else(|| "unknown".to_owned(), |p| p.to_string());
+        let req = request.into_inner();
+        if self.0.settings.orch_secret.is_none() {
+            return Err(Status::unimplemented(
+                "this orchestrator takes no remote workers (it has no --orch-secret)",
+            ));
+        }
+        if self.0.transcoder_kind(req.secret.as_bytes()) != Some(super::registry::Origin::Remote) {
+            tracing::warn!(target: "node::orchestrator", peer = %from, "worker registration with a wrong secret");
+            return Err(Status::unauthenticated("invalid secret"));
+        }
+        let caps = reel_net::capabilities::Capabilities::from_proto(
+            req.capabilities
+                .as_ref()
+                .unwrap_or(&proto::Capabilities::default()),
+        )
+        .map_err(|e| Status::invalid_argument(format!("capabilities: {e}")))?;
+        let capacity: u32 = caps
+            .models
+            .values()
+            .flat_map(|m| m.values())
+            .map(|m| m.capacity.max(1))
+            .sum();
+        if capacity == 0 || capacity > 10_000 {
+            return Err(Status::invalid_argument(format!(
+                "a worker must announce 1..=10000 slots over its models, not {capacity}"
+            )));
+        }
+        let models = caps.models.values().map(|m| m.len()).sum::<usize>();
+        let (id, rx) = self
+            .0
+            .work
+            .remotes
+            .register_job_worker(from.clone(), capacity, caps);
+        tracing::info!(target: "node::orchestrator", worker = id, peer = %from, capacity, models, "job worker registered");
+        self.watch_worker(id, "job worker");
         Ok(Response::new(ReceiverStream::new(rx)))
     }
 }

@@ -22,10 +22,11 @@ mod grpc;
 mod health;
 mod http_api;
 mod jobs;
+pub mod registry;
 pub mod work;
 pub mod workers;
 
-pub use http_api::{TRANSCODER_AUTH, TRANSCODING_ERROR};
+pub use http_api::{JOB_ERROR, JOB_RESULTS_PATH, TRANSCODER_AUTH, TRANSCODING_ERROR};
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -48,7 +49,7 @@ use crate::rpc::ServiceUri;
 use crate::service::{ServeSettings, Served};
 use crate::tasks::Tasks;
 use fetch::UrlPolicy;
-use work::{LocalPool, Remotes, Work, WorkerPool};
+use work::{LocalPool, Work, WorkerPool};
 use workers::{CrashBook, WorkerMetrics, WorkerSettings};
 
 /// How long an auth token (and so a session's right to send segments) lasts.
@@ -112,6 +113,10 @@ pub struct OrchestratorSettings {
     pub jobs: Vec<crate::jobs::Offer>,
     /// Longest a request/response job may run.
     pub job_timeout: Duration,
+    /// Where remote workers of every kind register. Offers served by remote job workers
+    /// take their [`JobWorker`](crate::jobs::JobWorker) from it
+    /// ([`registry::WorkerRegistry::job_worker`]).
+    pub workers_registry: Arc<registry::WorkerRegistry>,
 }
 
 impl OrchestratorSettings {
@@ -141,6 +146,7 @@ impl OrchestratorSettings {
             fault: None,
             jobs: Vec::new(),
             job_timeout: Duration::from_secs(120),
+            workers_registry: registry::WorkerRegistry::new(),
         }
     }
 }
@@ -407,18 +413,18 @@ pub(crate) fn random_hex(bytes: usize) -> String {
 impl Inner {
     /// Who presents this transcoder secret: one of our worker processes, a remote
     /// transcoder, or (`None`) nobody we know. Every secret is compared, in constant time.
-    pub(crate) fn transcoder_kind(&self, given: &[u8]) -> Option<work::Origin> {
+    pub(crate) fn transcoder_kind(&self, given: &[u8]) -> Option<registry::Origin> {
         use subtle::ConstantTimeEq;
         let mut found = None;
         for (n, s) in self.worker_secrets.iter().enumerate() {
             if bool::from(s.as_bytes().ct_eq(given)) {
-                found = Some(work::Origin::Worker(n));
+                found = Some(registry::Origin::Worker(n));
             }
         }
         if let Some(s) = &self.settings.orch_secret
             && bool::from(s.as_bytes().ct_eq(given))
         {
-            found = found.or(Some(work::Origin::Remote));
+            found = found.or(Some(registry::Origin::Remote));
         }
         found
     }
@@ -574,7 +580,7 @@ pub struct OrchestratorStatus {
     /// Local work runs in worker processes (`--transcode-in-child`).
     pub transcode_in_child: bool,
     pub sessions: Vec<SessionStatus>,
-    pub transcoders: Vec<work::RemoteStatus>,
+    pub transcoders: Vec<registry::RemoteStatus>,
     /// Request/response work offered: kind, model, unit, price, capacity and use.
     pub jobs: Vec<crate::jobs::OfferStatus>,
     pub payments: Option<serde_json::Value>,
@@ -752,13 +758,14 @@ pub async fn start(
         .map_err(|e| NodeError::Config(format!("no randomness for the auth secret: {e}")))?;
     let metrics = OrchMetrics::new(&registry);
     metrics.max_sessions.set(settings.max_sessions as i64);
+    let workers_registry = Arc::clone(&settings.workers_registry);
     let offers = crate::jobs::Offers::new(std::mem::take(&mut settings.jobs))
         .map_err(|e| NodeError::Config(format!("job offers: {e}")))?;
     let inner = Arc::new(Inner {
         offers,
         limiter: RateLimiter::new(settings.rate),
         work: Work {
-            remotes: Remotes::default(),
+            remotes: Arc::clone(&workers_registry),
             local,
             workers: worker_pool,
         },

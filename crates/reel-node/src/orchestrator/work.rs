@@ -4,17 +4,15 @@
 //! retried on another transcoder or locally; the gateway is charged once, for the result
 //! it gets.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use super::registry::WorkerRegistry;
+use super::workers::CrashBook;
 use bytes::Bytes;
 use reel_media::{SessionSettings, TranscodeSession, VideoProfile};
 use reel_net::proto;
-use tokio::sync::{mpsc, oneshot};
-use tonic::Status;
-
-use super::workers::CrashBook;
 
 /// One transcoded rendition, as the orchestrator hands it back.
 #[derive(Debug, Clone)]
@@ -72,303 +70,6 @@ pub enum WorkError {
         crashes: u32,
         refuse_after: u32,
     },
-}
-
-/// Who registered as a transcoder.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Origin {
-    /// A remote `reel transcoder` with the operator's `--orch-secret`.
-    Remote,
-    /// The orchestrator's own worker process number `n`.
-    Worker(usize),
-}
-
-/// A transcoder registered over gRPC.
-#[derive(Debug)]
-struct Remote {
-    peer: String,
-    capacity: u32,
-    /// Sessions assigned to it.
-    sessions: u32,
-    /// Tasks in flight.
-    in_flight: u32,
-    /// A remote transcoder or one of the orchestrator's own worker processes.
-    origin: Origin,
-    tx: mpsc::Sender<Result<proto::NotifySegment, Status>>,
-}
-
-#[derive(Debug)]
-struct Task {
-    transcoder: u64,
-    input: Bytes,
-    reply: Option<oneshot::Sender<Result<Output, WorkError>>>,
-}
-
-#[derive(Debug, Default)]
-struct Registry {
-    next_id: u64,
-    next_task: i64,
-    remotes: BTreeMap<u64, Remote>,
-    sticky: HashMap<String, u64>,
-    tasks: HashMap<i64, Task>,
-}
-
-/// What the status page shows of a transcoder.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct RemoteStatus {
-    pub id: u64,
-    pub peer: String,
-    pub capacity: u32,
-    pub sessions: u32,
-    pub in_flight: u32,
-    /// One of the orchestrator's own worker processes.
-    pub worker: bool,
-}
-
-/// Registered remote transcoders and their tasks.
-#[derive(Debug, Default)]
-pub struct Remotes {
-    reg: Mutex<Registry>,
-}
-
-impl Remotes {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Registry> {
-        self.reg
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    /// Adds a transcoder; returns its id and the stream of tasks to send it.
-    pub fn register(
-        &self,
-        peer: String,
-        capacity: u32,
-        origin: Origin,
-    ) -> (u64, mpsc::Receiver<Result<proto::NotifySegment, Status>>) {
-        let (tx, rx) = mpsc::channel(capacity.clamp(1, 64) as usize * 2);
-        let mut r = self.lock();
-        r.next_id = r.next_id.saturating_add(1);
-        let id = r.next_id;
-        r.remotes.insert(
-            id,
-            Remote {
-                peer,
-                capacity,
-                sessions: 0,
-                in_flight: 0,
-                origin,
-                tx,
-            },
-        );
-        (id, rx)
-    }
-
-    /// A sender to watch for the transcoder's disconnection.
-    pub fn sender(&self, id: u64) -> Option<mpsc::Sender<Result<proto::NotifySegment, Status>>> {
-        self.lock().remotes.get(&id).map(|r| r.tx.clone())
-    }
-
-    /// Removes a transcoder and fails its tasks at once (they are retried elsewhere).
-    pub fn unregister(&self, id: u64) {
-        let mut r = self.lock();
-        if r.remotes.remove(&id).is_none() {
-            return;
-        }
-        r.sticky.retain(|_, t| *t != id);
-        for task in r.tasks.values_mut().filter(|t| t.transcoder == id) {
-            if let Some(reply) = task.reply.take() {
-                let _ = reply.send(Err(WorkError::TranscoderGone { id }));
-            }
-        }
-    }
-
-    /// Number of remote transcoders (worker processes not counted, as go-livepeer's
-    /// `livepeer_transcoders_*` count remote ones), their total capacity and load.
-    pub fn totals(&self) -> (usize, u64, u64) {
-        let r = self.lock();
-        let remote = || r.remotes.values().filter(|t| t.origin == Origin::Remote);
-        let cap = remote().map(|t| u64::from(t.capacity)).sum();
-        let load = remote().map(|t| u64::from(t.sessions)).sum();
-        (remote().count(), cap, load)
-    }
-
-    pub fn status(&self) -> Vec<RemoteStatus> {
-        self.lock()
-            .remotes
-            .iter()
-            .map(|(id, t)| RemoteStatus {
-                id: *id,
-                peer: t.peer.clone(),
-                capacity: t.capacity,
-                sessions: t.sessions,
-                in_flight: t.in_flight,
-                worker: t.origin != Origin::Remote,
-            })
-            .collect()
-    }
-
-    /// The transcoder for a session: its sticky one while connected, else the least loaded
-    /// one with room (load / capacity), skipping `exclude`. Remote transcoders come before
-    /// the orchestrator's own worker processes, as they come before in-process work.
-    fn pick(&self, session: &str, exclude: &[u64]) -> Option<u64> {
-        let mut r = self.lock();
-        if let Some(id) = r.sticky.get(session).copied() {
-            if r.remotes.contains_key(&id) && !exclude.contains(&id) {
-                return Some(id);
-            }
-            r.sticky.remove(session);
-            if let Some(t) = r.remotes.get_mut(&id) {
-                t.sessions = t.sessions.saturating_sub(1);
-            }
-        }
-        let id = r
-            .remotes
-            .iter()
-            .filter(|(id, t)| !exclude.contains(id) && t.sessions < t.capacity)
-            .min_by(|(_, a), (_, b)| {
-                // a.sessions / a.capacity < b.sessions / b.capacity, in integers.
-                let worker = |t: &Remote| t.origin != Origin::Remote;
-                worker(a).cmp(&worker(b)).then_with(|| {
-                    (u64::from(a.sessions) * u64::from(b.capacity))
-                        .cmp(&(u64::from(b.sessions) * u64::from(a.capacity)))
-                })
-            })
-            .map(|(id, _)| *id)?;
-        r.sticky.insert(session.to_owned(), id);
-        if let Some(t) = r.remotes.get_mut(&id) {
-            t.sessions = t.sessions.saturating_add(1);
-        }
-        Some(id)
-    }
-
-    /// The worker process number of transcoder `id`, if it is one of ours.
-    fn worker_of(&self, id: u64) -> Option<usize> {
-        match self.lock().remotes.get(&id)?.origin {
-            Origin::Worker(n) => Some(n),
-            Origin::Remote => None,
-        }
-    }
-
-    /// Worker processes connected now.
-    pub fn workers(&self) -> usize {
-        self.lock()
-            .remotes
-            .values()
-            .filter(|t| t.origin != Origin::Remote)
-            .count()
-    }
-
-    /// The input bytes of a task, for the transcoder's download.
-    pub fn input(&self, task: i64) -> Option<Bytes> {
-        self.lock().tasks.get(&task).map(|t| t.input.clone())
-    }
-
-    /// Delivers a transcoder's answer. `false` if no such task is waiting (late, or sent by
-    /// another transcoder than the one it was given to).
-    pub fn complete(
-        &self,
-        task: i64,
-        from: Option<u64>,
-        result: Result<Output, WorkError>,
-    ) -> bool {
-        let mut r = self.lock();
-        let Some(t) = r.tasks.get_mut(&task) else {
-            return false;
-        };
-        if from.is_some_and(|f| f != t.transcoder) {
-            return false;
-        }
-        match t.reply.take() {
-            Some(reply) => reply.send(result).is_ok(),
-            None => false,
-        }
-    }
-
-    /// Runs a task on transcoder `id`.
-    async fn run(
-        &self,
-        id: u64,
-        input_url: impl FnOnce(i64) -> String,
-        seg_data: proto::SegData,
-        input: Bytes,
-        timeout: Duration,
-    ) -> Result<Output, WorkError> {
-        let (reply_tx, reply_rx) = oneshot::channel();
-        let (task_id, tx) = {
-            let mut r = self.lock();
-            r.next_task = r.next_task.saturating_add(1);
-            let task_id = r.next_task;
-            let tx = match r.remotes.get_mut(&id) {
-                Some(t) => {
-                    t.in_flight = t.in_flight.saturating_add(1);
-                    t.tx.clone()
-                }
-                None => return Err(WorkError::TranscoderGone { id }),
-            };
-            r.tasks.insert(
-                task_id,
-                Task {
-                    transcoder: id,
-                    input,
-                    reply: Some(reply_tx),
-                },
-            );
-            (task_id, tx)
-        };
-        let notify = proto::NotifySegment {
-            url: input_url(task_id),
-            seg_data: Some(seg_data),
-            task_id,
-            ..Default::default()
-        };
-        let result = async {
-            tx.try_send(Ok(notify)).map_err(|e| match e {
-                // Gone before it saw the task: not this segment's doing, so retried.
-                mpsc::error::TrySendError::Closed(_) => WorkError::TranscoderFailed {
-                    id,
-                    message: "it disconnected before the task was sent".into(),
-                },
-                mpsc::error::TrySendError::Full(_) => WorkError::TranscoderFailed {
-                    id,
-                    message: "its task queue is full".into(),
-                },
-            })?;
-            match tokio::time::timeout(timeout, reply_rx).await {
-                Ok(Ok(r)) => r,
-                Ok(Err(_)) => Err(WorkError::TranscoderGone { id }),
-                Err(_) => Err(WorkError::TranscoderTimeout { id, after: timeout }),
-            }
-        }
-        .await;
-        let mut r = self.lock();
-        r.tasks.remove(&task_id);
-        if let Some(t) = r.remotes.get_mut(&id) {
-            t.in_flight = t.in_flight.saturating_sub(1);
-        }
-        result
-    }
-
-    /// The session ended: frees its transcoder slot and tells the transcoder.
-    pub fn end_session(&self, session: &str) {
-        let mut r = self.lock();
-        let Some(id) = r.sticky.remove(session) else {
-            return;
-        };
-        if let Some(t) = r.remotes.get_mut(&id) {
-            t.sessions = t.sessions.saturating_sub(1);
-            // An empty URL with the session's token means "tear it down".
-            let _ = t.tx.try_send(Ok(proto::NotifySegment {
-                seg_data: Some(proto::SegData {
-                    auth_token: Some(proto::AuthToken {
-                        session_id: session.to_owned(),
-                        ..Default::default()
-                    }),
-                    ..Default::default()
-                }),
-                ..Default::default()
-            }));
-        }
-    }
 }
 
 /// Local media-engine sessions, one per orchestrator session.
@@ -462,7 +163,7 @@ pub struct WorkerPool {
 /// (in process, or in worker processes).
 #[derive(Debug)]
 pub struct Work {
-    pub remotes: Remotes,
+    pub remotes: Arc<WorkerRegistry>,
     pub local: Option<LocalPool>,
     pub workers: Option<WorkerPool>,
 }
@@ -609,7 +310,7 @@ mod tests {
 
     #[test]
     fn sticky_then_least_loaded() {
-        let r = Remotes::default();
+        let r = WorkerRegistry::default();
         let (a, _ra) = r.register("a".into(), 2, Origin::Remote);
         let (b, _rb) = r.register("b".into(), 1, Origin::Remote);
         assert_eq!(r.pick("s1", &[]), Some(a));
@@ -629,7 +330,7 @@ mod tests {
 
     #[test]
     fn remote_transcoders_before_worker_processes() {
-        let r = Remotes::default();
+        let r = WorkerRegistry::default();
         let (w, _rw) = r.register("worker".into(), 10, Origin::Worker(0));
         let (a, _ra) = r.register("a".into(), 1, Origin::Remote);
         assert_eq!(r.workers(), 1);
@@ -644,7 +345,7 @@ mod tests {
     /// stream is refused after two crashes, and a segment waits `wait` for a worker.
     fn with_workers(base: &str, wait: Duration) -> Work {
         Work {
-            remotes: Remotes::default(),
+            remotes: WorkerRegistry::default(),
             local: None,
             workers: Some(WorkerPool {
                 base: base.into(),
@@ -735,7 +436,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_task_on_a_disconnecting_transcoder_fails_at_once() {
-        let r = Arc::new(Remotes::default());
+        let r = WorkerRegistry::new();
         let (a, mut rx) = r.register("a".into(), 1, Origin::Remote);
         let r2 = Arc::clone(&r);
         let run = tokio::spawn(async move {

@@ -348,3 +348,112 @@ async fn a_test_only_kind_runs_paid_end_to_end_through_the_job_interface() {
     shutdown.cancel();
     devnet.shutdown().await.unwrap();
 }
+
+/// The same kind served by a remote job worker that registered with the orchestrator (the
+/// one worker registry that also holds transcoders): no worker, no capacity; a worker
+/// connects and announces the model; the job runs there; it goes away and its model is
+/// unavailable again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_remote_job_worker_serves_a_kind_through_the_worker_registry() {
+    init_logs();
+    let dir = tempfile::tempdir().unwrap();
+    let shutdown = CancellationToken::new();
+    let secret = "job-worker-secret";
+    let mut os = orch_settings(dir.path());
+    os.orch_secret = Some(secret.into());
+    let registry = Arc::clone(&os.workers_registry);
+    // The worker's inputs are fetched from this orchestrator: its base URL is known once it
+    // listens, so bind first.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    os.http_addr = addr;
+    let base = format!("https://{addr}");
+    os.jobs = vec![Offer {
+        kind: Arc::new(Reverse),
+        model: "r-remote".into(),
+        price: PricePerUnit::ZERO,
+        capacity: 4,
+        warm: false,
+        worker: registry.job_worker(&Reverse, base, std::time::Duration::from_secs(10)),
+    }];
+    let orch = start_orch(os, &shutdown).await;
+    let mut gs = GatewaySettings::new(any_addr(), ladder(&["P144p30fps16x9"]));
+    gs.jobs = [Arc::new(Reverse) as Arc<dyn JobKind>]
+        .into_iter()
+        .collect();
+    let gw = reel_node::gateway::start(
+        gs,
+        reel_node::ephemeral_signer().unwrap(),
+        Arc::new(ListSource(vec![orch.uri().clone()])),
+        None,
+        Registry::new(),
+        shutdown.child_token(),
+    )
+    .await
+    .unwrap();
+
+    // No worker yet: the orchestrator has no capacity for the model.
+    let e = gw
+        .run_job("reverse", request("r-remote", "abc", 10))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("insufficient capacity"), "{e}");
+
+    let runs = Arc::new(AtomicU32::new(0));
+    let worker_stop = shutdown.child_token();
+    let ws = reel_node::worker::JobWorkerSettings::new(
+        orch.uri().clone(),
+        secret.into(),
+        vec![reel_node::worker::WorkerOffer {
+            kind: Arc::new(Reverse),
+            model: "r-remote".into(),
+            capacity: 2,
+            warm: true,
+            worker: Arc::new(Reverser(Arc::clone(&runs))),
+        }],
+    );
+    let worker = tokio::spawn(reel_node::worker::run(ws, worker_stop.clone()));
+    let t0 = std::time::Instant::now();
+    while !orch
+        .status()
+        .transcoders
+        .iter()
+        .any(|t| t.kind == "jobs" && t.models == [format!("{REVERSE}_r-remote")])
+    {
+        assert!(
+            t0.elapsed() < std::time::Duration::from_secs(10),
+            "worker never registered"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let r = gw
+        .run_job("reverse", request("r-remote", "remote work", 100))
+        .await
+        .unwrap();
+    let out: serde_json::Value = serde_json::from_slice(&r.output.body).unwrap();
+    assert_eq!(out["text"], "krow etomer");
+    assert_eq!(out["model"], "r-remote", "the remote worker ran it");
+    assert_eq!(r.units, 11);
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+
+    // The worker leaves: its model has no capacity any more.
+    worker_stop.cancel();
+    worker.await.unwrap().unwrap();
+    let t0 = std::time::Instant::now();
+    while orch.status().transcoders.iter().any(|t| t.kind == "jobs") {
+        assert!(
+            t0.elapsed() < std::time::Duration::from_secs(10),
+            "worker never left"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let e = gw
+        .run_job("reverse", request("r-remote", "abc", 10))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("insufficient capacity"), "{e}");
+    shutdown.cancel();
+}
