@@ -307,6 +307,7 @@ impl Work {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::orchestrator::registry::Origin;
 
     #[test]
     fn sticky_then_least_loaded() {
@@ -345,7 +346,7 @@ mod tests {
     /// stream is refused after two crashes, and a segment waits `wait` for a worker.
     fn with_workers(base: &str, wait: Duration) -> Work {
         Work {
-            remotes: WorkerRegistry::default(),
+            remotes: WorkerRegistry::new(),
             local: None,
             workers: Some(WorkerPool {
                 base: base.into(),
