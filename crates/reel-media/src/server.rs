@@ -110,10 +110,20 @@ impl MediaServer {
         listener: TcpListener,
         shutdown: CancellationToken,
     ) -> Result<HttpServer, MediaError> {
+        self.spawn_with(listener, shutdown, Router::new())
+    }
+
+    /// [`Self::spawn`], with `extra` routes (a node's other APIs) on the same port.
+    pub fn spawn_with(
+        self: &Arc<Self>,
+        listener: TcpListener,
+        shutdown: CancellationToken,
+        extra: Router,
+    ) -> Result<HttpServer, MediaError> {
         let addr = listener
             .local_addr()
             .map_err(|e| MediaError::io("reading the HTTP listener's address", e))?;
-        let router = self.router();
+        let router = self.router().merge(extra);
         let reaper = tokio::spawn(Arc::clone(self).reap_idle(shutdown.clone()));
         let task = tokio::spawn(async move {
             use axum::serve::ListenerExt;

@@ -423,3 +423,102 @@ impl RunningGateway {
         self.core.run_job(kind, request).await
     }
 }
+
+/// A handle to run jobs through a running gateway, for the HTTP APIs built on it.
+#[derive(Debug, Clone)]
+pub struct JobRunner(pub(crate) Arc<Core>);
+
+impl JobRunner {
+    pub async fn run_job(&self, kind: &str, request: JobRequest) -> Result<JobReceipt, NodeError> {
+        self.0.run_job(kind, request).await
+    }
+
+    /// The kind named `name`, if this gateway buys it.
+    pub fn kind(&self, name: &str) -> Option<Arc<dyn JobKind>> {
+        self.0.jobs.kinds.get(name).cloned()
+    }
+}
+
+/// Builds extra routes on the gateway's HTTP port once it runs (a kind's public API, such as
+/// the AI pipelines on go-livepeer's paths).
+#[derive(Clone)]
+pub struct RouteFactory(pub Arc<dyn Fn(JobRunner) -> axum::Router + Send + Sync>);
+
+impl std::fmt::Debug for RouteFactory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RouteFactory")
+    }
+}
+
+/// The status and message of a job that did not run, for an HTTP answer.
+pub fn error_status(e: &NodeError) -> (u16, String) {
+    match e {
+        NodeError::Job(j) => (j.status(), j.to_string()),
+        NodeError::JobFailed { .. } | NodeError::NoOrchestrators { .. } => (503, e.to_string()),
+        _ => (500, e.to_string()),
+    }
+}
+
+/// `POST /job/{kind}`: the body is the request; the answer is the output with what it cost
+/// (`Livepeer-Units`, `Livepeer-Price`, `Livepeer-Fee`, `Livepeer-Orchestrator`).
+pub(crate) fn routes(runner: JobRunner) -> axum::Router {
+    use axum::extract::{Path, State};
+    use axum::http::{HeaderMap, StatusCode, header};
+    use axum::response::IntoResponse;
+    async fn run(
+        State(r): State<JobRunner>,
+        Path(kind): Path<String>,
+        headers: HeaderMap,
+        body: axum::body::Body,
+    ) -> axum::response::Response {
+        let fail = |status: u16, message: &str| {
+            (
+                StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+                [(header::CONTENT_TYPE, "application/json")],
+                wire::error_body(message),
+            )
+                .into_response()
+        };
+        let Some(k) = r.kind(&kind) else {
+            return fail(404, &format!("no job kind `{kind}` on this gateway"));
+        };
+        let Ok(bytes) = axum::body::to_bytes(body, k.max_request_bytes()).await else {
+            return fail(
+                413,
+                &format!("request over the limit of {} bytes", k.max_request_bytes()),
+            );
+        };
+        let ct = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        match r.run_job(&kind, JobRequest::new(ct, bytes)).await {
+            Ok(receipt) => {
+                let mut resp = (StatusCode::OK, receipt.output.body).into_response();
+                let h = resp.headers_mut();
+                let mut set = |name: &'static str, value: String| {
+                    if let Ok(v) = axum::http::HeaderValue::from_str(&value) {
+                        h.insert(name, v);
+                    }
+                };
+                set(header::CONTENT_TYPE.as_str(), receipt.output.content_type);
+                set(wire::UNITS, receipt.units.to_string());
+                set(
+                    wire::PRICE,
+                    format!("{}/{}", receipt.price.num(), receipt.price.den()),
+                );
+                set(wire::FEE, receipt.fee.base_units().to_string());
+                set(wire::MODEL, receipt.model);
+                set("Livepeer-Orchestrator", receipt.orchestrator);
+                resp
+            }
+            Err(e) => {
+                let (status, message) = error_status(&e);
+                fail(status, &message)
+            }
+        }
+    }
+    axum::Router::new()
+        .route("/job/{kind}", axum::routing::post(run))
+        .with_state(runner)
+}

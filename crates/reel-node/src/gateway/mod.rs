@@ -23,7 +23,7 @@ pub mod selection;
 pub mod submit;
 mod transcode;
 
-pub use jobs::{JobKinds, JobPoolStatus, JobReceipt};
+pub use jobs::{JobKinds, JobPoolStatus, JobReceipt, JobRunner, RouteFactory, error_status};
 pub use transcode::Handler;
 
 use std::collections::HashMap;
@@ -93,6 +93,8 @@ pub struct GatewaySettings {
         std::collections::BTreeMap<reel_jobs::CapabilityKey, reel_pm::PricePerUnit>,
     /// Longest a job may take at one orchestrator.
     pub job_timeout: Duration,
+    /// Public APIs of kinds, mounted on the HTTP port next to `POST /job/{kind}`.
+    pub http_routes: Vec<jobs::RouteFactory>,
 }
 
 impl GatewaySettings {
@@ -116,6 +118,7 @@ impl GatewaySettings {
             jobs: jobs::JobKinds::default(),
             max_price_per_capability: std::collections::BTreeMap::new(),
             job_timeout: Duration::from_secs(60),
+            http_routes: Vec::new(),
         }
     }
 }
@@ -480,7 +483,14 @@ pub async fn start(
         handler,
         hls,
     )
-    .spawn(http_listener, shutdown.clone())?;
+    .spawn_with(http_listener, shutdown.clone(), {
+        let runner = jobs::JobRunner(Arc::clone(&core));
+        let mut extra = jobs::routes(runner.clone());
+        for f in &core.settings.http_routes {
+            extra = extra.merge((f.0)(runner.clone()));
+        }
+        extra
+    })?;
     let cli = match s.cli_addr {
         Some(addr) => {
             let l = crate::service::bind(addr, "--cli-addr").await?;

@@ -438,6 +438,36 @@ async fn a_remote_job_worker_serves_a_kind_through_the_worker_registry() {
     assert_eq!(r.units, 11);
     assert_eq!(runs.load(Ordering::SeqCst), 1);
 
+    // The same over the gateway's HTTP API.
+    let http = reqwest::Client::new();
+    let url = format!("http://{}/job/reverse", gw.http_addr());
+    let resp = http
+        .post(&url)
+        .header("Content-Type", "application/json")
+        .body(request("r-remote", "over http", 50).body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["livepeer-units"], "9");
+    assert_eq!(resp.headers()["livepeer-model"], "r-remote");
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body["text"], "ptth revo");
+    let resp = http
+        .post(&url)
+        .header("Content-Type", "text/plain")
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 415);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(
+        body["error"]["message"],
+        "unsupported content type `text/plain`"
+    );
+    assert_eq!(runs.load(Ordering::SeqCst), 2);
+
     // The worker leaves: its model has no capacity any more.
     worker_stop.cancel();
     worker.await.unwrap().unwrap();
