@@ -500,7 +500,8 @@ contract ProtocolHandler is TestBase {
         uint256[] storage ids = lockIds[a];
         uint256 n = ids.length;
         for (uint256 k = 0; k < n; k++) {
-            uint256 id = ids[(seed + k) % n];
+            // seed % n first: any seed, 2^256 − 1 included, without overflow.
+            uint256 id = ids[(seed % n + k) % n];
             if (bm.isValidUnbondingLock(a, id)) return (true, id);
         }
         return (false, 0);

@@ -9,7 +9,7 @@ import {console} from "../lib/console.sol";
 /// commission changes, round skips, treasury changes, griefing and forced-delegation
 /// attempts by 3 orchestrators (2 active seats, so evictions happen), 4 delegators and an
 /// attacker. After every call: C6, C7, C8, C9 of the reliability catalogue.
-contract ProtocolInvariantTest is ProtocolFixture {
+abstract contract ProtocolInvariantBase is ProtocolFixture {
     ProtocolHandler internal handler;
 
     function setUp() public {
@@ -61,8 +61,8 @@ contract ProtocolInvariantTest is ProtocolFixture {
         targetSelector(FuzzSelector(address(handler), selectors));
     }
 
-    /// forge-config: default.invariant.fail-on-revert = true
-    function invariant_C6_C7_C8_C9() public view {
+    /// Every check, after every call.
+    function checkAll() internal view {
         // Violations found inside actions (C6 and C9 around rewards, C8 attempts, payouts).
         vm.assertEq(handler.violations(), 0, handler.firstViolation());
         checkC6();
@@ -176,5 +176,28 @@ contract ProtocolInvariantTest is ProtocolFixture {
         console.log("fees", handler.calls("payFees"));
         console.log("griefs allowed", handler.calls("grief"));
         console.log("rounds advanced", handler.calls("advance"));
+    }
+}
+
+contract ProtocolInvariantTest is ProtocolInvariantBase {
+    /// forge-config: default.invariant.fail-on-revert = true
+    function invariant_C6_C7_C8_C9() public view {
+        checkAll();
+    }
+}
+
+/// Finds of the fresh-seeded campaigns (`./x fuzz`), replayed through the handler.
+contract ProtocolHandlerRegressionTest is ProtocolInvariantBase {
+    /// Seed 0x42a5…bf71, shrunk to unbond → unbond → rebond → withdrawStake: a lock seed of
+    /// 2^256 − 1 overflowed the handler's own lock pick (`seed + k`), a harness bug that
+    /// hid every later call of the sequence.
+    function test_LockPickWithTheLargestSeed() public {
+        handler.unbond(1e19, 1e9);
+        handler.unbond(500, 1349);
+        handler.rebond(5e8, 12599);
+        handler.withdrawStake(4889, type(uint256).max);
+        handler.rebond(1, type(uint256).max);
+        handler.rebondFromUnbonded(2, 3, type(uint256).max);
+        checkAll();
     }
 }
