@@ -21,9 +21,10 @@ use alloy_primitives::{B256, U256};
 use reel_media::{SessionSettings, TranscodeSession};
 use reel_node::gateway::GatewaySettings;
 use reel_node::gateway::discovery::ListSource;
-use reel_node::metrics::Registry;
+use reel_node::node::{GatewayBuilder, OrchestratorBuilder};
 use reel_node::orchestrator::OrchestratorSettings;
-use reel_node::payments::{ChainFacts, GatewayPayments, OrchPayments};
+use reel_node::payments::ChainFacts;
+use reel_node::tasks::Tasks;
 use reel_pm::broker::{ReserveInfo, SenderInfo};
 use reel_pm::ticket::ExpirationParams;
 use reel_pm::{PricePerPixel, RecipientConfig, RedeemerConfig, SenderConfig};
@@ -101,58 +102,47 @@ struct Net {
 
 async fn network(dir: &Path, ladder: &str, local_verify: bool, max: usize) -> Net {
     let shutdown = CancellationToken::new();
-    let osigner = reel_node::ephemeral_signer().unwrap();
-    let opay = Arc::new(
-        OrchPayments::open(
-            dir,
-            osigner.address(),
-            RecipientConfig::default(),
-            None,
-            Wei::from_whole(1),
-            RedeemerConfig::default(),
-        )
-        .unwrap(),
-    );
-    opay.set_facts(facts());
     let mut os = OrchestratorSettings::new("127.0.0.1:0".parse().unwrap());
     os.data_dir = Some(dir.to_path_buf());
     os.price = PricePerPixel::from_wei_per_unit(1000);
     os.max_sessions = max;
-    let orch =
-        reel_node::orchestrator::start(os, osigner, Some(opay), Registry::new(), shutdown.clone())
-            .await
-            .unwrap();
-    let gsigner = reel_node::ephemeral_signer().unwrap();
-    let gpay = Arc::new(GatewayPayments::new(
-        gsigner.clone(),
-        SenderConfig::default(),
-        None,
-        SenderInfo {
-            deposit: Wei::from_whole(100),
-            withdraw_round: 0,
-            reserve: ReserveInfo {
-                funds_remaining: Wei::from_whole(100),
-                claimed_in_current_round: Wei::ZERO,
-            },
-        },
-    ));
-    gpay.set_facts(facts());
+    let orch = OrchestratorBuilder::new(os)
+        .fixed_facts(facts())
+        .payments(
+            RecipientConfig::default(),
+            RedeemerConfig::default(),
+            Wei::from_whole(1),
+        )
+        .tasks(Tasks::with_shutdown(shutdown.clone()))
+        .start()
+        .await
+        .unwrap()
+        .orchestrator;
     let mut gs = GatewaySettings::new(
         "127.0.0.1:0".parse().unwrap(),
         reel_media::parse_ladder(ladder).unwrap(),
     );
     gs.local_verify = local_verify;
     gs.max_streams = max;
-    let gw = reel_node::gateway::start(
-        gs,
-        gsigner,
-        Arc::new(ListSource(vec![orch.uri().clone()])),
-        Some(gpay),
-        Registry::new(),
-        shutdown.clone(),
-    )
-    .await
-    .unwrap();
+    let gw = GatewayBuilder::new(gs)
+        .source(Arc::new(ListSource(vec![orch.uri().clone()])))
+        .fixed_facts(facts())
+        .payments(
+            SenderConfig::default(),
+            SenderInfo {
+                deposit: Wei::from_whole(100),
+                withdraw_round: 0,
+                reserve: ReserveInfo {
+                    funds_remaining: Wei::from_whole(100),
+                    claimed_in_current_round: Wei::ZERO,
+                },
+            },
+        )
+        .tasks(Tasks::with_shutdown(shutdown.clone()))
+        .start()
+        .await
+        .unwrap()
+        .gateway;
     Net { gw, orch, shutdown }
 }
 

@@ -29,6 +29,9 @@
 //!   and the round keeper.
 //! - [`service`], [`tls`], [`rpc`]: listeners and clients; [`metrics`], [`ratelimit`]:
 //!   Prometheus exposition and per-client limits.
+//! - [`node`]: the builders that start a role with everything around it (payments, chain
+//!   facts, watcher, redeemer, probe, keeper) and own its tasks; every command, the demo,
+//!   the benches and the tests start roles through them.
 //! - [`tasks`]: every background task of a node, named, cancellable at any await, its
 //!   failures in `/status`, `/healthz` and the metrics.
 
@@ -38,6 +41,7 @@ mod error;
 pub mod gateway;
 pub mod jobs;
 pub mod metrics;
+pub mod node;
 pub mod orchestrator;
 pub mod payments;
 pub mod pixels;

@@ -336,6 +336,7 @@ impl OrchPayments {
     ) -> Result<Self, NodeError> {
         std::fs::create_dir_all(data_dir)
             .map_err(|e| NodeError::io(format!("creating {}", data_dir.display()), e))?;
+        #[cfg(feature = "test-hooks")]
         if let Some((name, hit)) = reel_pm::failpoint::check() {
             tracing::warn!(target: "node::payments", failpoint = name, hit,
                 "{} is set: this process aborts at that point of the ticket path (crash tests only)",

@@ -29,6 +29,14 @@ use crate::metrics::{Counter, Gauge, Histogram, Registry};
 use crate::orchestrator::work::WorkError;
 use crate::rpc::ServiceUri;
 
+/// Abort on a task of this stream (manifest id): the crash tests' poison input
+/// (`test-hooks` builds only; the orchestrator passes it on to its worker processes).
+#[cfg(feature = "test-hooks")]
+pub const ABORT_ON_STREAM_ENV: &str = "REEL_TEST_ABORT_ON_STREAM";
+/// Never finish a task of this stream (`test-hooks` builds only).
+#[cfg(feature = "test-hooks")]
+pub const HANG_ON_STREAM_ENV: &str = "REEL_TEST_HANG_ON_STREAM";
+
 /// Transcoder settings.
 #[derive(Debug, Clone)]
 pub struct TranscoderSettings {
@@ -47,10 +55,12 @@ pub struct TranscoderSettings {
     /// Backoff bounds for reconnecting.
     pub backoff_min: Duration,
     pub backoff_max: Duration,
-    /// TEST ONLY: abort the process on a task of this stream (manifest id), as a decoder
-    /// crashing on a poison input would (catalogue #25 tests). Never set in production.
+    /// Abort the process on a task of this stream (manifest id), as a decoder crashing on
+    /// a poison input would (`test-hooks` builds only).
+    #[cfg(feature = "test-hooks")]
     pub test_abort_on_stream: Option<Vec<u8>>,
-    /// TEST ONLY: never finish a task of this stream, as a stuck decoder would.
+    /// Never finish a task of this stream, as a stuck decoder would (`test-hooks` only).
+    #[cfg(feature = "test-hooks")]
     pub test_hang_on_stream: Option<Vec<u8>>,
 }
 
@@ -66,8 +76,14 @@ impl TranscoderSettings {
             cli_addr: None,
             backoff_min: Duration::from_secs(1),
             backoff_max: Duration::from_secs(30),
-            test_abort_on_stream: None,
-            test_hang_on_stream: None,
+            #[cfg(feature = "test-hooks")]
+            test_abort_on_stream: std::env::var(ABORT_ON_STREAM_ENV)
+                .ok()
+                .map(String::into_bytes),
+            #[cfg(feature = "test-hooks")]
+            test_hang_on_stream: std::env::var(HANG_ON_STREAM_ENV)
+                .ok()
+                .map(String::into_bytes),
         }
     }
 }
@@ -393,6 +409,7 @@ async fn work(
     settings.encoder_threads = state.settings.encoder_threads;
     let seq = u64::try_from(seg.seq).unwrap_or(0);
     let reinit = seg.force_session_reinit;
+    #[cfg(feature = "test-hooks")]
     if state
         .settings
         .test_abort_on_stream
@@ -402,6 +419,7 @@ async fn work(
         tracing::error!(target: "node::transcoder", %session, seq, "test fault: aborting on this stream");
         std::process::abort();
     }
+    #[cfg(feature = "test-hooks")]
     if state
         .settings
         .test_hang_on_stream

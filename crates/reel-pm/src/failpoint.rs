@@ -1,8 +1,9 @@
 //! Named crash points on the ticket path, for the crash tests (catalogue #12, #13, N9).
 //!
-//! Each point is a call to [`hit`] at one step of a ticket's life on the orchestrator. They are
-//! compiled into every build and do nothing unless the environment variable
-//! [`ENV`] (`REEL_FAILPOINT`) names one of them when the process starts: then the process
+//! Each point is a call to [`hit`] at one step of a ticket's life on the orchestrator. They
+//! exist only in builds with the `failpoints` feature (test builds: a release binary has no
+//! hooks, and [`hit`] compiles to nothing). There, they do nothing unless the environment
+//! variable [`ENV`] (`REEL_FAILPOINT`) names one of them when the process starts: then the process
 //! aborts (`std::process::abort`, SIGABRT, no destructors, no flush — as close to `kill -9` at
 //! that exact line as a process can get) the first time it reaches that point, or the N-th
 //! time with `REEL_FAILPOINT=<name>@N`. The crash tests start `reel orchestrator` with it, let
@@ -24,7 +25,9 @@
 //! | `redeem-recover` | start-up recovery re-broadcast an in-flight tx | ticket + tx |
 //! | `tx-after-broadcast` | any other transaction of the account broadcast, no receipt | nothing (the node has the tx) |
 
+#[cfg(feature = "failpoints")]
 use std::sync::OnceLock;
+#[cfg(feature = "failpoints")]
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The environment variable that arms one fail point.
@@ -55,6 +58,7 @@ pub const ALL: &[&str] = &[
 ];
 
 /// Every fail point: the ticket path's, then the transaction sender's.
+#[cfg(feature = "failpoints")]
 const KNOWN: &[&str] = &[
     RECV_AFTER_VALIDATION,
     RECV_AFTER_STORE,
@@ -67,6 +71,7 @@ const KNOWN: &[&str] = &[
     TX_AFTER_BROADCAST,
 ];
 
+#[cfg(feature = "failpoints")]
 #[derive(Debug)]
 struct Armed {
     name: &'static str,
@@ -74,10 +79,13 @@ struct Armed {
     at: u64,
 }
 
+#[cfg(feature = "failpoints")]
 static ARMED: OnceLock<Option<Armed>> = OnceLock::new();
+#[cfg(feature = "failpoints")]
 static HITS: AtomicU64 = AtomicU64::new(0);
 
 /// Parses `name` or `name@N` (N ≥ 1).
+#[cfg(feature = "failpoints")]
 fn parse(spec: &str) -> Result<Armed, String> {
     let (name, at) = match spec.split_once('@') {
         Some((n, at)) => (
@@ -98,6 +106,7 @@ fn parse(spec: &str) -> Result<Armed, String> {
     Ok(Armed { name, at })
 }
 
+#[cfg(feature = "failpoints")]
 fn armed() -> Option<&'static Armed> {
     ARMED
         .get_or_init(|| {
@@ -122,10 +131,18 @@ fn armed() -> Option<&'static Armed> {
 /// The armed fail point as `(name, hit count)`, if any (for a warning at start-up; an
 /// unknown name stops the process with exit code 2 here).
 pub fn check() -> Option<(&'static str, u64)> {
-    armed().map(|a| (a.name, a.at))
+    #[cfg(feature = "failpoints")]
+    {
+        armed().map(|a| (a.name, a.at))
+    }
+    #[cfg(not(feature = "failpoints"))]
+    {
+        None
+    }
 }
 
 /// Aborts the process if `name` is the armed fail point and this is the hit to abort on.
+#[cfg(feature = "failpoints")]
 pub fn hit(name: &'static str) {
     let Some(a) = armed() else { return };
     if a.name != name {
@@ -138,7 +155,12 @@ pub fn hit(name: &'static str) {
     }
 }
 
-#[cfg(test)]
+/// Without the `failpoints` feature a fail point is nothing.
+#[cfg(not(feature = "failpoints"))]
+#[inline(always)]
+pub fn hit(_name: &'static str) {}
+
+#[cfg(all(test, feature = "failpoints"))]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;

@@ -44,8 +44,8 @@ pub mod ticket;
 
 #[cfg(test)]
 mod catalogue;
-#[cfg(test)]
-pub(crate) mod testing;
+#[cfg(any(test, feature = "test-utils"))]
+pub mod testing;
 
 pub use balance::{AccountKey, Balances, RenditionEstimate, Scope, segment_fee_estimate};
 pub use broker::{

@@ -26,22 +26,22 @@ use std::{
     sync::Mutex,
 };
 
-pub(crate) fn wei(v: u64) -> Wei {
+pub fn wei(v: u64) -> Wei {
     Wei::from_base_units(U256::from(v))
 }
 
-pub(crate) fn temp_store() -> (tempfile::TempDir, Store) {
+pub fn temp_store() -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("pm.sqlite")).unwrap();
     (dir, store)
 }
 
-pub(crate) fn gateway_key() -> EthSigner {
+pub fn gateway_key() -> EthSigner {
     EthSigner::from_bytes(&[0x42; 32]).unwrap()
 }
 
 /// Params as an orchestrator at `0x0a…` would issue them (rand 7), expiring at `exp`.
-pub(crate) fn issued_params(exp: u64) -> TicketParams {
+pub fn issued_params(exp: u64) -> TicketParams {
     TicketParams {
         recipient: Address::repeat_byte(0x0a),
         // 0.002 ETH beats a 1.2M-gas redemption at 1 gwei; EV 1e12 wei.
@@ -63,7 +63,7 @@ pub(crate) fn issued_params(exp: u64) -> TicketParams {
 }
 
 /// A validly signed always-winning ticket from [`gateway_key`] on [`issued_params`].
-pub(crate) fn signed_ticket(nonce: u32) -> SignedTicket {
+pub fn signed_ticket(nonce: u32) -> SignedTicket {
     let mut p = issued_params(140);
     p.win_prob = MAX_WIN_PROB;
     let t = p.ticket(gateway_key().address(), nonce);
@@ -114,12 +114,12 @@ struct Chain {
 
 /// The in-memory TicketBroker model.
 #[derive(Debug)]
-pub(crate) struct MemoryBroker {
+pub struct MemoryBroker {
     chain: Mutex<Chain>,
 }
 
 impl MemoryBroker {
-    pub(crate) fn new(recipient: Address) -> Self {
+    pub fn new(recipient: Address) -> Self {
         let mut c = Chain {
             block: 100,
             round: 10,
@@ -140,7 +140,7 @@ impl MemoryBroker {
     }
 
     /// Sets a sender's state; its `claimed_in_current_round` counts as claimed this round.
-    pub(crate) fn set_sender(&self, sender: Address, mut info: SenderInfo) {
+    pub fn set_sender(&self, sender: Address, mut info: SenderInfo) {
         let mut c = self.c();
         let r = c.round;
         c.claimed_round
@@ -148,67 +148,67 @@ impl MemoryBroker {
         info.reserve.claimed_in_current_round = Wei::ZERO;
         c.senders.insert(sender, info);
     }
-    pub(crate) fn sender(&self, sender: Address) -> SenderInfo {
+    pub fn sender(&self, sender: Address) -> SenderInfo {
         self.c().senders.get(&sender).copied().unwrap_or_default()
     }
-    pub(crate) fn set_pool_size(&self, n: u64) {
+    pub fn set_pool_size(&self, n: u64) {
         self.c().pool_size_override = Some(n);
     }
-    pub(crate) fn set_claimed(&self, holder: Address, claimant: Address, amount: Wei) {
+    pub fn set_claimed(&self, holder: Address, claimant: Address, amount: Wei) {
         let mut c = self.c();
         let r = c.round;
         c.claimed_by.insert((holder, r, claimant), amount);
     }
-    pub(crate) fn set_gas_price(&self, g: Wei) {
+    pub fn set_gas_price(&self, g: Wei) {
         self.c().gas_price = g;
     }
-    pub(crate) fn advance_blocks(&self, n: u64) {
+    pub fn advance_blocks(&self, n: u64) {
         self.c().block += n;
     }
-    pub(crate) fn block(&self) -> u64 {
+    pub fn block(&self) -> u64 {
         self.c().block
     }
     /// Moves to the next round and initialises it (a fresh block hash).
-    pub(crate) fn next_round(&self) {
+    pub fn next_round(&self) {
         let mut c = self.c();
         c.round += 1;
         let r = c.round;
         c.round_hashes.insert(r, B256::repeat_byte(r as u8));
         c.round_initialized = true;
     }
-    pub(crate) fn round(&self) -> u64 {
+    pub fn round(&self) -> u64 {
         self.c().round
     }
-    pub(crate) fn set_round_initialized(&self, v: bool) {
+    pub fn set_round_initialized(&self, v: bool) {
         self.c().round_initialized = v;
     }
-    pub(crate) fn fail_next_broadcast(&self, e: PmError) {
+    pub fn fail_next_broadcast(&self, e: PmError) {
         self.c().broadcast_errors.push_back(e);
     }
     /// The next `prepare_redeem` fails (the chain broker's gas estimate runs the redemption,
     /// so a contract refusal shows up there).
-    pub(crate) fn fail_next_prepare(&self, e: PmError) {
+    pub fn fail_next_prepare(&self, e: PmError) {
         self.c().prepare_errors.push_back(e);
     }
-    pub(crate) fn fees(&self, recipient: Address) -> Wei {
+    pub fn fees(&self, recipient: Address) -> Wei {
         self.c().fees.get(&recipient).copied().unwrap_or(Wei::ZERO)
     }
-    pub(crate) fn redeemed_events(&self, ticket_hash: B256) -> u32 {
+    pub fn redeemed_events(&self, ticket_hash: B256) -> u32 {
         self.c()
             .redeemed_events
             .get(&ticket_hash)
             .copied()
             .unwrap_or(0)
     }
-    pub(crate) fn prepared(&self) -> u32 {
+    pub fn prepared(&self) -> u32 {
         self.c().prepared
     }
-    pub(crate) fn mempool_len(&self) -> usize {
+    pub fn mempool_len(&self) -> usize {
         self.c().mempool.len()
     }
     /// Another transaction of the redeeming account (the keeper's `reward()`) is mined with
     /// the next nonce, evicting whatever of ours waited on it.
-    pub(crate) fn other_tx_takes_next_nonce(&self) {
+    pub fn other_tx_takes_next_nonce(&self) {
         let mut c = self.c();
         let n = c.mined_nonce;
         c.mempool.remove(&n);
@@ -217,23 +217,23 @@ impl MemoryBroker {
         c.block += 1;
     }
     /// Forgets the mempool, as a restarted node or a reorg does.
-    pub(crate) fn drop_mempool(&self) {
+    pub fn drop_mempool(&self) {
         self.c().mempool.clear();
     }
     /// Somebody else redeems a ticket directly (front-run).
-    pub(crate) fn redeem_directly(&self, t: &SignedTicket) -> Result<(), String> {
+    pub fn redeem_directly(&self, t: &SignedTicket) -> Result<(), String> {
         let mut c = self.c();
         Self::execute(&mut c, t)
     }
 
     /// A block is mined right before the next `usedTickets` read, after the receipts were
     /// read: the redeemer's view of one tick straddles two blocks.
-    pub(crate) fn mine_before_next_used_check(&self) {
+    pub fn mine_before_next_used_check(&self) {
         self.c().mine_before_used_check = true;
     }
 
     /// Mines one block with every transaction in the mempool.
-    pub(crate) fn mine(&self) {
+    pub fn mine(&self) {
         let mut c = self.c();
         c.block += 1;
         let block = c.block;
@@ -469,7 +469,7 @@ impl TicketBroker for MemoryBroker {
 }
 
 /// Funds a sender generously.
-pub(crate) fn funded(deposit: Wei, reserve: Wei) -> SenderInfo {
+pub fn funded(deposit: Wei, reserve: Wei) -> SenderInfo {
     SenderInfo {
         deposit,
         withdraw_round: 0,

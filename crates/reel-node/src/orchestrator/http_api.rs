@@ -16,7 +16,7 @@ use reel_net::http::{self as wire, BodyKind, Limits};
 use reel_net::proto;
 
 use super::work::{Job, OutRendition, Output, WorkError};
-use super::{ActiveSession, Fault, Inner, unix_now};
+use super::{ActiveSession, Inner, unix_now};
 use crate::jobs::transcode;
 use crate::orchestrator::fetch;
 
@@ -499,34 +499,16 @@ async fn read_segment_body(
     }
 }
 
-/// The test-only fault: half-size renditions.
-fn fault_ladder(ladder: &[reel_media::VideoProfile]) -> Vec<reel_media::VideoProfile> {
-    ladder
-        .iter()
-        .map(|p| {
-            let mut q = p.clone();
-            q.width = (p.width / 2).max(2) & !1;
-            q.height = (p.height / 2).max(2) & !1;
-            q
-        })
-        .collect()
-}
-
 async fn transcode(
     inner: &Arc<Inner>,
     session: &str,
-    mut seg: proto::SegData,
-    mut ladder: Vec<reel_media::VideoProfile>,
+    seg: proto::SegData,
+    ladder: Vec<reel_media::VideoProfile>,
     input: Bytes,
     duration: Duration,
 ) -> Result<Output, WorkError> {
-    let fault = inner.settings.fault;
-    if fault == Some(Fault::WrongRenditions) {
-        ladder = fault_ladder(&ladder);
-        seg.full_profiles3 = ladder.iter().map(crate::profiles::to_wire).collect();
-        seg.full_profiles.clear();
-        seg.full_profiles2.clear();
-    }
+    #[cfg(feature = "test-hooks")]
+    let (seg, ladder) = super::faults::before(inner.settings.fault, seg, ladder);
     let want = ladder.len();
     let base = inner.uri.base();
     let job = Job {
@@ -536,7 +518,7 @@ async fn transcode(
         input,
         duration,
     };
-    let mut out = inner
+    let out = inner
         .work
         .transcode(job, |task| format!("{base}/transcoder/input/{task}"))
         .await?;
@@ -549,12 +531,8 @@ async fn transcode(
     if out.renditions.iter().any(|r| r.data.len() < 25) {
         return Err(WorkError::Media("ZeroSegments: an empty rendition".into()));
     }
-    if fault == Some(Fault::WrongRenditions) {
-        // Claim the pixels a full-size rendition would have had.
-        for r in &mut out.renditions {
-            r.pixels = r.pixels.saturating_mul(4);
-        }
-    }
+    #[cfg(feature = "test-hooks")]
+    let out = super::faults::after(inner.settings.fault, out);
     Ok(out)
 }
 

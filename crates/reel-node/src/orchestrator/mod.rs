@@ -17,6 +17,8 @@
 //! ([`workers`]) or in this one) → renditions stored for download → result signed →
 //! session debited → `TranscodeResult`.
 
+#[cfg(feature = "test-hooks")]
+mod faults;
 pub mod fetch;
 mod grpc;
 mod health;
@@ -55,14 +57,8 @@ use workers::{CrashBook, WorkerMetrics, WorkerSettings};
 /// How long an auth token (and so a session's right to send segments) lasts.
 pub const AUTH_TOKEN_VALIDITY: Duration = Duration::from_secs(30 * 60);
 
-/// Faults a test can switch on to play a dishonest orchestrator. Never set in production.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Fault {
-    /// Encode every rendition at half the asked size but report the pixels of the full
-    /// size (catalogue #27).
-    WrongRenditions,
-}
+#[cfg(feature = "test-hooks")]
+pub use faults::{FAULT_ENV, Fault};
 
 /// Orchestrator settings (go-livepeer flag names in the CLI).
 #[derive(Debug, Clone)]
@@ -108,6 +104,7 @@ pub struct OrchestratorSettings {
     pub result_ttl: Duration,
     pub result_memory: usize,
     /// Test-only misbehaviour.
+    #[cfg(feature = "test-hooks")]
     pub fault: Option<Fault>,
     /// Request/response work offered besides transcoding, per (capability, model).
     pub jobs: Vec<crate::jobs::Offer>,
@@ -143,7 +140,8 @@ impl OrchestratorSettings {
             rate: RateSettings::default(),
             result_ttl: Duration::from_secs(120),
             result_memory: 512 << 20,
-            fault: None,
+            #[cfg(feature = "test-hooks")]
+            fault: faults::from_env(),
             jobs: Vec::new(),
             job_timeout: Duration::from_secs(120),
             workers_registry: registry::WorkerRegistry::new(),

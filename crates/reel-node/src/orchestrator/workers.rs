@@ -79,11 +79,24 @@ pub struct WorkerSettings {
 impl WorkerSettings {
     /// One worker running `program args`, with the default backoff and crash policy.
     pub fn new(program: PathBuf, args: Vec<OsString>) -> Self {
+        #[allow(unused_mut)] // filled by the test hooks only
+        let mut env = Vec::new();
+        // The crash tests' poison and stuck streams reach the workers through their
+        // environment (`test-hooks` builds only).
+        #[cfg(feature = "test-hooks")]
+        for var in [
+            crate::transcoder::ABORT_ON_STREAM_ENV,
+            crate::transcoder::HANG_ON_STREAM_ENV,
+        ] {
+            if let Some(v) = std::env::var_os(var) {
+                env.push((var.into(), v));
+            }
+        }
         Self {
             program,
             arg0: None,
             args,
-            env: Vec::new(),
+            env,
             count: 1,
             backoff_min: Duration::from_millis(100),
             backoff_max: Duration::from_secs(10),

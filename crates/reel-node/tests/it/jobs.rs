@@ -10,15 +10,14 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use alloy::primitives::U256;
 use alloy::signers::local::PrivateKeySigner;
 use reel_chain::{ChainConfig, Devnet, DevnetOptions, Protocol};
-use reel_node::chain::ProtocolFacts;
 use reel_node::gateway::GatewaySettings;
 use reel_node::gateway::discovery::ListSource;
 use reel_node::jobs::{
     Admission, BoxFuture, Cadence, JobError, JobKind, JobOutput, JobRequest, JobWorker, Offer,
     Placement,
 };
-use reel_node::metrics::Registry;
-use reel_node::payments::{BrokerHandle, FactsSource, GatewayPayments, OrchPayments};
+use reel_node::node::{GatewayBuilder, OrchestratorBuilder};
+use reel_node::tasks::Tasks;
 use reel_pm::broker::{ReserveInfo, SenderInfo};
 use reel_pm::{AccountKey, PricePerUnit, RecipientConfig, RedeemerConfig, Scope, SenderConfig};
 use reel_types::{Lpt, Wei};
@@ -159,24 +158,6 @@ async fn a_test_only_kind_runs_paid_end_to_end_through_the_job_interface() {
     devnet.mine_to_next_round().await.unwrap();
     op.ensure_round_initialized().await.unwrap();
     let osigner = reel_net::EthSigner::from_bytes(&key(1).to_bytes().0).unwrap();
-    let obroker = reel_chain::broker::ChainTicketBroker::connect(&config, key(1), Wei::ZERO)
-        .await
-        .unwrap();
-    let opay = Arc::new(
-        OrchPayments::open(
-            &dir.path().join("o"),
-            osigner.address(),
-            RecipientConfig {
-                ticket_ev: Wei::from_base_units(U256::from(EV)),
-                ..RecipientConfig::default()
-            },
-            Some(BrokerHandle::chain(obroker)),
-            Wei::from_whole(1),
-            RedeemerConfig::default(),
-        )
-        .unwrap(),
-    );
-    opay.set_facts(ProtocolFacts(op.clone()).facts().await.unwrap());
     let runs = Arc::new(AtomicU32::new(0));
     let price = PricePerUnit::from_wei_per_unit(PRICE_PER_BYTE);
     let mut os = orch_settings(&dir.path().join("o"));
@@ -190,15 +171,23 @@ async fn a_test_only_kind_runs_paid_end_to_end_through_the_job_interface() {
         warm: true,
         worker: Arc::new(Reverser(Arc::clone(&runs))),
     }];
-    let orch = reel_node::orchestrator::start(
-        os,
-        osigner,
-        Some(Arc::clone(&opay)),
-        Registry::new(),
-        shutdown.child_token(),
-    )
-    .await
-    .unwrap();
+    let onode = OrchestratorBuilder::new(os)
+        .signer(osigner)
+        .chain(op.clone())
+        .payments(
+            RecipientConfig {
+                ticket_ev: Wei::from_base_units(U256::from(EV)),
+                ..RecipientConfig::default()
+            },
+            RedeemerConfig::default(),
+            Wei::from_whole(1),
+        )
+        .tasks(Tasks::with_shutdown(shutdown.child_token()))
+        .start()
+        .await
+        .unwrap();
+    let opay = onode.payments.clone().unwrap();
+    let orch = &onode.orchestrator;
 
     // The gateway buys "reverse", paying with tickets from its deposit.
     let gp = Protocol::connect(&config, Some(key(2))).await.unwrap();
@@ -234,39 +223,32 @@ async fn a_test_only_kind_runs_paid_end_to_end_through_the_job_interface() {
     assert!(m.warm && m.capacity == 2, "{m:?}");
 
     let gsigner = reel_net::EthSigner::from_bytes(&key(2).to_bytes().0).unwrap();
-    let gbroker = reel_chain::broker::ChainTicketBroker::connect(&config, key(2), Wei::ZERO)
-        .await
-        .unwrap();
-    let gpay = Arc::new(GatewayPayments::new(
-        gsigner.clone(),
-        SenderConfig {
-            max_ticket_ev: Wei::from_base_units(U256::from(EV)),
-            max_total_ev: Wei::from_whole(1),
-            ..SenderConfig::default()
-        },
-        Some(BrokerHandle::new(gbroker)),
-        SenderInfo {
-            deposit: Wei::ZERO,
-            withdraw_round: 0,
-            reserve: ReserveInfo::default(),
-        },
-    ));
-    gpay.set_facts(ProtocolFacts(gp.clone()).facts().await.unwrap());
-    gpay.refresh_own().await.unwrap();
     let mut gs = GatewaySettings::new(any_addr(), ladder(&["P144p30fps16x9"]));
     gs.jobs = [Arc::new(Reverse) as Arc<dyn JobKind>]
         .into_iter()
         .collect();
-    let gw = reel_node::gateway::start(
-        gs,
-        gsigner.clone(),
-        Arc::new(ListSource(vec![orch.uri().clone()])),
-        Some(Arc::clone(&gpay)),
-        Registry::new(),
-        shutdown.child_token(),
-    )
-    .await
-    .unwrap();
+    let gnode = GatewayBuilder::new(gs)
+        .signer(gsigner.clone())
+        .chain(gp.clone())
+        .source(Arc::new(ListSource(vec![orch.uri().clone()])))
+        .payments(
+            SenderConfig {
+                max_ticket_ev: Wei::from_base_units(U256::from(EV)),
+                max_total_ev: Wei::from_whole(1),
+                ..SenderConfig::default()
+            },
+            SenderInfo {
+                deposit: Wei::ZERO,
+                withdraw_round: 0,
+                reserve: ReserveInfo::default(),
+            },
+        )
+        .tasks(Tasks::with_shutdown(shutdown.child_token()))
+        .start()
+        .await
+        .unwrap();
+    let gpay = gnode.payments.clone().unwrap();
+    let gw = &gnode.gateway;
 
     // One job: paid up front for 1,000 bytes, 11 used.
     let r = gw
@@ -382,16 +364,13 @@ async fn a_remote_job_worker_serves_a_kind_through_the_worker_registry() {
     gs.jobs = [Arc::new(Reverse) as Arc<dyn JobKind>]
         .into_iter()
         .collect();
-    let gw = reel_node::gateway::start(
-        gs,
-        reel_node::ephemeral_signer().unwrap(),
-        Arc::new(ListSource(vec![orch.uri().clone()])),
-        None,
-        Registry::new(),
-        shutdown.child_token(),
-    )
-    .await
-    .unwrap();
+    let gw = GatewayBuilder::new(gs)
+        .source(Arc::new(ListSource(vec![orch.uri().clone()])))
+        .tasks(Tasks::with_shutdown(shutdown.child_token()))
+        .start()
+        .await
+        .unwrap()
+        .gateway;
 
     // No worker yet: the orchestrator has no capacity for the model.
     let e = gw

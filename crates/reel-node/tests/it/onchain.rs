@@ -5,18 +5,18 @@
 //! one once its params expire, and the fees booked to them on chain are the sum of the
 //! winning face values, to the wei.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use alloy::primitives::U256;
 use alloy::providers::Provider;
 use alloy::signers::local::PrivateKeySigner;
 use reel_chain::{ChainConfig, Devnet, DevnetOptions, Protocol};
-use reel_node::chain::{PoolSource, ProtocolFacts};
+use reel_node::chain::ProtocolFacts;
 use reel_node::gateway::GatewaySettings;
 use reel_node::gateway::selection::Weights;
-use reel_node::metrics::Registry;
-use reel_node::payments::{BrokerHandle, FactsSource, GatewayPayments, OrchPayments};
+use reel_node::node::{GatewayBuilder, OrchestratorBuilder};
+use reel_node::payments::FactsSource;
+use reel_node::tasks::Tasks;
 use reel_pm::broker::{ReserveInfo, SenderInfo};
 use reel_pm::{PricePerPixel, RecipientConfig, RedeemerConfig, SenderConfig, TicketState};
 use reel_types::{Lpt, Ppm, Wei};
@@ -87,13 +87,14 @@ async fn discovery_from_the_pool_stake_weighted_selection_and_paid_segments() {
             .await
             .unwrap();
         let signer = reel_net::EthSigner::from_bytes(&key(i).to_bytes().0).unwrap();
-        let broker = reel_chain::broker::ChainTicketBroker::connect(&config, key(i), Wei::ZERO)
-            .await
-            .unwrap();
-        let pay = Arc::new(
-            OrchPayments::open(
-                &dir.path().join(format!("o{i}")),
-                signer.address(),
+        let mut s = orch_settings(&dir.path().join(format!("o{i}")));
+        s.price = PricePerPixel::from_wei_per_unit(i as u64);
+        s.max_sessions = 32;
+        // One sender for the account: the redeemer's and this test's transactions share it.
+        let node = OrchestratorBuilder::new(s)
+            .signer(signer)
+            .chain(p.clone())
+            .payments(
                 RecipientConfig {
                     ticket_ev: wei(EV),
                     max_face_value: Some(wei(EV)),
@@ -101,25 +102,15 @@ async fn discovery_from_the_pool_stake_weighted_selection_and_paid_segments() {
                     params_validity_blocks: 8,
                     ..RecipientConfig::default()
                 },
-                Some(BrokerHandle::chain(broker)),
-                wei(EV),
                 RedeemerConfig::default(),
+                wei(EV),
             )
-            .unwrap(),
-        );
-        pay.set_facts(ProtocolFacts(p.clone()).facts().await.unwrap());
-        let mut s = orch_settings(&dir.path().join(format!("o{i}")));
-        s.price = PricePerPixel::from_wei_per_unit(i as u64);
-        s.max_sessions = 32;
-        let o = reel_node::orchestrator::start(
-            s,
-            signer,
-            Some(Arc::clone(&pay)),
-            Registry::new(),
-            shutdown.child_token(),
-        )
-        .await
-        .unwrap();
+            .tasks(Tasks::with_shutdown(shutdown.child_token()))
+            .start()
+            .await
+            .unwrap();
+        let pay = node.payments.clone().unwrap();
+        let o = node.orchestrator;
         let msg = reel_node::chain::ensure_service_uri(&p, o.uri())
             .await
             .unwrap();
@@ -142,26 +133,11 @@ async fn discovery_from_the_pool_stake_weighted_selection_and_paid_segments() {
         .await
         .unwrap();
     let gsigner = reel_net::EthSigner::from_bytes(&key(3).to_bytes().0).unwrap();
-    let gbroker = reel_chain::broker::ChainTicketBroker::connect(&config, key(3), Wei::ZERO)
-        .await
-        .unwrap();
     let unused = SenderInfo {
         deposit: Wei::ZERO,
         withdraw_round: 0,
         reserve: ReserveInfo::default(),
     };
-    let gpay = Arc::new(GatewayPayments::new(
-        gsigner.clone(),
-        SenderConfig {
-            max_ticket_ev: wei(EV),
-            max_total_ev: wei(EV * 10),
-            ..SenderConfig::default()
-        },
-        Some(BrokerHandle::new(gbroker)),
-        unused,
-    ));
-    gpay.set_facts(ProtocolFacts(gp.clone()).facts().await.unwrap());
-    gpay.refresh_own().await.unwrap();
     let mut gs = GatewaySettings::new(any_addr(), ladder(&["P144p30fps16x9"]));
     gs.max_streams = 32;
     gs.weights = Weights {
@@ -170,16 +146,23 @@ async fn discovery_from_the_pool_stake_weighted_selection_and_paid_segments() {
         random: 0.0,
         price_exp_factor: 100.0,
     };
-    let gw = reel_node::gateway::start(
-        gs,
-        gsigner,
-        Arc::new(PoolSource(gp.clone())),
-        Some(Arc::clone(&gpay)),
-        Registry::new(),
-        shutdown.child_token(),
-    )
-    .await
-    .unwrap();
+    let gnode = GatewayBuilder::new(gs)
+        .signer(gsigner)
+        .chain(gp.clone())
+        .payments(
+            SenderConfig {
+                max_ticket_ev: wei(EV),
+                max_total_ev: wei(EV * 10),
+                ..SenderConfig::default()
+            },
+            unused,
+        )
+        .tasks(Tasks::with_shutdown(shutdown.child_token()))
+        .start()
+        .await
+        .unwrap();
+    let gpay = gnode.payments.clone().unwrap();
+    let gw = &gnode.gateway;
     let mut events = gw.events();
     let client = reqwest::Client::new();
 
@@ -333,7 +316,7 @@ async fn discovery_from_the_pool_stake_weighted_selection_and_paid_segments() {
     assert!(watch["refreshes"].as_u64() >= Some(1), "{watch}");
     assert_eq!(watch["rollbacks"], 0, "{watch}");
     shutdown.cancel();
-    gw.stop().await;
+    gnode.stop().await;
     for (_, o, _) in orchs {
         o.stop().await;
     }

@@ -14,9 +14,10 @@ use reel_net::proto;
 use reel_node::gateway::discovery::ListSource;
 use reel_node::gateway::discovery::get_orchestrator;
 use reel_node::gateway::{GatewaySettings, RunningGateway};
-use reel_node::metrics::Registry;
+use reel_node::node::{GatewayBuilder, OrchestratorBuilder};
 use reel_node::orchestrator::{OrchestratorSettings, RunningOrchestrator};
 use reel_node::rpc::ServiceUri;
+use reel_node::tasks::Tasks;
 use tokio_util::sync::CancellationToken;
 
 pub(crate) fn init_logs() {
@@ -143,15 +144,12 @@ pub(crate) async fn start_orch(
     settings: OrchestratorSettings,
     shutdown: &CancellationToken,
 ) -> RunningOrchestrator {
-    reel_node::orchestrator::start(
-        settings,
-        reel_node::ephemeral_signer().unwrap(),
-        None,
-        Registry::new(),
-        shutdown.child_token(),
-    )
-    .await
-    .unwrap()
+    OrchestratorBuilder::new(settings)
+        .tasks(Tasks::with_shutdown(shutdown.child_token()))
+        .start()
+        .await
+        .unwrap()
+        .orchestrator
 }
 
 pub(crate) async fn start_gateway(
@@ -166,16 +164,13 @@ pub(crate) async fn start_gateway(
     if rtmp {
         s.rtmp_addr = Some(any_addr());
     }
-    reel_node::gateway::start(
-        s,
-        reel_node::ephemeral_signer().unwrap(),
-        Arc::new(ListSource(orchs)),
-        None,
-        Registry::new(),
-        shutdown.child_token(),
-    )
-    .await
-    .unwrap()
+    GatewayBuilder::new(s)
+        .source(Arc::new(ListSource(orchs)))
+        .tasks(Tasks::with_shutdown(shutdown.child_token()))
+        .start()
+        .await
+        .unwrap()
+        .gateway
 }
 
 /// Pushes one segment to the gateway and returns (status, renditions by name with their

@@ -6,14 +6,14 @@
 //! credited once, to the wei.
 
 use reel_pm::PriceProto;
-use std::sync::Arc;
 use std::time::Duration;
 
 use alloy_primitives::{B256, U256};
 use reel_net::http::{self as wire, BodyKind};
 use reel_net::proto;
-use reel_node::metrics::Registry;
-use reel_node::payments::{ChainFacts, OrchPayments};
+use reel_node::node::OrchestratorBuilder;
+use reel_node::payments::ChainFacts;
+use reel_node::tasks::Tasks;
 use reel_pm::ticket::ExpirationParams;
 use reel_pm::{PricePerPixel, RecipientConfig, RedeemerConfig, TicketParams};
 use reel_types::Wei;
@@ -85,37 +85,30 @@ async fn c29_full_or_locked_ticket_store_refuses_payments_health_turns_red_then_
     let shutdown = CancellationToken::new();
     let osigner = reel_node::ephemeral_signer().unwrap();
     let data = dir.path().join("orch");
-    let pay = Arc::new(
-        OrchPayments::open(
-            &data,
-            osigner.address(),
-            RecipientConfig {
-                ticket_ev: Wei::from_base_units(U256::from(EV)),
-                max_face_value: Some(Wei::from_base_units(U256::from(EV))),
-                ..RecipientConfig::default()
-            },
-            None,
-            Wei::from_whole(1),
-            RedeemerConfig::default(),
-        )
-        .unwrap(),
-    );
-    pay.set_facts(facts());
     let free = reel_node::ephemeral_signer().unwrap();
     let mut s = orch_settings(&data);
     s.price = PricePerPixel::from_wei_per_unit(1);
     // A gateway served for free: its segments store no tickets.
     s.price_per_gateway
         .insert(free.address(), PricePerPixel::ZERO);
-    let orch = reel_node::orchestrator::start(
-        s,
-        osigner,
-        Some(Arc::clone(&pay)),
-        Registry::new(),
-        shutdown.child_token(),
-    )
-    .await
-    .unwrap();
+    let node = OrchestratorBuilder::new(s)
+        .signer(osigner)
+        .fixed_facts(facts())
+        .payments(
+            RecipientConfig {
+                ticket_ev: Wei::from_base_units(U256::from(EV)),
+                max_face_value: Some(Wei::from_base_units(U256::from(EV))),
+                ..RecipientConfig::default()
+            },
+            RedeemerConfig::default(),
+            Wei::from_whole(1),
+        )
+        .tasks(Tasks::with_shutdown(shutdown.child_token()))
+        .start()
+        .await
+        .unwrap();
+    let pay = node.payments.clone().unwrap();
+    let orch = node.orchestrator;
     let cli = orch.cli_addr().unwrap();
     let http = reel_node::rpc::http_client().unwrap();
     let gw = Client::new(orch.uri(), b"c29");

@@ -18,11 +18,11 @@ use reel_chain::{
     ChainConfig, Devnet, DevnetOptions, Protocol, SenderConfig as TxConfig, TxSender,
 };
 use reel_contracts::ProtocolParams;
-use reel_node::chain::{PoolSource, ProtocolFacts};
 use reel_node::gateway::GatewaySettings;
 use reel_node::metrics::Registry;
+use reel_node::node::{GatewayBuilder, OrchestratorBuilder};
 use reel_node::orchestrator::{OrchestratorSettings, RunningOrchestrator};
-use reel_node::payments::{FactsSource, GatewayPayments, OrchPayments};
+use reel_node::payments::OrchPayments;
 use reel_node::tasks::Tasks;
 use reel_node::transcoder::TranscoderSettings;
 use reel_pm::broker::{ReserveInfo, SenderInfo};
@@ -208,38 +208,12 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<()> {
         let k = key(spec.account)?;
         let signer = reel_net::EthSigner::from_bytes(&k.to_bytes().0)?;
         let protocol = connect(k.clone()).await?;
-        let broker = node_common::chain_broker(&protocol, &config).await?;
         let odir = dir.join(spec.name);
         // A fresh chain: tickets kept from an earlier demo would be for a chain that is gone.
         if odir.exists() {
             std::fs::remove_dir_all(&odir)
                 .with_context(|| format!("clearing {}", odir.display()))?;
         }
-        let payments = Arc::new(OrchPayments::open(
-            &odir,
-            signer.address(),
-            RecipientConfig {
-                ticket_ev: Wei::from_base_units(U256::from(TICKET_EV)),
-                redeem_gas: REDEEM_GAS,
-                max_face_value: Some(Wei::from_base_units(U256::from(FACE_VALUE))),
-                // A ticket must be redeemed after its params expire (N4) and within two
-                // rounds of its creation: with 12-block rounds, params last 8 blocks.
-                params_validity_blocks: PARAMS_VALIDITY,
-                ..RecipientConfig::default()
-            },
-            broker,
-            Wei::from_base_units(U256::from(FACE_VALUE)),
-            RedeemerConfig {
-                redeem_gas: REDEEM_GAS,
-                ..RedeemerConfig::default()
-            },
-        )?);
-        let facts: Arc<dyn FactsSource> = Arc::new(ProtocolFacts(protocol.clone()));
-        payments.set_facts(facts.facts().await?);
-        let p2 = Arc::clone(&payments);
-        reel_node::payments::spawn_facts_poller(&tasks, facts, Duration::from_secs(1), move |x| {
-            p2.set_facts(x)
-        });
         let mut s = OrchestratorSettings::new("127.0.0.1:0".parse()?);
         s.data_dir = Some(odir);
         s.price = node_common::price(spec.price, 1)?;
@@ -249,14 +223,33 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<()> {
             s.local_transcode = false;
             s.orch_secret = Some("demo-transcoder-secret".into());
         }
-        let orch = reel_node::orchestrator::start(
-            s,
-            signer,
-            Some(Arc::clone(&payments)),
-            Registry::new(),
-            tasks.clone(),
-        )
-        .await?;
+        let node = OrchestratorBuilder::new(s)
+            .signer(signer)
+            .chain(protocol.clone())
+            .payments(
+                RecipientConfig {
+                    ticket_ev: Wei::from_base_units(U256::from(TICKET_EV)),
+                    redeem_gas: REDEEM_GAS,
+                    max_face_value: Some(Wei::from_base_units(U256::from(FACE_VALUE))),
+                    // A ticket must be redeemed after its params expire and within two
+                    // rounds of its creation: with 12-block rounds, params last 8 blocks.
+                    params_validity_blocks: PARAMS_VALIDITY,
+                    ..RecipientConfig::default()
+                },
+                RedeemerConfig {
+                    redeem_gas: REDEEM_GAS,
+                    ..RedeemerConfig::default()
+                },
+                Wei::from_base_units(U256::from(FACE_VALUE)),
+            )
+            .tasks(tasks.clone())
+            .start()
+            .await?;
+        let payments = node
+            .payments
+            .clone()
+            .context("the demo's orchestrators take payments")?;
+        let orch = node.orchestrator;
         if spec.remote {
             let mut ts =
                 TranscoderSettings::new(orch.uri().clone(), "demo-transcoder-secret".into());
@@ -342,8 +335,7 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let gk = key(GATEWAY)?;
     let gsigner = reel_net::EthSigner::from_bytes(&gk.to_bytes().0)?;
     let gp = connect(gk.clone()).await?;
-    let gbroker = node_common::chain_broker(&gp, &config).await?;
-    let redeeming = gbroker.is_some();
+    let redeeming = !gp.contracts().ticket_broker.is_zero();
     if redeeming {
         gp.fund_deposit_and_reserve(Wei::from_whole(2), Wei::from_whole(3))
             .await?;
@@ -356,38 +348,26 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<()> {
             claimed_in_current_round: Wei::ZERO,
         },
     };
-    let gpay = Arc::new(GatewayPayments::new(
-        gsigner.clone(),
-        SenderConfig {
-            max_ticket_ev: Wei::from_base_units(U256::from(TICKET_EV * 2)),
-            max_total_ev: Wei::from_base_units(U256::from(TICKET_EV * 20)),
-            redeem_gas: REDEEM_GAS,
-            ..SenderConfig::default()
-        },
-        gbroker,
-        assumed,
-    ));
-    let facts: Arc<dyn FactsSource> = Arc::new(ProtocolFacts(gp.clone()));
-    gpay.set_facts(facts.facts().await?);
-    gpay.refresh_own().await?;
-    gpay.spawn_own_refresh(&tasks, Duration::from_secs(5));
-    let gp2 = Arc::clone(&gpay);
-    reel_node::payments::spawn_facts_poller(&tasks, facts, Duration::from_secs(1), move |x| {
-        gp2.set_facts(x)
-    });
     let ladder = reel_media::parse_ladder(LADDER)?;
     let mut gs = GatewaySettings::new("127.0.0.1:0".parse()?, ladder);
     gs.rtmp_addr = Some("127.0.0.1:0".parse()?);
     // Its own token: it stops first, so no segment is sent to a stopping orchestrator.
-    let gw = reel_node::gateway::start(
-        gs,
-        gsigner,
-        Arc::new(PoolSource(gp.clone())),
-        Some(Arc::clone(&gpay)),
-        Registry::new(),
-        Tasks::with_shutdown(shutdown.child_token()),
-    )
-    .await?;
+    let gnode = GatewayBuilder::new(gs)
+        .signer(gsigner)
+        .chain(gp.clone())
+        .payments(
+            SenderConfig {
+                max_ticket_ev: Wei::from_base_units(U256::from(TICKET_EV * 2)),
+                max_total_ev: Wei::from_base_units(U256::from(TICKET_EV * 20)),
+                redeem_gas: REDEEM_GAS,
+                ..SenderConfig::default()
+            },
+            assumed,
+        )
+        .tasks(Tasks::with_shutdown(shutdown.child_token()))
+        .start()
+        .await?;
+    let gw = &gnode.gateway;
     let rtmp = gw.rtmp_addr().context("RTMP address")?;
     let http = gw.http_addr();
     println!(
@@ -535,7 +515,7 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<()> {
     };
     println!("stopping: {reason}");
     let _ = ffmpeg.kill().await;
-    gw.stop().await;
+    gnode.stop().await;
     shutdown.cancel();
     for o in orchs {
         o.orch.stop().await;

@@ -10,12 +10,11 @@ use alloy::primitives::U256;
 use anyhow::Context;
 use clap::Args;
 use reel_node::gateway::GatewaySettings;
-use reel_node::gateway::discovery::{ListSource, OrchestratorSource};
+use reel_node::gateway::discovery::ListSource;
 use reel_node::gateway::selection::Weights;
 use reel_node::metrics::Registry;
-use reel_node::payments::GatewayPayments;
+use reel_node::node::GatewayBuilder;
 use reel_node::rpc::ServiceUri;
-use reel_node::tasks::Tasks;
 use reel_pm::SenderConfig;
 use reel_pm::broker::{ReserveInfo, SenderInfo};
 use reel_types::Wei;
@@ -188,44 +187,28 @@ pub(crate) async fn run(args: GatewayArgs) -> anyhow::Result<()> {
     s.local_verify = args.local_verify;
     s.record_dir = args.record_dir.clone();
 
-    let tasks = Tasks::new();
-    let (signer, source, payments): (_, Arc<dyn OrchestratorSource>, _) = match args.common.network
-    {
+    let mut builder = GatewayBuilder::new(s).registry(Registry::new());
+    match args.common.network {
         Network::Offchain => {
             anyhow::ensure!(
                 !orchs.is_empty(),
                 "off-chain the gateway needs --orch-addr (comma-separated orchestrator URIs)"
             );
-            (
-                reel_node::ephemeral_signer()?,
-                Arc::new(ListSource(orchs.clone())),
-                None,
-            )
+            builder = builder.source(Arc::new(ListSource(orchs.clone())));
         }
         Network::Onchain => {
             let c = node_common::connect(&args.chain, &args.account).await?;
-            let source: Arc<dyn OrchestratorSource> = if orchs.is_empty() {
-                Arc::new(reel_node::chain::PoolSource(c.protocol.clone()))
-            } else {
-                Arc::new(ListSource(orchs.clone()))
-            };
-            let broker = node_common::chain_broker(&c.protocol, &c.config).await?;
-            let assumed = Wei::from_base_units(U256::from(args.assumed_deposit));
-            if broker.is_none() {
-                println!(
-                    "note: this chain has no TicketBroker: this gateway's deposit and reserve are \
-                     assumed to be {assumed} wei each, not read from the chain"
-                );
+            if !orchs.is_empty() {
+                builder = builder.source(Arc::new(ListSource(orchs.clone())));
             }
-            let pay = Arc::new(GatewayPayments::new(
-                c.signer.clone(),
+            let assumed = Wei::from_base_units(U256::from(args.assumed_deposit));
+            builder = builder.signer(c.signer.clone()).chain(c.protocol).payments(
                 SenderConfig {
                     max_ticket_ev: Wei::from_base_units(U256::from(args.max_ticket_ev)),
                     max_total_ev: Wei::from_base_units(U256::from(args.max_total_ev)),
                     deposit_multiplier: args.deposit_multiplier,
                     ..SenderConfig::default()
                 },
-                broker,
                 SenderInfo {
                     deposit: assumed,
                     withdraw_round: 0,
@@ -234,30 +217,14 @@ pub(crate) async fn run(args: GatewayArgs) -> anyhow::Result<()> {
                         claimed_in_current_round: Wei::ZERO,
                     },
                 },
-            ));
-            let facts: Arc<dyn reel_node::payments::FactsSource> =
-                Arc::new(reel_node::chain::ProtocolFacts(c.protocol.clone()));
-            pay.set_facts(
-                facts
-                    .facts()
-                    .await
-                    .context("reading the chain's round and block")?,
             );
-            pay.refresh_own().await?;
-            pay.spawn_own_refresh(&tasks, Duration::from_secs(5));
-            let p2 = Arc::clone(&pay);
-            reel_node::payments::spawn_facts_poller(
-                &tasks,
-                facts,
-                Duration::from_secs(1),
-                move |f| p2.set_facts(f),
-            );
-            (c.signer, source, Some(pay))
         }
-    };
-    let gw = reel_node::gateway::start(s, signer, source, payments, Registry::new(), tasks.clone())
-        .await
-        .context("starting the gateway")?;
+    }
+    let node = builder.start().await.context("starting the gateway")?;
+    for note in &node.notes {
+        println!("{note}");
+    }
+    let gw = &node.gateway;
     let (r, h) = (gw.rtmp_addr().unwrap_or(args.rtmp_addr), gw.http_addr());
     println!(
         "reel gateway {} ({})",
@@ -275,5 +242,6 @@ pub(crate) async fn run(args: GatewayArgs) -> anyhow::Result<()> {
     if let Some(c) = gw.cli_addr() {
         println!("  status    http://{c}/status");
     }
-    node_common::serve_until_signal(&tasks, gw.stop()).await
+    let tasks = node.tasks.clone();
+    node_common::serve_until_signal(&tasks, node.stop()).await
 }

@@ -159,7 +159,6 @@ pub(crate) struct OnChain {
     pub(crate) protocol: Protocol,
     pub(crate) signer: EthSigner,
     pub(crate) rpc_url: String,
-    pub(crate) config: reel_chain::ChainConfig,
 }
 
 /// Connects to the chain with the account flags' key.
@@ -178,30 +177,7 @@ pub(crate) async fn connect(chain: &ChainArgs, account: &AccountArgs) -> anyhow:
         protocol,
         signer,
         rpc_url,
-        config,
     })
-}
-
-/// The chain-backed TicketBroker for the protocol's account: the one place it is
-/// constructed. Both the orchestrator (sender checks, max float, redemption) and the gateway
-/// (its own deposit and reserve) take it; it redeems through the account's one sender.
-/// `None` on a chain without a TicketBroker: payments then run unverified (see
-/// `reel_node::payments`).
-pub(crate) async fn chain_broker(
-    protocol: &Protocol,
-    config: &reel_chain::ChainConfig,
-) -> anyhow::Result<Option<reel_node::payments::BrokerHandle>> {
-    if protocol.contracts().ticket_broker.is_zero() {
-        return Ok(None);
-    }
-    let broker = reel_chain::broker::ChainTicketBroker::with_sender(
-        config,
-        protocol.sender()?.clone(),
-        reel_types::Wei::ZERO,
-    )
-    .await
-    .context("connecting to the TicketBroker")?;
-    Ok(Some(reel_node::payments::BrokerHandle::chain(broker)))
 }
 
 /// Serves until Ctrl-C or SIGTERM, or until a background task panics, then stops the role

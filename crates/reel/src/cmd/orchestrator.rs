@@ -6,25 +6,22 @@ use std::collections::HashMap;
 use std::ffi::OsString;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use alloy::primitives::{Address, U256};
 use anyhow::Context;
 use clap::Args;
 use reel_node::metrics::Registry;
+use reel_node::node::OrchestratorBuilder;
+use reel_node::orchestrator::OrchestratorSettings;
 use reel_node::orchestrator::workers::WorkerSettings;
-use reel_node::orchestrator::{Fault, OrchestratorSettings};
-use reel_node::payments::OrchPayments;
 use reel_node::ratelimit::RateSettings;
 use reel_node::rpc::ServiceUri;
-use reel_node::tasks::Tasks;
 use reel_pm::{PricePerPixel, RecipientConfig, RedeemerConfig};
 use reel_types::Wei;
 
 use super::chain_args::{AccountArgs, ChainArgs};
 use super::node_common::{self, CommonArgs, Network};
-use super::transcoder::{ABORT_ON_STREAM_ENV, HANG_ON_STREAM_ENV};
 
 #[derive(Debug, Clone, Args)]
 pub(crate) struct OrchestratorArgs {
@@ -160,18 +157,10 @@ pub(crate) struct OrchestratorArgs {
     /// Also initialise rounds when nobody has (on-chain)
     #[arg(long, alias = "initializeRound")]
     initialize_round: bool,
-    /// Test only: misbehave
-    #[arg(long, hide = true, value_enum)]
-    test_fault: Option<TestFault>,
     #[command(flatten)]
     chain: ChainArgs,
     #[command(flatten)]
     account: AccountArgs,
-}
-
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-enum TestFault {
-    WrongRenditions,
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -245,12 +234,6 @@ fn worker_settings(a: &OrchestratorArgs) -> anyhow::Result<WorkerSettings> {
     let mut w = WorkerSettings::new(exe, args);
     w.arg0 = std::env::args_os().next();
     w.count = a.transcode_workers;
-    // Test only (documented on `reel transcoder --test-abort-on-stream`).
-    for var in [ABORT_ON_STREAM_ENV, HANG_ON_STREAM_ENV] {
-        if let Some(v) = std::env::var_os(var) {
-            w.env.push((var.into(), v));
-        }
-    }
     Ok(w)
 }
 
@@ -340,73 +323,39 @@ pub(crate) async fn run(args: OrchestratorArgs) -> anyhow::Result<()> {
         burst: args.rate_burst.max(1.0),
         ..RateSettings::default()
     };
-    s.fault = args
-        .test_fault
-        .map(|TestFault::WrongRenditions| Fault::WrongRenditions);
-    if s.fault.is_some() {
-        tracing::warn!("--test-fault is set: this orchestrator cheats on purpose");
-    }
 
-    let tasks = Tasks::new();
-    let registry = Registry::new();
-    let (signer, chain) = match args.common.network {
-        Network::Offchain => (reel_node::ephemeral_signer()?, None),
-        Network::Onchain => {
-            let c = node_common::connect(&args.chain, &args.account).await?;
-            (c.signer.clone(), Some(c))
-        }
-    };
-    let payments = match &chain {
-        None => None,
-        Some(c) => {
-            let broker = node_common::chain_broker(&c.protocol, &c.config).await?;
-            let redeems = broker.is_some();
-            let cfg = RecipientConfig {
-                ticket_ev: Wei::from_base_units(U256::from(args.ticket_ev)),
-                redeem_gas: args.redeem_gas,
-                params_validity_blocks: args.ticket_params_validity,
-                max_face_value: (args.max_face_value > 0)
-                    .then(|| Wei::from_base_units(U256::from(args.max_face_value))),
-                ..RecipientConfig::default()
-            };
-            let p = Arc::new(OrchPayments::open(
-                &data_dir,
-                signer.address(),
-                cfg,
-                broker,
-                Wei::from_base_units(U256::from(args.unverified_max_float)),
+    let mut builder = OrchestratorBuilder::new(s).registry(Registry::new());
+    let mut chain_url = None;
+    if let Network::Onchain = args.common.network {
+        let c = node_common::connect(&args.chain, &args.account).await?;
+        chain_url = Some(c.rpc_url.clone());
+        builder = builder
+            .signer(c.signer.clone())
+            .chain(c.protocol)
+            .payments(
+                RecipientConfig {
+                    ticket_ev: Wei::from_base_units(U256::from(args.ticket_ev)),
+                    redeem_gas: args.redeem_gas,
+                    params_validity_blocks: args.ticket_params_validity,
+                    max_face_value: (args.max_face_value > 0)
+                        .then(|| Wei::from_base_units(U256::from(args.max_face_value))),
+                    ..RecipientConfig::default()
+                },
                 RedeemerConfig {
                     redeem_gas: args.redeem_gas,
                     ..RedeemerConfig::default()
                 },
-            )?);
-            let facts: Arc<dyn reel_node::payments::FactsSource> =
-                Arc::new(reel_node::chain::ProtocolFacts(c.protocol.clone()));
-            p.set_facts(
-                facts
-                    .facts()
-                    .await
-                    .context("reading the chain's round and block")?,
+                Wei::from_base_units(U256::from(args.unverified_max_float)),
+            )
+            .register_service_uri(true)
+            .keeper(
+                !args.no_reward,
+                args.initialize_round,
+                Duration::from_secs(2),
             );
-            let p2 = Arc::clone(&p);
-            reel_node::payments::spawn_facts_poller(
-                &tasks,
-                facts,
-                Duration::from_secs(1),
-                move |f| p2.set_facts(f),
-            );
-            if !redeems {
-                println!(
-                    "note: this chain has no TicketBroker: tickets are validated, stored and \
-                     credited, but winning tickets are not redeemed"
-                );
-            }
-            Some(p)
-        }
-    };
-    let orch = reel_node::orchestrator::start(s, signer, payments, registry, tasks.clone())
-        .await
-        .context("starting the orchestrator")?;
+    }
+    let node = builder.start().await.context("starting the orchestrator")?;
+    let orch = &node.orchestrator;
     println!(
         "reel orchestrator {} ({}, price {}, up to {} sessions{})",
         orch.address(),
@@ -435,23 +384,15 @@ pub(crate) async fn run(args: OrchestratorArgs) -> anyhow::Result<()> {
             orch.uri()
         );
     }
-    if let Some(c) = &chain {
-        match reel_node::chain::ensure_service_uri(&c.protocol, orch.uri()).await {
-            Ok(msg) => println!("  {msg}"),
-            Err(e) => println!("  could not register the service URI: {e}"),
-        }
-        reel_node::chain::spawn_keeper(
-            &tasks,
-            c.protocol.clone(),
-            !args.no_reward,
-            args.initialize_round,
-            Duration::from_secs(2),
-        );
+    for note in &node.notes {
+        println!("  {note}");
+    }
+    if let Some(url) = chain_url {
         println!(
-            "  chain     {} (reward {})",
-            c.rpc_url,
+            "  chain     {url} (reward {})",
             if args.no_reward { "off" } else { "every round" }
         );
     }
-    node_common::serve_until_signal(&tasks, orch.stop()).await
+    let tasks = node.tasks.clone();
+    node_common::serve_until_signal(&tasks, node.stop()).await
 }

@@ -55,20 +55,7 @@ pub(crate) struct TranscoderArgs {
     /// (--transcode-in-child), so that none outlives it
     #[arg(long, hide = true)]
     exit_with_stdin: bool,
-    /// TEST ONLY: abort the process (as a crashing decoder would) on a task of this
-    /// stream (manifest id). Stands in for a poison input in the crash tests
-    /// (catalogue #25); never set it in production.
-    #[arg(long, hide = true, env = ABORT_ON_STREAM_ENV, value_name = "MANIFEST")]
-    test_abort_on_stream: Option<String>,
-    /// TEST ONLY: never finish a task of this stream (manifest id), as a stuck decoder
-    /// would; never set it in production.
-    #[arg(long, hide = true, env = HANG_ON_STREAM_ENV, value_name = "MANIFEST")]
-    test_hang_on_stream: Option<String>,
 }
-
-/// The variables behind `--test-abort-on-stream` and `--test-hang-on-stream` (test only).
-pub(crate) const ABORT_ON_STREAM_ENV: &str = "REEL_TEST_ABORT_ON_STREAM";
-pub(crate) const HANG_ON_STREAM_ENV: &str = "REEL_TEST_HANG_ON_STREAM";
 
 pub(crate) async fn run(args: TranscoderArgs) -> anyhow::Result<()> {
     let args = match &args.common.config {
@@ -96,11 +83,6 @@ pub(crate) async fn run(args: TranscoderArgs) -> anyhow::Result<()> {
     s.encoder_threads = args.threads;
     s.cli_addr = Some(args.cli_addr);
     s.max_segment_bytes = args.max_segment_mib << 20;
-    s.test_abort_on_stream = args.test_abort_on_stream.clone().map(String::into_bytes);
-    s.test_hang_on_stream = args.test_hang_on_stream.clone().map(String::into_bytes);
-    if s.test_abort_on_stream.is_some() || s.test_hang_on_stream.is_some() {
-        tracing::warn!("a --test-*-on-stream fault is set: this transcoder fails on purpose");
-    }
     println!("reel transcoder for {orch} (capacity {})", args.capacity);
     println!("  status    http://{}/status", args.cli_addr);
     println!("Press Ctrl-C to stop.");
