@@ -48,7 +48,8 @@ pub struct TranscoderSettings {
     pub backoff_min: Duration,
     pub backoff_max: Duration,
     /// TEST ONLY: abort the process on a task of this stream (manifest id), as a decoder
-    /// crashing on a poison input would (catalogue #25 tests). Never set in production.
+    /// crashing on a poison input would (tests of docs/faults.md#poison-streams). Never set in
+    /// production.
     pub test_abort_on_stream: Option<Vec<u8>>,
     /// TEST ONLY: never finish a task of this stream, as a stuck decoder would.
     pub test_hang_on_stream: Option<Vec<u8>>,

@@ -222,8 +222,9 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<()> {
                 ticket_ev: Wei::from_base_units(U256::from(TICKET_EV)),
                 redeem_gas: REDEEM_GAS,
                 max_face_value: Some(Wei::from_base_units(U256::from(FACE_VALUE))),
-                // A ticket must be redeemed after its params expire (N4) and within two
-                // rounds of its creation: with 12-block rounds, params last 8 blocks.
+                // A ticket must be redeemed after its params expire (see
+                // docs/faults.md#n4-reveal-late) and within two rounds of its creation: with
+                // 12-block rounds, params last 8 blocks.
                 params_validity_blocks: PARAMS_VALIDITY,
                 ..RecipientConfig::default()
             },

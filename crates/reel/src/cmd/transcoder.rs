@@ -57,7 +57,7 @@ pub(crate) struct TranscoderArgs {
     exit_with_stdin: bool,
     /// TEST ONLY: abort the process (as a crashing decoder would) on a task of this
     /// stream (manifest id). Stands in for a poison input in the crash tests
-    /// (catalogue #25); never set it in production.
+    /// (see docs/faults.md#poison-streams); never set it in production.
     #[arg(long, hide = true, env = ABORT_ON_STREAM_ENV, value_name = "MANIFEST")]
     test_abort_on_stream: Option<String>,
     /// TEST ONLY: never finish a task of this stream (manifest id), as a stuck decoder
