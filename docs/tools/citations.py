@@ -297,9 +297,10 @@ SECTION = re.compile(
 FILE = re.compile(r"(?:\.\./)?shared/(?:spec/)?(?P<name>[\w.-]+\.md)|(?<![\w/])(?P<bare>"
                   r"(?:reliability-catalogue|go-livepeer-node|livepeer-protocol|ai-and-compute)"
                   r"\.md)")
-LABEL_ONE = r"[CN][1-9](?:\s*[–-]\s*[CN]?[1-9])?"
-LABEL = re.compile(r"(?<![\w#/-])(?P<list>%s(?:(?:\s*,\s*(?:and\s+)?|\s+and\s+|/)%s)*)(?![\w-])"
-                   % (LABEL_ONE, LABEL_ONE))
+# One letter per list: "C6, C7 and C9", "N2–N4"; "C6 and N2" are two lists.
+LABEL = re.compile(r"(?<![\w#/-])(?P<list>(?P<k>[CN])[1-9](?:\s*[–-]\s*(?P=k)?[1-9])?"
+                   r"(?:(?:\s*,\s*(?:and\s+)?|\s+and\s+|/)(?P=k)[1-9](?:\s*[–-]\s*(?P=k)?[1-9])?)*)"
+                   r"(?![\w-])")
 CASE_AT_START = re.compile(r"^(?P<lead>\s*)#(?P<n>\d+)(?:\s+\((?P<inner>[^()]*)\))?(?=[\s:])")
 DIVIDER = re.compile(r"^(?P<head>\s*//\s*---\s+)(?P<cites>(?:#\d+|[CN][1-9](?:[–-][CN]?[1-9])?)"
                      r"(?:\s*(?:,|/)\s*(?:#\d+|[CN][1-9](?:[–-][CN]?[1-9])?))*)\s*[:/]?\s*"
@@ -697,6 +698,41 @@ def check_file(path, text, label_rw):
     return problems
 
 
+# Identifiers the docs name that look like tests but are not (functions and settings).
+NOT_TESTS = {"max_price_per_capability", "segment_fee_estimate", "max_nonces_per_session"}
+
+
+def rust_tests(src):
+    """Names of the test functions in Rust source: after a `#[…test…]` attribute, or inside a
+    `proptest!` block."""
+    names = []
+    attr = False
+    depth = None
+    for line in src.split("\n"):
+        t = line.strip()
+        if depth is None and "proptest!" in t:
+            depth = 0
+        if depth is not None:
+            depth += t.count("{") - t.count("}")
+            m = re.match(r"(?:pub\s+)?(?:async\s+)?fn\s+(\w+)", t)
+            if m:
+                names.append(m.group(1))
+            if depth <= 0 and "}" in t:
+                depth = None
+            continue
+        if re.match(r"#\[(?:[\w:]+::)?test\b", t):
+            attr = True
+            continue
+        if attr:
+            m = re.match(r"(?:pub\s+)?(?:async\s+)?fn\s+(\w+)", t)
+            if m:
+                names.append(m.group(1))
+                attr = False
+            elif not t.startswith(("#[", "//")):
+                attr = False
+    return names
+
+
 def check_docs():
     """The docs' own references: tests, paths and anchors."""
     problems = []
@@ -705,10 +741,8 @@ def check_docs():
                             capture_output=True, text=True, check=True).stdout.split():
         if f.endswith(".rs") or (f.endswith(".sol") and f.startswith("contracts/test")):
             src = open(os.path.join(ROOT, f), encoding="utf-8").read()
-            if f.endswith(".rs"):
-                names = re.findall(r"\bfn\s+([a-z_][a-z0-9_]*)\s*[(<]", src)
-            else:
-                names = re.findall(r"\bfunction\s+((?:test|invariant)\w*)\s*\(", src)
+            names = rust_tests(src) if f.endswith(".rs") else re.findall(
+                r"\bfunction\s+((?:test|invariant)\w*)\s*\(", src)
             for nm in names:
                 tests.setdefault(nm, set()).add(f)
     testish = re.compile(r"^(?:c\d\d_|n\d_|test_|testFuzz_|invariant_)\w+$|^[a-z][a-z0-9]*(?:_[a-z0-9]+){3,}$")
@@ -731,11 +765,18 @@ def check_docs():
                 elif fpath.startswith(("crates/", "contracts/")) and fpath not in where:
                     problems.append("%s: `%s` is not in %s (it is in %s)" % (
                         rel, nm, fpath, ", ".join(sorted(where))))
-        for nm in re.findall(r"`([A-Za-z_][A-Za-z0-9_]*)`", text_nofence):
-            if testish.match(nm) and nm not in tests and re.match(
-                    r"^(?:c\d\d_|n\d_|test_|testFuzz_|invariant_)", nm):
+        for nm in set(re.findall(r"`([A-Za-z_][A-Za-z0-9_]*)`", text_nofence)):
+            if testish.match(nm) and nm not in tests and nm not in NOT_TESTS and \
+                    not nm.startswith(("livepeer_", "reel_")):
                 problems.append("%s: no test `%s`" % (rel, nm))
+        for nm, fpath in re.findall(r"`([A-Za-z_][A-Za-z0-9_]*)` in `([^`]+)`", text_nofence):
+            if nm in tests and fpath.startswith(("crates/", "contracts/")) and \
+                    fpath not in tests[nm]:
+                problems.append("%s: `%s` is not in %s" % (rel, nm, fpath))
         for fpath in re.findall(r"`((?:crates|contracts|docs|scripts)/[^`*…]+?)`", text_nofence):
+            fpath, _, anchor = fpath.partition("#")
+            if anchor and anchor not in headings(fpath):
+                problems.append("%s: no anchor %s#%s" % (rel, fpath, anchor))
             if not os.path.exists(os.path.join(ROOT, fpath.rstrip("/"))):
                 problems.append("%s: no path %s" % (rel, fpath))
         for target in re.findall(r"\]\(([^)\s]+)\)", text_nofence):
