@@ -105,8 +105,9 @@ contract FeeFactorRebuild {
     }
 }
 
-/// Proofs of concept of the known attacks (reliability catalogue #16, #17; Code4rena
-/// 2023-08 H-01, H-02): each attack succeeds against the naive variant and fails against ours.
+/// Proofs of concept of the known attacks (docs/faults.md#front-running-draining-and-dust-griefing,
+/// #third-party-unlock-cancels-and-forced-delegation; Code4rena 2023-08 H-01, H-02): each attack
+/// succeeds against the naive variant and fails against ours.
 contract AttackPoCsTest is GovernedProtocolFixture {
     uint256 internal constant RAND = 77;
 

@@ -88,8 +88,9 @@ contract BondingManagerEarningsTest is ProtocolFixture {
 
     // ------------------------------------------------------------------ reward
 
-    /// The worked example of the spec: mint 1000, treasury 6.31%, reward cut 50%, stake
-    /// 1000 -> treasury 63, rewards 937, commission 468, delegators 469, CRF 1.469.
+    /// The worked example of docs/compatibility.md#reward-and-fee-arithmetic: mint 1000, treasury
+    /// 6.31%, reward cut 50%, stake 1000 -> treasury 63, rewards 937, commission 468, delegators
+    /// 469, CRF 1.469.
     function test_Reward_WorkedExample() public {
         Minter fullInflation = new Minter(address(controller), 1_000_000_000, 0, TARGET_BONDING_RATE);
         register("Minter", address(fullInflation));

@@ -4,7 +4,8 @@ pragma solidity ^0.8.24;
 import {ProtocolFixture} from "./lib/ProtocolFixture.sol";
 
 /// Property tests over amounts, cuts and shares. Expected values are computed here from the
-/// spec's formulas, or as exact rational shares with the C9 tolerance (0.001 LPT).
+/// formulas of docs/compatibility.md#reward-and-fee-arithmetic, or as exact rational shares with
+/// the tolerance of C9 (0.001 LPT, docs/faults.md#c9-rounding).
 contract BondingManagerFuzzTest is ProtocolFixture {
     uint256 internal constant ONE = 1e27;
     uint256 internal constant MAX_AMOUNT = 100_000_000 ether; // 100M LPT each
@@ -126,8 +127,9 @@ contract BondingManagerFuzzTest is ProtocolFixture {
         uint256 mintable;
     }
 
-    /// One reward: the minted amount, treasury cut, commission and factor follow the spec to
-    /// the wei; every participant's share is within 0.001 LPT of the exact rational share.
+    /// One reward: the minted amount, treasury cut, commission and factor follow the formulas
+    /// (docs/compatibility.md#reward-and-fee-arithmetic) to the wei; every participant's share is
+    /// within 0.001 LPT of the exact rational share.
     function testFuzz_RewardSplit(
         uint256 stakeT,
         uint256 stakeD,

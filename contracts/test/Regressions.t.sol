@@ -4,8 +4,9 @@ pragma solidity ^0.8.24;
 import {ProtocolFixture} from "./lib/ProtocolFixture.sol";
 import {RecordingBondingVotes} from "./BondingManagerEarnings.t.sol";
 
-/// One test per historical bug of Livepeer's protocol named in the spec: each replays the
-/// exploit or failure and checks that it can't happen here.
+/// One test per historical bug of Livepeer's protocol named in
+/// docs/compatibility.md#fixed-upstream-bugs: each replays the exploit or failure and checks that
+/// it can't happen here.
 contract RegressionsTest is ProtocolFixture {
     uint256 internal constant ONE = 1e27;
 

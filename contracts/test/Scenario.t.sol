@@ -8,11 +8,12 @@ import {console} from "./lib/console.sol";
 /// seats, 5 delegators; rewards every round (two skipped), fees, a treasury cut that hits
 /// its ceiling, one eviction, partial unbond and rebond, a delegate change, a full unbond
 /// with a withdrawal and a rebond from unbonded. After every round the contracts are
-/// compared with a reference model written here from the spec's formulas. The model does
-/// not use cumulative factors: it pays each participant floor(D * stake / S) directly and
-/// keeps its own active set, inflation and treasury state. Totals, mintable and minted
-/// amounts, treasury payments and the active set must match to the wei; each participant's
-/// stake and fees within 100 wei (C9 asks for 0.001 LPT).
+/// compared with a reference model written here from the formulas of
+/// docs/compatibility.md#reward-and-fee-arithmetic. The model does not use cumulative factors: it
+/// pays each participant floor(D * stake / S) directly and keeps its own active set, inflation and
+/// treasury state. Totals, mintable and minted amounts, treasury payments and the active set must
+/// match to the wei; each participant's stake and fees within 100 wei (C9,
+/// docs/faults.md#c9-rounding, asks for 0.001 LPT).
 contract ScenarioTest is ProtocolFixture {
     uint256 internal constant ONE = 1e27;
     uint256 internal constant NONE = type(uint256).max;
@@ -91,8 +92,9 @@ contract ScenarioTest is ProtocolFixture {
             r = startRound();
             // Fees: o2 in odd rounds and o3 once active, before their reward; o1 in even
             // rounds after its reward, having rewarded the round before. (Fees after a reward
-            // that follows a round without one take the spec's rebuilt previous factor, which
-            // this model leaves out: see BondingManagerEarnings for that path.)
+            // that follows a round without one take the rebuilt previous factor
+            // (docs/compatibility.md#reward-and-fee-arithmetic), which this model leaves out: see
+            // BondingManagerEarnings for that path.)
             if (i % 2 == 1 && isActiveModel(1, r)) fees(1, 0.5 ether);
             if (isActiveModel(2, r)) fees(2, 0.7 ether);
             // Rewards: every active orchestrator, except o2 in round 105 and o1 in 110.

@@ -25,12 +25,12 @@ import {IRoundsManager} from "../interfaces/IRoundsManager.sol";
 /// TicketBroker, with ONE deliberate difference: payout is all-or-nothing. Livepeer's broker
 /// (before its 2026 fix, protocol PR #657) paid whatever the sender had left and consumed the
 /// ticket, so anyone could front-run a redemption with a 1-wei fundDepositAndReserveFor and
-/// have the ticket settle for 1 wei (catalogue #16, "dust griefing"). Here a winning ticket
-/// pays its full face value from the deposit and the recipient's own claimable reserve slice,
-/// or the call reverts with "sender deposit and reserve insufficient to cover ticket face
-/// value" and the ticket stays unused, redeemable once the sender tops up. Unlike PR #657,
-/// which compares the face value with the whole remaining reserve, the check uses the
-/// recipient's claimable slice, the amount actually paid (Livepeer known issue #663).
+/// have the ticket settle for 1 wei (docs/faults.md#front-running-draining-and-dust-griefing, "dust
+/// griefing"). Here a winning ticket pays its full face value from the deposit and the recipient's
+/// own claimable reserve slice, or the call reverts with "sender deposit and reserve insufficient
+/// to cover ticket face value" and the ticket stays unused, redeemable once the sender tops up.
+/// Unlike PR #657, which compares the face value with the whole remaining reserve, the check uses
+/// the recipient's claimable slice, the amount actually paid (Livepeer known issue #663).
 ///
 /// @dev Runs behind a ManagerProxy. Storage after the proxy's two slots:
 ///   slot 2  accounts              (sender => Account: deposit, reserve, withdrawRound)

@@ -8,17 +8,17 @@ import {Minter} from "../../src/token/Minter.sol";
 import {console} from "../lib/console.sol";
 
 /// Gas of the broker and governance calls on the full governed deployment (BondingVotes
-/// registered, so every stake change is checkpointed, as in Livepeer's fixture), in the
-/// spec's setup: two transcoders in steady state (both rewarded in the previous rounds, a
-/// delegator bonded to the first), the treasury cut off.
+/// registered, so every stake change is checkpointed, as in Livepeer's fixture), in Livepeer's
+/// gas-report setup (docs/compatibility.md#gas): two transcoders in steady state (both rewarded in
+/// the previous rounds, a delegator bonded to the first), the treasury cut off.
 ///
-/// The target is 70% of Livepeer's figures (spec §8.1). Most broker calls can't reach it:
-/// a transaction pays ~21k intrinsic gas and ~10k for entering a ManagerProxy cold (Controller
-/// and target look-ups), every further protocol contract costs ~13k cold (RoundsManager,
-/// Minter with its own look-ups), and a redemption spends ~100k inside BondingManager's fee
-/// booking (the round's earnings pool written for the first fees of the round) plus 22k to
-/// mark the ticket used. Those floors are Livepeer's too, so the ratios stay high; each call is
-/// held to the whole percentage it reaches now (a regression guard), the figure the report
+/// The target is 70% of Livepeer's figures (see docs/compatibility.md#gas). Most broker calls can't
+/// reach it: a transaction pays ~21k intrinsic gas and ~10k for entering a ManagerProxy cold
+/// (Controller and target look-ups), every further protocol contract costs ~13k cold
+/// (RoundsManager, Minter with its own look-ups), and a redemption spends ~100k inside
+/// BondingManager's fee booking (the round's earnings pool written for the first fees of the round)
+/// plus 22k to mark the ticket used. Those floors are Livepeer's too, so the ratios stay high; each
+/// call is held to the whole percentage it reaches now (a regression guard), the figure the report
 /// gives. Governance calls have no Livepeer figure and are held to our own ceilings (about
 /// 1.15x what they cost when written).
 contract BrokerGovernanceGasTest is GasBase, GovernedProtocolFixture {

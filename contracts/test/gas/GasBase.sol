@@ -9,8 +9,8 @@ import {console} from "../lib/console.sol";
 ///   FOUNDRY_PROFILE=gas ./node_modules/.bin/forge test     (checks)
 ///   FOUNDRY_PROFILE=gas ./node_modules/.bin/forge snapshot (rewrites .gas-snapshot)
 /// Each test prepares its state with gas metering paused, makes the measured call last,
-/// and checks it against Livepeer's figure for the same call (spec §8.1, measured on the
-/// deployed code with its hardhat fixture): at most 70% of it.
+/// and checks it against Livepeer's figure for the same call (docs/compatibility.md#gas, measured
+/// on the deployed code with its hardhat fixture): at most 70% of it.
 abstract contract GasBase is ProtocolFixture {
     uint256 internal constant TARGET_PERCENT = 70;
 

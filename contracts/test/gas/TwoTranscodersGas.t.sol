@@ -3,8 +3,9 @@ pragma solidity ^0.8.24;
 
 import {GasBase} from "./GasBase.sol";
 
-/// The spec's setup: two transcoders in the pool, treasury cut 0, steady state (both have
-/// rewarded in the previous rounds; a delegator is bonded to the first).
+/// Livepeer's gas-report setup (docs/compatibility.md#gas): two transcoders in the pool, treasury
+/// cut 0, steady state (both have rewarded in the previous rounds; a delegator is bonded to the
+/// first).
 contract TwoTranscodersGasTest is GasBase {
     address internal t1;
     address internal t2;

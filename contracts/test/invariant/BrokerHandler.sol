@@ -12,7 +12,9 @@ import {Minter} from "../../src/token/Minter.sol";
 /// redeeming fresh and stored tickets, bonding, resigning, calling reward and withdrawing
 /// fees; rounds passing. Every action predicts the outcome from the state and then expects
 /// success or the exact revert (fail-on-revert catches anything else). Successful
-/// redemptions are checked on the spot (C1, C2, C3); ghost ledgers serve C4 and C5.
+/// redemptions are checked on the spot (see docs/faults.md#c1-single-redemption,
+/// #c2-payout-is-the-face-value-or-nothing, #c3-reserve-slices); ghost ledgers serve C4 and C5 (see
+/// docs/faults.md#contract-invariants).
 contract BrokerHandler is TestBase {
     uint256 internal constant ROUND_LENGTH = 50;
     string internal constant INSUFFICIENT = "sender deposit and reserve insufficient to cover ticket face value";
@@ -183,7 +185,8 @@ contract BrokerHandler is TestBase {
         _redeem(stored.length - 1);
     }
 
-    /// A ticket created earlier: maybe paid already (C1), maybe expired, maybe now covered.
+    /// A ticket created earlier: maybe paid already (see docs/faults.md#c1-single-redemption),
+    /// maybe expired, maybe now covered.
     function redeemStored(uint256 idx) external {
         _ensureRound();
         if (stored.length == 0) return;

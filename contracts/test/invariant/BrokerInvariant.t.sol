@@ -6,8 +6,8 @@ import {BrokerHandler} from "./BrokerHandler.sol";
 
 /// Random sequences of funding (own and third-party), unlocks, cancels, withdrawals, fresh
 /// and stored ticket redemptions, orchestrators bonding, resigning, rewarding and
-/// withdrawing fees, and rounds passing. After every call: C1-C5 of the reliability
-/// catalogue (C1-C3 are also checked inside each redemption).
+/// withdrawing fees, and rounds passing. After every call: C1-C5 in
+/// docs/faults.md#contract-invariants (C1-C3 are also checked inside each redemption).
 contract BrokerInvariantTest is GovernedProtocolFixture {
     BrokerHandler internal handler;
     address[] internal senderList;

@@ -10,8 +10,9 @@ import {LivepeerToken} from "../../src/LivepeerToken.sol";
 /// Drives the protocol with random actions by 3 orchestrators, 4 delegators and an
 /// attacker across rounds. Every action checks its preconditions and then either expects
 /// success or the exact revert; anything else reverts the handler, which the invariant test
-/// treats as a failure (fail-on-revert). Around each reward it checks C6 and C9; it keeps
-/// ghost totals of every LPT and ETH movement for the invariants.
+/// treats as a failure (fail-on-revert). Around each reward it checks C6 and C9 (see
+/// docs/faults.md#contract-invariants); it keeps ghost totals of every LPT and ETH movement for the
+/// invariants.
 contract ProtocolHandler is TestBase {
     uint256 internal constant ONE = 1e27;
     uint256 internal constant C9_TOLERANCE = 1e15; // 0.001 LPT

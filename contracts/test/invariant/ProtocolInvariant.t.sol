@@ -8,7 +8,7 @@ import {console} from "../lib/console.sol";
 /// Random sequences of bond, unbond, rebond, withdraw, transferBond, reward, fees, claims,
 /// commission changes, round skips, treasury changes, griefing and forced-delegation
 /// attempts by 3 orchestrators (2 active seats, so evictions happen), 4 delegators and an
-/// attacker. After every call: C6, C7, C8, C9 of the reliability catalogue.
+/// attacker. After every call: C6, C7, C8, C9 in docs/faults.md#contract-invariants.
 abstract contract ProtocolInvariantBase is ProtocolFixture {
     ProtocolHandler internal handler;
 

@@ -1,5 +1,7 @@
-//! The TicketBroker event watcher (§3.7, catalogue #17 and #18): keeps the orchestrator's
-//! cached sender state ([`SenderMonitor`]) fresh from the broker's events instead of a timer.
+//! The TicketBroker event watcher (see docs/compatibility.md#max-float-and-the-sender-watch,
+//! docs/faults.md#third-party-unlock-cancels-and-forced-delegation,
+//! #rpc-outages-and-chain-reorganisations): keeps the orchestrator's cached sender state
+//! ([`SenderMonitor`]) fresh from the broker's events instead of a timer.
 //!
 //! Every poll it asks the node for the head, fetches the headers of the new blocks (at most
 //! [`WatchConfig::max_range`] per pass) checking that each one's parent is the block before,

@@ -29,8 +29,8 @@ use reel_types::{Lpt, Ppm};
 use serde::{Deserialize, Serialize};
 use tracing::{debug, info};
 
-/// The protocol's tunable parameters. Defaults are Livepeer's mainnet values (spec §7),
-/// except the round length, which suits a local chain.
+/// The protocol's tunable parameters. Defaults are Livepeer's mainnet values (see
+/// docs/compatibility.md#protocol-parameters), except the round length, which suits a local chain.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ProtocolParams {

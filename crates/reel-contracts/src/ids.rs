@@ -43,7 +43,7 @@ mod tests {
     #[test]
     fn ids_are_keccak_of_the_name() {
         // Values as `cast keccak <name>` prints them; the first matches Livepeer's mainnet
-        // deployment arguments (spec §1).
+        // deployment arguments (see docs/compatibility.md#registry-and-proxies).
         assert_eq!(
             ContractId::new("BondingManagerTarget").id(),
             b256!("fc6f6f33d2bb065ac61cbdd4dbe4b7adf6f3e7e6c6a3d1fe297cbf9a187092e4")

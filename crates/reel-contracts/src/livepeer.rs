@@ -1,8 +1,9 @@
 //! The external interface of Livepeer's deployed staking contracts (Arbitrum, `delta`
-//! branch), written from the public ABI as described in the spec notes. reel's own code
-//! talks to the protocol only through these interfaces, so it works against Livepeer's
-//! deployment as well as against ours; `tests/it/compat.rs` checks that every function and
-//! event here exists, with the same selector, in the ABI of our contracts.
+//! branch), written from the public ABI (see
+//! docs/compatibility.md#functions-events-and-revert-strings). reel's own code talks to the
+//! protocol only through these interfaces, so it works against Livepeer's deployment as well as
+//! against ours; `tests/it/compat.rs` checks that every function and event here exists, with the
+//! same selector, in the ABI of our contracts.
 #![allow(
     missing_docs,
     missing_debug_implementations,

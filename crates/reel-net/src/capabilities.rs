@@ -1,5 +1,6 @@
-//! Capabilities (§2.2): what a job needs and what a node offers, as a bitstring plus
-//! per-capability model constraints, and the rule deciding whether a node can take a job.
+//! Capabilities (see docs/compatibility.md#capabilities): what a job needs and what a node offers,
+//! as a bitstring plus per-capability model constraints, and the rule deciding whether a node can
+//! take a job.
 //!
 //! Capability `N` is bit `N % 64` of word `N / 64`. A job fits an orchestrator when the
 //! orchestrator's version is at least the job's `minVersion`, every capability the

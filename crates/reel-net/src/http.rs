@@ -1,4 +1,5 @@
-//! `POST /segment` and `POST /payment` (§2.4) as pure functions over headers and bytes.
+//! `POST /segment` and `POST /payment` (see docs/compatibility.md#segment-and-payment-requests) as
+//! pure functions over headers and bytes.
 //!
 //! The gateway sends the segment's metadata in `Livepeer-Segment` and its tickets in
 //! `Livepeer-Payment`, each a standard-base64 protobuf (`SegData`, `Payment`). The body is

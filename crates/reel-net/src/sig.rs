@@ -5,8 +5,9 @@
 //! serialised as 65 bytes `r || s || v` with `v ∈ {27, 28}`. [`Signature::from_slice`]
 //! rejects everything OpenZeppelin's ECDSA (which the TicketBroker uses) rejects — wrong
 //! length, other `v`, high `s`, `r`/`s` out of range — so a signature we accept is one the
-//! chain accepts too (catalogue #2). Recovery uses libsecp256k1 through the `secp256k1`
-//! crate: about 5× faster than the pure-Rust `k256` here (shared/TOOLCHAIN.md).
+//! chain accepts too (see docs/faults.md#forged-and-malleable-signatures). Recovery uses
+//! libsecp256k1 through the `secp256k1` crate: about 5× faster than the pure-Rust `k256` here (see
+//! docs/architecture.md#choices-and-why).
 
 use crate::NetError;
 use alloy_primitives::{Address, B256, U256, keccak256};

@@ -1,4 +1,5 @@
-//! What each wire signature covers (§2.3) and the orchestrator's auth token.
+//! What each wire signature covers (see docs/compatibility.md#signatures-and-auth-tokens) and the
+//! orchestrator's auth token.
 //!
 //! - Orchestrator request: `personal_sign(ascii(checksum hex of the gateway address))`.
 //! - Segment: `personal_sign(manifestId || pad32(seq) || hash || ascii(hex(profile ids)))`,
@@ -244,7 +245,7 @@ mod tests {
 
     #[test]
     fn known_profile_ids_match_the_spec_table() {
-        // Ids from shared/spec/go-livepeer-node.md §2.3.
+        // Ids from docs/compatibility.md#signatures-and-auth-tokens.
         for (name, id) in [
             ("P720p60fps16x9", "a7ac137a"),
             ("P720p30fps16x9", "49d54ea9"),

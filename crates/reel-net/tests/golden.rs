@@ -1,6 +1,7 @@
 //! Golden bytes: hand-built messages whose encoding is written out here from the field
-//! numbers and wire types of spec §2.1 (tag = field << 3 | wire type; varints little-endian
-//! base-128). If a field number or type in `proto/` drifts from go-livepeer's, these fail.
+//! numbers and wire types of docs/compatibility.md#protobuf-messages-and-grpc-services (tag = field
+//! << 3 | wire type; varints little-endian base-128). If a field number or type in `proto/` drifts
+//! from go-livepeer's, these fail.
 #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
 
 use prost::Message;

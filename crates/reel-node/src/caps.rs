@@ -1,4 +1,4 @@
-//! The capabilities reel's video roles offer and ask for (§2.2).
+//! The capabilities reel's video roles offer and ask for (see docs/compatibility.md#capabilities).
 
 use reel_media::VideoProfile;
 use reel_media::profile::{Gop, H264Profile};

@@ -100,7 +100,8 @@ pub enum FailureKind {
     Payment,
     /// The result does not parse or its renditions cannot be fetched.
     BadResult,
-    /// The result signature or the pixel counts do not match (catalogue #27).
+    /// The result signature or the pixel counts do not match (see
+    /// docs/faults.md#tampered-renditions).
     Verification,
     /// The orchestrator's price is above the gateway's maximum.
     Price,
@@ -162,7 +163,8 @@ impl NodeError {
     }
 
     /// Whether the gateway should stop sending this stream's segments to the orchestrator
-    /// for a while (§4.3: submit errors, busy/capped answers, bad results, verification).
+    /// for a while (docs/compatibility.md#session-pools-and-selection: submit errors, busy/capped
+    /// answers, bad results, verification).
     pub fn should_suspend_orchestrator(&self) -> bool {
         matches!(
             self.failure_kind(),

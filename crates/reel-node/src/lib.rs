@@ -14,7 +14,7 @@
 //! - [`orchestrator`]: the service port (gRPC + HTTP on one listener, TLS or h2c), the
 //!   `/segment` path, capacity, rendition store, remote transcoder dispatch ([`orchestrator::work`]),
 //!   local transcoding in supervised worker processes with poison-stream refusal
-//!   ([`orchestrator::workers`], catalogue #25), segment-URL policy against SSRF
+//!   ([`orchestrator::workers`], docs/faults.md#poison-streams), segment-URL policy against SSRF
 //!   ([`orchestrator::fetch`]).
 //! - [`transcoder`]: registers with an orchestrator, reconnects with backoff, transcodes
 //!   tasks and posts results; [`worker`]: the same for job workers of request/response
@@ -24,9 +24,9 @@
 //!   ([`gateway::discovery`]), selects one per segment ([`gateway::selection`]), pays,
 //!   submits, verifies ([`pixels`]) and fails over.
 //! - [`payments`]: the seam to the TicketBroker ([`payments::BrokerHandle`]) and the
-//!   recipient/sender wiring, and the ticket store's health (probe, `/healthz`, catalogue
-//!   #29); [`chain`]: chain facts, the on-chain orchestrator pool, service-URI registration
-//!   and the round keeper.
+//!   recipient/sender wiring, and the ticket store's health (probe, `/healthz`,
+//!   docs/faults.md#ticket-store-unavailable); [`chain`]: chain facts, the on-chain orchestrator
+//!   pool, service-URI registration and the round keeper.
 //! - [`service`], [`tls`], [`rpc`]: listeners and clients; [`metrics`], [`ratelimit`]:
 //!   Prometheus exposition and per-client limits.
 //! - [`node`]: the builders that start a role with everything around it (payments, chain

@@ -16,10 +16,10 @@
 //! unredeemed, until a node with a broker starts on the same data directory (its
 //! [`Redeemer::recover`] picks them up).
 //!
-//! **When the ticket store cannot write** (catalogue #29: disk full, database locked, I/O
-//! error) [`OrchPayments::receive`] fails with `PmError::StoreUnavailable`: nothing is
-//! credited and the nonces are released, so the same payment can be sent again. The store
-//! remembers the failure until a write succeeds; [`OrchPayments::spawn_store_probe`] tries
+//! **When the ticket store cannot write** (docs/faults.md#ticket-store-unavailable: disk full,
+//! database locked, I/O error) [`OrchPayments::receive`] fails with `PmError::StoreUnavailable`:
+//! nothing is credited and the nonces are released, so the same payment can be sent again. The
+//! store remembers the failure until a write succeeds; [`OrchPayments::spawn_store_probe`] tries
 //! one every [`STORE_PROBE_EVERY`] and keeps `reel_ticket_store_healthy` current, and
 //! [`OrchPayments::health_json`] is what `/healthz` and `/status` show.
 
@@ -308,9 +308,9 @@ struct StoreMetrics {
     sync: std::sync::Mutex<()>,
 }
 
-/// How often the orchestrator checks that its ticket store takes writes (catalogue #29): a
-/// red health check turns green again within this once the disk has room or the lock is
-/// gone, even if no payment comes.
+/// How often the orchestrator checks that its ticket store takes writes (see
+/// docs/faults.md#ticket-store-unavailable): a red health check turns green again within this once
+/// the disk has room or the lock is gone, even if no payment comes.
 pub const STORE_PROBE_EVERY: Duration = Duration::from_secs(5);
 
 /// How long a sender's deposit and reserve are trusted before they are read again. With a
@@ -358,7 +358,7 @@ impl OrchPayments {
         })
     }
 
-    /// The ticket store (tests of catalogue #29 use its knobs).
+    /// The ticket store (tests of docs/faults.md#ticket-store-unavailable use its knobs).
     pub fn store(&self) -> &Arc<Store> {
         &self.store
     }
@@ -826,7 +826,8 @@ impl GatewayPayments {
         })
     }
 
-    /// Checks an orchestrator's params before using them (§3.4).
+    /// Checks an orchestrator's params before using them (see
+    /// docs/compatibility.md#the-gateways-checks-of-ticket-params).
     pub fn validate(&self, params: &TicketParams) -> Result<(), NodeError> {
         self.sender.validate_params(params, 1, &self.view()?)?;
         Ok(())

@@ -1,7 +1,8 @@
 //! The gateway's local verification (go-livepeer `-localVerify`): decode a rendition and
 //! count what is really in it — frames, Σ width×height, and the frame size — so an
 //! orchestrator that reports work it did not do, or hands back the wrong resolution, is
-//! caught (catalogue #27). Blocking FFmpeg work: call from a blocking thread.
+//! caught (see docs/faults.md#tampered-renditions). Blocking FFmpeg work: call from a blocking
+//! thread.
 
 use ffmpeg_next as ff;
 use reel_media::MediaError;

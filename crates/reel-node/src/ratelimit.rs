@@ -1,6 +1,6 @@
-//! Per-client request limits (catalogue #28; go-livepeer has none): a token bucket per
-//! client IP, refilled continuously. The table is bounded: when it is full, idle buckets
-//! are dropped first, and a client that cannot get a bucket is refused rather than
+//! Per-client request limits (docs/faults.md#floods-and-busy-orchestrators; go-livepeer has none):
+//! a token bucket per client IP, refilled continuously. The table is bounded: when it is full, idle
+//! buckets are dropped first, and a client that cannot get a bucket is refused rather than
 //! growing memory.
 
 use std::collections::HashMap;

@@ -167,7 +167,7 @@ impl Balances {
     }
 
     /// Whether the balance is at least `amount` wei (the orchestrator serves a segment only
-    /// when it covers one ticket's EV, N6).
+    /// when it covers one ticket's EV, docs/faults.md#n6-balances-are-exact).
     pub fn covers(&self, key: &AccountKey, amount: Wei) -> bool {
         let map = self.lock();
         let Some(acc) = map.get(key) else {
@@ -262,9 +262,9 @@ pub struct RenditionEstimate {
     pub fps_den: u32,
 }
 
-/// The gateway's fee estimate for one segment (§3.5): `Σ w × h × ceil(fps) ×
-/// ceil(duration in s) × 1.02 × price`, rounded up to the wei. 1.02 is applied as 102/100,
-/// so the estimate is exact.
+/// The gateway's fee estimate for one segment (see docs/compatibility.md#credit-and-balances):
+/// `Σ w × h × ceil(fps) × ceil(duration in s) × 1.02 × price`, rounded up to the wei. 1.02 is
+/// applied as 102/100, so the estimate is exact.
 pub fn segment_fee_estimate(
     renditions: &[RenditionEstimate],
     duration_ms: u64,

@@ -2,7 +2,7 @@
 //! RoundsManager / BondingManager around it), as one trait.
 //!
 //! The alloy implementation belongs in the chain crate once the TicketBroker contract exists.
-//! It must match these Solidity signatures (spec livepeer-protocol.md §5, Livepeer's deployed
+//! It must match these Solidity signatures (docs/compatibility.md#ticketbroker, Livepeer's deployed
 //! ABI):
 //!
 //! ```solidity
@@ -149,7 +149,8 @@ pub enum Disposition {
     Retry,
     /// The contract says the ticket is used.
     Used,
-    /// "ticket is expired": retrying can never succeed (catalogue #7, upstream PR #3954).
+    /// "ticket is expired": retrying can never succeed
+    /// (docs/faults.md#tickets-too-old-for-the-chain, upstream PR #3954).
     Expired,
     /// A deterministic refusal: the ticket will never redeem.
     Invalid(String),

@@ -1,9 +1,10 @@
-//! The payment cases of shared/spec/reliability-catalogue.md that can be shown without a
-//! chain, one named test each (`cNN_…` = catalogue item NN), plus the node money invariants
-//! N1–N9 that the store and queue enforce. Payments travel the real wire path: the gateway's
-//! `Payment` is base64-encoded into a `Livepeer-Payment` header and decoded by the
-//! orchestrator's HTTP codec. The chain is [`MemoryBroker`], a model of the TicketBroker's
-//! rules; the anvil versions of the chain-dependent cases come with the contract.
+//! The payment fault cases of docs/faults.md#fault-cases that can be shown without a
+//! chain, one named test each (`cNN_…` = case NN there), plus the node money invariants
+//! N1–N9 (see docs/faults.md#node-money-invariants) that the store and queue enforce. Payments
+//! travel the real wire path: the gateway's `Payment` is base64-encoded into a `Livepeer-Payment`
+//! header and decoded by the orchestrator's HTTP codec. The chain is [`MemoryBroker`], a model of
+//! the TicketBroker's rules; the anvil versions of the chain-dependent cases come with the
+//! contract.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -197,7 +198,7 @@ fn payment_with_nonces(p: &TicketParams, key: [u8; 32], nonces: &[u32]) -> proto
     }
 }
 
-// --- #1 replay ----------------------------------------------------------------------------
+// --- replay (docs/faults.md case 1) -------------------------------------------------------
 
 #[tokio::test]
 async fn c01_replayed_payment_is_not_credited_twice() {
@@ -264,7 +265,7 @@ async fn c01_nonce_601_on_one_params_set_is_refused() {
     assert!(out.rejected[0].error.should_refresh_params());
 }
 
-// --- #2 forged and odd signatures ------------------------------------------------------------
+// --- forged and odd signatures (docs/faults.md case 2) ---------------------------------------
 
 #[tokio::test]
 async fn c02_ticket_signed_by_another_key_is_refused() {
@@ -340,7 +341,7 @@ async fn c02_truncated_long_and_bad_v_signatures_are_refused() {
     assert_eq!(o.receive(&retry, "s").unwrap().accepted, 1);
 }
 
-// --- #3 params not issued by this orchestrator ---------------------------------------------
+// --- params not issued by this orchestrator (docs/faults.md case 3) ------------------------
 
 #[tokio::test]
 async fn c03_params_from_before_a_restart_stay_valid_and_replays_stay_refused() {
@@ -354,7 +355,8 @@ async fn c03_params_from_before_a_restart_stay_valid_and_replays_stay_refused() 
         .receive(&payment_with_nonces(&p, GW_KEY, &[3]), "s")
         .unwrap();
     assert_eq!(more.accepted, 1);
-    // ...and so did the nonces (N5): the pre-restart payment is not credited again.
+    // ...and so did the nonces (see docs/faults.md#n5-nonces-are-as-durable-as-the-secret): the
+    // pre-restart payment is not credited again.
     let replay = o.receive(&pay, "s").unwrap();
     assert_eq!(replay.accepted, 0);
     assert!(matches!(
@@ -391,7 +393,7 @@ async fn c03_wrong_recipient_and_zero_sender_are_fatal() {
     assert_eq!(o.receive(&pay, "s").unwrap_err(), PmError::ZeroSender);
 }
 
-// --- #4 fixed-width HMAC --------------------------------------------------------------------
+// --- fixed-width HMAC (docs/faults.md case 4) -----------------------------------------------
 
 #[tokio::test]
 async fn c04_moving_bytes_between_face_value_and_win_prob_breaks_the_rand() {
@@ -422,7 +424,7 @@ async fn c04_moving_bytes_between_face_value_and_win_prob_breaks_the_rand() {
     assert_eq!(err, PmError::RecipientRandMismatch);
 }
 
-// --- #5 expired params ---------------------------------------------------------------------
+// --- expired params (docs/faults.md case 5) ------------------------------------------------
 
 #[tokio::test]
 async fn c05_expired_params_are_not_credited_but_a_winner_is_kept() {
@@ -452,7 +454,7 @@ async fn c05_expired_params_are_not_credited_but_a_winner_is_kept() {
     assert_eq!(o.store.counts().unwrap().pending, 1);
 }
 
-// --- #6 expiration block 0 or far future ---------------------------------------------------
+// --- expiration block 0 or far future (docs/faults.md case 6) ------------------------------
 
 #[tokio::test]
 async fn c06_gateway_refuses_zero_or_far_future_expiration() {
@@ -480,7 +482,7 @@ async fn c06_gateway_refuses_zero_or_far_future_expiration() {
     gw.validate_params(&fresh, 1, &gw_view(&o)).unwrap();
 }
 
-// --- #7 ticket too old for the chain --------------------------------------------------------
+// --- ticket too old for the chain (docs/faults.md case 7) -----------------------------------
 
 #[tokio::test]
 async fn c07_ticket_too_old_for_the_chain_is_refused_before_credit() {
@@ -518,7 +520,7 @@ async fn c07_stored_ticket_past_its_validity_ends_expired_without_a_transaction(
     );
 }
 
-// --- #8 unlocking sender --------------------------------------------------------------------
+// --- unlocking sender (docs/faults.md case 8) -----------------------------------------------
 
 #[tokio::test]
 async fn c08_unlocking_sender_is_refused_but_held_tickets_are_still_redeemed() {
@@ -542,7 +544,7 @@ async fn c08_unlocking_sender_is_refused_but_held_tickets_are_still_redeemed() {
     assert_eq!(o.redeemer.tick(1001).await.unwrap().redeemed, 1);
 }
 
-// --- #9 underfunded sender ------------------------------------------------------------------
+// --- underfunded sender (docs/faults.md case 9) ---------------------------------------------
 
 #[tokio::test]
 async fn c09_underfunded_sender_gets_a_capped_face_value_or_no_params() {
@@ -570,7 +572,7 @@ async fn c09_underfunded_sender_gets_a_capped_face_value_or_no_params() {
     assert!(err.to_string().contains("insufficient sender reserve"));
 }
 
-// --- #10 missing payment ---------------------------------------------------------------------
+// --- missing payment (docs/faults.md case 10) ------------------------------------------------
 
 #[tokio::test]
 async fn c10_segment_without_payment_gets_insufficient_balance() {
@@ -620,7 +622,7 @@ async fn c10_segment_without_payment_gets_insufficient_balance() {
     ));
 }
 
-// --- #11 malicious orchestrator params --------------------------------------------------------
+// --- malicious orchestrator params (docs/faults.md case 11) -----------------------------------
 
 #[tokio::test]
 async fn c11_gateway_refuses_malicious_params() {
@@ -656,7 +658,7 @@ async fn c11_gateway_refuses_malicious_params() {
     assert!(reject(p, 1).contains("below the cost"));
 }
 
-// --- #12, #13, N1–N4, N9: the durable queue ----------------------------------------------------
+// --- the durable queue (docs/faults.md cases 12, 13; N1–N4, N9) --------------------------------
 
 /// An orchestrator whose tickets always win (fv == EV) and whose gateway is well funded.
 fn winner_orch() -> Orch {
@@ -669,7 +671,7 @@ fn winner_orch() -> Orch {
 }
 
 /// A [`winner_orch`] holding a stored winning ticket per nonce, mined past the params'
-/// expiry so that the redeemer sends them (N4); and those params.
+/// expiry so that the redeemer sends them (see docs/faults.md#n4-reveal-late); and those params.
 async fn winners_due(nonces: &[u32]) -> (Orch, TicketParams) {
     let o = winner_orch();
     let p = o.params(price()).await;
@@ -683,7 +685,8 @@ async fn winners_due(nonces: &[u32]) -> (Orch, TicketParams) {
 async fn n1_a_payment_that_cannot_be_stored_is_not_credited() {
     let o = winner_orch();
     let p = o.params(price()).await;
-    // The disk fails (catalogue #29): another process breaks the ticket table.
+    // The disk fails (see docs/faults.md#ticket-store-unavailable): another process breaks the
+    // ticket table.
     let side = rusqlite::Connection::open(&o.path).unwrap();
     side.execute_batch("DROP TABLE redemption_txs; DROP TABLE winning_tickets;")
         .unwrap();
@@ -702,7 +705,7 @@ async fn n1_a_payment_that_cannot_be_stored_is_not_credited() {
     );
 }
 
-// --- #29 disk full or DB locked during a ticket write ------------------------------------
+// --- disk full or DB locked during a ticket write (docs/faults.md case 29) ---------------
 
 /// Refused while `fault` holds, then, once `clear` ran, the very same payment is credited
 /// exactly once, to the wei.
@@ -874,7 +877,7 @@ async fn n4_a_ticket_waits_for_its_params_to_expire_and_its_round_to_be_initiali
     assert_eq!(o.broker.prepared(), 0);
 }
 
-// --- #14, #15 gas ------------------------------------------------------------------------------
+// --- gas (docs/faults.md cases 14, 15) ---------------------------------------------------------
 
 #[tokio::test]
 async fn c14_gas_above_the_cap_leaves_the_ticket_pending_never_marked_redeemed() {
@@ -913,7 +916,7 @@ async fn c15_gas_spike_waits_then_redeems_when_gas_falls() {
     assert_eq!(o.redeemer.tick(2).await.unwrap().redeemed, 1);
 }
 
-// --- #16 front-run and drain --------------------------------------------------------------------
+// --- front-run and drain (docs/faults.md case 16) -----------------------------------------------
 
 #[tokio::test]
 async fn c16_ticket_redeemed_by_someone_else_ends_used_on_chain() {
@@ -948,7 +951,7 @@ async fn c16_drained_sender_waits_and_is_redeemed_partially_only_in_the_last_rou
     assert_eq!(o.broker.fees(addr(ORCH_KEY)), wei(1_500_000_000_000_000));
 }
 
-// --- #19 stuck transaction ----------------------------------------------------------------------
+// --- stuck transaction (docs/faults.md case 19) -------------------------------------------------
 
 #[tokio::test]
 async fn c19_stuck_transaction_is_replaced_once_with_the_same_nonce() {
@@ -1035,7 +1038,7 @@ async fn c07_ticket_is_expired_found_while_preparing_is_terminal_without_a_trans
     );
 }
 
-// --- N8 / the keeper on the same account --------------------------------------------------------
+// --- the keeper on the same account (docs/faults.md N8) -----------------------------------------
 
 #[tokio::test]
 async fn n8_a_redemption_whose_nonce_another_transaction_took_is_sent_again() {

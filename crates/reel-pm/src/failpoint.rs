@@ -1,4 +1,6 @@
-//! Named crash points on the ticket path, for the crash tests (catalogue #12, #13, N9).
+//! Named crash points on the ticket path, for the crash tests (see
+//! docs/faults.md#winners-are-stored-before-credit, #crash-around-a-redemption-broadcast,
+//! #n9-recovery-is-idempotent).
 //!
 //! Each point is a call to [`hit`] at one step of a ticket's life on the orchestrator. They
 //! exist only in builds with the `failpoints` feature (test builds: a release binary has no

@@ -8,16 +8,19 @@
 //!    commitment `keccak256(recipientRand)` where `recipientRand` is an HMAC of every issued
 //!    field, fixed-width, under a secret kept in the node's SQLite [`Store`] (params survive
 //!    restarts; no two parameter sets share a rand).
-//! 2. [`Recipient::receive_payment`] checks a `Payment` in the order of spec §3.6, commits
-//!    the accepted nonces and every winning ticket to the store in one transaction, and only
-//!    then credits the tickets' expected value to the `(sender, session)` account in
-//!    [`Balances`] (store before credit, N1). The node debits price × pixels after transcoding.
+//! 2. [`Recipient::receive_payment`] checks a `Payment` in the order of
+//!    docs/compatibility.md#ticket-validation-order, commits the accepted nonces and every winning
+//!    ticket to the store in one transaction, and only then credits the tickets' expected value to
+//!    the `(sender, session)` account in [`Balances`] (store before credit,
+//!    docs/faults.md#n1-store-before-credit). The node debits price × pixels after transcoding.
 //! 3. [`Redeemer`] walks the stored winners on every new block and redeems each exactly once
-//!    through the [`TicketBroker`] trait, the seam to the chain (N2–N4, gas checks, revert
-//!    classification, recovery after restart).
+//!    through the [`TicketBroker`] trait, the seam to the chain (N2–N4 in
+//!    docs/faults.md#node-money-invariants, gas checks, revert classification, recovery after
+//!    restart).
 //!
 //! On the gateway (sender) side, [`Sender`] keeps one session per `recipientRandHash`, checks
-//! the orchestrator's params (§3.4) and signs batches of tickets with fresh nonces.
+//! the orchestrator's params (see docs/compatibility.md#the-gateways-checks-of-ticket-params) and
+//! signs batches of tickets with fresh nonces.
 //!
 //! [`ticket`] holds the byte-exact ticket hash (the TicketBroker's `getTicketHash`), the win
 //! test and EV math. Chain state reaches this crate only through [`TicketBroker`] and plain
@@ -165,8 +168,9 @@ pub enum PmError {
     #[error("ticket store: {op}: {reason}")]
     Store { op: &'static str, reason: String },
     /// The database could not be written or read (disk full, locked past the busy timeout,
-    /// I/O error, …): nothing that depended on the write happened (catalogue #29). The same
-    /// payment can be sent again once the store is back.
+    /// I/O error, …): nothing that depended on the write happened (see
+    /// docs/faults.md#ticket-store-unavailable). The same payment can be sent again once the store
+    /// is back.
     #[error("ticket store unavailable ({fault}) during {op}: {reason}")]
     StoreUnavailable {
         op: &'static str,
@@ -206,8 +210,9 @@ impl PmError {
         )
     }
 
-    /// Whether the ticket store could not take a write or read (catalogue #29): the request
-    /// is refused as "unavailable" and may be repeated unchanged later.
+    /// Whether the ticket store could not take a write or read (see
+    /// docs/faults.md#ticket-store-unavailable): the request is refused as "unavailable" and may be
+    /// repeated unchanged later.
     pub fn is_store_unavailable(&self) -> bool {
         matches!(self, PmError::StoreUnavailable { .. })
     }

@@ -1,5 +1,6 @@
-//! Max float and the sender watch (§3.7): how much a sender can be trusted to pay this
-//! orchestrator right now, from its reserve, its deposit and what is being redeemed.
+//! Max float and the sender watch (see docs/compatibility.md#max-float-and-the-sender-watch): how
+//! much a sender can be trusted to pay this orchestrator right now, from its reserve, its deposit
+//! and what is being redeemed.
 //!
 //! `reserveAlloc = (fundsRemaining + claimedInCurrentRound) / poolSize − claimedReserve(sender, us)`
 //! (0 for an empty pool), and `maxFloat = reserveAlloc − pending`, except that `pending` is
@@ -224,7 +225,8 @@ impl SenderMonitor {
         e.pending = amount;
     }
 
-    /// Releases a finished redemption; refuses to go below zero (N6).
+    /// Releases a finished redemption; refuses to go below zero (see
+    /// docs/faults.md#n6-balances-are-exact).
     pub fn sub_pending(&self, sender: Address, amount: Wei) -> Result<(), PmError> {
         let mut st = self.lock();
         let pending = st

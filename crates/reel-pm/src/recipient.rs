@@ -4,15 +4,16 @@
 //! winProb || expirationBlock || price.num || price.den || creationRound || blockHash)`
 //! with **every field fixed-width** (32 bytes for integers and hashes, 20 for addresses, 8 for
 //! block and round numbers). go-livepeer concatenates minimal big-endian encodings, so bytes
-//! can move between adjacent fields without changing the HMAC (catalogue #4); here every
-//! parameter set has its own rand. The secret lives in the [`Store`], so params issued before
-//! a restart stay valid after it, and so do the nonce sets that guard them (N5).
+//! can move between adjacent fields without changing the HMAC (see
+//! docs/faults.md#bytes-moved-between-hmac-fields); here every parameter set has its own rand. The
+//! secret lives in the [`Store`], so params issued before a restart stay valid after it, and so do
+//! the nonce sets that guard them (see docs/faults.md#n5-nonces-are-as-durable-as-the-secret).
 //!
-//! Validation order (§3.6): recompute rand → sender not unlocking → recipient is us → sender
-//! not zero → rand matches the hash → ticket not too old for the chain → per ticket:
-//! signature → win test → nonce not seen (out of order is fine, duplicates and more than
-//! 600 per rand are not) → params not expired. Winners and accepted nonces are committed to
-//! the store before any credit (N1).
+//! Validation order (see docs/compatibility.md#ticket-validation-order): recompute rand → sender
+//! not unlocking → recipient is us → sender not zero → rand matches the hash → ticket not too old
+//! for the chain → per ticket: signature → win test → nonce not seen (out of order is fine,
+//! duplicates and more than 600 per rand are not) → params not expired. Winners and accepted nonces
+//! are committed to the store before any credit (see docs/faults.md#n1-store-before-credit).
 
 use crate::{
     AccountKey, Balances, PmError, PricePerPixel, PricePerUnit, PriceProto, Scope, SenderInfo,
@@ -241,7 +242,8 @@ pub fn validate_ticket(
     Ok((sig, won))
 }
 
-/// Face value and win probability for a sender (§3.3). `Ok((0, 0))` for a zero price.
+/// Face value and win probability for a sender (see
+/// docs/compatibility.md#face-value-and-win-probability). `Ok((0, 0))` for a zero price.
 pub fn face_value_and_win_prob(
     cfg: &RecipientConfig,
     price: &PricePerPixel,
@@ -490,7 +492,8 @@ impl Recipient {
                             });
                         }
                         if expired {
-                            // Not credited, but a winner is still redeemed (§3.6).
+                            // Not credited, but a winner is still redeemed (see
+                            // docs/compatibility.md#ticket-validation-order).
                             outcome.rejected.push(TicketRejection {
                                 nonce: *nonce,
                                 error: PmError::TicketParamsExpired {
@@ -544,7 +547,7 @@ impl Recipient {
     }
 
     /// Whether the account may be served: its credit covers `need` (at least one ticket's
-    /// EV, N6). Free work (price 0) always may.
+    /// EV, docs/faults.md#n6-balances-are-exact). Free work (price 0) always may.
     pub fn sufficient_balance(&self, key: &AccountKey, price: &PricePerUnit, need: Wei) -> bool {
         price.is_zero() || self.balances.covers(key, need.max(self.cfg.ticket_ev))
     }

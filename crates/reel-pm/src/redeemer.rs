@@ -1,18 +1,19 @@
 //! The durable redemption queue: every stored winning ticket is redeemed exactly once, or
-//! ends in a recorded final state (N2), also across crashes and for senders that never come
-//! back.
+//! ends in a recorded final state (see docs/faults.md#n2-every-winner-ends-in-one-final-state),
+//! also across crashes and for senders that never come back.
 //!
 //! On every new block [`Redeemer::tick`] walks all unfinished tickets, oldest first:
 //! - **pending** → final `expired` once `creationRound + ticketValidityPeriod ≤ currentRound`
 //!   (no transaction: it would revert "ticket is expired"); otherwise wait until the params
-//!   expired (`expirationBlock ≤ block`, N4: the recipient's random number is revealed on
-//!   chain only when no gateway can still use those params), the round is initialised, the
-//!   gas price is under the cap, the face value beats the transaction cost and the sender's
-//!   deposit plus claimable reserve covers the face value (in the ticket's last round, any
-//!   amount above the tx cost). Then `usedTickets` is checked (N3), the transaction is
-//!   signed — the contract's refusal found while preparing it ends the ticket if its reason
-//!   cannot change ("ticket is expired", a bad signature, …) and waits a block otherwise —
-//!   **stored with its hash**, and only then broadcast.
+//!   expired (`expirationBlock ≤ block`, docs/faults.md#n4-reveal-late: the recipient's random
+//!   number is revealed on chain only when no gateway can still use those params), the round is
+//!   initialised, the gas price is under the cap, the face value beats the transaction cost and the
+//!   sender's deposit plus claimable reserve covers the face value (in the ticket's last round, any
+//!   amount above the tx cost). Then `usedTickets` is checked (see
+//!   docs/faults.md#n3-one-redemption-in-flight), the transaction is signed — the contract's
+//!   refusal found while preparing it ends the ticket if its reason cannot change ("ticket is
+//!   expired", a bad signature, …) and waits a block otherwise — **stored with its hash**, and only
+//!   then broadcast.
 //! - **submitted** → the receipts of its stored transactions decide: success → `redeemed(tx,
 //!   block)`; a terminal revert → its final state; a retryable one → pending again. No
 //!   receipt, and the account's mined nonce is past the transaction's: another transaction
@@ -71,7 +72,7 @@ impl Default for RedeemerConfig {
 /// Why a ticket is still waiting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Wait {
-    /// Its params have not expired yet (N4).
+    /// Its params have not expired yet (see docs/faults.md#n4-reveal-late).
     ParamsLive,
     RoundNotInitialized,
     GasAboveCap,
@@ -147,9 +148,9 @@ impl<B: TicketBroker> Redeemer<B> {
         }
     }
 
-    /// Start-up recovery (N9: running it twice gives the same state): counts in-flight
-    /// redemptions as pending against their senders and re-broadcasts their stored
-    /// transactions. Returns how many were in flight.
+    /// Start-up recovery (docs/faults.md#n9-recovery-is-idempotent: running it twice gives the same
+    /// state): counts in-flight redemptions as pending against their senders and re-broadcasts
+    /// their stored transactions. Returns how many were in flight.
     pub async fn recover(&self) -> Result<usize, PmError> {
         let mut n = 0usize;
         let mut pending: std::collections::HashMap<Address, Wei> = Default::default();
@@ -163,7 +164,8 @@ impl<B: TicketBroker> Redeemer<B> {
             let sum = pending.entry(t.signed.ticket.sender).or_insert(Wei::ZERO);
             *sum = sum.checked_add(t.signed.ticket.face_value)?;
         }
-        // Set, not add: recovering twice must not count a ticket twice (N9).
+        // Set, not add: recovering twice must not count a ticket twice (see
+        // docs/faults.md#n9-recovery-is-idempotent).
         for (sender, amount) in pending {
             self.monitor.set_pending(sender, amount);
         }
@@ -294,7 +296,8 @@ impl<B: TicketBroker> Redeemer<B> {
         let fv = t.signed.ticket.face_value;
         let fresh = t.state == TicketState::Pending;
         crate::failpoint::hit(crate::failpoint::REDEEM_AFTER_SIGN);
-        // Stored before it is sent (N3): after a crash the hash is known and checked first.
+        // Stored before it is sent (see docs/faults.md#n3-one-redemption-in-flight): after a crash
+        // the hash is known and checked first.
         self.store.record_tx(
             t.id,
             &StoredTx {
@@ -383,7 +386,8 @@ impl<B: TicketBroker> Redeemer<B> {
         if self.broker.is_used_ticket(t.signed.hash()).await? {
             self.monitor.sub_pending(sender, fv)?;
             // Our own transaction may have been mined between the receipt reads above and
-            // this read: then it is ours, with its hash and block (N2), not somebody else's.
+            // this read: then it is ours, with its hash and block (see
+            // docs/faults.md#n2-every-winner-ends-in-one-final-state), not somebody else's.
             for tx in &txs {
                 if let Some(r) = self.broker.receipt(tx.tx_hash).await?
                     && r.success

@@ -1,5 +1,6 @@
-//! The gateway side of a payment (§3.4): one session per `recipientRandHash`, the checks
-//! that bound what a malicious orchestrator can make us sign (N7), and signed batches.
+//! The gateway side of a payment (see docs/compatibility.md#the-gateways-checks-of-ticket-params):
+//! one session per `recipientRandHash`, the checks that bound what a malicious orchestrator can
+//! make us sign (see docs/faults.md#n7-bounded-exposure-for-the-gateway), and signed batches.
 //!
 //! Nonces start at 1 and are taken before signing; a session's counter is kept until its
 //! params expire, even if the session is ended and restarted, so a nonce is never signed

@@ -4,15 +4,16 @@
 //!
 //! A winning ticket moves `pending → submitted → pending …` until it ends in exactly one
 //! final state: `redeemed(tx, block)`, `used` (someone else redeemed it), `expired` or
-//! `invalid(reason)` (N2). The database itself refuses to leave a final state (a trigger) and
-//! refuses `redeemed` without a non-zero tx hash (a CHECK), so a bug upstream cannot record
-//! a ticket twice or lose its outcome. Inspect with `sqlite3 <data dir>/pm.sqlite`.
+//! `invalid(reason)` (see docs/faults.md#n2-every-winner-ends-in-one-final-state). The database
+//! itself refuses to leave a final state (a trigger) and refuses `redeemed` without a non-zero tx
+//! hash (a CHECK), so a bug upstream cannot record a ticket twice or lose its outcome. Inspect with
+//! `sqlite3 <data dir>/tickets.sqlite3` (the orchestrator's file).
 //!
 //! When SQLite cannot write (disk full, locked by another process past the busy timeout, I/O
 //! error) the call fails with [`PmError::StoreUnavailable`] and the transaction is rolled
-//! back: nothing is half-written, and the caller credits nothing (catalogue #29). The store
-//! remembers whether its last write failed ([`Store::health`]); the next successful write,
-//! or a [`Store::probe`], clears it.
+//! back: nothing is half-written, and the caller credits nothing (see
+//! docs/faults.md#ticket-store-unavailable). The store remembers whether its last write failed
+//! ([`Store::health`]); the next successful write, or a [`Store::probe`], clears it.
 
 use crate::{PmError, SignedTicket, StoreFault, Ticket, ticket::ExpirationParams};
 use alloy_primitives::{Address, B256, U256};
@@ -109,7 +110,7 @@ impl TicketState {
     }
 }
 
-/// A final outcome (N2).
+/// A final outcome (see docs/faults.md#n2-every-winner-ends-in-one-final-state).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Terminal {
     /// Our transaction redeemed it, mined in `block`.
@@ -367,8 +368,9 @@ impl Store {
 
     /// Caps the database at `pages` pages (SQLite's `max_page_count` on this connection;
     /// never below the current size; `None` lifts the cap). A write that needs more pages
-    /// fails as [`StoreFault::Full`], exactly as on a full disk: the catalogue #29 tests use
-    /// it, and an operator can use it to bound the file. Returns the cap in force.
+    /// fails as [`StoreFault::Full`], exactly as on a full disk: the tests of
+    /// docs/faults.md#ticket-store-unavailable use it, and an operator can use it to bound the
+    /// file. Returns the cap in force.
     pub fn set_max_page_count(&self, pages: Option<u64>) -> Result<u64, PmError> {
         let pages = u64_to_sql(pages.unwrap_or(NO_PAGE_CAP).min(NO_PAGE_CAP))?;
         let conn = self.conn()?;
@@ -498,7 +500,8 @@ impl Store {
     }
 
     /// Nonces of parameter sets still open at `last_block`, to rebuild the replay filter on
-    /// start (N5: nonces are as durable as the secret).
+    /// start (docs/faults.md#n5-nonces-are-as-durable-as-the-secret: nonces are as durable as the
+    /// secret).
     pub fn live_nonces(&self, last_block: u64) -> Result<Vec<SeenNonce>, PmError> {
         let conn = self.conn()?;
         let mut q = conn
@@ -608,7 +611,8 @@ impl Store {
     }
 
     /// Stores a signed redemption transaction and marks the ticket submitted, before the
-    /// transaction is broadcast: after a crash the hash is known and checked first (N3).
+    /// transaction is broadcast: after a crash the hash is known and checked first (see
+    /// docs/faults.md#n3-one-redemption-in-flight).
     pub fn record_tx(&self, id: i64, tx: &StoredTx) -> Result<(), PmError> {
         self.tracked(|| {
             let mut conn = self.conn()?;
@@ -697,7 +701,8 @@ impl Store {
         })
     }
 
-    /// Records the final outcome; refuses if the ticket already has one (N2).
+    /// Records the final outcome; refuses if the ticket already has one (see
+    /// docs/faults.md#n2-every-winner-ends-in-one-final-state).
     pub fn finish(&self, id: i64, outcome: &Terminal, now: u64) -> Result<(), PmError> {
         self.tracked(|| {
             let now = u64_to_sql(now)?;

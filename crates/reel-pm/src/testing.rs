@@ -1,7 +1,7 @@
 //! Test support: an in-memory model of the TicketBroker (the chain boundary, until the
 //! contract and the anvil tests exist) and fixtures.
 //!
-//! [`MemoryBroker`] follows spec livepeer-protocol.md §5.5: the redemption checks in the
+//! [`MemoryBroker`] follows docs/compatibility.md#redemption-checks: the redemption checks in the
 //! contract's order with its revert strings, deposit before reserve, reserve allocation per
 //! active transcoder per round, `usedTickets`. Transactions wait in a mempool (one per
 //! account nonce, a replacement needs a higher gas price) until [`MemoryBroker::mine`].
@@ -271,7 +271,8 @@ impl MemoryBroker {
         Wei::from_base_units(share - by.base_units())
     }
 
-    /// `redeemWinningTicket`, checks in the contract's order (§5.5).
+    /// `redeemWinningTicket`, checks in the contract's order (see
+    /// docs/compatibility.md#redemption-checks).
     fn execute(c: &mut Chain, st: &SignedTicket) -> Result<(), String> {
         let t = &st.ticket;
         if t.recipient.is_zero() {

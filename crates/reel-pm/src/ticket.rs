@@ -1,5 +1,5 @@
-//! Tickets and their parameters (§3.1): the exact byte layout the TicketBroker hashes, the
-//! sender's signature, the win test and expected value.
+//! Tickets and their parameters (see docs/compatibility.md#tickets-and-the-ticket-hash): the exact
+//! byte layout the TicketBroker hashes, the sender's signature, the win test and expected value.
 //!
 //! Hash preimage (Solidity `abi.encodePacked`, 232 bytes):
 //! `recipient(20) || sender(20) || faceValue(32) || winProb(32) || senderNonce(32) ||
@@ -72,9 +72,10 @@ impl ExpirationParams {
     }
 }
 
-/// Parameters an orchestrator issues for a gateway's tickets (§3.2). `seed`,
-/// `expiration_block` and `price` are what the orchestrator needs to recompute its
-/// `recipientRand` when the tickets come back; they are not part of the ticket itself.
+/// Parameters an orchestrator issues for a gateway's tickets (see
+/// docs/compatibility.md#recipientrand-is-fixed-width-and-its-secret-persists). `seed`,
+/// `expiration_block` and `price` are what the orchestrator needs to recompute its `recipientRand`
+/// when the tickets come back; they are not part of the ticket itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct TicketParams {
     pub recipient: Address,

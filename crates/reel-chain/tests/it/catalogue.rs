@@ -1,4 +1,4 @@
-//! The reliability catalogue's chain cases (#14–#18, #20) on a real anvil and the real
+//! The chain fault cases (14–18, 20 in docs/faults.md#fault-cases) on a real anvil and the real
 //! contracts: reel-pm's `Redeemer` and `Store` driving a `ChainTicketBroker`, winning tickets
 //! signed in Rust. Money is checked to the wei: the orchestrator keeps every fee (fee share
 //! 0 %), so its fees grow by exactly the face values it redeemed.
@@ -250,8 +250,9 @@ fn now() -> u64 {
         .unwrap_or(0)
 }
 
-/// #14 (GL #2016): with gas above `maxGasPrice` nothing is sent and the ticket stays pending
-/// (never "redeemed" with a zero hash); under the cap it is redeemed once, for its face value.
+/// Gas above the cap (see docs/faults.md#gas-above-the-cap; go-livepeer #2016): with gas above
+/// `maxGasPrice` nothing is sent and the ticket stays pending (never "redeemed" with a zero hash);
+/// under the cap it is redeemed once, for its face value.
 #[tokio::test]
 async fn c14_on_anvil_gas_above_the_cap_sends_nothing_and_the_ticket_stays_pending_then_redeems_once()
 -> anyhow::Result<()> {
@@ -291,8 +292,9 @@ async fn c14_on_anvil_gas_above_the_cap_sends_nothing_and_the_ticket_stays_pendi
     f.shutdown().await
 }
 
-/// #15: a base-fee spike (`anvil_setNextBlockBaseFeePerGas` 1000 gwei) makes the redemption
-/// cost more than the ticket: it waits, sending nothing, and is redeemed once gas falls.
+/// Gas spikes and a zero gas price (see docs/faults.md#gas-spikes-and-a-zero-gas-price): a base-fee
+/// spike (`anvil_setNextBlockBaseFeePerGas` 1000 gwei) makes the redemption cost more than the
+/// ticket: it waits, sending nothing, and is redeemed once gas falls.
 #[tokio::test]
 async fn c15_on_anvil_a_gas_spike_holds_the_redemption_until_gas_falls() -> anyhow::Result<()> {
     let mut f = Fixture::start(3, Wei::from_whole(1), Wei::from_whole(1)).await?;
@@ -324,8 +326,8 @@ async fn c15_on_anvil_a_gas_spike_holds_the_redemption_until_gas_falls() -> anyh
     );
     assert_eq!(f.orch_nonce().await?, nonce, "nothing sent at a loss");
 
-    // The base fee drops to 0 (GL #1851 was a provider answering 0: anvil still answers its
-    // 1 gwei tip here; the exact-0 answer is the unit test in reel-pm's recipient.rs). New
+    // The base fee drops to 0 (go-livepeer #1851 was a provider answering 0: anvil still answers
+    // its 1 gwei tip here; the exact-0 answer is the unit test in reel-pm's recipient.rs). New
     // params keep a face value of at least EV × 100, not EV, so their winners stay worth
     // redeeming.
     set_base_fee(0).await?;
@@ -355,10 +357,12 @@ async fn c15_on_anvil_a_gas_spike_holds_the_redemption_until_gas_falls() -> anyh
     f.shutdown().await
 }
 
-/// #16: the gateway drains its deposit to a sybil orchestrator before ours redeems, and a
-/// third party adds 1 wei (dust griefing): ours sends nothing while the deposit cannot
-/// cover the face value, the ticket survives, and it is redeemed in full once the gateway
-/// tops up. A ticket somebody else redeemed for us ends "used on chain", the fee ours.
+/// Front-running, draining and dust griefing (see
+/// docs/faults.md#front-running-draining-and-dust-griefing): the gateway drains its deposit to a
+/// sybil orchestrator before ours redeems, and a third party adds 1 wei (dust griefing): ours sends
+/// nothing while the deposit cannot cover the face value, the ticket survives, and it is redeemed
+/// in full once the gateway tops up. A ticket somebody else redeemed for us ends "used on chain",
+/// the fee ours.
 #[tokio::test]
 async fn c16_on_anvil_a_drained_sender_a_dust_top_up_and_a_front_run_cost_nothing()
 -> anyhow::Result<()> {
@@ -451,10 +455,11 @@ async fn c16_on_anvil_a_drained_sender_a_dust_top_up_and_a_front_run_cost_nothin
     f.shutdown().await
 }
 
-/// #17: the node reads the sender's `withdrawRound` fresh: an unlock shows at once, a
-/// third party's 1-wei funding cannot cancel it (the contract keeps it; the forge PoC
-/// `test_ForcedUnlockCancel_FailsAgainstOurs` is the contract-side test), and only the
-/// sender's own `cancelUnlock` clears it.
+/// Third-party unlock cancels and forced delegation (see
+/// docs/faults.md#third-party-unlock-cancels-and-forced-delegation): the node reads the sender's
+/// `withdrawRound` fresh: an unlock shows at once, a third party's 1-wei funding cannot cancel it
+/// (the contract keeps it; the forge PoC `test_ForcedUnlockCancel_FailsAgainstOurs` is the
+/// contract-side test), and only the sender's own `cancelUnlock` clears it.
 #[tokio::test]
 async fn c17_on_anvil_the_node_sees_an_unlock_that_a_third_party_cannot_cancel()
 -> anyhow::Result<()> {
@@ -500,9 +505,11 @@ async fn c17_on_anvil_the_node_sees_an_unlock_that_a_third_party_cannot_cancel()
     f.shutdown().await
 }
 
-/// #18: a redemption rolled back with its block (`evm_revert`) is broadcast again with the
-/// same bytes and redeemed once; an RPC outage (anvil stopped, restarted on its saved
-/// state) makes a pass fail with an error, not a crash, and the next pass redeems.
+/// RPC outages and chain reorganisations (see
+/// docs/faults.md#rpc-outages-and-chain-reorganisations): a redemption rolled back with its block
+/// (`evm_revert`) is broadcast again with the same bytes and redeemed once; an RPC outage (anvil
+/// stopped, restarted on its saved state) makes a pass fail with an error, not a crash, and the
+/// next pass redeems.
 #[tokio::test]
 async fn c18_on_anvil_a_rolled_back_redemption_and_an_rpc_outage_end_in_one_redemption()
 -> anyhow::Result<()> {
@@ -573,9 +580,11 @@ async fn c18_on_anvil_a_rolled_back_redemption_and_an_rpc_outage_end_in_one_rede
     f.shutdown().await
 }
 
-/// #20: a second `reward()` in a round reverts cleanly with the contract's reason; a ticket
-/// waits (sending nothing) while the round is not initialised; and after the orchestrator
-/// skipped a round's reward (C4 H-01) its fees are still credited to the wei.
+/// Double reward and uninitialised rounds (see
+/// docs/faults.md#double-reward-and-uninitialised-rounds): a second `reward()` in a round reverts
+/// cleanly with the contract's reason; a ticket waits (sending nothing) while the round is not
+/// initialised; and after the orchestrator skipped a round's reward (Code4rena 2023-08 H-01) its
+/// fees are still credited to the wei.
 #[tokio::test]
 async fn c20_on_anvil_double_reward_reverts_an_uninitialised_round_waits_fees_after_a_skipped_reward()
 -> anyhow::Result<()> {

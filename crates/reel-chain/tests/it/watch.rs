@@ -1,8 +1,10 @@
-//! The TicketBroker event watcher on anvil (§3.7, catalogue #17, #18): a watched sender's
-//! cached state follows a third party's top-up and the sender's unlock within the block, a
-//! rolled-back funding is undone to the wei, other senders' events cost no reads, and an
-//! RPC outage (anvil stopped and restarted on its saved state) is ridden out, resuming from
-//! the last processed block.
+//! The TicketBroker event watcher on anvil (see
+//! docs/compatibility.md#max-float-and-the-sender-watch,
+//! docs/faults.md#third-party-unlock-cancels-and-forced-delegation,
+//! #rpc-outages-and-chain-reorganisations): a watched sender's cached state follows a third party's
+//! top-up and the sender's unlock within the block, a rolled-back funding is undone to the wei,
+//! other senders' events cost no reads, and an RPC outage (anvil stopped and restarted on its saved
+//! state) is ridden out, resuming from the last processed block.
 
 use alloy::{
     primitives::{Address, B256, U256},

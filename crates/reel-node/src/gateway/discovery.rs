@@ -1,6 +1,6 @@
-//! Finding orchestrators (spec §4.1–§4.2): candidates from an `--orch-addr` list or from the
-//! chain (transcoder pool + ServiceRegistry, see [`crate::chain::PoolSource`]), then a
-//! concurrent `GetOrchestrator` to each, in random order. The wait starts at the discovery
+//! Finding orchestrators (see docs/compatibility.md#discovery): candidates from an `--orch-addr`
+//! list or from the chain (transcoder pool + ServiceRegistry, see [`crate::chain::PoolSource`]),
+//! then a concurrent `GetOrchestrator` to each, in random order. The wait starts at the discovery
 //! timeout (500 ms) and doubles while nothing has answered, up to 6 s; it stops early once
 //! enough have answered. Answers that fail, are incompatible, or come from a different
 //! address than the chain says are dropped; the rest are sorted by how fast they answered.

@@ -1,4 +1,5 @@
-//! Which orchestrator gets the next segment (spec §4.3–§4.4), as pure functions.
+//! Which orchestrator gets the next segment (see
+//! docs/compatibility.md#session-pools-and-selection), as pure functions.
 //!
 //! 1. Keep the stream's current orchestrator while its latency score (round trip /
 //!    max(1.5 s, segment duration)) is at most 1.0 — swapping costs a session start.

@@ -1,9 +1,9 @@
 //! Segments sent by URL (`Content-Type: application/vnd+livepeer.uri`). go-livepeer fetches
 //! whatever URL the gateway names, which lets any gateway make the orchestrator call its
-//! own admin ports or a cloud metadata service (catalogue #23). Here a URL is fetched only
-//! if its scheme is allowed, every address its host resolves to is public, the connection
-//! goes to exactly the address that was checked (no second lookup to rebind), no redirect is
-//! followed, and the body is bounded in size and time.
+//! own admin ports or a cloud metadata service (see docs/faults.md#segment-urls-and-ssrf). Here a
+//! URL is fetched only if its scheme is allowed, every address its host resolves to is public, the
+//! connection goes to exactly the address that was checked (no second lookup to rebind), no
+//! redirect is followed, and the body is bounded in size and time.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;

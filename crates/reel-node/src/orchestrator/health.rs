@@ -1,5 +1,5 @@
 //! `GET /healthz` on the CLI port, and how a payment the ticket store could not take is
-//! refused (catalogue #29).
+//! refused (see docs/faults.md#ticket-store-unavailable).
 //!
 //! The orchestrator is healthy while its ticket store takes writes. When a write fails
 //! (disk full, database locked past the busy timeout, I/O error) payments are refused with

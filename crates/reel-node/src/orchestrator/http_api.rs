@@ -244,7 +244,8 @@ async fn handle_segment(
         .map_err(|e| Reject::new(StatusCode::BAD_REQUEST, "profiles", e.to_string()))?;
     let seq = c.seg.seq;
     let price = inner.price_for(c.gateway);
-    // A stream that crashed worker processes before is refused up front (catalogue #25).
+    // A stream that crashed worker processes before is refused up front (see
+    // docs/faults.md#poison-streams).
     if let Some(w) = &inner.work.workers
         && let Some((key, n)) = w.crashes.refused_stream(&c.seg.manifest_id)
     {
@@ -330,7 +331,8 @@ async fn handle_segment(
                 }
                 Err(e) => {
                     // A store that cannot take the tickets refuses the segment too: no
-                    // output without stored tickets (N1, catalogue #29).
+                    // output without stored tickets (see docs/faults.md#n1-store-before-credit,
+                    // #ticket-store-unavailable).
                     inner.metrics.payment_recv_errors.inc();
                     let (status, reason, message) = super::health::payment_refusal(&e);
                     return Err(Reject::new(status, reason, message));

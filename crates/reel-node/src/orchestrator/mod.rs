@@ -5,14 +5,15 @@
 //! remote transcoders — and HTTP: `POST /segment`, `POST /payment`, `POST
 //! /transcodeResults` (transcoder callbacks), `GET /results/…` (renditions for the gateway)
 //! and `GET /transcoder/input/…` (segments for transcoders). `/status`, `/metrics` and
-//! `/healthz` (`health.rs`: red while the ticket store refuses writes, catalogue #29) are on
-//! the separate CLI port (localhost by default), as in go-livepeer.
+//! `/healthz` (`health.rs`: red while the ticket store refuses writes,
+//! docs/faults.md#ticket-store-unavailable) are on the separate CLI port (localhost by default), as
+//! in go-livepeer.
 //!
 //! A segment's path: rate limit → headers decoded and bounded → auth token (HMAC, constant
 //! time) → segment signature by the session's gateway → capabilities → capacity
 //! (`OrchestratorCapped` / `OrchestratorBusy`) → a stream that crashed worker processes
-//! refused (catalogue #25) → payment (tickets stored before credit) → balance → body
-//! (inline, or fetched from an allowed public URL) → body hash → **200** → transcode
+//! refused (see docs/faults.md#poison-streams) → payment (tickets stored before credit) → balance →
+//! body (inline, or fetched from an allowed public URL) → body hash → **200** → transcode
 //! ([`work`]: remote transcoders, then locally, in supervised worker processes
 //! ([`workers`]) or in this one) → renditions stored for download → result signed →
 //! session debited → `TranscodeResult`.

@@ -48,7 +48,8 @@ pub enum WorkError {
     Media(String),
     #[error("the segment is unusable: {0}")]
     BadInput(String),
-    /// A transcode worker process died with this segment in flight (catalogue #25).
+    /// A transcode worker process died with this segment in flight (see
+    /// docs/faults.md#poison-streams).
     #[error(
         "transcode worker {id} crashed on this segment (crash {crashes} of {refuse_after} \
          before the stream is refused here)"

@@ -1,5 +1,5 @@
-//! Transcoding in supervised child processes (catalogue #25: a decoder or GPU crash on a
-//! poison stream must not take the orchestrator, its sessions and its payments down).
+//! Transcoding in supervised child processes (docs/faults.md#poison-streams: a decoder or GPU crash
+//! on a poison stream must not take the orchestrator, its sessions and its payments down).
 //!
 //! With [`WorkerSettings`] set, the orchestrator transcodes nothing in its own process. It
 //! starts `count` worker processes — its own binary as a `reel transcoder` — that register

@@ -1,5 +1,6 @@
 //! The orchestrator's front door, request by request: what it refuses and how
-//! (catalogue #21–#23, #26, #28).
+//! (see docs/faults.md#oversized-and-endless-bodies, #bad-segment-metadata, #segment-urls-and-ssrf,
+//! #transcoder-registration-and-disconnects, #floods-and-busy-orchestrators).
 
 use std::time::Duration;
 

@@ -1,9 +1,9 @@
-//! Catalogue #29 against a running orchestrator: the ticket store is made full (SQLite's
-//! `max_page_count`, exactly what a full disk returns) or locked by another process
-//! (`BEGIN EXCLUSIVE` on a second connection). Payments are refused with a 503 naming the
-//! store, nothing is credited or transcoded, `/healthz` turns red with the reason, requests
-//! that store nothing are still served, and once the fault clears the very same tickets are
-//! credited once, to the wei.
+//! Ticket store unavailable (see docs/faults.md#ticket-store-unavailable) against a running
+//! orchestrator: the ticket store is made full (SQLite's `max_page_count`, exactly what a full disk
+//! returns) or locked by another process (`BEGIN EXCLUSIVE` on a second connection). Payments are
+//! refused with a 503 naming the store, nothing is credited or transcoded, `/healthz` turns red
+//! with the reason, requests that store nothing are still served, and once the fault clears the
+//! very same tickets are credited once, to the wei.
 
 use reel_pm::PriceProto;
 use std::time::Duration;

@@ -756,9 +756,9 @@ fn charged(ocli: &str) -> u64 {
         .sum()
 }
 
-/// Catalogue #25: a worker process killed (SIGSEGV) mid-segment costs that segment, not
-/// the orchestrator; the worker is restarted and the next segment transcodes; the failed
-/// segment is not charged.
+/// Poison streams (see docs/faults.md#poison-streams): a worker process killed (SIGSEGV)
+/// mid-segment costs that segment, not the orchestrator; the worker is restarted and the next
+/// segment transcodes; the failed segment is not charged.
 #[test]
 fn a_worker_crash_mid_segment_costs_that_segment_and_a_restart() {
     let dir = tempfile::tempdir().unwrap();
@@ -827,10 +827,10 @@ fn a_worker_crash_mid_segment_costs_that_segment_and_a_restart() {
     assert_eq!(charged(&net.ocli), 2 * 60 * 426 * 240);
 }
 
-/// Catalogue #25: a poison stream (here the test-only fault that aborts the worker on one
-/// stream, standing in for a decoder abort) crashes the worker twice, is then refused up
-/// front, and a gateway that knows another orchestrator takes it there; the orchestrator
-/// lives on and other streams still transcode on it.
+/// Poison streams (see docs/faults.md#poison-streams): a poison stream (here the test-only fault
+/// that aborts the worker on one stream, standing in for a decoder abort) crashes the worker twice,
+/// is then refused up front, and a gateway that knows another orchestrator takes it there; the
+/// orchestrator lives on and other streams still transcode on it.
 #[test]
 fn a_poison_stream_is_refused_after_two_worker_crashes() {
     let dir = tempfile::tempdir().unwrap();

@@ -3,12 +3,14 @@
 //!
 //! - the process aborted at every named fail point of the ticket path
 //!   (`REEL_FAILPOINT`, see `reel_pm::failpoint`) and restarted on the same data directory
-//!   redeems every winning ticket it stored exactly once (catalogue #12, #13, N9);
+//!   redeems every winning ticket it stored exactly once (see
+//!   docs/faults.md#winners-are-stored-before-credit, #crash-around-a-redemption-broadcast,
+//!   #n9-recovery-is-idempotent);
 //! - 1,000 tickets: the winners are redeemed, the orchestrator's fees equal their face
 //!   values and `reel stake withdraw-fees` pays them out, all to the wei;
-//! - the ticket database locked by another process (catalogue #29): the payment is refused
-//!   with 503, `/healthz` is red, and once the lock is gone the same payment is stored and
-//!   redeemed once.
+//! - the ticket database locked by another process (see docs/faults.md#ticket-store-unavailable):
+//!   the payment is refused with 503, `/healthz` is red, and once the lock is gone the same payment
+//!   is stored and redeemed once.
 
 use reel_pm::PriceProto;
 use std::collections::HashSet;
@@ -662,12 +664,12 @@ async fn a_thousand_tickets_over_http_are_redeemed_and_withdrawn_to_the_wei() {
     );
 }
 
-/// Catalogue #29 with a real process: another process holds the orchestrator's ticket
-/// database locked (`BEGIN EXCLUSIVE`, as a stray `sqlite3` shell or a backup tool would).
-/// The payment is refused with a 503 that names the store, nothing is stored or credited,
-/// `/healthz` turns red with the reason while discovery and `/status` are still served;
-/// once the lock is gone the probe turns it green, and the very same payment is stored and
-/// its winners redeemed once, to the wei.
+/// Ticket store unavailable (see docs/faults.md#ticket-store-unavailable) with a real process:
+/// another process holds the orchestrator's ticket database locked (`BEGIN EXCLUSIVE`, as a stray
+/// `sqlite3` shell or a backup tool would). The payment is refused with a 503 that names the store,
+/// nothing is stored or credited, `/healthz` turns red with the reason while discovery and
+/// `/status` are still served; once the lock is gone the probe turns it green, and the very same
+/// payment is stored and its winners redeemed once, to the wei.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_locked_ticket_database_refuses_the_payment_until_it_is_free_then_pays_once() {
     // Face value = EV: every ticket wins.

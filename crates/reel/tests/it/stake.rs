@@ -1,5 +1,6 @@
 //! `reel stake` on a real devnet, checked against a reference model of the protocol's
-//! reward formulas (spec §0, §2.5–§2.7, §3) written here independently of the contracts.
+//! reward formulas (see docs/compatibility.md#reward-and-fee-arithmetic) written here independently
+//! of the contracts.
 
 use crate::chain_support::{devnet, next_round, reel_as, reel_ok};
 use alloy::primitives::U256;
