@@ -20,6 +20,7 @@
 //! This crate is plain data and traits: no I/O, no FFmpeg, no chain.
 
 mod kind;
+pub mod pipeline;
 pub mod wire;
 
 pub use kind::{

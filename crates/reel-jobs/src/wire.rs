@@ -9,7 +9,9 @@
 //! Answer 200: the result body with its `Content-Type`, and the headers below: the units
 //! billed, the price and fee, the credit left (`Livepeer-Balance`, as BYOC answers), and the
 //! orchestrator's signature over the body. Any other status carries
-//! `{"error":{"message":"…"}}`.
+//! `{"error":{"message":"…"}}`, and `Livepeer-Balance` too when the refusal came after the
+//! payment was credited (no capacity, a failed run): the gateway then counts the payment as
+//! spent.
 
 /// Units of work debited for the result.
 pub const UNITS: &str = "Livepeer-Units";

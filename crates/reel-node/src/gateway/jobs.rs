@@ -259,6 +259,7 @@ impl Work for JobWork<'_> {
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned)
         };
+        let resp_balance = header(wire::BALANCE);
         let (units, sig, content_type) = (
             header(wire::UNITS),
             header(wire::SIGNATURE),
@@ -272,6 +273,11 @@ impl Work for JobWork<'_> {
         .await
         .map_err(|e| fail(FailureKind::Connect, format!("reading the result: {e}")))?;
         if !status.is_success() {
+            // A refusal that states our credit came after the payment was credited (no
+            // capacity, a failed run): the payment is spent, as it is at the orchestrator.
+            if resp_balance.is_some() {
+                accepted();
+            }
             let message = wire::error_message(&body);
             let kind = match status.as_u16() {
                 402 => FailureKind::Payment,

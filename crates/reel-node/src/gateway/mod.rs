@@ -88,7 +88,7 @@ pub struct GatewaySettings {
     /// Request/response kinds of work this gateway buys.
     pub jobs: jobs::JobKinds,
     /// Highest acceptable price per (capability, model); model "default" covers the
-    /// capability's other models (`-maxPricePerCapability`).
+    /// capability's other models (`--max-price-per-capability`).
     pub max_price_per_capability:
         std::collections::BTreeMap<reel_jobs::CapabilityKey, reel_pm::PricePerUnit>,
     /// Longest a job may take at one orchestrator.

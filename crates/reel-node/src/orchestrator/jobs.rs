@@ -8,6 +8,7 @@
 //! 3. payment: the tickets are stored and their EV credited to the gateway's account for
 //!    (capability, model), which must then cover the fee of the units admitted;
 //! 4. capacity: a slot of the (capability, model), or 503 "insufficient capacity";
+//!    from here on every refusal carries `Livepeer-Balance`: the payment stays credited;
 //! 5. run: the offer's worker, within the job timeout;
 //! 6. debit: the units used at the offer's price; the answer states units, price, fee,
 //!    the credit left, and the orchestrator's signature over the result body.
@@ -157,18 +158,38 @@ async fn run(
                 .ticket_value_recv
                 .add(crate::payments::wei_f64(outcome.credited));
         }
-        if !payments.sufficient_balance(&account, &price, reel_types::Wei::from_base_units(fee)) {
-            return Err(error_response(
-                StatusCode::PAYMENT_REQUIRED,
-                &format!(
-                    "Insufficient balance: {} {}s at {price} need {fee} wei of credit",
-                    admission.units,
-                    kind.unit()
-                ),
-            ));
-        }
     }
-    let _slot = inner.offers.acquire(&key).map_err(|e| job_error(&e))?;
+    // From here on the payment is credited whatever happens: every refusal states the credit
+    // left, so that the gateway books the payment as spent and its ledger stays in step.
+    let with_balance = |mut r: Response| {
+        if let Some(p) = &inner.payments
+            && !price.is_zero()
+        {
+            let (b, negative) = p.balance(&account);
+            if let Ok(v) = HeaderValue::from_str(&format!("{}{b}", if negative { "-" } else { "" }))
+            {
+                r.headers_mut().insert(wire::BALANCE, v);
+            }
+        }
+        r
+    };
+    if let Some(payments) = &inner.payments
+        && !price.is_zero()
+        && !payments.sufficient_balance(&account, &price, reel_types::Wei::from_base_units(fee))
+    {
+        return Err(with_balance(error_response(
+            StatusCode::PAYMENT_REQUIRED,
+            &format!(
+                "Insufficient balance: {} {}s at {price} need {fee} wei of credit",
+                admission.units,
+                kind.unit()
+            ),
+        )));
+    }
+    let _slot = inner
+        .offers
+        .acquire(&key)
+        .map_err(|e| with_balance(job_error(&e)))?;
     let t0 = Instant::now();
     let output = tokio::time::timeout(
         inner.settings.job_timeout,
@@ -176,18 +197,21 @@ async fn run(
     )
     .await
     .map_err(|_| {
-        job_error(&JobError::Failed(format!(
+        with_balance(job_error(&JobError::Failed(format!(
             "no result within {:?}",
             inner.settings.job_timeout
-        )))
+        ))))
     })?
-    .map_err(|e| job_error(&e))?;
+    .map_err(|e| with_balance(job_error(&e)))?;
     let units = kind
         .units_used(&request, &admission, &output)
-        .map_err(|e| job_error(&e))?;
-    let charged = price
-        .fee_ceil(units)
-        .map_err(|e| error_response(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()))?;
+        .map_err(|e| with_balance(job_error(&e)))?;
+    let charged = price.fee_ceil(units).map_err(|e| {
+        with_balance(error_response(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &e.to_string(),
+        ))
+    })?;
     let balance = match &inner.payments {
         Some(p) if !price.is_zero() => {
             if let Err(e) = p.debit(&account, units, price) {

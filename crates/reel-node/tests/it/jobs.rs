@@ -101,6 +101,9 @@ impl JobWorker for Reverser {
         Box::pin(async move {
             let v: serde_json::Value =
                 serde_json::from_slice(&r.body).map_err(|e| JobError::Failed(e.to_string()))?;
+            if v["text"] == "boom" {
+                return Err(JobError::Failed("the worker broke".into()));
+            }
             let text: String = v["text"]
                 .as_str()
                 .unwrap_or_default()
@@ -294,6 +297,29 @@ async fn a_test_only_kind_runs_paid_end_to_end_through_the_job_interface() {
     assert_eq!((r3.units, r3.tickets), (3, 0));
     assert_eq!(runs.load(Ordering::SeqCst), 3);
 
+    // A run that fails after the payment was credited: the orchestrator keeps the credit and
+    // says so; the gateway books the payment too, so the two ledgers still agree.
+    let before = gpay.balance(orch.address(), &scope);
+    let sent = gw.metrics();
+    let e = gw
+        .run_job("reverse", request("r1", "boom", 3000))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("the worker broke"), "{e}");
+    assert_eq!(runs.load(Ordering::SeqCst), 4);
+    let after = gpay.balance(orch.address(), &scope);
+    assert!(
+        after.0 > before.0,
+        "tickets were sent for the job: {before:?} → {after:?}"
+    );
+    assert_eq!(
+        opay.balance(&AccountKey::new(gsigner.address(), REVERSE, "r1")),
+        after,
+        "both ends count the payment of the failed run"
+    );
+    assert_ne!(gw.metrics(), sent);
+
     // Bad requests never reach an orchestrator or a payment.
     let sent = gw.metrics();
     for (req, status) in [
@@ -311,7 +337,7 @@ async fn a_test_only_kind_runs_paid_end_to_end_through_the_job_interface() {
             other => panic!("{other}"),
         }
     }
-    assert_eq!(runs.load(Ordering::SeqCst), 3);
+    assert_eq!(runs.load(Ordering::SeqCst), 4);
     assert_eq!(gw.metrics(), sent, "nothing sent, nothing paid");
 
     // A model nobody offers: no orchestrator fits, the error says so.
@@ -321,7 +347,7 @@ async fn a_test_only_kind_runs_paid_end_to_end_through_the_job_interface() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("r2"), "{e}");
-    assert_eq!(runs.load(Ordering::SeqCst), 3);
+    assert_eq!(runs.load(Ordering::SeqCst), 4);
 
     // The orchestrator shows the offer and its use.
     let st = orch.status();

@@ -10,7 +10,10 @@ use reel_types::Wei;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use alloy::{primitives::Address, signers::local::PrivateKeySigner};
+use alloy::{
+    primitives::{Address, U256},
+    signers::local::PrivateKeySigner,
+};
 
 /// Which chain. Without `--rpc-url`, the local devnet's `devnet.json` is used.
 #[derive(Debug, Clone, Args)]
@@ -50,12 +53,14 @@ pub(crate) struct AccountArgs {
     /// Use funded account N of the devnet (0 owns the protocol)
     #[arg(long, value_name = "N")]
     pub(crate) account: Option<usize>,
-    /// Never bid a gas price above this (wei); a transaction waits rather than pay more
+    /// Never bid a gas price above this: wei, or with a unit ("30gwei"); a transaction
+    /// waits rather than pay more
     #[arg(
         long,
         value_name = "WEI",
         alias = "maxGasPrice",
-        env = "REEL_MAX_GAS_PRICE"
+        env = "REEL_MAX_GAS_PRICE",
+        value_parser = parse_gas_price
     )]
     pub(crate) max_gas_price: Option<Wei>,
     /// Replace a transaction still unmined after this long with a higher gas price
@@ -73,6 +78,34 @@ pub(crate) struct AccountArgs {
     /// Stop waiting for a transaction's receipt after this long [default: 5m, 1m on a devnet]
     #[arg(long, value_name = "DURATION", value_parser = super::node_common::parse_duration)]
     pub(crate) tx_receipt_timeout: Option<Duration>,
+}
+
+/// A gas price: whole wei (go-livepeer's `-maxGasPrice` unit), or a decimal number of
+/// `gwei` or `eth`. A plain number is never read as ETH: 7000000000 means 7 gwei.
+fn parse_gas_price(s: &str) -> Result<Wei, String> {
+    let t = s.trim().to_ascii_lowercase();
+    let (number, decimals) = if let Some(n) = t.strip_suffix("gwei") {
+        (n.trim(), 9)
+    } else if let Some(n) = t.strip_suffix("eth") {
+        (n.trim(), 18)
+    } else {
+        (t.strip_suffix("wei").unwrap_or(&t).trim(), 0)
+    };
+    let bad = || format!("{s:?} is not a gas price: give whole wei, or e.g. 30gwei");
+    let (whole, frac) = number.split_once('.').unwrap_or((number, ""));
+    if whole.is_empty() && frac.is_empty()
+        || frac.len() > decimals
+        || !whole
+            .bytes()
+            .chain(frac.bytes())
+            .all(|b| b.is_ascii_digit())
+    {
+        return Err(bad());
+    }
+    let digits = format!("{whole}{frac:0<decimals$}");
+    let wei = U256::from_str_radix(if digits.is_empty() { "0" } else { &digits }, 10)
+        .map_err(|_| bad())?;
+    Ok(Wei::from_base_units(wei))
 }
 
 fn default_devnet_file() -> anyhow::Result<PathBuf> {

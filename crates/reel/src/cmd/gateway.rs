@@ -96,6 +96,11 @@ pub(crate) struct GatewayArgs {
     max_price_per_unit: u64,
     #[arg(long, alias = "pixelsPerUnit", default_value_t = 1)]
     pixels_per_unit: u64,
+    /// Highest prices of jobs, per (pipeline, model): a JSON file or inline JSON
+    /// `{"capabilities_prices":[{"pipeline","model_id","price_per_unit","pixels_per_unit"}]}`;
+    /// model "default" caps the pipeline's other models
+    #[arg(long, alias = "maxPricePerCapability", value_name = "JSON|FILE")]
+    max_price_per_capability: Option<String>,
     /// Decode every rendition and check the orchestrator's pixel counts
     #[arg(long, alias = "localVerify", default_value_t = true, action = clap::ArgAction::Set)]
     local_verify: bool,
@@ -156,6 +161,7 @@ pub(crate) async fn run(args: GatewayArgs) -> anyhow::Result<()> {
             "selectPriceExpFactor": args.select_price_exp_factor,
             "maxPricePerUnit": args.max_price_per_unit,
             "pixelsPerUnit": args.pixels_per_unit,
+            "maxPricePerCapability": args.max_price_per_capability,
             "localVerify": args.local_verify,
             "maxTicketEV": args.max_ticket_ev.to_string(),
             "maxTotalEV": args.max_total_ev.to_string(),
@@ -184,6 +190,9 @@ pub(crate) async fn run(args: GatewayArgs) -> anyhow::Result<()> {
     s.max_price = (args.max_price_per_unit > 0)
         .then(|| node_common::price(args.max_price_per_unit, args.pixels_per_unit))
         .transpose()?;
+    if let Some(caps) = &args.max_price_per_capability {
+        s.max_price_per_capability = price_caps(caps)?;
+    }
     s.local_verify = args.local_verify;
     s.record_dir = args.record_dir.clone();
 
@@ -244,4 +253,17 @@ pub(crate) async fn run(args: GatewayArgs) -> anyhow::Result<()> {
     }
     let tasks = node.tasks.clone();
     node_common::serve_until_signal(&tasks, node.stop()).await
+}
+
+/// `--max-price-per-capability`: inline JSON, or the path of a file holding it.
+fn price_caps(
+    arg: &str,
+) -> anyhow::Result<std::collections::BTreeMap<reel_jobs::CapabilityKey, reel_pm::PricePerUnit>> {
+    let text = if arg.trim_start().starts_with('{') {
+        arg.to_owned()
+    } else {
+        std::fs::read_to_string(arg)
+            .with_context(|| format!("reading --max-price-per-capability file {arg}"))?
+    };
+    reel_jobs::pipeline::parse_price_caps(&text).context("--max-price-per-capability")
 }

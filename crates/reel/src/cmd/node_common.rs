@@ -159,6 +159,9 @@ pub(crate) struct OnChain {
     pub(crate) protocol: Protocol,
     pub(crate) signer: EthSigner,
     pub(crate) rpc_url: String,
+    /// How the account's transactions are sent (its gas cap and replacement policy), for
+    /// whatever sends outside the Protocol client, such as the ticket redeemer.
+    pub(crate) sending: reel_chain::SenderConfig,
 }
 
 /// Connects to the chain with the account flags' key.
@@ -170,6 +173,7 @@ pub(crate) async fn connect(chain: &ChainArgs, account: &AccountArgs) -> anyhow:
     // One sender for the account: the keeper, the redeemer and the service-URI update all
     // sign through it, so they never race for a nonce.
     let sender = account.sender(&config, devnet.as_ref())?;
+    let sending = account.sender_config(devnet.is_some());
     let protocol = Protocol::with_sender(&config, Some(sender))
         .await
         .with_context(|| format!("connecting to the chain at {rpc_url}"))?;
@@ -177,6 +181,7 @@ pub(crate) async fn connect(chain: &ChainArgs, account: &AccountArgs) -> anyhow:
         protocol,
         signer,
         rpc_url,
+        sending,
     })
 }
 

@@ -237,6 +237,20 @@ fn worker_settings(a: &OrchestratorArgs) -> anyhow::Result<WorkerSettings> {
     Ok(w)
 }
 
+/// Redemptions obey the account's gas cap and replacement flags like every other
+/// transaction of the account, with the sender's bump so that a replacement outbids the
+/// stuck redemption.
+fn redeemer_config(redeem_gas: u64, sending: &reel_chain::SenderConfig) -> RedeemerConfig {
+    RedeemerConfig {
+        redeem_gas,
+        max_gas_price: sending.max_gas_price,
+        tx_timeout_secs: sending.replace_after.as_secs().max(1),
+        max_replacements: sending.max_replacements,
+        replacement_bump_percent: sending.bump_percent,
+        ..RedeemerConfig::default()
+    }
+}
+
 fn dump(a: &OrchestratorArgs, data_dir: &std::path::Path) -> serde_json::Value {
     serde_json::json!({
         "role": "orchestrator",
@@ -341,10 +355,7 @@ pub(crate) async fn run(args: OrchestratorArgs) -> anyhow::Result<()> {
                         .then(|| Wei::from_base_units(U256::from(args.max_face_value))),
                     ..RecipientConfig::default()
                 },
-                RedeemerConfig {
-                    redeem_gas: args.redeem_gas,
-                    ..RedeemerConfig::default()
-                },
+                redeemer_config(args.redeem_gas, &c.sending),
                 Wei::from_base_units(U256::from(args.unverified_max_float)),
             )
             .register_service_uri(true)
@@ -395,4 +406,62 @@ pub(crate) async fn run(args: OrchestratorArgs) -> anyhow::Result<()> {
     }
     let tasks = node.tasks.clone();
     node_common::serve_until_signal(&tasks, node.stop()).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        account: AccountArgs,
+    }
+
+    #[test]
+    fn a_gas_price_is_wei_unless_it_names_a_unit() {
+        let p = |s: &str| {
+            Cli::try_parse_from(["reel", &format!("--max-gas-price={s}")])
+                .map(|c| c.account.max_gas_price.map(|w| w.base_units()))
+                .map_err(|e| e.to_string())
+        };
+        assert_eq!(p("7000000000"), Ok(Some(U256::from(7_000_000_000u64))));
+        assert_eq!(p("7gwei"), Ok(Some(U256::from(7_000_000_000u64))));
+        assert_eq!(p("1.5 gwei"), Ok(Some(U256::from(1_500_000_000u64))));
+        assert_eq!(p("0.000000002eth"), Ok(Some(U256::from(2_000_000_000u64))));
+        assert_eq!(p("12wei"), Ok(Some(U256::from(12u64))));
+        for bad in ["1.5", "-1", "gwei", "1e9", "0.0000000001gwei"] {
+            let e = p(bad).unwrap_err();
+            assert!(e.contains("is not a gas price"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn the_gas_cap_and_replacement_flags_reach_the_redeemer() {
+        let cli = Cli::parse_from([
+            "reel",
+            "--max-gas-price",
+            "7000000000",
+            "--tx-timeout",
+            "45s",
+            "--max-tx-replacements",
+            "5",
+        ]);
+        let r = redeemer_config(300_000, &cli.account.sender_config(false));
+        assert_eq!(r.redeem_gas, 300_000);
+        assert_eq!(
+            r.max_gas_price,
+            Some(Wei::from_base_units(U256::from(7_000_000_000u64)))
+        );
+        assert_eq!(r.tx_timeout_secs, 45);
+        assert_eq!(r.max_replacements, 5);
+        assert_eq!(r.replacement_bump_percent, 12);
+        // Without flags: no cap, the sender's defaults (a devnet replaces sooner).
+        let cli = Cli::parse_from(["reel"]);
+        let r = redeemer_config(1, &cli.account.sender_config(true));
+        assert_eq!(r.max_gas_price, None);
+        assert_eq!(r.tx_timeout_secs, 10);
+        assert_eq!(r.max_replacements, 3);
+    }
 }
