@@ -6,8 +6,8 @@
 //! `POST /transcodeResults` as `multipart/mixed` (go-livepeer's headers: `Authorization`,
 //! `Credentials`, `TaskId`, `Pixels`).
 //!
-//! A wrong secret or a refused capacity is fatal (go-livepeer retries forever; an operator
-//! wants to know). Anything else — the orchestrator restarting, the network dropping — is
+//! A wrong secret or a refused capacity is fatal, as in go-livepeer: retrying cannot fix
+//! it and an operator wants to know. Anything else — the orchestrator restarting, the network dropping — is
 //! retried with exponential backoff (1 s doubling to 30 s).
 
 use std::collections::HashMap;
