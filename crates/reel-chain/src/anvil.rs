@@ -35,6 +35,12 @@ pub struct AnvilConfig {
     /// The anvil executable; `None` searches for it (see [`find_anvil`]).
     pub binary: Option<PathBuf>,
     pub ready_timeout: Duration,
+    /// Historical states anvil may write to disk once its in-memory history (the last few
+    /// hundred blocks) is full. Left to anvil, a chain mining a block a second writes
+    /// gigabytes an hour under `~/.foundry/anvil/tmp`, and leaves them behind when it is
+    /// killed; `Some(0)` keeps only the in-memory history (calls at older blocks fail,
+    /// logs and receipts stay). `None` leaves anvil's default.
+    pub max_persisted_states: Option<usize>,
 }
 
 impl Default for AnvilConfig {
@@ -48,6 +54,7 @@ impl Default for AnvilConfig {
             log_file: None,
             binary: None,
             ready_timeout: Duration::from_secs(20),
+            max_persisted_states: Some(0),
         }
     }
 }
@@ -95,6 +102,9 @@ impl Anvil {
             .arg(port.to_string())
             .arg("--chain-id")
             .arg(config.chain_id.to_string());
+        if let Some(n) = config.max_persisted_states {
+            cmd.arg("--max-persisted-states").arg(n.to_string());
+        }
         if let Some(state) = &config.state_file {
             cmd.arg("--state").arg(state);
             if let Some(every) = config.state_interval {

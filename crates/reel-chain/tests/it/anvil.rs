@@ -180,3 +180,23 @@ async fn chain_config_checks_chain_id_and_controller() -> anyhow::Result<()> {
     assert!(err.to_string().contains("use http:// or https://"), "{err}");
     Ok(())
 }
+
+/// Left to itself, anvil writes every state older than its in-memory history (500 blocks)
+/// to `~/.foundry/anvil/tmp` — gigabytes an hour for a devnet mining a block a second, left
+/// behind when it is killed. We keep the in-memory history only: recent blocks answer,
+/// older states are refused instead of written to disk.
+#[tokio::test]
+async fn history_stays_in_memory_and_nothing_is_persisted() -> anyhow::Result<()> {
+    let anvil = Anvil::spawn(AnvilConfig::default()).await?;
+    let provider = connect(&anvil.endpoint())?;
+    provider
+        .raw_request::<_, ()>("anvil_mine".into(), (700u64,))
+        .await?;
+    let who = alloy::primitives::address!("f39Fd6e51aad88F6F4ce6aB8827279cffFb92266");
+    let recent = provider.get_balance(who).number(650).await?;
+    assert!(!recent.is_zero(), "a recent block's state is kept");
+    let old = provider.get_balance(who).number(10).await;
+    let e = old.expect_err("a state 690 blocks back is not kept").to_string();
+    assert!(e.contains("BlockOutOfRange"), "{e}");
+    Ok(())
+}
