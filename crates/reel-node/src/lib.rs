@@ -34,6 +34,18 @@
 //!   the benches and the tests start roles through them.
 //! - [`tasks`]: every background task of a node, named, cancellable at any await, its
 //!   failures in `/status`, `/healthz` and the metrics.
+//! - [`jobs`]: the kinds of work this node runs through the job pipeline; the gateway's
+//!   dispatch path is `gateway/dispatch.rs`, the orchestrator's admission path
+//!   `orchestrator/http_api.rs` (`check_request`) and `orchestrator/jobs.rs`.
+//!
+//! For a change, open:
+//! - **a new kind of job**: a folder under `src/jobs/` with its `reel_jobs::JobKind` and
+//!   `JobWorker` (see `jobs/transcode.rs` and the test kind in `tests/it/jobs.rs`), an
+//!   `Offer` in `OrchestratorSettings::jobs` and the kind in `GatewaySettings::jobs`;
+//! - **a new price unit**: the kind's `unit()` and `units_used()`; prices are
+//!   `reel_types::PricePerUnit`, balances `reel_pm::balance` — nothing here changes;
+//! - **a new background task**: `tasks.spawn(name, …)` in `node.rs`, which owns every task;
+//! - **a new metric**: `metrics.rs` (go-livepeer's name where it has one).
 
 pub mod caps;
 pub mod chain;
