@@ -20,6 +20,19 @@
 //!   through: a nonce manager that never leaves a gap, replacement of stuck transactions,
 //!   receipts awaited with a deadline.
 //! - [`connect`] / [`connect_with_signer`]: an alloy provider for any JSON-RPC URL.
+//!
+//! Where to look:
+//! - a new contract parameter: its deploy-time value in [`reel_contracts::ProtocolParams`]
+//!   (a devnet override in [`DevnetOptions::devnet_protocol`]); changing it by vote, a
+//!   [`governance::ParameterChange`] and its calldata in [`Protocol::actions_for`]; reading
+//!   it, a [`Protocol`] method in [`protocol`].
+//! - a new transaction: a [`Protocol`] method (in [`protocol`], [`deposit`] or
+//!   [`governance`]) that builds the call and sends it with [`Protocol::send`], which goes
+//!   through the account's [`TxSender`] (`txsender/`: nonces, replacement, receipts).
+//! - a new TicketBroker event the orchestrator reacts to: [`watch`]; a redemption change:
+//!   [`broker`].
+//! - a new round duty (like `reward()`): [`keeper`].
+//! - a new error: [`ChainError`] (`error.rs`).
 
 #![deny(
     clippy::unwrap_used,
@@ -46,6 +59,6 @@ pub use anvil::{Anvil, AnvilConfig};
 pub use config::{ChainConfig, chain_id, connect, connect_with_signer};
 pub use devnet::{Devnet, DevnetError, DevnetFile, DevnetOptions};
 pub use error::ChainError;
-pub use protocol::{Protocol, TxOutcome};
+pub use protocol::Protocol;
 pub use signer::{KeyError, KeySource};
-pub use txsender::{SenderConfig, SenderStats, TxSender};
+pub use txsender::{SenderConfig, SenderStats, TxOutcome, TxSender};

@@ -2,14 +2,12 @@
 //! and the nodes call. Everything goes through the Livepeer-compatible interfaces in
 //! [`reel_contracts::livepeer`], so the same code works against Livepeer's deployment.
 
-use crate::{ChainConfig, ChainError, SenderConfig, TxSender, connect};
+use crate::{ChainConfig, ChainError, SenderConfig, TxOutcome, TxSender, connect};
 use alloy::{
     contract::{CallBuilder, CallDecoder},
-    primitives::{Address, B256, U256},
+    primitives::{Address, U256},
     providers::{DynProvider, Provider},
-    rpc::types::Log,
     signers::local::PrivateKeySigner,
-    sol_types::SolEvent,
 };
 use reel_contracts::{
     Deployment,
@@ -18,25 +16,6 @@ use reel_contracts::{
 };
 use reel_types::{Lpt, Ppm, Round, Wei};
 use tracing::{debug, info};
-
-/// A mined transaction.
-#[derive(Debug, Clone)]
-pub struct TxOutcome {
-    pub action: String,
-    pub tx: B256,
-    pub block: u64,
-    pub gas_used: u64,
-    pub logs: Vec<Log>,
-}
-
-impl TxOutcome {
-    /// The first log of event `E` in this transaction, decoded.
-    pub fn event<E: SolEvent>(&self) -> Option<E> {
-        self.logs
-            .iter()
-            .find_map(|l| E::decode_log(&l.inner).ok().map(|d| d.data))
-    }
-}
 
 /// Where the chain is in its rounds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

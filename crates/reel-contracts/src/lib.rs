@@ -9,6 +9,15 @@
 //!   the Controller under Livepeer's names, mints the genesis LPT allocations and unpauses.
 //! - [`revert`]: turns a failed call into the contract's revert reason in plain words.
 //! - [`ContractId`]: the registry keys, `keccak256(name)`.
+//!
+//! Where to look:
+//! - a change to a contract: its Solidity in `contracts/src`, then `./x artifacts` to refresh
+//!   `artifacts/`; [`bindings`] follows the artifact.
+//! - a new contract: its name in the `bind!` list of [`bindings`], its deployment and
+//!   Controller registration in `deploy.rs` (and an address in [`Deployment`]), its external
+//!   interface in [`livepeer`] if reel's clients call it, its custom errors in [`revert`].
+//! - a new protocol parameter: a [`ProtocolParams`] field with Livepeer's mainnet default,
+//!   set during the deployment in `deploy.rs`.
 
 #![deny(
     clippy::unwrap_used,

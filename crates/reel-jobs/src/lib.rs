@@ -18,6 +18,16 @@
 //! inference, compute, and the test kinds — share the wire in [`wire`].
 //!
 //! This crate is plain data and traits: no I/O, no FFmpeg, no chain.
+//!
+//! Where to look:
+//! - a new kind of job: implement [`JobKind`] (and a [`JobWorker`] that runs it) in a folder
+//!   of its own in the node crate, next to `reel-node/src/jobs/transcode.rs`; nothing here
+//!   changes. `reel-node/src/jobs/mod.rs` says how to register it.
+//! - a new way to pay for work: [`Cadence`], and the debit rule in
+//!   [`JobKind::units_used`] (`kind.rs`).
+//! - a new place to run work: [`Placement`] (`kind.rs`).
+//! - a new error a job can end in: [`JobError`] with its HTTP status (`kind.rs`).
+//! - a new header of the request/response wire: [`wire`].
 
 mod kind;
 pub mod pipeline;

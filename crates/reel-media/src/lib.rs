@@ -13,11 +13,12 @@
 //!                          HlsStore ─▶ GET /stream/<id>.m3u8, /stream/<id>/<rendition>.m3u8, …
 //! ```
 //!
-//! Where to look:
+//! Modules:
 //! - [`transcode`]: [`TranscodeSession`], the per-stream decoder and rendition workers, and
 //!   exact pixel counts. Blocking; run it on blocking threads.
 //! - [`ts`], [`flv`], [`amf0`], [`rtmp::chunk`], [`multipart`], [`profile`], [`hls`]: the
-//!   byte parsers, each a pure function with a `cargo fuzz` target in `fuzz/`.
+//!   byte parsers, each a pure function with a `cargo fuzz` target in `fuzz/`. [`ts`]
+//!   reads in `ts/demux.rs` and writes in `ts/mux.rs`.
 //! - [`segmenter`]: keyframe segmenting of a live packet stream (sans-IO).
 //! - [`rtmp`]: the RTMP publish server (handshake from `rml_rtmp`; our own bounded chunk
 //!   reader and AMF0 codec), driven from tokio.
@@ -26,6 +27,20 @@
 //!   handler → HLS, one task per stream, bounded queues).
 //! - [`server`]: HTTP push ingest and HLS serving (axum), CORS `*`.
 //! - [`input`]: files and URLs read with libavformat for `reel transcode`.
+//!
+//! Where to look:
+//! - a new rendition option (an encoder setting, a GOP or H.264 profile rule): [`profile`]
+//!   ([`VideoProfile`] and the ladder parsers), applied where `transcode/worker.rs` opens
+//!   the encoder.
+//! - a new reason for a session to start over: [`ResetReason`] in `transcode/types.rs`,
+//!   detected in `transcode/mod.rs` (timestamps, discontinuities) or `transcode/decode.rs`
+//!   (input changes).
+//! - a new audio codec carried through: [`AudioCodec`] in [`media`] (with its TS stream
+//!   type), then `ts/demux.rs` and [`flv`] to read it.
+//! - a new ingest path: a server that cuts [`Segment`]s and hands them to a
+//!   [`SegmentHandler`], as [`rtmp`] (through [`pipeline`]) and [`server`] do.
+//! - a new playlist tag or HLS setting: [`hls`].
+//! - a new error: [`MediaError`] (`error.rs`).
 
 pub mod aac;
 pub mod amf0;

@@ -94,7 +94,8 @@ impl SegmentMedia {
     }
 }
 
-/// A segment cut by the [`crate::Segmenter`] or received over HTTP.
+/// A segment cut by the [`crate::Segmenter`] or received over HTTP. Its MPEG-TS bytes,
+/// [`Segment::to_ts`], are written next to the muxer in `ts/mux.rs`.
 #[derive(Debug, Clone)]
 pub struct Segment {
     /// Sequence number within the stream, from 0.
@@ -111,11 +112,6 @@ impl Segment {
     /// The duration.
     pub fn duration(&self) -> Duration {
         ticks_to_duration(self.duration_ticks)
-    }
-
-    /// The segment as MPEG-TS bytes (PAT and PMT first, a keyframe first in the video).
-    pub fn to_ts(&self) -> Bytes {
-        crate::ts::mux_segment(&self.media)
     }
 }
 

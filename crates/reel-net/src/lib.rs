@@ -19,6 +19,17 @@
 //!
 //! No I/O here: the servers and clients that move these bytes live in the node crate.
 //! Decoders of network input are fuzzed (`fuzz/`, its own cargo workspace).
+//!
+//! Where to look:
+//! - a new protobuf field or message: `proto/`, with go-livepeer's field number and type;
+//!   pin its bytes in `tests/golden.rs` and its round trip in `tests/roundtrip.rs`.
+//! - a new capability: the `capabilities!` list in [`capabilities`] (go-livepeer's id), and
+//!   [`capabilities::Capabilities::fits`] if it brings a new compatibility rule.
+//! - a new signed message or auth check: [`signed`] (what the signature covers); the
+//!   signature scheme itself is [`sig`].
+//! - a new header, content type or size limit of `POST /segment` or `/payment`: [`http`]
+//!   (its [`http::Limits`]), with a fuzz target in `fuzz/` for a new decoder.
+//! - a new error: [`NetError`] below.
 
 #![deny(
     clippy::unwrap_used,

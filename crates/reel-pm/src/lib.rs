@@ -25,6 +25,27 @@
 //! [`ticket`] holds the byte-exact ticket hash (the TicketBroker's `getTicketHash`), the win
 //! test and EV math. Chain state reaches this crate only through [`TicketBroker`] and plain
 //! values ([`ChainView`]), so it runs against the contracts, or an in-memory model in tests.
+//!
+//! Where to look:
+//! - a new price unit: nothing here. A price is a [`PricePerUnit`] (wei per unit, an exact
+//!   rational) whatever the unit, and the job kind names its unit (`reel-jobs`); [`price`]
+//!   has the wire form, [`balance`] credits and debits units of any kind, and
+//!   [`Recipient::receive_payment_priced`] credits work priced apart from the ticket params.
+//! - a new ticket field: [`ticket`] (the struct, its byte-exact hash, its protobuf form);
+//!   then the `recipientRand` HMAC in `recipient/params.rs` if the orchestrator issues it,
+//!   the `winning_tickets` table in `store/schema.rs` with its write in `store/payment.rs`
+//!   and its read in `store/queue.rs`, and the contract's `Ticket` in [`broker`].
+//! - a new check on a payment: [`recipient`] (`mod.rs` for the whole payment, in the order
+//!   of docs/compatibility.md#ticket-validation-order; `validate.rs` for each ticket); on the
+//!   gateway side, [`sender`].
+//! - a new step in redeeming a winner: [`redeemer`], with a named crash point in
+//!   [`failpoint`] for the crash tests.
+//! - a new chain read or transaction: the [`TicketBroker`] trait in [`broker`]; its alloy
+//!   implementation is `reel-chain`'s `broker.rs`, its in-memory model `testing.rs`.
+//! - max float and the sender watch: [`monitor`].
+//! - a new error: [`PmError`] below, and its `is_fatal` / `retry_after` classification.
+//! - a new reliability-catalogue case: `catalogue/` (`receive.rs` before credit,
+//!   `queue.rs` for the durable queue and redemptions).
 
 #![deny(
     clippy::unwrap_used,

@@ -11,6 +11,15 @@
 //! - [`Round`] is a protocol round number.
 //! - [`PricePerUnit`] is wei per unit of work (a pixel, a token, a unit of fuel) as an
 //!   exact, reduced rational.
+//!
+//! Where to look:
+//! - a new money type (another 18-decimal token): one more `amount!` in `amount.rs`,
+//!   re-exported here; it gets the checked arithmetic, the exact decimal parsing, `Display`
+//!   and serde of [`Wei`] and [`Lpt`], and no arithmetic with them.
+//! - a new share or rate: `percent.rs` ([`Ppm`]).
+//! - a price rule or a fee computation: `price.rs` ([`PricePerUnit`]).
+//! - a new protocol identifier: a newtype with `Display` in a file of its own, as
+//!   `round.rs` ([`Round`]).
 
 #![deny(
     clippy::unwrap_used,

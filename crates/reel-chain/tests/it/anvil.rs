@@ -196,7 +196,9 @@ async fn history_stays_in_memory_and_nothing_is_persisted() -> anyhow::Result<()
     let recent = provider.get_balance(who).number(650).await?;
     assert!(!recent.is_zero(), "a recent block's state is kept");
     let old = provider.get_balance(who).number(10).await;
-    let e = old.expect_err("a state 690 blocks back is not kept").to_string();
+    let e = old
+        .expect_err("a state 690 blocks back is not kept")
+        .to_string();
     assert!(e.contains("BlockOutOfRange"), "{e}");
     Ok(())
 }

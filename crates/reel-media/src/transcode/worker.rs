@@ -11,7 +11,8 @@ use bytes::Bytes;
 use ffmpeg_next as ff;
 
 use super::fps::FpsSelector;
-use super::{Counters, EncoderReuse, Job, Rendition, SessionSettings, rendition_media};
+use super::job::{Counters, Job, rendition_media};
+use super::types::{EncoderReuse, Rendition, SessionSettings};
 use crate::MediaError;
 use crate::media::{AudioCodec, Packet, Track};
 use crate::profile::{EncoderKind, Gop, H264Profile, VideoProfile};
