@@ -59,8 +59,54 @@ pub struct MediaServer {
     settings: HttpSettings,
     handler: Arc<dyn SegmentHandler>,
     hls: Arc<HlsStore>,
-    /// Last push per stream (for the idle reaper).
-    pushed: Mutex<HashMap<StreamName, Instant>>,
+    /// Activity per pushed stream (for the idle reaper).
+    pushed: Mutex<HashMap<StreamName, PushActivity>>,
+}
+
+/// When a pushed stream was last active, and how many of its segments are being handled.
+///
+/// A stream with a segment in flight is never idle: a segment that takes longer to transcode
+/// than the idle timeout would otherwise see its stream ended under it, and publishing it
+/// afterwards would reopen a stream the reaper no longer tracks, so it would never end.
+#[derive(Debug, Clone, Copy)]
+struct PushActivity {
+    last: Instant,
+    in_flight: usize,
+}
+
+/// Marks one segment of a stream in flight until dropped, on every path out of a push.
+struct InFlight<'a> {
+    pushed: &'a Mutex<HashMap<StreamName, PushActivity>>,
+    stream: StreamName,
+}
+
+impl<'a> InFlight<'a> {
+    fn start(pushed: &'a Mutex<HashMap<StreamName, PushActivity>>, stream: &StreamName) -> Self {
+        if let Ok(mut pushed) = pushed.lock() {
+            let entry = pushed.entry(stream.clone()).or_insert(PushActivity {
+                last: Instant::now(),
+                in_flight: 0,
+            });
+            entry.in_flight += 1;
+            entry.last = Instant::now();
+        }
+        InFlight {
+            pushed,
+            stream: stream.clone(),
+        }
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut pushed) = self.pushed.lock()
+            && let Some(entry) = pushed.get_mut(&self.stream)
+        {
+            entry.in_flight = entry.in_flight.saturating_sub(1);
+            // The idle time counts from the end of the last segment, not its arrival.
+            entry.last = Instant::now();
+        }
+    }
 }
 
 impl std::fmt::Debug for MediaServer {
@@ -153,8 +199,9 @@ impl MediaServer {
                     let now = Instant::now();
                     let idle: Vec<StreamName> = pushed
                         .iter()
-                        .filter(|(_, t)| {
-                            now.duration_since(**t) >= self.settings.stream_idle_timeout
+                        .filter(|(_, a)| {
+                            a.in_flight == 0
+                                && now.duration_since(a.last) >= self.settings.stream_idle_timeout
                         })
                         .map(|(s, _)| s.clone())
                         .collect();
@@ -198,6 +245,8 @@ impl MediaServer {
         if declared.is_some_and(|n| n > limit as u64) {
             return Err(too_large());
         }
+        // From here until the segment is published (or refused) the stream is not idle.
+        let _in_flight = InFlight::start(&self.pushed, &stream);
         self.hls.accepts(&stream, seq)?;
         let body = tokio::time::timeout(
             self.settings.upload_timeout,
@@ -221,9 +270,6 @@ impl MediaServer {
                 )
             }
         })?;
-        if let Ok(mut pushed) = self.pushed.lock() {
-            pushed.insert(stream.clone(), Instant::now());
-        }
         let demux_input = body.clone();
         let media = tokio::task::spawn_blocking(move || crate::ts::demux(&demux_input))
             .await
