@@ -64,6 +64,7 @@ pub mod service;
 pub mod tasks;
 pub mod tls;
 pub mod transcoder;
+mod util;
 pub mod worker;
 
 pub use error::{FailureKind, NodeError};

@@ -382,7 +382,7 @@ impl OrchPayments {
     /// Probes the ticket store now (see [`Store::probe`]) and returns its health.
     pub async fn probe_store(&self) -> StoreHealth {
         let store = Arc::clone(&self.store);
-        let now = u64::try_from(crate::orchestrator::unix_now()).unwrap_or(0);
+        let now = u64::try_from(crate::util::unix_now()).unwrap_or(0);
         match tokio::task::spawn_blocking(move || store.probe(now)).await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => {
@@ -714,7 +714,7 @@ impl OrchPayments {
                 if let Err(e) = this.refresh_pool().await {
                     tracing::debug!(target: "node::payments", error = %e, "reading the pool size failed");
                 }
-                let now = u64::try_from(crate::orchestrator::unix_now()).unwrap_or(0);
+                let now = u64::try_from(crate::util::unix_now()).unwrap_or(0);
                 let outcome = match redeemer.tick(now).await {
                     Ok(report) => {
                         on_tick(&report);

@@ -14,7 +14,8 @@ use reel_net::proto::transcoder_server::{Transcoder, TranscoderServer};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
-use super::{Inner, unix_now};
+use super::state::Inner;
+use crate::util::unix_now;
 
 /// Largest gRPC message accepted from a peer.
 const MAX_MESSAGE: usize = 1 << 20;

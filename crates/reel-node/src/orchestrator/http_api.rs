@@ -15,10 +15,12 @@ use bytes::Bytes;
 use reel_net::http::{self as wire, BodyKind, Limits};
 use reel_net::proto;
 
-use super::work::{Job, OutRendition, Output, WorkError};
-use super::{ActiveSession, Inner, unix_now};
+use super::output::{OutRendition, Output, WorkError};
+use super::state::{ActiveSession, Inner};
+use super::work::Job;
 use crate::jobs::transcode;
 use crate::orchestrator::fetch;
+use crate::util::unix_now;
 
 /// Header values a transcoder sends with its results (go-livepeer's).
 pub const TRANSCODER_AUTH: &str = "Livepeer-Transcoder-1.0";
@@ -569,7 +571,7 @@ fn finish(
     info: Option<proto::OrchestratorInfo>,
 ) -> proto::TranscodeResult {
     let pixels: u64 = out.renditions.iter().map(|r| r.pixels).sum();
-    let token = super::random_hex(16);
+    let token = crate::util::random_hex(16);
     let base = inner.uri.base();
     let sig = reel_net::signed::sign_transcode_result(&inner.signer, hashes);
     let segments = out
@@ -881,7 +883,7 @@ async fn result_file(
 }
 
 async fn status(State(inner): State<Arc<Inner>>) -> Response {
-    axum::Json(super::status(&inner)).into_response()
+    axum::Json(super::status::status(&inner)).into_response()
 }
 
 async fn metrics(State(inner): State<Arc<Inner>>) -> Response {

@@ -27,8 +27,8 @@ use reel_jobs::{CapabilityKey, JobError, JobKind, JobRequest, wire};
 use reel_net::http as net_wire;
 use reel_pm::Scope;
 
-use super::Inner;
 use super::http_api::{Reject, check_request};
+use super::state::Inner;
 
 /// One route per offered kind.
 pub(super) fn routes(inner: &Arc<Inner>) -> Router {
@@ -132,32 +132,31 @@ async fn run(
         .map_err(|e| error_response(StatusCode::BAD_REQUEST, &e.to_string()))?;
     if let Some(payments) = &inner.payments
         && !price.is_zero()
+        && let Some(p) = &c.payment
     {
-        if let Some(p) = &c.payment {
-            let outcome = payments
-                .receive(p, c.gateway, &scope, price)
-                .await
-                .map_err(|e| {
-                    let (status, _, message) = super::health::payment_refusal(&e);
-                    // An unreadable payment is the gateway's, a store that cannot take it is
-                    // ours: 402 and 503.
-                    let status = if status == StatusCode::BAD_REQUEST {
-                        StatusCode::PAYMENT_REQUIRED
-                    } else {
-                        status
-                    };
-                    error_response(status, &message)
-                })?;
-            inner.metrics.tickets_recv.add(u64::from(outcome.accepted));
-            inner
-                .metrics
-                .winning_tickets_recv
-                .add(u64::from(outcome.winners));
-            inner
-                .metrics
-                .ticket_value_recv
-                .add(crate::payments::wei_f64(outcome.credited));
-        }
+        let outcome = payments
+            .receive(p, c.gateway, &scope, price)
+            .await
+            .map_err(|e| {
+                let (status, _, message) = super::health::payment_refusal(&e);
+                // An unreadable payment is the gateway's, a store that cannot take it is
+                // ours: 402 and 503.
+                let status = if status == StatusCode::BAD_REQUEST {
+                    StatusCode::PAYMENT_REQUIRED
+                } else {
+                    status
+                };
+                error_response(status, &message)
+            })?;
+        inner.metrics.tickets_recv.add(u64::from(outcome.accepted));
+        inner
+            .metrics
+            .winning_tickets_recv
+            .add(u64::from(outcome.winners));
+        inner
+            .metrics
+            .ticket_value_recv
+            .add(crate::payments::wei_f64(outcome.credited));
     }
     // From here on the payment is credited whatever happens: every refusal states the credit
     // left, so that the gateway books the payment as spent and its ledger stays in step.

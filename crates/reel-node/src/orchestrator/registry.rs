@@ -17,7 +17,7 @@ use reel_net::proto;
 use tokio::sync::{mpsc, oneshot};
 use tonic::Status;
 
-use super::work::{Output, WorkError};
+use super::output::{Output, WorkError};
 
 /// Who registered as a transcoder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
