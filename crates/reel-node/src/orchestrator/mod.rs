@@ -18,23 +18,27 @@
 //! ([`workers`]) or in this one) → renditions stored for download → result signed →
 //! session debited → `TranscodeResult`.
 
+mod admission;
+mod callbacks;
 #[cfg(feature = "test-hooks")]
 mod faults;
 pub mod fetch;
 mod grpc;
 mod health;
-mod http_api;
 mod jobs;
 mod metrics;
 mod output;
+mod payment;
 pub mod registry;
+mod routes;
+mod segment;
 mod settings;
 mod state;
 mod status;
 pub mod work;
 pub mod workers;
 
-pub use http_api::{JOB_ERROR, JOB_RESULTS_PATH, TRANSCODER_AUTH, TRANSCODING_ERROR};
+pub use callbacks::{JOB_ERROR, JOB_RESULTS_PATH, TRANSCODER_AUTH, TRANSCODING_ERROR};
 pub use settings::OrchestratorSettings;
 pub use state::{AUTH_TOKEN_VALIDITY, SessionStatus};
 pub use status::OrchestratorStatus;
@@ -241,9 +245,7 @@ pub async fn start(
         started: Instant::now(),
     });
 
-    let router = grpc::routes(Arc::clone(&inner))
-        .merge(http_api::service_routes(Arc::clone(&inner)))
-        .merge(jobs::routes(&inner));
+    let router = routes::service(&inner);
     let service = crate::service::serve(
         listener,
         router,
@@ -260,7 +262,7 @@ pub async fn start(
             Some(
                 crate::service::serve(
                     l,
-                    http_api::cli_routes(Arc::clone(&inner)),
+                    routes::cli(Arc::clone(&inner)),
                     ServeSettings::default(),
                     shutdown.clone(),
                 )
