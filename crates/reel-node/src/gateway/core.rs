@@ -20,10 +20,10 @@ use tokio_util::task::TaskTracker;
 
 use super::discovery::{Candidate, OrchestratorSource};
 use super::kinds::{JobKinds, JobReceipt, Jobs};
+use super::metrics::Metrics;
 use super::pool::Pool;
 use super::selection::Weights;
 use crate::NodeError;
-use crate::metrics::{Counter, CounterVec, FloatCounter, Gauge, Histogram, Registry};
 use crate::payments::GatewayPayments;
 
 /// Gateway settings (go-livepeer flag names in the CLI).
@@ -115,23 +115,6 @@ pub struct SegmentEvent {
     pub pixels: u64,
     /// `Err` when every attempt failed.
     pub outcome: Result<(), String>,
-}
-
-#[derive(Debug)]
-pub(super) struct Metrics {
-    pub(super) registry: Arc<Registry>,
-    pub(super) source_appeared: Arc<Counter>,
-    pub(super) transcoded: Arc<Counter>,
-    pub(super) failed: Arc<Counter>,
-    pub(super) overall_latency: Arc<Histogram>,
-    pub(super) swaps: Arc<Counter>,
-    pub(super) discovery_errors: Arc<Counter>,
-    pub(super) attempt_failures: Arc<CounterVec>,
-    pub(super) verification_failures: Arc<Counter>,
-    pub(super) tickets_sent: Arc<Counter>,
-    pub(super) ticket_value_sent: Arc<FloatCounter>,
-    pub(super) streams: Arc<Gauge>,
-    pub(super) segments_by_orch: Arc<CounterVec>,
 }
 
 pub(crate) struct Core {

@@ -20,6 +20,7 @@ pub mod discovery;
 mod dispatch;
 mod jobs;
 mod kinds;
+mod metrics;
 mod pool;
 pub mod selection;
 mod status;
@@ -50,13 +51,14 @@ use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use self::core::{Core, Metrics};
+use self::core::Core;
 use crate::NodeError;
 use crate::metrics::Registry;
 use crate::payments::GatewayPayments;
 use crate::service::Served;
 use discovery::OrchestratorSource;
 use kinds::Jobs;
+use metrics::Metrics;
 
 /// A running gateway.
 #[derive(Debug)]
@@ -96,6 +98,11 @@ impl RunningGateway {
     pub fn metrics(&self) -> String {
         self.core.metrics.registry.render()
     }
+    /// Runs one request of the kind named `kind` through the network: checked by the kind,
+    /// sent to an orchestrator that offers its model, paid, verified and debited.
+    pub async fn run_job(&self, kind: &str, request: JobRequest) -> Result<JobReceipt, NodeError> {
+        self.core.run_job(kind, request).await
+    }
     /// Stops ingest, finishes the streams and waits.
     pub async fn stop(self) {
         self.shutdown.cancel();
@@ -109,14 +116,6 @@ impl RunningGateway {
         }
         self.core.tasks.close();
         let _ = tokio::time::timeout(Duration::from_secs(5), self.core.tasks.wait()).await;
-    }
-}
-
-impl RunningGateway {
-    /// Runs one request of the kind named `kind` through the network: checked by the kind,
-    /// sent to an orchestrator that offers its model, paid, verified and debited.
-    pub async fn run_job(&self, kind: &str, request: JobRequest) -> Result<JobReceipt, NodeError> {
-        self.core.run_job(kind, request).await
     }
 }
 
@@ -142,58 +141,7 @@ pub async fn start(
             "--max-attempts must be at least 1".into(),
         ));
     }
-    let r = &registry;
-    let metrics = Metrics {
-        source_appeared: r.counter(
-            "livepeer_segment_source_appeared_total",
-            "Segments ingested",
-        ),
-        transcoded: r.counter(
-            "livepeer_segment_transcoded_total",
-            "Segments transcoded and verified",
-        ),
-        failed: r.counter(
-            "livepeer_segment_transcode_failed_total",
-            "Segments that failed every attempt",
-        ),
-        overall_latency: r.histogram(
-            "livepeer_transcode_overall_latency_seconds",
-            "Segment in to renditions verified",
-            crate::metrics::LATENCY_BUCKETS,
-        ),
-        swaps: r.counter(
-            "livepeer_orchestrator_swaps",
-            "Times a stream moved to another orchestrator",
-        ),
-        discovery_errors: r.counter(
-            "livepeer_discovery_errors_total",
-            "GetOrchestrator failures",
-        ),
-        attempt_failures: r.counter_vec(
-            "reel_segment_attempt_failures_total",
-            "Failed attempts, by kind",
-            &["kind"],
-        ),
-        verification_failures: r.counter(
-            "reel_verification_failures_total",
-            "Results refused by signature or pixel checks",
-        ),
-        tickets_sent: r.counter("livepeer_tickets_sent", "Tickets sent"),
-        ticket_value_sent: r.float_counter(
-            "livepeer_ticket_value_sent",
-            "Expected value of tickets sent (wei)",
-        ),
-        streams: r.gauge(
-            "livepeer_current_sessions_total",
-            "Streams being transcoded",
-        ),
-        segments_by_orch: r.counter_vec(
-            "reel_segments_by_orchestrator_total",
-            "Segments delivered, by orchestrator",
-            &["orchestrator"],
-        ),
-        registry: Arc::clone(&registry),
-    };
+    let metrics = Metrics::new(&registry);
     let (events, _) = broadcast::channel(256);
     let core = Arc::new(Core {
         job_caps: crate::caps::job_capabilities(&settings.ladder),
