@@ -14,6 +14,11 @@
 //! latency score per (orchestrator, capability); which one is current; and which are
 //! suspended (for a number of pool refreshes after a failure) or banned (a verification
 //! failure: never again in that pool). See `docs/architecture.md`.
+//!
+//! Files, bottom-up: `pool.rs`, `discovery.rs`, `selection.rs`, `submit.rs`, `metrics.rs`;
+//! `kinds.rs` (the kinds bought and their pools), `core.rs` ([`GatewaySettings`] and the
+//! shared state every part holds), `status.rs` (`/status`); `dispatch.rs`, `transcode.rs`,
+//! `jobs.rs`; this file starts it all ([`start`]) and holds the running gateway.
 
 mod core;
 pub mod discovery;

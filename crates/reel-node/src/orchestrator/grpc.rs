@@ -1,5 +1,5 @@
 //! The orchestrator's gRPC services: `Orchestrator` for gateways, and for its remote
-//! workers (all in one registry, `registry.rs`) `Transcoder` for transcoders and
+//! workers (all in one registry, `registry/`) `Transcoder` for transcoders and
 //! `AIWorker` for job workers of request/response kinds.
 
 use std::net::SocketAddr;

@@ -17,6 +17,14 @@
 //! ([`work`]: remote transcoders, then locally, in supervised worker processes
 //! ([`workers`]) or in this one) → renditions stored for download → result signed →
 //! session debited → `TranscodeResult`.
+//!
+//! Files, bottom-up: `settings.rs` ([`OrchestratorSettings`]), `metrics.rs`, `output.rs`
+//! (what a transcode yields, or why it failed), `state.rs` (the shared state every handler
+//! holds: sessions, auth tokens, results), `status.rs` (`/status`); `admission.rs`
+//! (`check_request`, shared by every kind), `segment.rs` (`/segment` and `/results`),
+//! `payment.rs` (`/payment`), `callbacks.rs` (what transcoders and job workers call back),
+//! `jobs.rs` (request/response kinds), `grpc.rs`, `health.rs`; `routes.rs` assembles the
+//! routers; this file starts it all ([`start`]) and holds the running node.
 
 mod admission;
 mod callbacks;

@@ -41,7 +41,8 @@ use crate::metrics::Counter;
 use crate::rpc::ServiceUri;
 
 /// Abort on a task of this stream (manifest id): the crash tests' poison input
-/// (`test-hooks` builds only; the supervisor below passes it on to its worker processes; the transcoder reads it).
+/// (`test-hooks` builds only; the supervisor below passes it on to its worker processes,
+/// whose transcoder reads it).
 #[cfg(feature = "test-hooks")]
 pub const ABORT_ON_STREAM_ENV: &str = "REEL_TEST_ABORT_ON_STREAM";
 /// Never finish a task of this stream (`test-hooks` builds only).
