@@ -97,7 +97,8 @@ impl<T: TicketBroker> DynBroker for T {
 
 /// A shared, type-erased TicketBroker: what the node roles take. Built from the chain
 /// broker ([`BrokerHandle::chain`]) it also knows where the broker's events are, and the
-/// orchestrator follows them ([`OrchPayments::spawn_sender_watcher`]).
+/// orchestrator follows them
+/// ([`OrchPayments::spawn_sender_watcher`](super::OrchPayments::spawn_sender_watcher)).
 #[derive(Clone)]
 pub struct BrokerHandle(
     Arc<dyn DynBroker>,
