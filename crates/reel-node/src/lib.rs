@@ -11,22 +11,27 @@
 //! ```
 //!
 //! Where to look:
-//! - [`orchestrator`]: the service port (gRPC + HTTP on one listener, TLS or h2c), the
-//!   `/segment` path, capacity, rendition store, remote transcoder dispatch ([`orchestrator::work`]),
-//!   local transcoding in supervised worker processes with poison-stream refusal
-//!   ([`orchestrator::workers`], docs/faults.md#poison-streams), segment-URL policy against SSRF
-//!   ([`orchestrator::fetch`]).
+//! - [`orchestrator`]: the service port (gRPC + HTTP on one listener, TLS or h2c; routers in
+//!   `orchestrator/routes.rs`), the `/segment` path (`orchestrator/segment.rs`), capacity and
+//!   sessions (`orchestrator/state.rs`), rendition store, remote transcoder dispatch
+//!   ([`orchestrator::work`]), local transcoding in supervised worker processes with
+//!   poison-stream refusal ([`orchestrator::workers`], docs/faults.md#poison-streams),
+//!   segment-URL policy against SSRF ([`orchestrator::fetch`]).
 //! - [`transcoder`]: registers with an orchestrator, reconnects with backoff, transcodes
 //!   tasks and posts results; [`worker`]: the same for job workers of request/response
 //!   kinds (AI inference, compute), all in the orchestrator's one worker registry
-//!   ([`orchestrator::registry`]).
+//!   ([`orchestrator::registry`]: `registry/mod.rs` for transcoders, `registry/jobs.rs` for
+//!   job workers).
 //! - [`gateway`]: a `reel_media::SegmentHandler` that discovers orchestrators
 //!   ([`gateway::discovery`]), selects one per segment ([`gateway::selection`]), pays,
-//!   submits, verifies ([`pixels`]) and fails over.
-//! - [`payments`]: the seam to the TicketBroker ([`payments::BrokerHandle`]) and the
-//!   recipient/sender wiring, and the ticket store's health (probe, `/healthz`,
-//!   docs/faults.md#ticket-store-unavailable); [`chain`]: chain facts, the on-chain orchestrator
-//!   pool, service-URI registration and the round keeper.
+//!   submits, verifies ([`pixels`]) and fails over; its settings and shared state are in
+//!   `gateway/core.rs`.
+//! - [`payments`]: the seam to the TicketBroker ([`payments::BrokerHandle`],
+//!   `payments/broker.rs`), the orchestrator's side (`payments/recipient.rs`, with the ticket
+//!   store's health: probe, `/healthz`, docs/faults.md#ticket-store-unavailable) and its
+//!   redemption (`payments/settlement.rs`), the gateway's side (`payments/sender.rs`);
+//!   [`chain`]: chain facts, the on-chain orchestrator pool, service-URI registration and the
+//!   round keeper.
 //! - [`service`], [`tls`], [`rpc`]: listeners and clients; [`metrics`], [`ratelimit`]:
 //!   Prometheus exposition and per-client limits.
 //! - [`node`]: the builders that start a role with everything around it (payments, chain
@@ -35,17 +40,22 @@
 //! - [`tasks`]: every background task of a node, named, cancellable at any await, its
 //!   failures in `/status`, `/healthz` and the metrics.
 //! - [`jobs`]: the kinds of work this node runs through the job pipeline; the gateway's
-//!   dispatch path is `gateway/dispatch.rs`, the orchestrator's admission path
-//!   `orchestrator/http_api.rs` (`check_request`) and `orchestrator/jobs.rs`.
+//!   dispatch path is `gateway/dispatch.rs` (jobs: `gateway/jobs.rs`, their pools
+//!   `gateway/kinds.rs`), the orchestrator's admission path `orchestrator/admission.rs`
+//!   (`check_request`) and `orchestrator/jobs.rs`.
 //!
 //! For a change, open:
 //! - **a new kind of job**: a folder under `src/jobs/` with its `reel_jobs::JobKind` and
 //!   `JobWorker` (see `jobs/transcode.rs` and the test kind in `tests/it/jobs.rs`), an
-//!   `Offer` in `OrchestratorSettings::jobs` and the kind in `GatewaySettings::jobs`;
+//!   `Offer` in `OrchestratorSettings::jobs` (`orchestrator/settings.rs`) and the kind in
+//!   `GatewaySettings::jobs` (`gateway/core.rs`);
 //! - **a new price unit**: the kind's `unit()` and `units_used()`; prices are
 //!   `reel_types::PricePerUnit`, balances `reel_pm::balance` — nothing here changes;
 //! - **a new background task**: `tasks.spawn(name, …)` in `node.rs`, which owns every task;
-//! - **a new metric**: `metrics.rs` (go-livepeer's name where it has one).
+//! - **a new metric**: a field in `orchestrator/metrics.rs` (`OrchMetrics`) or
+//!   `gateway/metrics.rs` (`Metrics`), registered in its `new`; the registry and the metric
+//!   types are `metrics.rs` (go-livepeer's name where it has one);
+//! - **a helper several modules share**: `util.rs` (below every module, so no cycle).
 
 pub mod caps;
 pub mod chain;
@@ -64,6 +74,7 @@ pub mod service;
 pub mod tasks;
 pub mod tls;
 pub mod transcoder;
+mod util;
 pub mod worker;
 
 pub use error::{FailureKind, NodeError};

@@ -29,13 +29,10 @@ use crate::metrics::{Counter, Gauge, Histogram, Registry};
 use crate::orchestrator::work::WorkError;
 use crate::rpc::ServiceUri;
 
-/// Abort on a task of this stream (manifest id): the crash tests' poison input
-/// (`test-hooks` builds only; the orchestrator passes it on to its worker processes).
+// The crash tests' poison and stuck streams (`test-hooks` builds only), defined beside the
+// worker supervisor that passes them on to its worker processes.
 #[cfg(feature = "test-hooks")]
-pub const ABORT_ON_STREAM_ENV: &str = "REEL_TEST_ABORT_ON_STREAM";
-/// Never finish a task of this stream (`test-hooks` builds only).
-#[cfg(feature = "test-hooks")]
-pub const HANG_ON_STREAM_ENV: &str = "REEL_TEST_HANG_ON_STREAM";
+pub use crate::orchestrator::workers::{ABORT_ON_STREAM_ENV, HANG_ON_STREAM_ENV};
 
 /// Transcoder settings.
 #[derive(Debug, Clone)]
@@ -318,7 +315,7 @@ async fn handle(state: Arc<State>, n: proto::NotifySegment) {
                     body: x.data.clone(),
                 })
                 .collect();
-            let boundary = format!("reel{}", crate::orchestrator::random_hex(12));
+            let boundary = format!("reel{}", crate::util::random_hex(12));
             let (ct, body) = multipart::write(&boundary, &parts);
             (ct, Bytes::from(body), r.decoded_pixels)
         }

@@ -5,7 +5,8 @@
 //! - **a new CLI verb**: a module in `cmd/` with its clap `Args` and `run`, a variant in
 //!   `cmd/mod.rs`'s `Command`, and a section with an example in the README;
 //! - **a flag shared by the chain verbs**: `cmd/chain_args.rs` (which chain, which account,
-//!   how its transactions are sent); by the node roles: `cmd/node_common.rs`;
+//!   how its transactions are sent); by the node roles: `cmd/node_common.rs`; the
+//!   `DURATION` parser both use: `cmd/duration.rs`;
 //! - **a new contract parameter**: the contract and its setter in `contracts/src`, then
 //!   `./x artifacts`, the deploy default in `reel_contracts::ProtocolParams`, the getter or
 //!   transaction in `reel_chain::Protocol`, and the verb in `cmd/stake.rs` or `cmd/gov.rs`.

@@ -17,7 +17,7 @@ use reel_net::proto;
 use reel_pm::{PricePerUnit, Scope, TicketParams};
 use reel_types::Wei;
 
-use super::Core;
+use super::core::Core;
 use super::discovery::{self, Candidate, Discovered};
 use super::pool::{OrchSession, Pool};
 use super::selection::{self, Choice, Reason};
@@ -246,7 +246,7 @@ impl Core {
     async fn candidates(&self) -> Result<Vec<Candidate>, NodeError> {
         let mut cache = self.candidates.lock().await;
         if let Some((at, c)) = cache.as_ref()
-            && at.elapsed() < super::CANDIDATE_TTL
+            && at.elapsed() < super::core::CANDIDATE_TTL
             && !c.is_empty()
         {
             return Ok(c.clone());

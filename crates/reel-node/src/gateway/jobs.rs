@@ -4,11 +4,8 @@
 //! under the ceiling, warm ones first, paid before (the fee of the units the kind admits),
 //! the result's signature and the kind's own check verified, the units it reports debited.
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use alloy_primitives::Address;
 use reel_jobs::{Admission, CapabilityKey, JobError, JobKind, JobOutput, JobRequest, wire};
 use reel_net::capabilities::{Capabilities, CapabilitySet, ModelConstraint};
 use reel_net::http as net_wire;
@@ -16,126 +13,11 @@ use reel_net::proto;
 use reel_pm::{PricePerUnit, PriceProto, Scope};
 use reel_types::Wei;
 
+use super::core::{Core, JobRunner};
 use super::dispatch::Work;
-use super::pool::{OrchSession, Pool};
-use super::{Core, RunningGateway};
+use super::kinds::JobReceipt;
+use super::pool::OrchSession;
 use crate::{FailureKind, NodeError};
-
-/// The kinds a gateway buys, by name.
-#[derive(Clone, Default)]
-pub struct JobKinds(BTreeMap<String, Arc<dyn JobKind>>);
-
-impl std::fmt::Debug for JobKinds {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_list().entries(self.0.keys()).finish()
-    }
-}
-
-impl JobKinds {
-    pub fn add(&mut self, kind: Arc<dyn JobKind>) {
-        self.0.insert(kind.name().to_owned(), kind);
-    }
-
-    pub fn get(&self, name: &str) -> Option<&Arc<dyn JobKind>> {
-        self.0.get(name)
-    }
-}
-
-impl FromIterator<Arc<dyn JobKind>> for JobKinds {
-    fn from_iter<I: IntoIterator<Item = Arc<dyn JobKind>>>(iter: I) -> Self {
-        let mut k = Self::default();
-        for kind in iter {
-            k.add(kind);
-        }
-        k
-    }
-}
-
-/// A job done: its output and what it cost.
-#[derive(Debug, Clone)]
-pub struct JobReceipt {
-    pub output: JobOutput,
-    pub orchestrator: String,
-    pub address: Address,
-    pub model: String,
-    /// Units debited, and at what price.
-    pub units: u64,
-    pub price: PricePerUnit,
-    /// `units × price`, rounded up, in wei.
-    pub fee: Wei,
-    /// Tickets sent with it, and their expected value.
-    pub tickets: u32,
-    pub ticket_value: Wei,
-    pub attempts: u32,
-    pub latency: Duration,
-}
-
-/// `/status` view of one (capability, model) pool.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct JobPoolStatus {
-    pub kind: String,
-    pub capability: u32,
-    pub model: String,
-    pub jobs: u64,
-    pub current: Option<String>,
-    pub orchestrators: Vec<super::OrchStatus>,
-}
-
-/// A (capability, model)'s pool, with the name of its kind.
-type KindPool = (String, Arc<tokio::sync::Mutex<Pool>>);
-
-/// The kinds and their pools.
-#[derive(Debug, Default)]
-pub(crate) struct Jobs {
-    pub(crate) kinds: JobKinds,
-    pools: std::sync::Mutex<HashMap<CapabilityKey, KindPool>>,
-}
-
-impl Jobs {
-    pub(crate) fn new(kinds: JobKinds) -> Self {
-        Self {
-            kinds,
-            pools: std::sync::Mutex::default(),
-        }
-    }
-
-    fn pool(&self, kind: &str, key: &CapabilityKey) -> Arc<tokio::sync::Mutex<Pool>> {
-        let mut m = self
-            .pools
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        Arc::clone(
-            &m.entry(key.clone())
-                .or_insert_with(|| (kind.to_owned(), Arc::default()))
-                .1,
-        )
-    }
-
-    pub(crate) async fn status(&self) -> Vec<JobPoolStatus> {
-        let pools: Vec<(CapabilityKey, String, Arc<tokio::sync::Mutex<Pool>>)> = self
-            .pools
-            .lock()
-            .map(|m| {
-                m.iter()
-                    .map(|(k, (n, p))| (k.clone(), n.clone(), Arc::clone(p)))
-                    .collect()
-            })
-            .unwrap_or_default();
-        let mut out = Vec::new();
-        for (key, kind, pool) in pools {
-            let Ok(p) = pool.try_lock() else { continue };
-            out.push(JobPoolStatus {
-                kind,
-                capability: key.capability,
-                jobs: p.jobs,
-                current: p.current.as_ref().map(ToString::to_string),
-                orchestrators: super::orch_status(&p, key.capability),
-                model: key.model,
-            });
-        }
-        out
-    }
-}
 
 /// One job, as dispatched work.
 struct JobWork<'a> {
@@ -419,40 +301,6 @@ impl Core {
                 last: f.last,
             }),
         }
-    }
-}
-
-impl RunningGateway {
-    /// Runs one request of the kind named `kind` through the network: checked by the kind,
-    /// sent to an orchestrator that offers its model, paid, verified and debited.
-    pub async fn run_job(&self, kind: &str, request: JobRequest) -> Result<JobReceipt, NodeError> {
-        self.core.run_job(kind, request).await
-    }
-}
-
-/// A handle to run jobs through a running gateway, for the HTTP APIs built on it.
-#[derive(Debug, Clone)]
-pub struct JobRunner(pub(crate) Arc<Core>);
-
-impl JobRunner {
-    pub async fn run_job(&self, kind: &str, request: JobRequest) -> Result<JobReceipt, NodeError> {
-        self.0.run_job(kind, request).await
-    }
-
-    /// The kind named `name`, if this gateway buys it.
-    pub fn kind(&self, name: &str) -> Option<Arc<dyn JobKind>> {
-        self.0.jobs.kinds.get(name).cloned()
-    }
-}
-
-/// Builds extra routes on the gateway's HTTP port once it runs (a kind's public API, such as
-/// the AI pipelines on go-livepeer's paths).
-#[derive(Clone)]
-pub struct RouteFactory(pub Arc<dyn Fn(JobRunner) -> axum::Router + Send + Sync>);
-
-impl std::fmt::Debug for RouteFactory {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("RouteFactory")
     }
 }
 

@@ -36,7 +36,7 @@ impl OrchSession {
             .info
             .auth_token
             .as_ref()
-            .is_none_or(|t| t.expiration - crate::orchestrator::unix_now() < 180)
+            .is_none_or(|t| t.expiration - crate::util::unix_now() < 180)
     }
 }
 
@@ -102,4 +102,32 @@ impl Pool {
         }
         uris
     }
+}
+
+/// What `/status` shows of an orchestrator in a pool.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct OrchStatus {
+    pub uri: String,
+    pub address: String,
+    pub price: String,
+    pub latency_score: Option<f64>,
+    pub suspended: bool,
+    pub banned: bool,
+}
+
+pub(super) fn orch_status(pool: &Pool, capability: u32) -> Vec<OrchStatus> {
+    pool.known()
+        .into_iter()
+        .map(|u| {
+            let s = pool.sessions.get(u);
+            OrchStatus {
+                uri: u.to_string(),
+                address: s.map(|s| s.d.address.to_checksum(None)).unwrap_or_default(),
+                price: s.map(|s| s.d.price.to_string()).unwrap_or_default(),
+                latency_score: pool.score(u, capability),
+                suspended: pool.is_suspended(u),
+                banned: pool.banned.contains(u),
+            }
+        })
+        .collect()
 }

@@ -14,9 +14,10 @@ use reel_net::proto;
 use reel_pm::{PricePerUnit, RenditionEstimate, Scope};
 use reel_types::Wei;
 
+use super::core::{Core, SegmentEvent};
 use super::dispatch::Work;
 use super::pool::{OrchSession, Pool};
-use super::{Core, SegmentEvent, submit};
+use super::submit;
 use crate::NodeError;
 use crate::jobs::transcode;
 

@@ -4,7 +4,7 @@
 use reel_media::VideoProfile;
 use reel_net::proto;
 
-use super::work::Output;
+use super::output::Output;
 
 /// Faults a test can switch on to play a dishonest orchestrator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

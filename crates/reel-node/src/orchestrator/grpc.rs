@@ -1,5 +1,5 @@
 //! The orchestrator's gRPC services: `Orchestrator` for gateways, and for its remote
-//! workers (all in one registry, `registry.rs`) `Transcoder` for transcoders and
+//! workers (all in one registry, `registry/`) `Transcoder` for transcoders and
 //! `AIWorker` for job workers of request/response kinds.
 
 use std::net::SocketAddr;
@@ -14,7 +14,8 @@ use reel_net::proto::transcoder_server::{Transcoder, TranscoderServer};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
-use super::{Inner, unix_now};
+use super::state::Inner;
+use crate::util::unix_now;
 
 /// Largest gRPC message accepted from a peer.
 const MAX_MESSAGE: usize = 1 << 20;

@@ -15,7 +15,7 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use super::Inner;
+use super::state::Inner;
 use crate::NodeError;
 
 /// `/healthz`: 200 `{"healthy":true,…}`, or 503 with `reason` while the ticket store is

@@ -27,8 +27,8 @@ use reel_jobs::{CapabilityKey, JobError, JobKind, JobRequest, wire};
 use reel_net::http as net_wire;
 use reel_pm::Scope;
 
-use super::Inner;
-use super::http_api::{Reject, check_request};
+use super::admission::{Reject, check_request};
+use super::state::Inner;
 
 /// One route per offered kind.
 pub(super) fn routes(inner: &Arc<Inner>) -> Router {

@@ -17,576 +17,67 @@
 //! ([`work`]: remote transcoders, then locally, in supervised worker processes
 //! ([`workers`]) or in this one) → renditions stored for download → result signed →
 //! session debited → `TranscodeResult`.
+//!
+//! Files, bottom-up: `settings.rs` ([`OrchestratorSettings`]), `metrics.rs`, `output.rs`
+//! (what a transcode yields, or why it failed), `state.rs` (the shared state every handler
+//! holds: sessions, auth tokens, results), `status.rs` (`/status`); `admission.rs`
+//! (`check_request`, shared by every kind), `segment.rs` (`/segment` and `/results`),
+//! `payment.rs` (`/payment`), `callbacks.rs` (what transcoders and job workers call back),
+//! `jobs.rs` (request/response kinds), `grpc.rs`, `health.rs`; `routes.rs` assembles the
+//! routers; this file starts it all ([`start`]) and holds the running node.
 
+mod admission;
+mod callbacks;
 #[cfg(feature = "test-hooks")]
 mod faults;
 pub mod fetch;
 mod grpc;
 mod health;
-mod http_api;
 mod jobs;
+mod metrics;
+mod output;
+mod payment;
 pub mod registry;
+mod routes;
+mod segment;
+mod settings;
+mod state;
+mod status;
 pub mod work;
 pub mod workers;
 
-pub use http_api::{JOB_ERROR, JOB_RESULTS_PATH, TRANSCODER_AUTH, TRANSCODING_ERROR};
+pub use callbacks::{JOB_ERROR, JOB_RESULTS_PATH, TRANSCODER_AUTH, TRANSCODING_ERROR};
+pub use settings::OrchestratorSettings;
+pub use state::{AUTH_TOKEN_VALIDITY, SessionStatus};
+pub use status::OrchestratorStatus;
 
-use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use alloy_primitives::Address;
-use bytes::Bytes;
 use reel_net::EthSigner;
-use reel_net::proto;
-use reel_pm::{PricePerPixel, PriceProto};
 use tokio_util::sync::CancellationToken;
 
 use crate::NodeError;
-use crate::metrics::{Counter, CounterVec, FloatCounter, Gauge, Histogram, Registry};
+use crate::metrics::Registry;
 use crate::payments::OrchPayments;
-use crate::ratelimit::{RateLimiter, RateSettings};
+use crate::ratelimit::RateLimiter;
 use crate::rpc::ServiceUri;
 use crate::service::{ServeSettings, Served};
 use crate::tasks::Tasks;
-use fetch::UrlPolicy;
+use crate::util::random_hex;
+use metrics::OrchMetrics;
+use state::Inner;
+use status::status;
 use work::{LocalPool, Work, WorkerPool};
-use workers::{CrashBook, WorkerMetrics, WorkerSettings};
-
-/// How long an auth token (and so a session's right to send segments) lasts.
-pub const AUTH_TOKEN_VALIDITY: Duration = Duration::from_secs(30 * 60);
+use workers::{CrashBook, WorkerMetrics};
 
 #[cfg(feature = "test-hooks")]
 pub use faults::{FAULT_ENV, Fault};
 
-/// Orchestrator settings (go-livepeer flag names in the CLI).
-#[derive(Debug, Clone)]
-pub struct OrchestratorSettings {
-    /// Where the service port binds (`-httpAddr`).
-    pub http_addr: SocketAddr,
-    /// The URI gateways and transcoders use (`-serviceAddr`); by default the bound address.
-    pub service_uri: Option<ServiceUri>,
-    /// TLS with a self-signed certificate; otherwise h2c.
-    pub tls: bool,
-    /// Certificate, key and ticket store live here; `None` keeps the certificate in memory.
-    pub data_dir: Option<PathBuf>,
-    /// `/status` and `/metrics` (`-cliAddr`).
-    pub cli_addr: Option<SocketAddr>,
-    /// Concurrent sessions (streams) accepted (`-maxSessions`).
-    pub max_sessions: usize,
-    /// Price per pixel (`-pricePerUnit` / `-pixelsPerUnit`).
-    pub price: PricePerPixel,
-    /// Prices for particular gateways (`-pricePerGateway`).
-    pub price_per_gateway: HashMap<Address, PricePerPixel>,
-    /// Secret remote transcoders register with (`-orchSecret`); none = no remote
-    /// transcoders.
-    pub orch_secret: Option<String>,
-    /// Transcode here too (`-transcoder` on an orchestrator).
-    pub local_transcode: bool,
-    /// Do that local work in supervised worker processes rather than in this one
-    /// (`--transcode-in-child`; see [`workers`]).
-    pub workers: Option<WorkerSettings>,
-    /// libx264 preset and threads per encoder for local work.
-    pub x264_preset: String,
-    pub encoder_threads: usize,
-    /// A session without a segment for this long is closed.
-    pub session_idle: Duration,
-    /// Largest segment body accepted inline.
-    pub max_segment_bytes: usize,
-    /// Time to receive a segment body.
-    pub upload_timeout: Duration,
-    /// Segments given by URL.
-    pub url_policy: UrlPolicy,
-    /// Per-client request limits on the service port.
-    pub rate: RateSettings,
-    /// How long renditions stay downloadable, and how many bytes of them at most.
-    pub result_ttl: Duration,
-    pub result_memory: usize,
-    /// Test-only misbehaviour.
-    #[cfg(feature = "test-hooks")]
-    pub fault: Option<Fault>,
-    /// Request/response work offered besides transcoding, per (capability, model).
-    pub jobs: Vec<crate::jobs::Offer>,
-    /// Longest a request/response job may run.
-    pub job_timeout: Duration,
-    /// Where remote workers of every kind register. Offers served by remote job workers
-    /// take their [`JobWorker`](crate::jobs::JobWorker) from it
-    /// ([`registry::WorkerRegistry::job_worker`]).
-    pub workers_registry: Arc<registry::WorkerRegistry>,
-}
-
-impl OrchestratorSettings {
-    /// Defaults for a service bound to `http_addr`.
-    pub fn new(http_addr: SocketAddr) -> Self {
-        Self {
-            http_addr,
-            service_uri: None,
-            tls: true,
-            data_dir: None,
-            cli_addr: None,
-            max_sessions: 10,
-            price: PricePerPixel::ZERO,
-            price_per_gateway: HashMap::new(),
-            orch_secret: None,
-            local_transcode: true,
-            workers: None,
-            x264_preset: "veryfast".into(),
-            encoder_threads: 0,
-            session_idle: Duration::from_secs(60),
-            max_segment_bytes: 64 << 20,
-            upload_timeout: Duration::from_secs(30),
-            url_policy: UrlPolicy::default(),
-            rate: RateSettings::default(),
-            result_ttl: Duration::from_secs(120),
-            result_memory: 512 << 20,
-            #[cfg(feature = "test-hooks")]
-            fault: faults::from_env(),
-            jobs: Vec::new(),
-            job_timeout: Duration::from_secs(120),
-            workers_registry: registry::WorkerRegistry::new(),
-        }
-    }
-}
-
-/// The orchestrator's metrics (go-livepeer names).
-#[derive(Debug)]
-pub(crate) struct OrchMetrics {
-    pub registry: Arc<Registry>,
-    pub segments_received: Arc<Counter>,
-    pub transcoded: Arc<Counter>,
-    pub transcode_failed: Arc<Counter>,
-    pub transcode_time: Arc<Histogram>,
-    pub sessions: Arc<Gauge>,
-    pub max_sessions: Arc<Gauge>,
-    pub mil_pixels: Arc<FloatCounter>,
-    pub rejected: Arc<CounterVec>,
-    pub by_worker: Arc<CounterVec>,
-    pub rate_limited: Arc<Counter>,
-    pub transcoders: Arc<Gauge>,
-    pub transcoders_capacity: Arc<Gauge>,
-    pub transcoders_load: Arc<Gauge>,
-    pub tickets_recv: Arc<Counter>,
-    pub ticket_value_recv: Arc<FloatCounter>,
-    pub winning_tickets_recv: Arc<Counter>,
-    pub payment_recv_errors: Arc<Counter>,
-    pub value_redeemed: Arc<FloatCounter>,
-    pub redemption_errors: Arc<Counter>,
-    pub tickets_redeemed: Arc<Counter>,
-    pub worker_restarts: Arc<Counter>,
-    pub worker_exits: Arc<Counter>,
-}
-
-impl OrchMetrics {
-    fn new(registry: &Arc<Registry>) -> Self {
-        let r = registry;
-        Self {
-            segments_received: r.counter(
-                "livepeer_segment_source_appeared_total",
-                "Segments received from gateways",
-            ),
-            transcoded: r.counter(
-                "livepeer_segment_transcoded_total",
-                "Segments transcoded and returned",
-            ),
-            transcode_failed: r.counter(
-                "livepeer_segment_transcode_failed_total",
-                "Segments whose transcode failed",
-            ),
-            transcode_time: r.histogram(
-                "livepeer_transcode_time_seconds",
-                "Time to transcode a segment",
-                crate::metrics::LATENCY_BUCKETS,
-            ),
-            sessions: r.gauge(
-                "livepeer_current_sessions_total",
-                "Sessions with recent segments",
-            ),
-            max_sessions: r.gauge(
-                "livepeer_max_sessions_total",
-                "Session limit (-maxSessions)",
-            ),
-            mil_pixels: r.float_counter(
-                "livepeer_mil_pixels_processed",
-                "Millions of output pixels produced",
-            ),
-            rejected: r.counter_vec(
-                "reel_segment_rejected_total",
-                "Segments refused before transcoding, by reason",
-                &["reason"],
-            ),
-            by_worker: r.counter_vec(
-                "reel_segments_by_worker_total",
-                "Segments transcoded, by worker (local or transcoder-<id>)",
-                &["worker"],
-            ),
-            rate_limited: r.counter(
-                "reel_requests_rate_limited_total",
-                "Requests refused by the per-client limit",
-            ),
-            transcoders: r.gauge(
-                "livepeer_transcoders_number",
-                "Remote transcoders connected",
-            ),
-            transcoders_capacity: r.gauge(
-                "livepeer_transcoders_capacity",
-                "Total capacity of remote transcoders",
-            ),
-            transcoders_load: r.gauge(
-                "livepeer_transcoders_load",
-                "Sessions assigned to remote transcoders",
-            ),
-            tickets_recv: r.counter("livepeer_tickets_recv", "Tickets received and credited"),
-            ticket_value_recv: r.float_counter(
-                "livepeer_ticket_value_recv",
-                "Expected value of tickets received (wei)",
-            ),
-            winning_tickets_recv: r.counter(
-                "livepeer_winning_tickets_recv",
-                "Winning tickets received and stored",
-            ),
-            payment_recv_errors: r.counter(
-                "livepeer_payment_recv_errors",
-                "Payments or tickets refused",
-            ),
-            value_redeemed: r.float_counter(
-                "livepeer_value_redeemed",
-                "Face value of redeemed tickets (wei)",
-            ),
-            redemption_errors: r.counter(
-                "livepeer_ticket_redemption_errors",
-                "Failed redemption steps",
-            ),
-            tickets_redeemed: r.counter(
-                "reel_tickets_redeemed_total",
-                "Winning tickets redeemed on chain",
-            ),
-            worker_restarts: r.counter(
-                "reel_transcode_worker_restarts_total",
-                "Transcode worker processes restarted after they died",
-            ),
-            worker_exits: r.counter(
-                "reel_transcode_worker_exits_total",
-                "Transcode worker processes that died (not stopped on shutdown)",
-            ),
-            registry: Arc::clone(registry),
-        }
-    }
-}
-
-/// A session the orchestrator issued a token for, and what it did since.
-#[derive(Debug)]
-struct Session {
-    gateway: Address,
-    expires: i64,
-    /// Set once the session sent a segment; counts against `max_sessions` while recent.
-    active: Option<ActiveSession>,
-}
-
-#[derive(Debug)]
-struct ActiveSession {
-    last: Instant,
-    segments: u64,
-    /// Σ output pixels charged to the session (each segment once).
-    charged_pixels: u64,
-    in_flight: bool,
-    last_worker: String,
-    price: PricePerPixel,
-}
-
-/// What the status page shows of a session.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct SessionStatus {
-    pub id: String,
-    pub gateway: String,
-    pub segments: u64,
-    pub charged_pixels: u64,
-    pub last_worker: String,
-    pub price: String,
-}
-
 /// How long `start` waits for the first worker process to register.
 const WORKER_START_TIMEOUT: Duration = Duration::from_secs(20);
-
-/// Most sessions remembered (issued tokens included), whatever their expiry.
-const MAX_KNOWN_SESSIONS: usize = 100_000;
-
-#[derive(Debug, Default)]
-struct Sessions {
-    map: HashMap<String, Session>,
-}
-
-impl Sessions {
-    fn active_count(&self) -> usize {
-        self.map.values().filter(|s| s.active.is_some()).count()
-    }
-}
-
-/// Renditions waiting to be downloaded, by unguessable token.
-#[derive(Debug, Default)]
-struct ResultStore {
-    entries: HashMap<String, (Instant, Vec<Bytes>)>,
-    order: VecDeque<String>,
-    bytes: usize,
-}
-
-impl ResultStore {
-    fn insert(&mut self, token: String, data: Vec<Bytes>, ttl: Duration, max_bytes: usize) {
-        let now = Instant::now();
-        self.bytes = self
-            .bytes
-            .saturating_add(data.iter().map(Bytes::len).sum::<usize>());
-        self.entries.insert(token.clone(), (now, data));
-        self.order.push_back(token);
-        while let Some(oldest) = self.order.front().cloned() {
-            let expired = self
-                .entries
-                .get(&oldest)
-                .is_none_or(|(at, _)| now.saturating_duration_since(*at) > ttl);
-            if !(expired || self.bytes > max_bytes) || self.order.len() <= 1 {
-                break;
-            }
-            self.order.pop_front();
-            if let Some((_, d)) = self.entries.remove(&oldest) {
-                self.bytes = self
-                    .bytes
-                    .saturating_sub(d.iter().map(Bytes::len).sum::<usize>());
-            }
-        }
-    }
-
-    fn get(&self, token: &str, index: usize, ttl: Duration) -> Option<Bytes> {
-        let (at, data) = self.entries.get(token)?;
-        if at.elapsed() > ttl {
-            return None;
-        }
-        data.get(index).cloned()
-    }
-}
-
-/// Shared state of a running orchestrator.
-pub(crate) struct Inner {
-    settings: OrchestratorSettings,
-    signer: EthSigner,
-    uri: ServiceUri,
-    auth_secret: [u8; 32],
-    /// The secrets this start's worker processes register with, one per worker (so that a
-    /// registration tells which process it is).
-    worker_secrets: Vec<String>,
-    sessions: Mutex<Sessions>,
-    results: Mutex<ResultStore>,
-    work: Work,
-    limiter: RateLimiter,
-    payments: Option<Arc<OrchPayments>>,
-    /// Request/response work offered per (capability, model), with its capacity.
-    offers: crate::jobs::Offers,
-    metrics: OrchMetrics,
-    tasks: Tasks,
-    started: Instant,
-}
-
-impl std::fmt::Debug for Inner {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Orchestrator")
-            .field("uri", &self.uri)
-            .field("address", &self.signer.address())
-            .finish_non_exhaustive()
-    }
-}
-
-pub(crate) fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
-
-pub(crate) fn random_hex(bytes: usize) -> String {
-    let mut b = vec![0u8; bytes];
-    // getrandom only fails when the OS has no entropy source at all.
-    let _ = getrandom::fill(&mut b);
-    alloy_primitives::hex::encode(b)
-}
-
-impl Inner {
-    /// Who presents this transcoder secret: one of our worker processes, a remote
-    /// transcoder, or (`None`) nobody we know. Every secret is compared, in constant time.
-    pub(crate) fn transcoder_kind(&self, given: &[u8]) -> Option<registry::Origin> {
-        use subtle::ConstantTimeEq;
-        let mut found = None;
-        for (n, s) in self.worker_secrets.iter().enumerate() {
-            if bool::from(s.as_bytes().ct_eq(given)) {
-                found = Some(registry::Origin::Worker(n));
-            }
-        }
-        if let Some(s) = &self.settings.orch_secret
-            && bool::from(s.as_bytes().ct_eq(given))
-        {
-            found = found.or(Some(registry::Origin::Remote));
-        }
-        found
-    }
-
-    fn price_for(&self, gateway: Address) -> PricePerPixel {
-        self.settings
-            .price_per_gateway
-            .get(&gateway)
-            .copied()
-            .unwrap_or(self.settings.price)
-    }
-
-    fn lock_sessions(&self) -> std::sync::MutexGuard<'_, Sessions> {
-        self.sessions
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    /// Issues a session and its auth token for a gateway.
-    fn new_session(&self, gateway: Address) -> proto::AuthToken {
-        let id = random_hex(16);
-        let expires = unix_now().saturating_add(AUTH_TOKEN_VALIDITY.as_secs() as i64);
-        let mut s = self.lock_sessions();
-        if s.map.len() >= MAX_KNOWN_SESSIONS {
-            let now = unix_now();
-            s.map.retain(|_, v| v.active.is_some() || v.expires > now);
-        }
-        if s.map.len() < MAX_KNOWN_SESSIONS {
-            s.map.insert(
-                id.clone(),
-                Session {
-                    gateway,
-                    expires,
-                    active: None,
-                },
-            );
-        }
-        reel_net::signed::issue_auth_token(&self.auth_secret, &id, expires)
-    }
-
-    /// The `OrchestratorInfo` for a gateway and session.
-    async fn info(
-        &self,
-        gateway: Address,
-        token: proto::AuthToken,
-    ) -> Result<proto::OrchestratorInfo, NodeError> {
-        let price = self.price_for(gateway);
-        let ticket_params = match &self.payments {
-            Some(p) if !price.is_zero() => Some(p.issue_params(gateway, price).await?.to_proto()),
-            _ => None,
-        };
-        let (caps, capabilities_prices) = self.capabilities()?;
-        Ok(proto::OrchestratorInfo {
-            transcoder: self.uri.base(),
-            ticket_params,
-            price_info: Some(price.to_proto()?),
-            address: self.signer.address().to_vec(),
-            capabilities: Some(caps.to_proto()),
-            auth_token: Some(token),
-            capabilities_prices,
-            ..Default::default()
-        })
-    }
-
-    /// What this node can do: transcoding, plus every offer with its models (warm flag,
-    /// capacity, use) and a price per (capability, model).
-    fn capabilities(
-        &self,
-    ) -> Result<(reel_net::capabilities::Capabilities, Vec<proto::PriceInfo>), NodeError> {
-        let capacity = u32::try_from(self.settings.max_sessions).unwrap_or(u32::MAX);
-        let mut caps = crate::caps::node_capabilities(capacity);
-        let mut prices = Vec::new();
-        self.offers.advertise(&mut caps, &mut prices)?;
-        Ok((caps, prices))
-    }
-
-    /// Ends sessions idle for longer than the setting.
-    fn reap_sessions(&self) {
-        let now = unix_now();
-        let idle = self.settings.session_idle;
-        let mut ended = Vec::new();
-        {
-            let mut s = self.lock_sessions();
-            for (id, sess) in &mut s.map {
-                if let Some(a) = &sess.active
-                    && !a.in_flight
-                    && a.last.elapsed() > idle
-                {
-                    sess.active = None;
-                    ended.push(id.clone());
-                }
-            }
-            s.map.retain(|_, v| v.active.is_some() || v.expires > now);
-            self.metrics.sessions.set(s.active_count() as i64);
-        }
-        for id in ended {
-            tracing::info!(target: "node::orchestrator", session = %id, "session idle: closed");
-            self.work.end_session(&id);
-        }
-    }
-
-    fn end_session(&self, id: &str) {
-        let had = {
-            let mut s = self.lock_sessions();
-            let had = s.map.remove(id).is_some();
-            self.metrics.sessions.set(s.active_count() as i64);
-            had
-        };
-        if had {
-            self.work.end_session(id);
-        }
-    }
-
-    fn refresh_transcoder_metrics(&self) {
-        let (n, cap, load) = self.work.remotes.totals();
-        self.metrics.transcoders.set(n as i64);
-        self.metrics.transcoders_capacity.set(cap as i64);
-        self.metrics.transcoders_load.set(load as i64);
-    }
-
-    fn sessions_status(&self) -> Vec<SessionStatus> {
-        let s = self.lock_sessions();
-        let mut out: Vec<SessionStatus> = s
-            .map
-            .iter()
-            .filter_map(|(id, v)| {
-                v.active.as_ref().map(|a| SessionStatus {
-                    id: id.clone(),
-                    gateway: v.gateway.to_checksum(None),
-                    segments: a.segments,
-                    charged_pixels: a.charged_pixels,
-                    last_worker: a.last_worker.clone(),
-                    price: a.price.to_string(),
-                })
-            })
-            .collect();
-        out.sort_by(|a, b| a.id.cmp(&b.id));
-        out
-    }
-}
-
-/// The status document at `/status`.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct OrchestratorStatus {
-    pub role: &'static str,
-    pub version: &'static str,
-    pub address: String,
-    pub service_uri: String,
-    pub uptime_seconds: u64,
-    pub max_sessions: usize,
-    pub price: String,
-    pub local_transcoding: bool,
-    /// Local work runs in worker processes (`--transcode-in-child`).
-    pub transcode_in_child: bool,
-    pub sessions: Vec<SessionStatus>,
-    pub transcoders: Vec<registry::RemoteStatus>,
-    /// Request/response work offered: kind, model, unit, price, capacity and use.
-    pub jobs: Vec<crate::jobs::OfferStatus>,
-    pub payments: Option<serde_json::Value>,
-    /// The background tasks (keeper, redeemer, watchers, pollers, probes): runs, failures
-    /// in a row, last error, raised conditions.
-    pub tasks: serde_json::Value,
-}
 
 /// A running orchestrator.
 #[derive(Debug)]
@@ -632,25 +123,6 @@ impl RunningOrchestrator {
         self.inner.tasks.tracker().close();
         let _ =
             tokio::time::timeout(Duration::from_secs(10), self.inner.tasks.tracker().wait()).await;
-    }
-}
-
-fn status(inner: &Inner) -> OrchestratorStatus {
-    OrchestratorStatus {
-        role: "orchestrator",
-        version: crate::caps::VERSION,
-        address: inner.signer.address().to_checksum(None),
-        service_uri: inner.uri.base(),
-        uptime_seconds: inner.started.elapsed().as_secs(),
-        max_sessions: inner.settings.max_sessions,
-        price: inner.settings.price.to_string(),
-        local_transcoding: inner.settings.local_transcode,
-        transcode_in_child: inner.work.workers.is_some(),
-        sessions: inner.sessions_status(),
-        transcoders: inner.work.remotes.status(),
-        jobs: inner.offers.status(),
-        payments: inner.payments.as_ref().map(|p| p.status()),
-        tasks: inner.tasks.health().json(),
     }
 }
 
@@ -781,9 +253,7 @@ pub async fn start(
         started: Instant::now(),
     });
 
-    let router = grpc::routes(Arc::clone(&inner))
-        .merge(http_api::service_routes(Arc::clone(&inner)))
-        .merge(jobs::routes(&inner));
+    let router = routes::service(&inner);
     let service = crate::service::serve(
         listener,
         router,
@@ -800,7 +270,7 @@ pub async fn start(
             Some(
                 crate::service::serve(
                     l,
-                    http_api::cli_routes(Arc::clone(&inner)),
+                    routes::cli(Arc::clone(&inner)),
                     ServeSettings::default(),
                     shutdown.clone(),
                 )
@@ -877,25 +347,4 @@ pub async fn start(
         cli,
         shutdown,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn result_store_evicts_by_memory_and_age() {
-        let mut s = ResultStore::default();
-        let ttl = Duration::from_secs(60);
-        s.insert("a".into(), vec![Bytes::from(vec![0u8; 60])], ttl, 100);
-        s.insert("b".into(), vec![Bytes::from(vec![0u8; 60])], ttl, 100);
-        assert!(
-            s.get("a", 0, ttl).is_none(),
-            "over the memory cap: oldest goes"
-        );
-        assert_eq!(s.get("b", 0, ttl).unwrap().len(), 60);
-        assert!(s.get("b", 1, ttl).is_none());
-        assert_eq!(s.bytes, 60);
-        assert!(s.get("b", 0, Duration::ZERO).is_none(), "expired");
-    }
 }

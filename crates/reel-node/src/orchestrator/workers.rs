@@ -40,6 +40,15 @@ use tokio_util::task::TaskTracker;
 use crate::metrics::Counter;
 use crate::rpc::ServiceUri;
 
+/// Abort on a task of this stream (manifest id): the crash tests' poison input
+/// (`test-hooks` builds only; the supervisor below passes it on to its worker processes,
+/// whose transcoder reads it).
+#[cfg(feature = "test-hooks")]
+pub const ABORT_ON_STREAM_ENV: &str = "REEL_TEST_ABORT_ON_STREAM";
+/// Never finish a task of this stream (`test-hooks` builds only).
+#[cfg(feature = "test-hooks")]
+pub const HANG_ON_STREAM_ENV: &str = "REEL_TEST_HANG_ON_STREAM";
+
 /// Environment variable through which a worker learns the orchestrator's loopback URI.
 pub const WORKER_ORCH_ADDR_ENV: &str = "REEL_ORCH_ADDR";
 /// Environment variable carrying the per-start worker secret (not on the command line,
@@ -84,10 +93,7 @@ impl WorkerSettings {
         // The crash tests' poison and stuck streams reach the workers through their
         // environment (`test-hooks` builds only).
         #[cfg(feature = "test-hooks")]
-        for var in [
-            crate::transcoder::ABORT_ON_STREAM_ENV,
-            crate::transcoder::HANG_ON_STREAM_ENV,
-        ] {
+        for var in [ABORT_ON_STREAM_ENV, HANG_ON_STREAM_ENV] {
             if let Some(v) = std::env::var_os(var) {
                 env.push((var.into(), v));
             }

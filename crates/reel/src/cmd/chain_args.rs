@@ -65,7 +65,7 @@ pub(crate) struct AccountArgs {
     pub(crate) max_gas_price: Option<Wei>,
     /// Replace a transaction still unmined after this long with a higher gas price
     /// [default: 60s, 10s on a devnet]
-    #[arg(long, value_name = "DURATION", alias = "transactionTimeout", value_parser = super::node_common::parse_duration)]
+    #[arg(long, value_name = "DURATION", alias = "transactionTimeout", value_parser = super::duration::parse_duration)]
     pub(crate) tx_timeout: Option<Duration>,
     /// Replacements of one stuck transaction before giving up on it
     #[arg(
@@ -76,7 +76,7 @@ pub(crate) struct AccountArgs {
     )]
     pub(crate) max_tx_replacements: u32,
     /// Stop waiting for a transaction's receipt after this long [default: 5m, 1m on a devnet]
-    #[arg(long, value_name = "DURATION", value_parser = super::node_common::parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = super::duration::parse_duration)]
     pub(crate) tx_receipt_timeout: Option<Duration>,
 }
 

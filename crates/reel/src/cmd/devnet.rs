@@ -50,7 +50,7 @@ pub(crate) struct DevnetArgs {
     #[arg(long)]
     demo: bool,
     /// With --demo: stop after this long (e.g. 90s, 5m)
-    #[arg(long = "for", value_name = "DURATION", requires = "demo", value_parser = super::node_common::parse_duration)]
+    #[arg(long = "for", value_name = "DURATION", requires = "demo", value_parser = super::duration::parse_duration)]
     run_for: Option<std::time::Duration>,
 }
 

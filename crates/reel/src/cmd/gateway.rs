@@ -77,7 +77,7 @@ pub(crate) struct GatewayArgs {
     #[arg(long, alias = "maxAttempts", default_value_t = 3)]
     max_attempts: u32,
     /// First wait for GetOrchestrator answers (doubles up to 6 s while none came)
-    #[arg(long, alias = "discoveryTimeout", default_value = "500ms", value_parser = node_common::parse_duration)]
+    #[arg(long, alias = "discoveryTimeout", default_value = "500ms", value_parser = super::duration::parse_duration)]
     discovery_timeout: Duration,
     /// Selection weight of stake
     #[arg(long, alias = "selectStakeWeight", default_value_t = 0.7)]

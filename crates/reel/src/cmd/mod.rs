@@ -4,6 +4,7 @@ mod chain_args;
 mod demo;
 mod deposit;
 mod devnet;
+mod duration;
 mod gateway;
 mod gov;
 mod ingest_test;

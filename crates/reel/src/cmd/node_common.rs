@@ -1,10 +1,9 @@
 //! What the node roles (`orchestrator`, `transcoder`, `gateway`) share on the command line:
-//! the network choice and chain connection, the config file, durations, prices, the
+//! the network choice and chain connection, the config file, prices, the
 //! shutdown signal and `--dump-config`.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Args, CommandFactory, FromArgMatches, Parser};
@@ -123,28 +122,6 @@ pub(crate) fn with_config_file<T: Args + FromArgMatches>(
     Ok(parsed.inner)
 }
 
-/// A duration: `500ms`, `2s`, `1.5s`, `3m`, or plain seconds.
-pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let (num, scale) = if let Some(n) = s.strip_suffix("ms") {
-        (n, 0.001)
-    } else if let Some(n) = s.strip_suffix('s') {
-        (n, 1.0)
-    } else if let Some(n) = s.strip_suffix('m') {
-        (n, 60.0)
-    } else {
-        (s, 1.0)
-    };
-    let v: f64 = num
-        .trim()
-        .parse()
-        .map_err(|_| format!("{s:?} is not a duration (e.g. 500ms, 2s, 1m)"))?;
-    if !(v.is_finite() && v >= 0.0 && v * scale < 1e9) {
-        return Err(format!("{s:?} is out of range"));
-    }
-    Ok(Duration::from_secs_f64(v * scale))
-}
-
 /// `--price-per-unit` wei per `--pixels-per-unit` pixels, exactly.
 pub(crate) fn price(per_unit: u64, pixels: u64) -> anyhow::Result<PricePerPixel> {
     PricePerPixel::new(
@@ -226,20 +203,5 @@ pub(crate) fn data_dir(given: Option<&PathBuf>, role: &str) -> anyhow::Result<Pa
             .context("no home directory: pass --data-dir")?
             .join(".reel")
             .join(role)),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
-        assert_eq!(parse_duration("2s").unwrap(), Duration::from_secs(2));
-        assert_eq!(parse_duration("1.5").unwrap(), Duration::from_millis(1500));
-        assert_eq!(parse_duration("3m").unwrap(), Duration::from_secs(180));
-        assert!(parse_duration("soon").is_err());
-        assert!(parse_duration("-1s").is_err());
     }
 }

@@ -1,92 +1,26 @@
-//! The orchestrator's HTTP endpoints on the service port, and `/status` + `/metrics` on
-//! the CLI port.
+//! `POST /segment`, from admission to the signed `TranscodeResult`: capacity, poison
+//! streams refused, payment received before any work, the body read (inline or fetched by
+//! URL) and its hash checked, the early 200, then the transcode, the renditions stored for
+//! download (`GET /results/…`, also here), the result signed and the session debited.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::Router;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use bytes::Bytes;
-use reel_net::http::{self as wire, BodyKind, Limits};
+use reel_net::http::{self as wire, BodyKind};
 use reel_net::proto;
 
-use super::work::{Job, OutRendition, Output, WorkError};
-use super::{ActiveSession, Inner, unix_now};
+use super::admission::{Reject, check_request, limits, net_reject};
+use super::fetch;
+use super::output::{OutRendition, Output, WorkError};
+use super::state::{ActiveSession, Inner};
+use super::work::Job;
 use crate::jobs::transcode;
-use crate::orchestrator::fetch;
-
-/// Header values a transcoder sends with its results (go-livepeer's).
-pub const TRANSCODER_AUTH: &str = "Livepeer-Transcoder-1.0";
-/// Content type of a transcoder's error answer.
-pub const TRANSCODING_ERROR: &str = "livepeer/transcoding-error";
-/// Where job workers post results.
-pub const JOB_RESULTS_PATH: &str = "/jobResults";
-/// Content type of a job worker's error answer: a JSON `{"status", "message"}`.
-pub const JOB_ERROR: &str = "livepeer/job-error";
-
-pub(super) fn service_routes(inner: Arc<Inner>) -> Router {
-    Router::new()
-        .route(wire::SEGMENT_PATH, post(segment))
-        .route(wire::PAYMENT_PATH, post(payment))
-        .route("/transcodeResults", post(transcode_results))
-        .route("/transcoder/input/{task}", get(task_input))
-        .route("/worker/input/{task}", get(job_input))
-        .route(JOB_RESULTS_PATH, post(job_results))
-        .route("/results/{token}/{file}", get(result_file))
-        .with_state(inner)
-}
-
-pub(super) fn cli_routes(inner: Arc<Inner>) -> Router {
-    Router::new()
-        .route("/status", get(status))
-        .route("/metrics", get(metrics))
-        .route("/healthz", get(super::health::healthz))
-        .with_state(inner)
-}
-
-/// A refusal before the early 200: status, a metric label, and the message for the peer.
-#[derive(Debug)]
-pub(super) struct Reject {
-    pub(super) status: StatusCode,
-    pub(super) reason: &'static str,
-    pub(super) message: String,
-}
-
-impl Reject {
-    pub(super) fn new(
-        status: StatusCode,
-        reason: &'static str,
-        message: impl Into<String>,
-    ) -> Self {
-        Self {
-            status,
-            reason,
-            message: message.into(),
-        }
-    }
-}
-
-impl IntoResponse for Reject {
-    fn into_response(self) -> Response {
-        (self.status, format!("{}\n", self.message)).into_response()
-    }
-}
-
-fn net_reject(e: &reel_net::NetError, reason: &'static str) -> Reject {
-    Reject::new(e.status(), reason, e.to_string())
-}
-
-fn limits(inner: &Inner) -> Limits {
-    Limits {
-        max_segment_bytes: inner.settings.max_segment_bytes,
-        ..Limits::default()
-    }
-}
 
 /// Marks a session's segment in flight; clears the mark however the request ends.
 struct InFlight {
@@ -104,7 +38,7 @@ impl Drop for InFlight {
     }
 }
 
-async fn segment(
+pub(super) async fn segment(
     State(inner): State<Arc<Inner>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
@@ -150,86 +84,6 @@ async fn drain_refused(body: Body, max_bytes: usize, within: Duration) {
         }
     })
     .await;
-}
-
-/// The checks shared by `/segment` and `/payment`: rate, token, session, signature.
-pub(super) struct Checked {
-    pub(super) seg: proto::SegData,
-    pub(super) payment: Option<proto::Payment>,
-    pub(super) session: String,
-    pub(super) gateway: alloy_primitives::Address,
-    pub(super) kind: BodyKind,
-}
-
-/// Admission's first step, shared by every kind: rate, auth token, session, signature,
-/// capabilities.
-pub(super) fn check_request(
-    inner: &Inner,
-    peer: SocketAddr,
-    headers: &HeaderMap,
-) -> Result<Checked, Reject> {
-    if !inner.limiter.allow(peer.ip(), Instant::now()) {
-        inner.metrics.rate_limited.inc();
-        return Err(Reject::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
-            "rate limit: slow down",
-        ));
-    }
-    let req = wire::parse_segment_request(headers, &limits(inner))
-        .map_err(|e| net_reject(&e, "bad_headers"))?;
-    let seg = req.seg_data;
-    reel_net::signed::verify_auth_token(&inner.auth_secret, seg.auth_token.as_ref(), unix_now())
-        .map_err(|e| net_reject(&e, "auth_token"))?;
-    let session = seg
-        .auth_token
-        .as_ref()
-        .map(|t| t.session_id.clone())
-        .unwrap_or_default();
-    let gateway = inner
-        .lock_sessions()
-        .map
-        .get(&session)
-        .map(|s| s.gateway)
-        .ok_or_else(|| {
-            Reject::new(
-                StatusCode::FORBIDDEN,
-                "unknown_session",
-                "unknown session: call GetOrchestrator for a fresh one",
-            )
-        })?;
-    if let Some(p) = &req.payment
-        && !p.sender.is_empty()
-        && p.sender.as_slice() != gateway.as_slice()
-    {
-        return Err(Reject::new(
-            StatusCode::FORBIDDEN,
-            "wrong_sender",
-            "the payment's sender is not the gateway this session was issued to",
-        ));
-    }
-    // An anonymous (off-chain, unsigned) session has no key to check segments against; its
-    // auth token is what binds the segments to it.
-    if !gateway.is_zero() {
-        reel_net::signed::verify_seg_data(&seg, gateway)
-            .map_err(|e| net_reject(&e, "segment_signature"))?;
-    }
-    if let Some(caps) = &seg.capabilities {
-        let job = reel_net::capabilities::Capabilities::from_proto(caps)
-            .map_err(|e| net_reject(&e, "capabilities"))?;
-        let (node, _) = inner.capabilities().map_err(|e| {
-            Reject::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
-        })?;
-        job.fits(Some(&node))
-            .map_err(|e| Reject::new(StatusCode::BAD_REQUEST, "capabilities", e.to_string()))?;
-    }
-    Ok(Checked {
-        seg,
-        payment: req.payment,
-        session,
-        gateway,
-        kind: req.body,
-    })
 }
 
 async fn handle_segment(
@@ -569,7 +423,7 @@ fn finish(
     info: Option<proto::OrchestratorInfo>,
 ) -> proto::TranscodeResult {
     let pixels: u64 = out.renditions.iter().map(|r| r.pixels).sum();
-    let token = super::random_hex(16);
+    let token = crate::util::random_hex(16);
     let base = inner.uri.base();
     let sig = reel_net::signed::sign_transcode_result(&inner.signer, hashes);
     let segments = out
@@ -631,236 +485,8 @@ fn finish(
     }
 }
 
-async fn payment(
-    State(inner): State<Arc<Inner>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-) -> Response {
-    let c = match check_request(&inner, peer, &headers) {
-        Ok(c) => c,
-        Err(r) => return r.into_response(),
-    };
-    if let (Some(payments), Some(p)) = (&inner.payments, &c.payment) {
-        // `/payment` tops up a stream's credit at its price (go-livepeer's payment-only
-        // request).
-        let price = inner.price_for(c.gateway);
-        match payments
-            .receive(p, c.gateway, &transcode::scope(&c.session), price)
-            .await
-        {
-            Ok(o) => {
-                inner.metrics.tickets_recv.add(u64::from(o.accepted));
-                inner.metrics.winning_tickets_recv.add(u64::from(o.winners));
-                inner
-                    .metrics
-                    .ticket_value_recv
-                    .add(crate::payments::wei_f64(o.credited));
-            }
-            Err(e) => {
-                inner.metrics.payment_recv_errors.inc();
-                return super::health::payment_refusal_response(&e);
-            }
-        }
-    }
-    let token = c.seg.auth_token.clone().unwrap_or_default();
-    match inner.info(c.gateway, token).await {
-        Ok(info) => {
-            let body = wire::encode_payment_result(&proto::PaymentResult { info: Some(info) });
-            ([(header::CONTENT_TYPE, wire::CONTENT_TYPE_PROTOBUF)], body).into_response()
-        }
-        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")).into_response(),
-    }
-}
-
-fn transcoder_authorized(inner: &Inner, headers: &HeaderMap) -> bool {
-    let given = headers
-        .get("credentials")
-        .map(|v| v.as_bytes())
-        .unwrap_or_default();
-    inner.transcoder_kind(given).is_some()
-}
-
-async fn task_input(
-    State(inner): State<Arc<Inner>>,
-    Path(task): Path<i64>,
-    headers: HeaderMap,
-) -> Response {
-    if !transcoder_authorized(&inner, &headers) {
-        return (StatusCode::UNAUTHORIZED, "invalid credentials\n").into_response();
-    }
-    match inner.work.remotes.input(task) {
-        Some(data) => ([(header::CONTENT_TYPE, "video/mp2t")], data).into_response(),
-        None => (StatusCode::NOT_FOUND, "no such task\n").into_response(),
-    }
-}
-
-async fn job_input(
-    State(inner): State<Arc<Inner>>,
-    Path(task): Path<i64>,
-    headers: HeaderMap,
-) -> Response {
-    if !transcoder_authorized(&inner, &headers) {
-        return (StatusCode::UNAUTHORIZED, "invalid credentials\n").into_response();
-    }
-    match inner.work.remotes.job_input(task) {
-        Some((ct, data)) => ([(header::CONTENT_TYPE, ct)], data).into_response(),
-        None => (StatusCode::NOT_FOUND, "no such task\n").into_response(),
-    }
-}
-
-/// A job worker's answer: the output with its units, or an error with its status.
-async fn job_results(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Body) -> Response {
-    let auth = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    if auth != TRANSCODER_AUTH || !transcoder_authorized(&inner, &headers) {
-        return (StatusCode::UNAUTHORIZED, "invalid credentials\n").into_response();
-    }
-    let header_str = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let Some(task) = header_str("taskid").and_then(|v| v.trim().parse::<i64>().ok()) else {
-        return (StatusCode::BAD_REQUEST, "missing TaskId\n").into_response();
-    };
-    let max = reel_net::http::Limits::default().max_result_bytes;
-    let bytes = match tokio::time::timeout(Duration::from_secs(30), axum::body::to_bytes(body, max))
-        .await
-    {
-        Ok(Ok(b)) => b,
-        Ok(Err(e)) => return (StatusCode::PAYLOAD_TOO_LARGE, format!("{e}\n")).into_response(),
-        Err(_) => return (StatusCode::REQUEST_TIMEOUT, "too slow\n").into_response(),
-    };
-    let ct = header_str(header::CONTENT_TYPE.as_str())
-        .unwrap_or_default()
-        .to_owned();
-    let result = if ct.starts_with(JOB_ERROR) {
-        Err(job_error_of(&bytes))
-    } else {
-        match header_str(reel_jobs::wire::UNITS).and_then(|u| u.trim().parse::<u64>().ok()) {
-            Some(units) => Ok(reel_jobs::JobOutput {
-                content_type: ct,
-                body: bytes,
-                units,
-            }),
-            None => Err(reel_jobs::JobError::Failed(format!(
-                "the worker's result has no {} header",
-                reel_jobs::wire::UNITS
-            ))),
-        }
-    };
-    if inner.work.remotes.complete_job(task, result) {
-        StatusCode::OK.into_response()
-    } else {
-        (StatusCode::NOT_FOUND, "no such task waiting\n").into_response()
-    }
-}
-
-/// A worker's error answer, keeping its status class (a bad request stays a bad request).
-fn job_error_of(body: &[u8]) -> reel_jobs::JobError {
-    use reel_jobs::JobError as E;
-    let v: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
-    let message = v["message"].as_str().map_or_else(
-        || String::from_utf8_lossy(&body[..body.len().min(1024)]).into_owned(),
-        str::to_owned,
-    );
-    match v["status"].as_u64() {
-        Some(400) => E::BadRequest(message),
-        Some(404) => E::UnknownModel {
-            kind: "job".into(),
-            model: message,
-        },
-        Some(415) => E::UnsupportedMedia(message),
-        Some(422) => E::Unprocessable(message),
-        Some(503) => E::Busy(message),
-        _ => E::Failed(message),
-    }
-}
-
-async fn transcode_results(
-    State(inner): State<Arc<Inner>>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    let auth = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    if auth != TRANSCODER_AUTH || !transcoder_authorized(&inner, &headers) {
-        return (StatusCode::UNAUTHORIZED, "invalid credentials\n").into_response();
-    }
-    let Some(task) = headers
-        .get("taskid")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<i64>().ok())
-    else {
-        return (StatusCode::BAD_REQUEST, "missing TaskId\n").into_response();
-    };
-    let max = inner.settings.max_segment_bytes.saturating_mul(2);
-    let bytes = match tokio::time::timeout(Duration::from_secs(30), axum::body::to_bytes(body, max))
-        .await
-    {
-        Ok(Ok(b)) => b,
-        Ok(Err(e)) => return (StatusCode::PAYLOAD_TOO_LARGE, format!("{e}\n")).into_response(),
-        Err(_) => return (StatusCode::REQUEST_TIMEOUT, "too slow\n").into_response(),
-    };
-    let ct = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    let result = if ct.starts_with(TRANSCODING_ERROR) {
-        Err(WorkError::TranscoderFailed {
-            id: 0,
-            message: String::from_utf8_lossy(&bytes[..bytes.len().min(1024)]).into_owned(),
-        })
-    } else {
-        parse_results(&headers, ct, &bytes)
-    };
-    if inner.work.remotes.complete(task, None, result) {
-        StatusCode::OK.into_response()
-    } else {
-        (StatusCode::NOT_FOUND, "no such task waiting\n").into_response()
-    }
-}
-
-fn parse_results(headers: &HeaderMap, ct: &str, body: &[u8]) -> Result<Output, WorkError> {
-    let bad = |why: String| WorkError::TranscoderFailed {
-        id: 0,
-        message: why,
-    };
-    let boundary = reel_media::multipart::boundary(ct)
-        .ok_or_else(|| bad("results are not multipart/mixed".into()))?;
-    let parts = reel_media::multipart::parse(boundary, body).map_err(|e| bad(e.to_string()))?;
-    let decoded_pixels = headers
-        .get("pixels")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    let mut renditions = Vec::new();
-    for (i, p) in parts.into_iter().enumerate() {
-        let ctype = p.header("Content-Type").unwrap_or_default();
-        if ctype.starts_with("application/octet-stream") {
-            // A perceptual hash part; not used.
-            continue;
-        }
-        let pixels = p
-            .header("Pixels")
-            .and_then(|v| v.trim().parse().ok())
-            .ok_or_else(|| bad(format!("part {i} has no Pixels header")))?;
-        renditions.push(OutRendition {
-            name: p
-                .header("Rendition-Name")
-                .map_or_else(|| format!("rendition-{i}"), str::to_owned),
-            data: p.body,
-            pixels,
-        });
-    }
-    Ok(Output {
-        decoded_pixels,
-        renditions,
-        worker: "remote".into(),
-    })
-}
-
-async fn result_file(
+/// `GET /results/{token}/{file}`: a rendition of a transcoded segment, for the gateway.
+pub(super) async fn result_file(
     State(inner): State<Arc<Inner>>,
     Path((token, file)): Path<(String, String)>,
 ) -> Response {
@@ -878,16 +504,4 @@ async fn result_file(
         Some(d) => ([(header::CONTENT_TYPE, "video/mp2t")], d).into_response(),
         None => (StatusCode::NOT_FOUND, "no such result\n").into_response(),
     }
-}
-
-async fn status(State(inner): State<Arc<Inner>>) -> Response {
-    axum::Json(super::status(&inner)).into_response()
-}
-
-async fn metrics(State(inner): State<Arc<Inner>>) -> Response {
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        inner.metrics.registry.render(),
-    )
-        .into_response()
 }
