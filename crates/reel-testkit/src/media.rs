@@ -109,6 +109,7 @@ pub struct Clip {
     video_bitrate: Option<String>,
     audio_bitrate: Option<String>,
     pix_fmt: Option<String>,
+    audio: bool,
 }
 
 impl Clip {
@@ -125,7 +126,15 @@ impl Clip {
             video_bitrate: None,
             audio_bitrate: None,
             pix_fmt: None,
+            audio: true,
         }
+    }
+
+    /// Video only, no tone.
+    #[must_use]
+    pub fn without_audio(mut self) -> Self {
+        self.audio = false;
+        self
     }
 
     /// The x264 preset.
@@ -178,14 +187,18 @@ impl Clip {
             "lavfi".into(),
             "-i".into(),
             format!("testsrc2=size={w}x{h}:rate=30:duration={s}"),
-            "-f".into(),
-            "lavfi".into(),
-            "-i".into(),
-            format!(
-                "sine=frequency=440:sample_rate={}:duration={s}",
-                self.sample_rate
-            ),
         ];
+        if self.audio {
+            a.extend([
+                "-f".into(),
+                "lavfi".into(),
+                "-i".into(),
+                format!(
+                    "sine=frequency=440:sample_rate={}:duration={s}",
+                    self.sample_rate
+                ),
+            ]);
+        }
         let gop = self.gop.to_string();
         a.extend(
             [
@@ -208,9 +221,11 @@ impl Clip {
         if let Some(p) = &self.pix_fmt {
             a.extend(["-pix_fmt".into(), p.clone()]);
         }
-        a.extend(["-c:a".into(), "aac".into()]);
-        if let Some(b) = &self.audio_bitrate {
-            a.extend(["-b:a".into(), b.clone()]);
+        if self.audio {
+            a.extend(["-c:a".into(), "aac".into()]);
+            if let Some(b) = &self.audio_bitrate {
+                a.extend(["-b:a".into(), b.clone()]);
+            }
         }
         a
     }

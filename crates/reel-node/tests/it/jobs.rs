@@ -20,6 +20,7 @@ use reel_node::node::{GatewayBuilder, OrchestratorBuilder};
 use reel_node::tasks::Tasks;
 use reel_pm::broker::{ReserveInfo, SenderInfo};
 use reel_pm::{AccountKey, PricePerUnit, RecipientConfig, RedeemerConfig, Scope, SenderConfig};
+use reel_testkit::Wait;
 use reel_types::{Lpt, Wei};
 use tokio_util::sync::CancellationToken;
 
@@ -420,19 +421,18 @@ async fn a_remote_job_worker_serves_a_kind_through_the_worker_registry() {
         }],
     );
     let worker = tokio::spawn(reel_node::worker::run(ws, worker_stop.clone()));
-    let t0 = std::time::Instant::now();
-    while !orch
-        .status()
-        .transcoders
-        .iter()
-        .any(|t| t.kind == "jobs" && t.models == [format!("{REVERSE}_r-remote")])
-    {
-        assert!(
-            t0.elapsed() < std::time::Duration::from_secs(10),
-            "worker never registered"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    Wait::new("the worker to register", std::time::Duration::from_secs(10))
+        .every(std::time::Duration::from_millis(20))
+        .until_ok(async || {
+            let transcoders = orch.status().transcoders;
+            transcoders
+                .iter()
+                .any(|t| t.kind == "jobs" && t.models == [format!("{REVERSE}_r-remote")])
+                .then_some(())
+                .ok_or(transcoders)
+        })
+        .await
+        .expect("worker never registered");
     let r = gw
         .run_job("reverse", request("r-remote", "remote work", 100))
         .await
@@ -444,29 +444,33 @@ async fn a_remote_job_worker_serves_a_kind_through_the_worker_registry() {
     assert_eq!(runs.load(Ordering::SeqCst), 1);
 
     // The same over the gateway's HTTP API.
-    let http = reqwest::Client::new();
+    let http = Http::new().unwrap();
     let url = format!("http://{}/job/reverse", gw.http_addr());
     let resp = http
-        .post(&url)
-        .header("Content-Type", "application/json")
-        .body(request("r-remote", "over http", 50).body)
-        .send()
+        .send(
+            http.client()
+                .post(&url)
+                .header("Content-Type", "application/json")
+                .body(request("r-remote", "over http", 50).body),
+        )
         .await
         .unwrap();
-    assert_eq!(resp.status(), 200);
-    assert_eq!(resp.headers()["livepeer-units"], "9");
-    assert_eq!(resp.headers()["livepeer-model"], "r-remote");
-    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(resp.status, 200);
+    assert_eq!(resp.headers["livepeer-units"], "9");
+    assert_eq!(resp.headers["livepeer-model"], "r-remote");
+    let body: serde_json::Value = resp.json().unwrap();
     assert_eq!(body["text"], "ptth revo");
     let resp = http
-        .post(&url)
-        .header("Content-Type", "text/plain")
-        .body("x")
-        .send()
+        .send(
+            http.client()
+                .post(&url)
+                .header("Content-Type", "text/plain")
+                .body("x"),
+        )
         .await
         .unwrap();
-    assert_eq!(resp.status(), 415);
-    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(resp.status, 415);
+    let body: serde_json::Value = resp.json().unwrap();
     assert_eq!(
         body["error"]["message"],
         "unsupported content type `text/plain`"
@@ -476,14 +480,16 @@ async fn a_remote_job_worker_serves_a_kind_through_the_worker_registry() {
     // The worker leaves: its model has no capacity any more.
     worker_stop.cancel();
     worker.await.unwrap().unwrap();
-    let t0 = std::time::Instant::now();
-    while orch.status().transcoders.iter().any(|t| t.kind == "jobs") {
-        assert!(
-            t0.elapsed() < std::time::Duration::from_secs(10),
-            "worker never left"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    Wait::new("the worker to leave", std::time::Duration::from_secs(10))
+        .every(std::time::Duration::from_millis(20))
+        .until_ok(async || {
+            let transcoders = orch.status().transcoders;
+            (!transcoders.iter().any(|t| t.kind == "jobs"))
+                .then_some(())
+                .ok_or(transcoders)
+        })
+        .await
+        .expect("worker never left");
     let e = gw
         .run_job("reverse", request("r-remote", "abc", 10))
         .await

@@ -19,6 +19,7 @@ use reel_node::payments::FactsSource;
 use reel_node::tasks::Tasks;
 use reel_pm::broker::{ReserveInfo, SenderInfo};
 use reel_pm::{PricePerPixel, RecipientConfig, RedeemerConfig, SenderConfig, TicketState};
+use reel_testkit::Wait;
 use reel_types::{Lpt, Ppm, Wei};
 use tokio_util::sync::CancellationToken;
 
@@ -164,7 +165,7 @@ async fn discovery_from_the_pool_stake_weighted_selection_and_paid_segments() {
     let gpay = gnode.payments.clone().unwrap();
     let gw = &gnode.gateway;
     let mut events = gw.events();
-    let client = reqwest::Client::new();
+    let client = Http::new().unwrap();
 
     // 20 streams of one segment: each draws an orchestrator by stake (90% / 10%).
     let mut by_orch = std::collections::HashMap::<String, u32>::new();
@@ -239,27 +240,25 @@ async fn discovery_from_the_pool_stake_weighted_selection_and_paid_segments() {
         }
     };
     mine(10).await;
-    let t0 = std::time::Instant::now();
-    loop {
-        for (p, _, pay) in &orchs {
-            pay.set_facts(ProtocolFacts(p.clone()).facts().await.unwrap());
-        }
-        let done = orchs.iter().all(|(_, _, pay)| {
-            pay.tickets()
-                .unwrap()
+    // A block per poll keeps the redeemers ticking.
+    Wait::new("every ticket to be redeemed", Duration::from_secs(60))
+        .every(Duration::from_millis(300))
+        .until_ok(async || {
+            for (p, _, pay) in &orchs {
+                pay.set_facts(ProtocolFacts(p.clone()).facts().await.unwrap());
+            }
+            let states: Vec<Vec<TicketState>> = orchs
                 .iter()
-                .all(|t| t.state == TicketState::Redeemed)
-        });
-        if done {
-            break;
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(60),
-            "not all tickets redeemed"
-        );
-        mine(1).await;
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
+                .map(|(_, _, pay)| pay.tickets().unwrap().iter().map(|t| t.state).collect())
+                .collect();
+            if states.iter().flatten().all(|s| *s == TicketState::Redeemed) {
+                return Ok(());
+            }
+            mine(1).await;
+            Err(states)
+        })
+        .await
+        .expect("not all tickets redeemed");
     for (p, o, pay) in &orchs {
         let n = pay.tickets().unwrap().len() as u64;
         // No delegators: the orchestrator gets every fee. Its claimable fees come through the
@@ -298,20 +297,19 @@ async fn discovery_from_the_pool_stake_weighted_selection_and_paid_segments() {
         .await
         .unwrap();
     let want = st.deposit.checked_add(top_up).unwrap();
-    let t0 = std::time::Instant::now();
-    while orchs[0]
-        .2
-        .cached_sender(gp.from().unwrap())
-        .map(|i| i.deposit)
-        != Some(want)
-    {
-        assert!(
-            t0.elapsed() < Duration::from_secs(3),
-            "the orchestrator's copy of the gateway did not follow the top-up: {:?}",
-            orchs[0].2.cached_sender(gp.from().unwrap())
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    Wait::new(
+        "the orchestrator's copy of the gateway to follow the top-up",
+        Duration::from_secs(3),
+    )
+    .until_ok(async || {
+        let cached = orchs[0].2.cached_sender(gp.from().unwrap());
+        match cached.as_ref().map(|i| i.deposit) {
+            Some(d) if d == want => Ok(()),
+            _ => Err(cached),
+        }
+    })
+    .await
+    .expect("the orchestrator's copy of the gateway did not follow the top-up");
     let watch = &orchs[0].2.status()["senderWatch"];
     assert!(watch["refreshes"].as_u64() >= Some(1), "{watch}");
     assert_eq!(watch["rollbacks"], 0, "{watch}");
