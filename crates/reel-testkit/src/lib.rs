@@ -10,7 +10,18 @@
 //!   uses it too).
 //!
 //! Nothing here mocks a node: tests run real processes and sockets; this crate only
-//! saves them the plumbing.
+//! saves them the plumbing. A whole network in one process (devnet, orchestrators,
+//! gateway) is `reel-localnet`, apart because it needs `reel-node`.
+//!
+//! Where to look:
+//! - a test that waits for something: [`Wait`] (or [`wait_until`] /
+//!   [`wait_until_blocking`]); return the observation as the `Err` of
+//!   [`Wait::until_ok`] so a timeout shows it.
+//! - a new test clip: a [`media::Clip`] setting (GOP, preset, bitrates, audio) rather than
+//!   another ffmpeg command line; a new fact to judge outputs by: `media.rs`, from ffprobe.
+//! - a request helper: [`http::Http`]; keep its timeouts.
+//! - a metric in a test or the demo: [`metrics::metric`] (the parser itself is
+//!   `reel_types::prometheus`, with its malformed-line tests).
 
 pub mod http;
 pub mod media;
