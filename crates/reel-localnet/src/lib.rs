@@ -16,6 +16,7 @@ use reel_chain::{ChainConfig, ChainError, Devnet, DevnetError, DevnetOptions, Pr
 use reel_node::NodeError;
 use reel_node::chain::ProtocolFacts;
 use reel_node::gateway::GatewaySettings;
+use reel_node::gateway::discovery::ListSource;
 use reel_node::node::{GatewayBuilder, GatewayNode, OrchestratorBuilder};
 use reel_node::orchestrator::{OrchestratorSettings, RunningOrchestrator};
 use reel_node::payments::{FactsSource, OrchPayments};
@@ -104,6 +105,9 @@ pub struct GatewaySpec {
     pub deposit: Wei,
     /// Funded as the reserve.
     pub reserve: Wei,
+    /// Orchestrators from this network's list (their URIs) instead of the chain's pool:
+    /// for orchestrators a test keeps out of the pool's draw.
+    pub listed_only: bool,
 }
 
 /// A running orchestrator of the network.
@@ -240,9 +244,14 @@ impl LocalNetwork {
                     withdraw_round: 0,
                     reserve: ReserveInfo::default(),
                 };
-                let g = GatewayBuilder::new(spec.settings)
+                let mut builder = GatewayBuilder::new(spec.settings)
                     .signer(eth_signer(i)?)
-                    .chain(gp.clone())
+                    .chain(gp.clone());
+                if spec.listed_only {
+                    let uris = orchs.iter().map(|o| o.node.uri().clone()).collect();
+                    builder = builder.source(Arc::new(ListSource(uris)));
+                }
+                let g = builder
                     .payments(spec.sender, unused)
                     .tasks(Tasks::with_shutdown(shutdown.child_token()))
                     .start()
@@ -274,6 +283,17 @@ impl LocalNetwork {
         Protocol::connect(&self.config, Some(key))
             .await
             .map_err(chain(format!("connecting account {i}")))
+    }
+
+    /// The signer of devnet account `i`, as a node signs.
+    pub fn signer(&self, i: usize) -> Result<reel_net::EthSigner, LocalNetError> {
+        let a = self
+            .devnet
+            .file()
+            .accounts
+            .get(i)
+            .ok_or(LocalNetError::Key(i))?;
+        reel_net::EthSigner::from_bytes(&a.private_key.0).map_err(|_| LocalNetError::Key(i))
     }
 
     /// Stops the nodes (gateway first), then the devnet.

@@ -78,6 +78,7 @@ async fn discovery_from_the_pool_stake_weighted_selection_and_paid_segments() {
         },
         deposit: Wei::from_whole(1),
         reserve: Wei::from_whole(1),
+        listed_only: false,
     };
     let net = LocalNetwork::start(
         DevnetOptions {
