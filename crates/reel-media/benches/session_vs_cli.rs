@@ -30,6 +30,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, ensure};
 use ffmpeg_next as ff;
 use reel_media::{EncoderReuse, SessionSettings, TranscodeSession, VideoProfile};
+use reel_testkit::media::Clip;
 
 const LADDER: [&str; 4] = [
     "P720p30fps16x9",
@@ -257,58 +258,14 @@ fn make_input(dir: &Path, seconds: u32) -> Result<Vec<PathBuf>> {
         return Ok(segments);
     }
     eprintln!("making the 1080p test input (once)…");
-    let status = Command::new("ffmpeg")
-        .args([
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-nostdin",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-        ])
-        .arg(format!(
-            "testsrc2=size=1920x1080:rate=30:duration={seconds}"
-        ))
-        .args(["-f", "lavfi", "-i"])
-        .arg(format!(
-            "sine=frequency=440:sample_rate=48000:duration={seconds}"
-        ))
-        .args([
-            "-c:v",
-            "libx264",
-            "-preset",
-            "veryfast",
-            "-b:v",
-            "6000k",
-            "-g",
-            "60",
-            "-keyint_min",
-            "60",
-        ])
-        .args([
-            "-sc_threshold",
-            "0",
-            "-pix_fmt",
-            "yuv420p",
-            "-c:a",
-            "aac",
-            "-b:a",
-            "128k",
-        ])
-        .args([
-            "-f",
-            "segment",
-            "-segment_time",
-            "2",
-            "-segment_format",
-            "mpegts",
-        ])
-        .arg(dir.join(format!("in{seconds}s-%d.ts")))
-        .status()
-        .context("running ffmpeg")?;
-    ensure!(status.success(), "ffmpeg could not make the input");
+    Clip::new(1920, 1080, f64::from(seconds))
+        .preset("veryfast")
+        .video_bitrate("6000k")
+        .pix_fmt("yuv420p")
+        .sample_rate(48_000)
+        .audio_bitrate("128k")
+        .write_segments(dir, &format!("in{seconds}s-"), 2)
+        .context("making the input with the ffmpeg CLI")?;
     for s in &segments {
         ensure!(s.exists(), "missing {}", s.display());
     }

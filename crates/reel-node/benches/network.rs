@@ -13,7 +13,6 @@
 //!    every segment is back within its own duration.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -28,52 +27,23 @@ use reel_node::tasks::Tasks;
 use reel_pm::broker::{ReserveInfo, SenderInfo};
 use reel_pm::ticket::ExpirationParams;
 use reel_pm::{PricePerPixel, RecipientConfig, RedeemerConfig, SenderConfig};
+use reel_testkit::http::Http;
+use reel_testkit::media::Clip;
 use reel_types::Wei;
 use tokio_util::sync::CancellationToken;
 
 const HEAVY: &str = "P720p30fps16x9,P576p30fps16x9,P360p30fps16x9,P240p30fps16x9";
 const LIVE: &str = "P360p30fps16x9,P240p30fps16x9";
 
-fn media(dir: &Path, name: &str, size: &str, secs: u32) -> Vec<Vec<u8>> {
+fn media(dir: &Path, name: &str, (w, h): (u32, u32), secs: u32) -> Vec<Vec<u8>> {
     let d = dir.join(name);
     if !d.join("s0.ts").exists() {
         std::fs::create_dir_all(&d).unwrap();
-        let out = Command::new("ffmpeg")
-            .args([
-                "-hide_banner",
-                "-loglevel",
-                "error",
-                "-nostdin",
-                "-y",
-                "-f",
-                "lavfi",
-                "-i",
-            ])
-            .arg(format!("testsrc2=size={size}:rate=30:duration={secs}"))
-            .args(["-f", "lavfi", "-i", &format!("sine=duration={secs}")])
-            .args([
-                "-c:v",
-                "libx264",
-                "-preset",
-                "veryfast",
-                "-g",
-                "60",
-                "-keyint_min",
-                "60",
-            ])
-            .args(["-sc_threshold", "0", "-b:v", "6M", "-c:a", "aac"])
-            .args([
-                "-f",
-                "segment",
-                "-segment_time",
-                "2",
-                "-segment_format",
-                "mpegts",
-            ])
-            .arg(d.join("s%d.ts"))
-            .status()
+        Clip::new(w, h, f64::from(secs))
+            .preset("veryfast")
+            .video_bitrate("6M")
+            .write_segments(&d, "s", 2)
             .expect("ffmpeg");
-        assert!(out.success());
     }
     (0..)
         .map(|i| d.join(format!("s{i}.ts")))
@@ -146,30 +116,16 @@ async fn network(dir: &Path, ladder: &str, local_verify: bool, max: usize) -> Ne
     Net { gw, orch, shutdown }
 }
 
-async fn push(
-    client: &reqwest::Client,
-    net: &Net,
-    stream: &str,
-    seq: usize,
-    ts: &[u8],
-) -> Duration {
+async fn push(http: &Http, net: &Net, stream: &str, seq: usize, ts: &[u8]) -> Duration {
     let t0 = Instant::now();
-    let r = client
-        .put(format!(
-            "http://{}/live/{stream}/{seq}.ts",
-            net.gw.http_addr()
-        ))
-        .body(ts.to_vec())
-        .send()
+    let r = http
+        .put(
+            format!("http://{}/live/{stream}/{seq}.ts", net.gw.http_addr()),
+            ts.to_vec(),
+        )
         .await
         .unwrap();
-    let status = r.status();
-    let body = r.bytes().await.unwrap();
-    assert!(
-        status.is_success(),
-        "{status}: {}",
-        String::from_utf8_lossy(&body)
-    );
+    assert!((200..300).contains(&r.status), "{}: {}", r.status, r.text());
     t0.elapsed()
 }
 
@@ -194,7 +150,7 @@ fn sum(v: &[Duration]) -> f64 {
 
 async fn sequential(dir: &Path, segs: &[Vec<u8>], verify: bool, stream: &str) -> Vec<Duration> {
     let net = network(&dir.join(format!("net-{stream}")), HEAVY, verify, 4).await;
-    let client = reqwest::Client::new();
+    let client = Http::new().unwrap();
     let mut out = Vec::new();
     for (i, ts) in segs.iter().enumerate() {
         out.push(push(&client, &net, stream, i, ts).await);
@@ -208,7 +164,7 @@ async fn sequential(dir: &Path, segs: &[Vec<u8>], verify: bool, stream: &str) ->
 /// Runs `n` real-time streams for `rounds` segments each; returns the worst latency.
 async fn concurrent(dir: &Path, segs: &[Vec<u8>], n: usize, rounds: usize) -> Duration {
     let net = Arc::new(network(&dir.join(format!("conc-{n}")), LIVE, true, n).await);
-    let client = reqwest::Client::new();
+    let client = Http::new().unwrap();
     let start = tokio::time::Instant::now();
     let mut handles = Vec::new();
     for k in 0..n {
@@ -244,8 +200,8 @@ fn main() {
         .join("reel-network-bench");
     std::fs::create_dir_all(&dir).unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let heavy = media(&dir, "1080p", "1920x1080", 10);
-    let live = media(&dir, "720p", "1280x720", 10);
+    let heavy = media(&dir, "1080p", (1920, 1080), 10);
+    let live = media(&dir, "720p", (1280, 720), 10);
     println!(
         "network path vs bare transcode, {} segments of 2 s, 1080p30 → {HEAVY}",
         heavy.len()

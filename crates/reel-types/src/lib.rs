@@ -11,6 +11,8 @@
 //! - [`Round`] is a protocol round number.
 //! - [`PricePerUnit`] is wei per unit of work (a pixel, a token, a unit of fuel) as an
 //!   exact, reduced rational.
+//! - [`prometheus`] reads samples out of a `/metrics` text exposition; the demo and the
+//!   tests share it (it is text in, numbers out: no I/O either).
 //!
 //! Where to look:
 //! - a new money type (another 18-decimal token): one more `amount!` in `amount.rs`,
@@ -32,6 +34,7 @@
 mod amount;
 mod percent;
 mod price;
+pub mod prometheus;
 mod round;
 
 pub use alloy_primitives::{Address, U256};

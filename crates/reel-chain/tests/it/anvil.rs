@@ -4,6 +4,7 @@ use reel_chain::{
     anvil::{find_anvil, search_anvil},
     connect,
 };
+use reel_testkit::Wait;
 use std::{net::TcpListener, path::PathBuf, time::Duration};
 
 #[tokio::test]
@@ -19,15 +20,11 @@ async fn spawns_on_a_free_port_with_the_chain_id_and_dies_on_drop() -> anyhow::R
     let log = anvil.log_file().to_path_buf();
     drop(anvil);
     // The child is killed on drop: the port frees up and the temporary log is gone.
-    let mut freed = false;
-    for _ in 0..100 {
-        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            freed = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert!(freed, "port {port} still taken after drop");
+    let freed = Wait::new(format!("port {port} to be freed"), Duration::from_secs(2))
+        .every(Duration::from_millis(20))
+        .until(async || TcpListener::bind(("127.0.0.1", port)).ok())
+        .await;
+    assert!(freed.is_ok(), "port {port} still taken after drop");
     assert!(!log.exists(), "temporary log {} left behind", log.display());
     Ok(())
 }

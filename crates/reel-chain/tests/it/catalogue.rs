@@ -22,6 +22,7 @@ use reel_pm::{
     store::NewWinner,
     ticket::{MAX_WIN_PROB, recipient_rand_hash},
 };
+use reel_testkit::Wait;
 use reel_types::{Lpt, Ppm, Wei};
 
 const ORCH: usize = 1;
@@ -204,15 +205,22 @@ impl Fixture {
         r: &Redeemer<ChainTicketBroker>,
         id: i64,
     ) -> anyhow::Result<reel_pm::StoredTicket> {
-        for _ in 0..50 {
-            r.tick(now()).await?;
-            let t = self.store.get(id)?.expect("stored");
-            if t.state.is_final() {
-                return Ok(t);
+        let wait = Wait::new(
+            format!("ticket {id} to reach a final state"),
+            std::time::Duration::from_secs(5),
+        );
+        // A failed tick or read ends the wait with its error rather than a timeout.
+        wait.until_ok(async || {
+            let step = async {
+                r.tick(now()).await?;
+                anyhow::Ok(self.store.get(id)?.expect("stored"))
+            };
+            match step.await {
+                Ok(t) if !t.state.is_final() => Err(t.state),
+                done => Ok(done),
             }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
-        anyhow::bail!("ticket {id} never reached a final state")
+        })
+        .await?
     }
 
     /// Ticks until the ticket is final and checks that it was redeemed.
@@ -523,12 +531,16 @@ async fn c18_on_anvil_a_rolled_back_redemption_and_an_rpc_outage_end_in_one_rede
     assert_eq!(rep.submitted, 1, "{rep:?}");
     // Mined at once (a block per transaction) …
     let tx = f.store.txs(id)?.remove(0);
-    for _ in 0..100 {
-        if f.broker.receipt(tx.tx_hash).await?.is_some() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    Wait::new(
+        "the redemption's receipt",
+        std::time::Duration::from_secs(2),
+    )
+    .every(std::time::Duration::from_millis(20))
+    .until(async || match f.broker.receipt(tx.tx_hash).await {
+        Ok(None) => None,
+        done => Some(done),
+    })
+    .await??;
     assert!(f.used(&t).await?);
     // … and rolled back with its block.
     let reverted: bool = p.raw_request("evm_revert".into(), (snapshot,)).await?;

@@ -17,6 +17,7 @@ use reel_pm::{
     ExpirationParams, SignedTicket, Ticket, TicketBroker,
     ticket::{MAX_WIN_PROB, recipient_rand_hash},
 };
+use reel_testkit::Wait;
 use reel_types::{Lpt, Ppm, Wei};
 
 /// A deterministic pseudo-random 32-byte value per (case, field).
@@ -73,13 +74,14 @@ async fn wait_receipt(
     broker: &ChainTicketBroker,
     tx: B256,
 ) -> anyhow::Result<reel_pm::broker::Receipt> {
-    for _ in 0..250 {
-        if let Some(r) = broker.receipt(tx).await? {
-            return Ok(r);
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    anyhow::bail!("{tx} not mined within 5 s")
+    let receipt = Wait::new(
+        format!("{tx} to be mined"),
+        std::time::Duration::from_secs(5),
+    )
+    .every(std::time::Duration::from_millis(20))
+    .until(async || broker.receipt(tx).await.transpose())
+    .await?;
+    Ok(receipt?)
 }
 
 #[tokio::test]

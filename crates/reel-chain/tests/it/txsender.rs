@@ -13,6 +13,7 @@ use reel_chain::keeper::{Keeper, KeeperConfig};
 use reel_chain::{
     ChainConfig, ChainError, Devnet, DevnetOptions, Protocol, SenderConfig, TxSender,
 };
+use reel_testkit::Wait;
 use reel_types::{Lpt, Ppm};
 use std::path::PathBuf;
 use std::process::Command;
@@ -245,11 +246,16 @@ async fn a_stuck_transaction_is_replaced_with_a_higher_gas_price() {
         tokio::spawn(async move { s.send("stuck", transfer(Address::repeat_byte(9), 1)).await })
     };
     // Past replace_after with no block: replaced, same nonce, higher price.
-    let t0 = Instant::now();
-    while s.stats().replaced == 0 {
-        assert!(t0.elapsed() < Duration::from_secs(10), "{:?}", s.stats());
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    Wait::new(
+        "the stuck transaction to be replaced",
+        Duration::from_secs(10),
+    )
+    .until_ok(async || match s.stats() {
+        st if st.replaced == 0 => Err(st),
+        _ => Ok(()),
+    })
+    .await
+    .unwrap();
     chain.mine(1).await;
     let out = send.await.unwrap().unwrap();
     let p = reel_chain::connect(&chain.config.rpc_url).unwrap();
@@ -327,7 +333,15 @@ async fn a_receipt_is_awaited_with_a_deadline_and_a_taken_nonce_is_named() {
                 .await
         })
     };
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Ours is in the mempool before the other process takes its nonce.
+    Wait::new("our transaction in the mempool", Duration::from_secs(10))
+        .every(Duration::from_millis(20))
+        .until_ok(async || match chain.nonces(s.address()).await {
+            (0, 1) => Ok(()),
+            nonces => Err(nonces),
+        })
+        .await
+        .unwrap();
     let key = format!("{}", chain.devnet.file().accounts[1].private_key);
     cast(&[
         "send",
@@ -481,22 +495,26 @@ async fn the_keeper_rewards_every_round_while_another_process_sends_from_its_acc
         }
         let round = chain.devnet.mine_to_next_round().await.unwrap();
         let t0 = Instant::now();
-        loop {
+        Wait::new(
+            format!("round {round} to be initialised and rewarded"),
+            Duration::from_secs(30),
+        )
+        .until_ok(async || {
             let st = orch.round_status().await.unwrap();
             let t = orch.transcoder(me).await.unwrap();
             if st.initialized && t.last_reward_round.0 == round {
-                break;
+                return Ok(());
             }
-            assert!(
-                t0.elapsed() < Duration::from_secs(30),
+            Err(format!(
                 "round {round}: initialized {}, last reward {}; keeper {:?}; sender {:?}",
                 st.initialized,
                 t.last_reward_round,
                 keeper.status(),
                 sender.stats()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+            ))
+        })
+        .await
+        .unwrap();
         drop(pause);
         eprintln!(
             "round {round}: rewarded after {:?}; {:?}",

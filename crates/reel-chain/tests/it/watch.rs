@@ -20,6 +20,7 @@ use reel_pm::{
     PmError, SenderInfo, SenderMonitor, SignedTicket, TicketBroker,
     broker::{ChainState, PreparedTx, Receipt},
 };
+use reel_testkit::Wait;
 use reel_types::Wei;
 use std::{
     collections::HashMap,
@@ -208,18 +209,17 @@ impl Fixture {
     /// Waits (at most 3 s, well under the node's 10 s refresh) until the cached state of
     /// `who` satisfies `ok`.
     async fn until(&self, who: Address, ok: impl Fn(&SenderInfo) -> bool) -> anyhow::Result<()> {
-        let start = Instant::now();
-        while start.elapsed() < Duration::from_secs(3) {
-            if self.monitor.sender_info(who).is_some_and(|i| ok(&i)) {
-                return Ok(());
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        anyhow::bail!(
-            "cached state of {who} not updated within 3 s: {:?}, watcher {:?}",
-            self.monitor.sender_info(who),
-            *self.status.borrow()
+        Wait::new(
+            format!("the cached state of {who} to update"),
+            Duration::from_secs(3),
         )
+        .every(Duration::from_millis(20))
+        .until_ok(async || match self.monitor.sender_info(who) {
+            Some(i) if ok(&i) => Ok(()),
+            other => Err(format!("{other:?}, watcher {:?}", *self.status.borrow())),
+        })
+        .await?;
+        Ok(())
     }
 
     /// The third account funds `who`'s deposit and reserve.

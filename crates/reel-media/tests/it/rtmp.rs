@@ -21,6 +21,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::net::{http, rtmp_handshake, start_http_with, wait_closed};
 use crate::session::test_settings;
+use reel_testkit::Wait;
+
 use crate::support::{lavfi_av, probe, video_frames_bytes};
 
 /// ffmpeg publishing a test pattern with a tone: H.264 (with B-frames) + AAC over RTMP,
@@ -161,18 +163,19 @@ async fn ffmpeg_publishes_rtmp_and_ffmpeg_plays_the_hls() {
     .await;
 
     // The stream ends once the last segment is through.
-    let mut ended = false;
-    for _ in 0..300 {
-        let p = http(web.addr, "GET", "/stream/e2e/low15.m3u8", &[], b"")
-            .await
-            .unwrap();
-        if p.status == 200 && p.text().contains("#EXT-X-ENDLIST") {
-            ended = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(ended, "the HLS stream never ended");
+    let ended = Wait::new("the HLS stream to end", Duration::from_secs(30))
+        .every(Duration::from_millis(100))
+        .until_ok(async || {
+            let p = http(web.addr, "GET", "/stream/e2e/low15.m3u8", &[], b"")
+                .await
+                .unwrap();
+            match p.status == 200 && p.text().contains("#EXT-X-ENDLIST") {
+                true => Ok(()),
+                false => Err((p.status, p.text())),
+            }
+        })
+        .await;
+    assert!(ended.is_ok(), "the HLS stream never ended: {ended:?}");
 
     // ffmpeg as the player, over HTTP: every frame, the right size, audio along.
     let base = format!("http://{}/stream/e2e", web.addr);
@@ -182,7 +185,7 @@ async fn ffmpeg_publishes_rtmp_and_ffmpeg_plays_the_hls() {
         ("low15", 90, (160, 90)),
     ] {
         let facts = probe(std::path::Path::new(&format!("{base}/{rendition}.m3u8"))).unwrap();
-        let v = facts.video();
+        let v = facts.video().unwrap();
         assert_eq!(v.codec_name, "h264", "{rendition}");
         assert_eq!((v.width, v.height), size, "{rendition}");
         assert_eq!(v.frames, frames, "{rendition} frame count");

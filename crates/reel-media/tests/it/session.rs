@@ -37,7 +37,7 @@ fn read(p: &std::path::Path) -> Vec<u8> {
 
 /// Checks a result against ffprobe's view of the input and of every rendition.
 fn check_result(input: &Probe, input_frames: &[crate::support::FrameFacts], r: &TranscodeResult) {
-    let iv = input.video();
+    let iv = input.video().unwrap();
     assert_eq!(r.input_size, (iv.width, iv.height));
     assert_eq!(r.decoded_frames, iv.frames, "decoded frames vs ffprobe");
     assert_eq!(
@@ -51,7 +51,7 @@ fn check_result(input: &Probe, input_frames: &[crate::support::FrameFacts], r: &
     let in_span = in_last - in_first + 1.0 / 30.0;
     for (rendition, fps) in r.renditions.iter().zip([30.0, 15.0]) {
         let p = probe_bytes(&rendition.data).unwrap();
-        let v = p.video();
+        let v = p.video().unwrap();
         assert_eq!(v.codec_name, "h264");
         assert_eq!((v.width, v.height), (rendition.width, rendition.height));
         assert_eq!(v.frames, rendition.frames, "{} frames", rendition.name);
@@ -393,7 +393,10 @@ fn nvenc_is_used_where_present_and_refused_clearly_where_not() {
         // A machine with an NVENC-capable GPU.
         Ok(r) => {
             let p = probe_bytes(&r.renditions[0].data).unwrap();
-            assert_eq!((p.video().width, p.video().height), (256, 144));
+            assert_eq!(
+                (p.video().unwrap().width, p.video().unwrap().height),
+                (256, 144)
+            );
             assert_eq!(r.renditions[0].pixels, p.video_pixels());
         }
         // No GPU here: a clear error naming the encoder, not a crash.

@@ -8,18 +8,18 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use alloy::primitives::U256;
-use alloy::signers::local::PrivateKeySigner;
-use reel_chain::{ChainConfig, Devnet, DevnetOptions, Protocol};
+use reel_chain::DevnetOptions;
+use reel_localnet::{GatewaySpec, LocalNetwork, OrchestratorSpec};
 use reel_node::gateway::GatewaySettings;
 use reel_node::gateway::discovery::ListSource;
 use reel_node::jobs::{
     Admission, BoxFuture, Cadence, JobError, JobKind, JobOutput, JobRequest, JobWorker, Offer,
     Placement,
 };
-use reel_node::node::{GatewayBuilder, OrchestratorBuilder};
+use reel_node::node::GatewayBuilder;
 use reel_node::tasks::Tasks;
-use reel_pm::broker::{ReserveInfo, SenderInfo};
 use reel_pm::{AccountKey, PricePerUnit, RecipientConfig, RedeemerConfig, Scope, SenderConfig};
+use reel_testkit::Wait;
 use reel_types::{Lpt, Wei};
 use tokio_util::sync::CancellationToken;
 
@@ -131,36 +131,9 @@ fn request(model: &str, text: &str, max: u64) -> JobRequest {
 async fn a_test_only_kind_runs_paid_end_to_end_through_the_job_interface() {
     init_logs();
     let dir = tempfile::tempdir().unwrap();
-    let devnet = Devnet::start(DevnetOptions {
-        protocol: reel_contracts::ProtocolParams {
-            round_length: 100,
-            ..DevnetOptions::devnet_protocol()
-        },
-        ..DevnetOptions::ephemeral(&dir.path().join("chain"), 3)
-    })
-    .await
-    .unwrap();
-    let f = devnet.file().clone();
-    let config = ChainConfig {
-        rpc_url: f.rpc_url.clone(),
-        chain_id: f.chain_id,
-        controller: f.contracts.controller,
-    };
-    let key = |i: usize| PrivateKeySigner::from_bytes(&f.accounts[i].private_key).unwrap();
     let shutdown = CancellationToken::new();
 
     // The orchestrator: an active one, offering "reverse" for model r1 only.
-    let op = Protocol::connect(&config, Some(key(1))).await.unwrap();
-    op.ensure_round_initialized().await.unwrap();
-    op.bond(Lpt::from_whole(100), op.from().unwrap())
-        .await
-        .unwrap();
-    op.set_transcoder("10".parse().unwrap(), "50".parse().unwrap())
-        .await
-        .unwrap();
-    devnet.mine_to_next_round().await.unwrap();
-    op.ensure_round_initialized().await.unwrap();
-    let osigner = reel_net::EthSigner::from_bytes(&key(1).to_bytes().0).unwrap();
     let runs = Arc::new(AtomicU32::new(0));
     let price = PricePerUnit::from_wei_per_unit(PRICE_PER_BYTE);
     let mut os = orch_settings(&dir.path().join("o"));
@@ -174,36 +147,60 @@ async fn a_test_only_kind_runs_paid_end_to_end_through_the_job_interface() {
         warm: true,
         worker: Arc::new(Reverser(Arc::clone(&runs))),
     }];
-    let onode = OrchestratorBuilder::new(os)
-        .signer(osigner)
-        .chain(op.clone())
-        .payments(
-            RecipientConfig {
-                ticket_ev: Wei::from_base_units(U256::from(EV)),
-                ..RecipientConfig::default()
+    let orchestrator = OrchestratorSpec {
+        stake: Lpt::from_whole(100),
+        reward_cut: "10".parse().unwrap(),
+        fee_share: "50".parse().unwrap(),
+        settings: os,
+        recipient: RecipientConfig {
+            ticket_ev: Wei::from_base_units(U256::from(EV)),
+            ..RecipientConfig::default()
+        },
+        redeemer: RedeemerConfig::default(),
+        unverified_max_float: Wei::from_whole(1),
+    };
+    // The gateway buys "reverse" from that orchestrator, paying with tickets from its
+    // deposit.
+    let mut gs = GatewaySettings::new(any_addr(), ladder(&["P144p30fps16x9"]));
+    gs.jobs = [Arc::new(Reverse) as Arc<dyn JobKind>]
+        .into_iter()
+        .collect();
+    let gateway = GatewaySpec {
+        settings: gs,
+        sender: SenderConfig {
+            max_ticket_ev: Wei::from_base_units(U256::from(EV)),
+            max_total_ev: Wei::from_whole(1),
+            ..SenderConfig::default()
+        },
+        deposit: Wei::from_whole(1),
+        reserve: Wei::from_whole(1),
+        listed_only: true,
+    };
+    let net = LocalNetwork::start(
+        DevnetOptions {
+            protocol: reel_contracts::ProtocolParams {
+                round_length: 100,
+                ..DevnetOptions::devnet_protocol()
             },
-            RedeemerConfig::default(),
-            Wei::from_whole(1),
-        )
-        .tasks(Tasks::with_shutdown(shutdown.child_token()))
-        .start()
-        .await
-        .unwrap();
-    let opay = onode.payments.clone().unwrap();
-    let orch = &onode.orchestrator;
-
-    // The gateway buys "reverse", paying with tickets from its deposit.
-    let gp = Protocol::connect(&config, Some(key(2))).await.unwrap();
-    gp.fund_deposit_and_reserve(Wei::from_whole(1), Wei::from_whole(1))
-        .await
-        .unwrap();
+            ..DevnetOptions::ephemeral(&dir.path().join("chain"), 3)
+        },
+        vec![orchestrator],
+        Some(gateway),
+        &shutdown,
+    )
+    .await
+    .unwrap();
+    let opay = net.orchestrators[0].payments.clone();
+    let orch = &net.orchestrators[0].node;
+    let gsigner = net.signer(2).unwrap();
+    let gnode = net.gateway.as_ref().unwrap();
+    let gpay = gnode.payments.clone().unwrap();
+    let gw = &gnode.gateway;
 
     // The orchestrator advertises the model, its capacity and its price.
     let info = reel_node::gateway::discovery::get_orchestrator(
         orch.uri(),
-        reel_net::signed::signed_orchestrator_request(
-            &reel_net::EthSigner::from_bytes(&key(2).to_bytes().0).unwrap(),
-        ),
+        reel_net::signed::signed_orchestrator_request(&net.signer(2).unwrap()),
         std::time::Duration::from_secs(5),
     )
     .await
@@ -224,34 +221,6 @@ async fn a_test_only_kind_runs_paid_end_to_end_through_the_job_interface() {
     assert!(caps.offered.contains_id(REVERSE));
     let m = &caps.models[&REVERSE]["r1"];
     assert!(m.warm && m.capacity == 2, "{m:?}");
-
-    let gsigner = reel_net::EthSigner::from_bytes(&key(2).to_bytes().0).unwrap();
-    let mut gs = GatewaySettings::new(any_addr(), ladder(&["P144p30fps16x9"]));
-    gs.jobs = [Arc::new(Reverse) as Arc<dyn JobKind>]
-        .into_iter()
-        .collect();
-    let gnode = GatewayBuilder::new(gs)
-        .signer(gsigner.clone())
-        .chain(gp.clone())
-        .source(Arc::new(ListSource(vec![orch.uri().clone()])))
-        .payments(
-            SenderConfig {
-                max_ticket_ev: Wei::from_base_units(U256::from(EV)),
-                max_total_ev: Wei::from_whole(1),
-                ..SenderConfig::default()
-            },
-            SenderInfo {
-                deposit: Wei::ZERO,
-                withdraw_round: 0,
-                reserve: ReserveInfo::default(),
-            },
-        )
-        .tasks(Tasks::with_shutdown(shutdown.child_token()))
-        .start()
-        .await
-        .unwrap();
-    let gpay = gnode.payments.clone().unwrap();
-    let gw = &gnode.gateway;
 
     // One job: paid up front for 1,000 bytes, 11 used.
     let r = gw
@@ -353,8 +322,7 @@ async fn a_test_only_kind_runs_paid_end_to_end_through_the_job_interface() {
     let st = orch.status();
     assert_eq!(st.jobs.len(), 1);
     assert_eq!((st.jobs[0].unit.as_str(), st.jobs[0].in_use), ("byte", 0));
-    shutdown.cancel();
-    devnet.shutdown().await.unwrap();
+    net.stop().await.unwrap();
 }
 
 /// The same kind served by a remote job worker that registered with the orchestrator (the
@@ -420,19 +388,18 @@ async fn a_remote_job_worker_serves_a_kind_through_the_worker_registry() {
         }],
     );
     let worker = tokio::spawn(reel_node::worker::run(ws, worker_stop.clone()));
-    let t0 = std::time::Instant::now();
-    while !orch
-        .status()
-        .transcoders
-        .iter()
-        .any(|t| t.kind == "jobs" && t.models == [format!("{REVERSE}_r-remote")])
-    {
-        assert!(
-            t0.elapsed() < std::time::Duration::from_secs(10),
-            "worker never registered"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    Wait::new("the worker to register", std::time::Duration::from_secs(10))
+        .every(std::time::Duration::from_millis(20))
+        .until_ok(async || {
+            let transcoders = orch.status().transcoders;
+            transcoders
+                .iter()
+                .any(|t| t.kind == "jobs" && t.models == [format!("{REVERSE}_r-remote")])
+                .then_some(())
+                .ok_or(transcoders)
+        })
+        .await
+        .expect("worker never registered");
     let r = gw
         .run_job("reverse", request("r-remote", "remote work", 100))
         .await
@@ -444,29 +411,33 @@ async fn a_remote_job_worker_serves_a_kind_through_the_worker_registry() {
     assert_eq!(runs.load(Ordering::SeqCst), 1);
 
     // The same over the gateway's HTTP API.
-    let http = reqwest::Client::new();
+    let http = Http::new().unwrap();
     let url = format!("http://{}/job/reverse", gw.http_addr());
     let resp = http
-        .post(&url)
-        .header("Content-Type", "application/json")
-        .body(request("r-remote", "over http", 50).body)
-        .send()
+        .send(
+            http.client()
+                .post(&url)
+                .header("Content-Type", "application/json")
+                .body(request("r-remote", "over http", 50).body),
+        )
         .await
         .unwrap();
-    assert_eq!(resp.status(), 200);
-    assert_eq!(resp.headers()["livepeer-units"], "9");
-    assert_eq!(resp.headers()["livepeer-model"], "r-remote");
-    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(resp.status, 200);
+    assert_eq!(resp.headers["livepeer-units"], "9");
+    assert_eq!(resp.headers["livepeer-model"], "r-remote");
+    let body: serde_json::Value = resp.json().unwrap();
     assert_eq!(body["text"], "ptth revo");
     let resp = http
-        .post(&url)
-        .header("Content-Type", "text/plain")
-        .body("x")
-        .send()
+        .send(
+            http.client()
+                .post(&url)
+                .header("Content-Type", "text/plain")
+                .body("x"),
+        )
         .await
         .unwrap();
-    assert_eq!(resp.status(), 415);
-    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(resp.status, 415);
+    let body: serde_json::Value = resp.json().unwrap();
     assert_eq!(
         body["error"]["message"],
         "unsupported content type `text/plain`"
@@ -476,14 +447,16 @@ async fn a_remote_job_worker_serves_a_kind_through_the_worker_registry() {
     // The worker leaves: its model has no capacity any more.
     worker_stop.cancel();
     worker.await.unwrap().unwrap();
-    let t0 = std::time::Instant::now();
-    while orch.status().transcoders.iter().any(|t| t.kind == "jobs") {
-        assert!(
-            t0.elapsed() < std::time::Duration::from_secs(10),
-            "worker never left"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    Wait::new("the worker to leave", std::time::Duration::from_secs(10))
+        .every(std::time::Duration::from_millis(20))
+        .until_ok(async || {
+            let transcoders = orch.status().transcoders;
+            (!transcoders.iter().any(|t| t.kind == "jobs"))
+                .then_some(())
+                .ok_or(transcoders)
+        })
+        .await
+        .expect("worker never left");
     let e = gw
         .run_job("reverse", request("r-remote", "abc", 10))
         .await

@@ -1,28 +1,15 @@
 //! The off-chain network: gateway, orchestrators and a remote transcoder, no chain, no
 //! payments.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use reel_node::metrics::Registry;
 use reel_node::transcoder::TranscoderSettings;
+use reel_testkit::metrics::metric_or_zero as metric;
+use reel_testkit::{Wait, media};
 use tokio_util::sync::CancellationToken;
 
 use crate::support::*;
-
-fn metric(text: &str, name: &str) -> f64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix(' ')))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0.0)
-}
-
-async fn wait_for(what: &str, timeout: Duration, mut check: impl AsyncFnMut() -> bool) {
-    let t0 = Instant::now();
-    while !check().await {
-        assert!(t0.elapsed() < timeout, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn rtmp_in_hls_out_through_a_remote_transcoder() {
@@ -45,12 +32,13 @@ async fn rtmp_in_hls_out_through_a_remote_transcoder() {
         Registry::new(),
         t_stop.clone(),
     ));
-    wait_for(
-        "the transcoder to register",
-        Duration::from_secs(10),
-        async || orch.status().transcoders.len() == 1,
-    )
-    .await;
+    Wait::new("the transcoder to register", Duration::from_secs(10))
+        .until_ok(async || match orch.status().transcoders.len() {
+            1 => Ok(()),
+            n => Err(format!("{n} transcoders")),
+        })
+        .await
+        .unwrap();
 
     let names = ["P144p30fps16x9", "P240p30fps16x9"];
     let gw = start_gateway(vec![orch.uri().clone()], ladder(&names), true, &shutdown).await;
@@ -59,7 +47,7 @@ async fn rtmp_in_hls_out_through_a_remote_transcoder() {
     let mut events = gw.events();
 
     tokio::task::spawn_blocking(move || {
-        ffmpeg(&[
+        media::ffmpeg(&[
             "-re",
             "-f",
             "lavfi",
@@ -80,26 +68,23 @@ async fn rtmp_in_hls_out_through_a_remote_transcoder() {
             "-f",
             "flv",
             &format!("rtmp://{rtmp}/live/e2e"),
-        ]);
+        ])
+        .unwrap();
     })
     .await
     .unwrap();
 
-    let client = reqwest::Client::new();
+    let client = Http::new().unwrap();
     let playlist = format!("http://{http}/stream/e2e/{}.m3u8", names[0]);
-    wait_for(
-        "the stream to end in HLS",
-        Duration::from_secs(30),
-        async || match client.get(&playlist).send().await {
-            Ok(r) => r
-                .text()
-                .await
-                .unwrap_or_default()
-                .contains("#EXT-X-ENDLIST"),
-            Err(_) => false,
-        },
-    )
-    .await;
+    Wait::new("the stream to end in HLS", Duration::from_secs(30))
+        .every(Duration::from_millis(100))
+        .until_ok(async || match client.get_text(&playlist).await {
+            Ok(text) if text.contains("#EXT-X-ENDLIST") => Ok(()),
+            Ok(text) => Err(text),
+            Err(e) => Err(e.to_string()),
+        })
+        .await
+        .unwrap();
 
     // Every rendition plays: right size, and as many frames as the source.
     let (sw, sh, source_frames) = probe(&format!("http://{http}/stream/e2e/source.m3u8"));
@@ -110,11 +95,7 @@ async fn rtmp_in_hls_out_through_a_remote_transcoder() {
         assert_eq!((pw, ph, frames), (w, h, source_frames), "{name}");
     }
     let master = client
-        .get(format!("http://{http}/stream/e2e.m3u8"))
-        .send()
-        .await
-        .unwrap()
-        .text()
+        .get_text(format!("http://{http}/stream/e2e.m3u8"))
         .await
         .unwrap();
     for n in names {
@@ -181,7 +162,7 @@ async fn wrong_renditions_are_caught_and_the_orchestrator_is_never_used_again() 
     )
     .await;
     let mut events = gw.events();
-    let client = reqwest::Client::new();
+    let client = Http::new().unwrap();
     for (i, ts) in segs.iter().enumerate() {
         let (status, renditions, err) = push(&client, gw.http_addr(), "fault", i, ts).await;
         assert_eq!(status, 200, "segment {i}: {err}");
@@ -243,7 +224,7 @@ async fn a_dead_orchestrator_costs_one_retry_not_a_segment() {
     )
     .await;
     let mut events = gw.events();
-    let client = reqwest::Client::new();
+    let client = Http::new().unwrap();
     let mut first = Some(first);
     for (i, ts) in segs.iter().enumerate() {
         if i == 2 {

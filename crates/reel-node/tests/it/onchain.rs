@@ -9,16 +9,14 @@ use std::time::Duration;
 
 use alloy::primitives::U256;
 use alloy::providers::Provider;
-use alloy::signers::local::PrivateKeySigner;
-use reel_chain::{ChainConfig, Devnet, DevnetOptions, Protocol};
+use reel_chain::DevnetOptions;
+use reel_localnet::{GatewaySpec, LocalNetwork, OrchestratorSpec};
 use reel_node::chain::ProtocolFacts;
 use reel_node::gateway::GatewaySettings;
 use reel_node::gateway::selection::Weights;
-use reel_node::node::{GatewayBuilder, OrchestratorBuilder};
 use reel_node::payments::FactsSource;
-use reel_node::tasks::Tasks;
-use reel_pm::broker::{ReserveInfo, SenderInfo};
 use reel_pm::{PricePerPixel, RecipientConfig, RedeemerConfig, SenderConfig, TicketState};
+use reel_testkit::Wait;
 use reel_types::{Lpt, Ppm, Wei};
 use tokio_util::sync::CancellationToken;
 
@@ -31,113 +29,38 @@ fn wei(v: u64) -> Wei {
     Wei::from_base_units(U256::from(v))
 }
 
-async fn mine_to_next_round(p: &Protocol) {
-    let s = p.round_status().await.unwrap();
-    let blocks = s.start_block + s.length - s.block;
-    p.provider()
-        .raw_request::<_, ()>("anvil_mine".into(), (blocks,))
-        .await
-        .unwrap();
-    p.ensure_round_initialized().await.unwrap();
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn discovery_from_the_pool_stake_weighted_selection_and_paid_segments() {
     init_logs();
     let dir = tempfile::tempdir().unwrap();
-    let devnet = Devnet::start(DevnetOptions {
-        data_dir: dir.path().join("chain"),
-        port: None,
-        chain_id: 31337,
-        accounts: 4,
-        block_time: 0,
-        reset: false,
-        eth_per_account: Wei::from_whole(10),
-        lpt_per_account: Lpt::from_whole(1000),
-        // Long rounds: the test mines blocks by hand and must not cross into a round
-        // nobody has initialised while redemptions are sent.
-        protocol: reel_contracts::ProtocolParams {
-            round_length: 100,
-            ..DevnetOptions::devnet_protocol()
-        },
-    })
-    .await
-    .unwrap();
-    let f = devnet.file().clone();
-    let config = ChainConfig {
-        rpc_url: f.rpc_url.clone(),
-        chain_id: f.chain_id,
-        controller: f.contracts.controller,
-    };
-    let key = |i: usize| PrivateKeySigner::from_bytes(&f.accounts[i].private_key).unwrap();
     let shutdown = CancellationToken::new();
     let segs = segments(dir.path(), 1);
 
     // Two orchestrators: 900 and 100 LPT of stake, registered early in a round (its last
-    // blocks are locked).
-    mine_to_next_round(&Protocol::connect(&config, Some(key(0))).await.unwrap()).await;
-    let mut orchs = Vec::new();
-    for (i, stake) in [(1usize, 900u64), (2, 100)] {
-        let p = Protocol::connect(&config, Some(key(i))).await.unwrap();
-        p.ensure_round_initialized().await.unwrap();
-        p.bond(Lpt::from_whole(stake), p.from().unwrap())
-            .await
-            .unwrap();
-        p.set_transcoder("10".parse::<Ppm>().unwrap(), "50".parse::<Ppm>().unwrap())
-            .await
-            .unwrap();
-        let signer = reel_net::EthSigner::from_bytes(&key(i).to_bytes().0).unwrap();
-        let mut s = orch_settings(&dir.path().join(format!("o{i}")));
-        s.price = PricePerPixel::from_wei_per_unit(i as u64);
-        s.max_sessions = 32;
-        // One sender for the account: the redeemer's and this test's transactions share it.
-        let node = OrchestratorBuilder::new(s)
-            .signer(signer)
-            .chain(p.clone())
-            .payments(
-                RecipientConfig {
+    // blocks are locked); the gateway knows only the chain.
+    let orchestrators = [(1usize, 900u64), (2, 100)]
+        .into_iter()
+        .map(|(i, stake)| {
+            let mut s = orch_settings(&dir.path().join(format!("o{i}")));
+            s.price = PricePerPixel::from_wei_per_unit(i as u64);
+            s.max_sessions = 32;
+            OrchestratorSpec {
+                stake: Lpt::from_whole(stake),
+                reward_cut: "10".parse::<Ppm>().unwrap(),
+                fee_share: "50".parse::<Ppm>().unwrap(),
+                settings: s,
+                recipient: RecipientConfig {
                     ticket_ev: wei(EV),
                     max_face_value: Some(wei(EV)),
                     // Redeemable (params expired) well inside the ticket's two rounds.
                     params_validity_blocks: 8,
                     ..RecipientConfig::default()
                 },
-                RedeemerConfig::default(),
-                wei(EV),
-            )
-            .tasks(Tasks::with_shutdown(shutdown.child_token()))
-            .start()
-            .await
-            .unwrap();
-        let pay = node.payments.clone().unwrap();
-        let o = node.orchestrator;
-        let msg = reel_node::chain::ensure_service_uri(&p, o.uri())
-            .await
-            .unwrap();
-        assert!(msg.starts_with("registered service URI"), "{msg}");
-        assert_eq!(
-            p.transcoder(o.address()).await.unwrap().service_uri,
-            o.uri().to_string()
-        );
-        orchs.push((p, o, pay));
-    }
-    mine_to_next_round(&orchs[0].0).await;
-    // Chain facts move on with the round; the params the orchestrators issue follow.
-    for (p, _, pay) in &orchs {
-        pay.set_facts(ProtocolFacts(p.clone()).facts().await.unwrap());
-    }
-
-    // The gateway knows only the chain.
-    let gp = Protocol::connect(&config, Some(key(3))).await.unwrap();
-    gp.fund_deposit_and_reserve(Wei::from_whole(1), Wei::from_whole(1))
-        .await
-        .unwrap();
-    let gsigner = reel_net::EthSigner::from_bytes(&key(3).to_bytes().0).unwrap();
-    let unused = SenderInfo {
-        deposit: Wei::ZERO,
-        withdraw_round: 0,
-        reserve: ReserveInfo::default(),
-    };
+                redeemer: RedeemerConfig::default(),
+                unverified_max_float: wei(EV),
+            }
+        })
+        .collect();
     let mut gs = GatewaySettings::new(any_addr(), ladder(&["P144p30fps16x9"]));
     gs.max_streams = 32;
     gs.weights = Weights {
@@ -146,25 +69,63 @@ async fn discovery_from_the_pool_stake_weighted_selection_and_paid_segments() {
         random: 0.0,
         price_exp_factor: 100.0,
     };
-    let gnode = GatewayBuilder::new(gs)
-        .signer(gsigner)
-        .chain(gp.clone())
-        .payments(
-            SenderConfig {
-                max_ticket_ev: wei(EV),
-                max_total_ev: wei(EV * 10),
-                ..SenderConfig::default()
+    let gateway = GatewaySpec {
+        settings: gs,
+        sender: SenderConfig {
+            max_ticket_ev: wei(EV),
+            max_total_ev: wei(EV * 10),
+            ..SenderConfig::default()
+        },
+        deposit: Wei::from_whole(1),
+        reserve: Wei::from_whole(1),
+        listed_only: false,
+    };
+    let net = LocalNetwork::start(
+        DevnetOptions {
+            data_dir: dir.path().join("chain"),
+            port: None,
+            chain_id: 31337,
+            accounts: 4,
+            block_time: 0,
+            reset: false,
+            eth_per_account: Wei::from_whole(10),
+            lpt_per_account: Lpt::from_whole(1000),
+            // Long rounds: the test mines blocks by hand and must not cross into a round
+            // nobody has initialised while redemptions are sent.
+            protocol: reel_contracts::ProtocolParams {
+                round_length: 100,
+                ..DevnetOptions::devnet_protocol()
             },
-            unused,
-        )
-        .tasks(Tasks::with_shutdown(shutdown.child_token()))
-        .start()
-        .await
-        .unwrap();
+        },
+        orchestrators,
+        Some(gateway),
+        &shutdown,
+    )
+    .await
+    .unwrap();
+    for o in &net.orchestrators {
+        let msg = &o.registration;
+        assert!(msg.starts_with("registered service URI"), "{msg}");
+        assert_eq!(
+            o.protocol
+                .transcoder(o.node.address())
+                .await
+                .unwrap()
+                .service_uri,
+            o.node.uri().to_string()
+        );
+    }
+    let orchs: Vec<_> = net
+        .orchestrators
+        .iter()
+        .map(|o| (o.protocol.clone(), &o.node, o.payments.clone()))
+        .collect();
+    let gp = net.gateway_protocol.clone().unwrap();
+    let gnode = net.gateway.as_ref().unwrap();
     let gpay = gnode.payments.clone().unwrap();
     let gw = &gnode.gateway;
     let mut events = gw.events();
-    let client = reqwest::Client::new();
+    let client = Http::new().unwrap();
 
     // 20 streams of one segment: each draws an orchestrator by stake (90% / 10%).
     let mut by_orch = std::collections::HashMap::<String, u32>::new();
@@ -239,27 +200,25 @@ async fn discovery_from_the_pool_stake_weighted_selection_and_paid_segments() {
         }
     };
     mine(10).await;
-    let t0 = std::time::Instant::now();
-    loop {
-        for (p, _, pay) in &orchs {
-            pay.set_facts(ProtocolFacts(p.clone()).facts().await.unwrap());
-        }
-        let done = orchs.iter().all(|(_, _, pay)| {
-            pay.tickets()
-                .unwrap()
+    // A block per poll keeps the redeemers ticking.
+    Wait::new("every ticket to be redeemed", Duration::from_secs(60))
+        .every(Duration::from_millis(300))
+        .until_ok(async || {
+            for (p, _, pay) in &orchs {
+                pay.set_facts(ProtocolFacts(p.clone()).facts().await.unwrap());
+            }
+            let states: Vec<Vec<TicketState>> = orchs
                 .iter()
-                .all(|t| t.state == TicketState::Redeemed)
-        });
-        if done {
-            break;
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(60),
-            "not all tickets redeemed"
-        );
-        mine(1).await;
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
+                .map(|(_, _, pay)| pay.tickets().unwrap().iter().map(|t| t.state).collect())
+                .collect();
+            if states.iter().flatten().all(|s| *s == TicketState::Redeemed) {
+                return Ok(());
+            }
+            mine(1).await;
+            Err(states)
+        })
+        .await
+        .expect("not all tickets redeemed");
     for (p, o, pay) in &orchs {
         let n = pay.tickets().unwrap().len() as u64;
         // No delegators: the orchestrator gets every fee. Its claimable fees come through the
@@ -286,7 +245,7 @@ async fn discovery_from_the_pool_stake_weighted_selection_and_paid_segments() {
     // Someone else tops the gateway up: the orchestrator's cached copy follows the
     // TicketBroker's event within a block, long before its 10 s re-read, to the wei.
     let top_up = Wei::parse_decimal("0.5").unwrap();
-    let other = Protocol::connect(&config, Some(key(0))).await.unwrap();
+    let other = net.account(0).await.unwrap();
     other
         .send(
             "top up the gateway",
@@ -298,27 +257,22 @@ async fn discovery_from_the_pool_stake_weighted_selection_and_paid_segments() {
         .await
         .unwrap();
     let want = st.deposit.checked_add(top_up).unwrap();
-    let t0 = std::time::Instant::now();
-    while orchs[0]
-        .2
-        .cached_sender(gp.from().unwrap())
-        .map(|i| i.deposit)
-        != Some(want)
-    {
-        assert!(
-            t0.elapsed() < Duration::from_secs(3),
-            "the orchestrator's copy of the gateway did not follow the top-up: {:?}",
-            orchs[0].2.cached_sender(gp.from().unwrap())
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    Wait::new(
+        "the orchestrator's copy of the gateway to follow the top-up",
+        Duration::from_secs(3),
+    )
+    .until_ok(async || {
+        let cached = orchs[0].2.cached_sender(gp.from().unwrap());
+        match cached.as_ref().map(|i| i.deposit) {
+            Some(d) if d == want => Ok(()),
+            _ => Err(cached),
+        }
+    })
+    .await
+    .expect("the orchestrator's copy of the gateway did not follow the top-up");
     let watch = &orchs[0].2.status()["senderWatch"];
     assert!(watch["refreshes"].as_u64() >= Some(1), "{watch}");
     assert_eq!(watch["rollbacks"], 0, "{watch}");
-    shutdown.cancel();
-    gnode.stop().await;
-    for (_, o, _) in orchs {
-        o.stop().await;
-    }
-    devnet.shutdown().await.unwrap();
+    drop(orchs);
+    net.stop().await.unwrap();
 }

@@ -10,6 +10,7 @@ use reel_node::gateway::discovery::get_orchestrator;
 use reel_node::metrics::Registry;
 use reel_node::ratelimit::RateSettings;
 use reel_node::transcoder::TranscoderSettings;
+use reel_testkit::wait_until;
 use tokio_util::sync::CancellationToken;
 
 use crate::support::*;
@@ -173,20 +174,24 @@ async fn a_transcoder_comes_back_after_the_orchestrator_restarts() {
         Registry::new(),
         shutdown.child_token(),
     ));
-    let t0 = std::time::Instant::now();
-    while orch.status().transcoders.is_empty() {
-        assert!(t0.elapsed() < Duration::from_secs(10));
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_until(
+        "the transcoder to connect",
+        Duration::from_secs(10),
+        async || (!orch.status().transcoders.is_empty()).then_some(()),
+    )
+    .await
+    .unwrap();
     orch.stop().await;
     // Same address again.
     s.http_addr = std::net::SocketAddr::new(uri.host.parse().unwrap(), uri.port);
     let orch = start_orch(s, &shutdown).await;
-    let t0 = std::time::Instant::now();
-    while orch.status().transcoders.is_empty() {
-        assert!(t0.elapsed() < Duration::from_secs(10), "no reconnection");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_until(
+        "the transcoder to reconnect",
+        Duration::from_secs(10),
+        async || (!orch.status().transcoders.is_empty()).then_some(()),
+    )
+    .await
+    .expect("no reconnection");
     shutdown.cancel();
     t.await.unwrap().unwrap();
     orch.stop().await;

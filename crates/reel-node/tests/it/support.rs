@@ -1,9 +1,8 @@
-//! Shared test plumbing: media made with the ffmpeg CLI, ffprobe as the judge, and the
-//! roles started in-process on 127.0.0.1:0.
+//! Shared test plumbing: media made with the ffmpeg CLI and ffprobe as the judge (both from
+//! `reel_testkit::media`), and the roles started in-process on 127.0.0.1:0.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,6 +17,7 @@ use reel_node::node::{GatewayBuilder, OrchestratorBuilder};
 use reel_node::orchestrator::{OrchestratorSettings, RunningOrchestrator};
 use reel_node::rpc::ServiceUri;
 use reel_node::tasks::Tasks;
+pub(crate) use reel_testkit::http::Http;
 use tokio_util::sync::CancellationToken;
 
 pub(crate) fn init_logs() {
@@ -30,87 +30,15 @@ pub(crate) fn init_logs() {
         .try_init();
 }
 
-pub(crate) fn ffmpeg(args: &[&str]) {
-    let out = Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-y"])
-        .args(args)
-        .output()
-        .expect("ffmpeg runs (apt install ffmpeg)");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// `n` MPEG-TS segments of one second each (320x180, 30 fps, AAC), cut by ffmpeg at
-/// keyframes: what an HTTP-push client sends.
+/// `n` one-second MPEG-TS segments (see `reel_testkit::media::segments`).
 pub(crate) fn segments(dir: &Path, n: usize) -> Vec<Vec<u8>> {
-    let pattern = dir.join("seg%03d.ts");
-    let secs = n.to_string();
-    ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
-        &format!("testsrc2=size=320x180:rate=30:duration={secs}"),
-        "-f",
-        "lavfi",
-        "-i",
-        &format!("sine=duration={secs}"),
-        "-c:v",
-        "libx264",
-        "-preset",
-        "ultrafast",
-        "-g",
-        "30",
-        "-keyint_min",
-        "30",
-        "-sc_threshold",
-        "0",
-        "-c:a",
-        "aac",
-        "-f",
-        "segment",
-        "-segment_time",
-        "1",
-        "-segment_format",
-        "mpegts",
-        pattern.to_str().unwrap(),
-    ]);
-    (0..n)
-        .map(|i| std::fs::read(dir.join(format!("seg{i:03}.ts"))).unwrap())
-        .collect()
+    reel_testkit::media::segments(dir, n).expect("test media from the ffmpeg CLI")
 }
 
 /// (width, height, frames) of the video in a file or URL, by decoding.
 pub(crate) fn probe(target: &str) -> (u64, u64, u64) {
-    let out = Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-count_frames",
-            "-select_streams",
-            "v:0",
-            "-show_entries",
-        ])
-        .args(["stream=width,height,nb_read_frames", "-of", "json", target])
-        .output()
-        .expect("ffprobe runs");
-    assert!(
-        out.status.success(),
-        "{target}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let s = &v["streams"][0];
-    (
-        s["width"].as_u64().unwrap_or(0),
-        s["height"].as_u64().unwrap_or(0),
-        s["nb_read_frames"]
-            .as_str()
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(0),
-    )
+    let v = reel_testkit::media::probe_video(target).unwrap_or_else(|e| panic!("{target}: {e}"));
+    (u64::from(v.width), u64::from(v.height), v.frames)
 }
 
 pub(crate) fn write_temp(dir: &Path, name: &str, data: &[u8]) -> PathBuf {
@@ -176,27 +104,24 @@ pub(crate) async fn start_gateway(
 /// Pushes one segment to the gateway and returns (status, renditions by name with their
 /// bytes and claimed pixels).
 pub(crate) async fn push(
-    client: &reqwest::Client,
+    http: &Http,
     gateway: SocketAddr,
     stream: &str,
     seq: usize,
     ts: &[u8],
 ) -> (u16, Vec<(String, Vec<u8>, u64)>, String) {
-    let resp = client
-        .put(format!("http://{gateway}/live/{stream}/{seq}.ts"))
-        .header("Accept", "multipart/mixed")
-        .body(ts.to_vec())
-        .send()
+    let resp = http
+        .send(
+            http.client()
+                .put(format!("http://{gateway}/live/{stream}/{seq}.ts"))
+                .header("Accept", "multipart/mixed")
+                .body(ts.to_vec()),
+        )
         .await
         .unwrap();
-    let status = resp.status().as_u16();
-    let ct = resp
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
-    let body = resp.bytes().await.unwrap();
+    let status = resp.status;
+    let ct = resp.header("content-type").unwrap_or_default().to_owned();
+    let body = resp.body;
     if status != 200 {
         return (
             status,
@@ -219,9 +144,8 @@ pub(crate) async fn push(
     (status, out, String::new())
 }
 
-pub(crate) async fn get_json(client: &reqwest::Client, url: String) -> serde_json::Value {
-    let body = client.get(url).send().await.unwrap().bytes().await.unwrap();
-    serde_json::from_slice(&body).unwrap()
+pub(crate) async fn get_json(http: &Http, url: String) -> serde_json::Value {
+    http.get_json(url).await.unwrap()
 }
 
 /// A gateway talking to an orchestrator by hand: its own signer, sessions by discovery, and

@@ -16,6 +16,7 @@ use reel_node::payments::ChainFacts;
 use reel_node::tasks::Tasks;
 use reel_pm::ticket::ExpirationParams;
 use reel_pm::{PricePerPixel, RecipientConfig, RedeemerConfig, TicketParams};
+use reel_testkit::metrics::metric;
 use reel_types::Wei;
 use tokio_util::sync::CancellationToken;
 
@@ -59,22 +60,10 @@ fn tickets(gw: &Client, info: &proto::OrchestratorInfo, nonces: &[u32]) -> (prot
     (payment, value)
 }
 
-async fn healthz(http: &reqwest::Client, cli: std::net::SocketAddr) -> (u16, serde_json::Value) {
-    let r = http
-        .get(format!("http://{cli}/healthz"))
-        .send()
+async fn healthz(http: &Http, cli: std::net::SocketAddr) -> (u16, serde_json::Value) {
+    http.get_status_json(format!("http://{cli}/healthz"))
         .await
-        .unwrap();
-    let status = r.status().as_u16();
-    (
-        status,
-        serde_json::from_slice(&r.bytes().await.unwrap()).unwrap(),
-    )
-}
-
-fn metric(text: &str, name: &str) -> Option<f64> {
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -110,7 +99,7 @@ async fn c29_full_or_locked_ticket_store_refuses_payments_health_turns_red_then_
     let pay = node.payments.clone().unwrap();
     let orch = node.orchestrator;
     let cli = orch.cli_addr().unwrap();
-    let http = reel_node::rpc::http_client().unwrap();
+    let http = Http::new().unwrap();
     let gw = Client::new(orch.uri(), b"c29");
     let (st, doc) = healthz(&http, cli).await;
     assert_eq!(st, 200, "{doc}");

@@ -27,7 +27,7 @@ use reel_node::tasks::Tasks;
 use reel_node::transcoder::TranscoderSettings;
 use reel_pm::broker::{ReserveInfo, SenderInfo};
 use reel_pm::{RecipientConfig, RedeemerConfig, SenderConfig};
-use reel_types::{Lpt, Ppm, Wei};
+use reel_types::{Lpt, Ppm, Wei, prometheus};
 use tokio_util::sync::CancellationToken;
 
 use super::node_common;
@@ -134,11 +134,9 @@ async fn room_for(p: &Protocol, blocks: u64) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A counter from `/metrics` text; one the node has not shown yet is 0.
 fn metric(text: &str, name: &str) -> f64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix(' ')))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0.0)
+    prometheus::metric(text, name).unwrap_or(0.0)
 }
 
 struct Running {

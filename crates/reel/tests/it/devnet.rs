@@ -1,6 +1,7 @@
 use alloy::providers::Provider;
 use reel_chain::{DevnetFile, connect};
 use reel_contracts::bindings::LivepeerToken;
+use reel_testkit::Wait;
 use std::{
     io::{BufRead, BufReader},
     path::Path,
@@ -99,9 +100,16 @@ async fn devnet_starts_serves_the_token_mines_blocks_and_resumes() -> anyhow::Re
     );
     // --block-time 1: blocks keep coming with no transactions.
     let before = provider.get_block_number().await?;
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let two_more = Wait::new("two more blocks", Duration::from_millis(2500))
+        .until_ok(async || match provider.get_block_number().await {
+            Ok(after) if after < before + 2 => Err(after.to_string()),
+            Ok(after) => Ok(after),
+            Err(e) => Err(e.to_string()),
+        })
+        .await;
+    assert!(two_more.is_ok(), "blocks {before} -> {two_more:?}");
+    // The height the resumed chain must keep: the last one seen before the stop.
     let after = provider.get_block_number().await?;
-    assert!(after >= before + 2, "blocks {before} -> {after}");
 
     let status = devnet.terminate();
     assert!(status.success(), "clean exit on SIGTERM: {status}");

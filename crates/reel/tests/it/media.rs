@@ -5,55 +5,22 @@ use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use reel_testkit::{Wait, wait_until_blocking};
 
 fn ffmpeg(args: &[&str]) {
-    let out = Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-y"])
-        .args(args)
-        .output()
-        .expect("ffmpeg runs (apt install ffmpeg)");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    reel_testkit::media::ffmpeg(args).unwrap();
 }
 
 /// (codec, width, height, frames) of the video stream, by decoding.
 fn probe(target: &str) -> (String, u64, u64, u64) {
-    let out = Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-count_frames",
-            "-select_streams",
-            "v:0",
-            "-show_entries",
-        ])
-        .args([
-            "stream=codec_name,width,height,nb_read_frames",
-            "-of",
-            "json",
-            target,
-        ])
-        .output()
-        .expect("ffprobe runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let s = &v["streams"][0];
+    let v = reel_testkit::media::probe_video(target).unwrap();
     (
-        s["codec_name"].as_str().unwrap_or_default().to_owned(),
-        s["width"].as_u64().unwrap_or(0),
-        s["height"].as_u64().unwrap_or(0),
-        s["nb_read_frames"]
-            .as_str()
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(0),
+        v.codec_name,
+        u64::from(v.width),
+        u64::from(v.height),
+        v.frames,
     )
 }
 
@@ -218,33 +185,24 @@ fn ingest_test_takes_rtmp_and_serves_hls_until_sigterm() {
         "flv",
         &format!("rtmp://{rtmp}/live/cli"),
     ]);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let (status, body) = http_get(&http, "/stream/cli/P144p30fps16x9.m3u8");
-        if status == 200 && body.contains("#EXT-X-ENDLIST") {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no finished playlist: {status} {body}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    Wait::new("a finished playlist", Duration::from_secs(60))
+        .every(Duration::from_millis(100))
+        .until_ok_blocking(|| {
+            let (status, body) = http_get(&http, "/stream/cli/P144p30fps16x9.m3u8");
+            match status == 200 && body.contains("#EXT-X-ENDLIST") {
+                true => Ok(()),
+                false => Err(format!("{status} {body}")),
+            }
+        })
+        .unwrap_or_else(|e| panic!("no finished playlist: {e}"));
     let (codec, w, h, frames) = probe(&format!("http://{http}/stream/cli/P144p30fps16x9.m3u8"));
     assert_eq!((codec.as_str(), w, h, frames), ("h264", 256, 144, 120));
 
     let pid = nix::unistd::Pid::from_raw(child.id() as i32);
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "reel ingest-test did not stop on SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = wait_until_blocking("reel ingest-test to stop", Duration::from_secs(20), || {
+        child.try_wait().unwrap()
+    })
+    .expect("reel ingest-test did not stop on SIGTERM");
     assert!(status.success(), "{status:?}");
 }

@@ -9,6 +9,10 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use reel_testkit::media::Clip;
+use reel_testkit::metrics::metric_or_zero;
+use reel_testkit::{Wait, wait_until_blocking};
+
 use crate::proc_support::{Role, field};
 
 fn host_of(url: &str) -> String {
@@ -65,29 +69,10 @@ fn json(addr: &str, path: &str) -> serde_json::Value {
     serde_json::from_slice(&body).unwrap()
 }
 
+/// A sample of the `/metrics` at `addr`; one the node does not show yet is 0.
 fn metric(addr: &str, name: &str) -> f64 {
     let (_, body) = http(addr, "GET", "/metrics", b"");
-    String::from_utf8_lossy(&body)
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix(name)
-                .and_then(|r| r.strip_prefix(' '))
-                .map(|v| v.trim().parse().unwrap())
-        })
-        .unwrap_or(0.0)
-}
-
-fn ffmpeg(args: &[&str]) {
-    let out = Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-y"])
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    metric_or_zero(&String::from_utf8_lossy(&body), name)
 }
 
 #[test]
@@ -129,18 +114,15 @@ fn a_transcoder_killed_mid_segment_costs_a_retry_not_a_double_charge() {
         "1",
     ]);
     t.banner();
-    let t0 = Instant::now();
-    while json(&ocli, "/status")["transcoders"]
-        .as_array()
-        .unwrap()
-        .is_empty()
-    {
-        assert!(
-            t0.elapsed() < Duration::from_secs(20),
-            "the transcoder did not register"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_until_blocking(
+        "the transcoder to register",
+        Duration::from_secs(20),
+        || {
+            let st = json(&ocli, "/status");
+            (!st["transcoders"].as_array().unwrap().is_empty()).then_some(())
+        },
+    )
+    .expect("the transcoder did not register");
     let gw = gateway(&service);
     let gb = gw.banner();
     let ghttp = host_of(&field(&gb, "play"));
@@ -164,18 +146,16 @@ fn a_transcoder_killed_mid_segment_costs_a_retry_not_a_double_charge() {
     let ghttp2 = ghttp.clone();
     let s1 = seg[1].clone();
     let push = std::thread::spawn(move || http(&ghttp2, "PUT", "/live/killme/1.ts", &s1));
-    let t0 = Instant::now();
-    loop {
-        let st = json(&ocli, "/status");
-        if st["transcoders"][0]["in_flight"] == 1 {
-            break;
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(20),
-            "the task never reached the transcoder"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    Wait::new("the task to reach the transcoder", Duration::from_secs(20))
+        .every(Duration::from_millis(5))
+        .until_ok_blocking(|| {
+            let st = json(&ocli, "/status");
+            match st["transcoders"][0]["in_flight"] == 1 {
+                true => Ok(()),
+                false => Err(st),
+            }
+        })
+        .expect("the task never reached the transcoder");
     t.kill();
     let (st, body) = push.join().unwrap();
     assert_eq!(st, 200, "{}", String::from_utf8_lossy(&body));
@@ -238,17 +218,16 @@ fn a_wrong_secret_stops_the_transcoder_with_a_clear_error() {
         .spawn()
         .unwrap();
     // Never hang the suite: a transcoder that keeps retrying is killed and fails the test.
-    let status = loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            break st;
-        }
-        if t0.elapsed() > Duration::from_secs(15) {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("retried instead of stopping");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let left = Duration::from_secs(15).saturating_sub(t0.elapsed());
+    let status =
+        match wait_until_blocking("the transcoder to stop", left, || child.try_wait().unwrap()) {
+            Ok(st) => st,
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("retried instead of stopping");
+            }
+        };
     assert!(!status.success());
     let out = child.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
@@ -533,7 +512,7 @@ async fn a_killed_orchestrator_redeems_its_tickets_after_restart() {
     let gb = gw.banner();
     let ghttp = host_of(&field(&gb, "play"));
 
-    for (i, ts) in test_pattern_segments(dir.path(), "s", "320x180", 1, 3)
+    for (i, ts) in test_pattern_segments(dir.path(), "s", (320, 180), 1, 3)
         .into_iter()
         .enumerate()
     {
@@ -560,16 +539,19 @@ async fn a_killed_orchestrator_redeems_its_tickets_after_restart() {
     mine(50).await;
     let orch2 = Role::start(&args.iter().map(String::as_str).collect::<Vec<_>>());
     let ocli = host_of(&field(&orch2.banner(), "status"));
-    let t0 = Instant::now();
-    loop {
-        let w = json(&ocli, "/status")["payments"]["winningTickets"].clone();
-        if w["redeemed"] == sent {
-            break;
-        }
-        assert!(t0.elapsed() < Duration::from_secs(60), "not redeemed: {w}");
-        mine(1).await;
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+    // A block per poll keeps the redeemer ticking.
+    Wait::new("every ticket to be redeemed", Duration::from_secs(60))
+        .every(Duration::from_millis(500))
+        .until_ok(async || {
+            let w = json(&ocli, "/status")["payments"]["winningTickets"].clone();
+            if w["redeemed"] == sent {
+                return Ok(());
+            }
+            mine(1).await;
+            Err(w)
+        })
+        .await
+        .expect("not redeemed");
     // The orchestrator has no delegators and keeps every fee; the fee factor rounds down
     // by at most a wei per ticket. The gateway's deposit paid exactly the face values.
     let me = orch_p.from().unwrap();
@@ -618,62 +600,43 @@ fn children_of(pid: u32) -> Vec<u32> {
 
 /// Waits until the orchestrator has `n` worker processes registered.
 fn wait_for_workers(ocli: &str, n: usize) {
-    let t0 = Instant::now();
-    loop {
-        let st = json(ocli, "/status");
-        let workers = st["transcoders"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|t| t["worker"] == true)
-            .count();
-        if workers == n {
-            return;
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(20),
-            "workers never became {n}: {st}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    Wait::new(format!("{n} workers"), Duration::from_secs(20))
+        .every(Duration::from_millis(20))
+        .until_ok_blocking(|| {
+            let st = json(ocli, "/status");
+            let workers = st["transcoders"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|t| t["worker"] == true)
+                .count();
+            match workers == n {
+                true => Ok(()),
+                false => Err(st),
+            }
+        })
+        .unwrap_or_else(|e| panic!("workers never became {n}: {e}"));
 }
 
 /// `count` 2-second segments of a 640×360 test pattern, as `<dir>/<name><i>.ts`.
 fn segments(dir: &Path, name: &str, count: usize) -> Vec<Vec<u8>> {
-    test_pattern_segments(dir, name, "640x360", 2, count)
+    test_pattern_segments(dir, name, (640, 360), 2, count)
 }
 
-/// `count` segments of `secs` seconds of a 30 fps test pattern of `size` ("WxH"), a
+/// `count` segments of `secs` seconds of a 30 fps test pattern (no audio) of `size`, a
 /// keyframe at each segment start, as `<dir>/<name><i>.ts`.
 fn test_pattern_segments(
     dir: &Path,
     name: &str,
-    size: &str,
-    secs: usize,
+    (w, h): (u32, u32),
+    secs: u32,
     count: usize,
 ) -> Vec<Vec<u8>> {
-    let pattern = dir.join(format!("{name}%d.ts"));
-    ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
-        &format!("testsrc2=size={size}:rate=30:duration={}", secs * count),
-        "-c:v",
-        "libx264",
-        "-preset",
-        "ultrafast",
-        "-g",
-        &(30 * secs).to_string(),
-        "-sc_threshold",
-        "0",
-        "-f",
-        "segment",
-        "-segment_time",
-        &secs.to_string(),
-        "-segment_format",
-        "mpegts",
-        pattern.to_str().unwrap(),
-    ]);
+    Clip::new(w, h, f64::from(secs) * count as f64)
+        .gop(30 * secs)
+        .without_audio()
+        .write_segments(dir, name, secs)
+        .unwrap();
     (0..count)
         .map(|i| std::fs::read(dir.join(format!("{name}{i}.ts"))).unwrap())
         .collect()
@@ -780,11 +743,16 @@ fn a_worker_crash_mid_segment_costs_that_segment_and_a_restart() {
     let ghttp2 = net.ghttp.clone();
     let s1 = seg[1].clone();
     let push = std::thread::spawn(move || http(&ghttp2, "PUT", "/live/crash/1.ts", &s1));
-    let t0 = Instant::now();
-    while json(&net.ocli, "/status")["transcoders"][0]["in_flight"] != 1 {
-        assert!(t0.elapsed() < Duration::from_secs(20), "no task in flight");
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    Wait::new("a task in flight", Duration::from_secs(20))
+        .every(Duration::from_millis(5))
+        .until_ok_blocking(|| {
+            let st = json(&net.ocli, "/status");
+            match st["transcoders"][0]["in_flight"] == 1 {
+                true => Ok(()),
+                false => Err(st),
+            }
+        })
+        .expect("no task in flight");
     let workers = children_of(net.orch.child.id());
     assert_eq!(workers.len(), 1, "one worker process: {workers:?}");
     // Twice: Rust's runtime catches a SIGSEGV to report stack overflows, and one sent by
@@ -845,14 +813,15 @@ fn a_poison_stream_is_refused_after_two_worker_crashes() {
     for (i, s) in seg.iter().enumerate() {
         let (st, _) = http(&net.ghttp, "PUT", &format!("/live/poison/{i}.ts"), s);
         assert_ne!(st, 200, "segment {i} of the poison stream");
-        let t0 = Instant::now();
-        while metric(&net.ocli, "reel_transcode_worker_exits_total") < (i + 1) as f64 {
-            assert!(
-                t0.elapsed() < Duration::from_secs(10),
-                "the worker did not die"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        Wait::new(format!("worker exit {}", i + 1), Duration::from_secs(10))
+            .every(Duration::from_millis(20))
+            .until_ok_blocking(
+                || match metric(&net.ocli, "reel_transcode_worker_exits_total") {
+                    n if n < (i + 1) as f64 => Err(n),
+                    _ => Ok(()),
+                },
+            )
+            .expect("the worker did not die");
     }
     // The third segment is refused before it reaches a worker.
     let (st, _) = http(&net.ghttp, "PUT", "/live/poison/2.ts", &seg[0]);
@@ -956,13 +925,15 @@ fn a_hung_worker_is_killed_at_the_task_deadline_and_restarted() {
     let t0 = Instant::now();
     let (st, _) = http(&net.ghttp, "PUT", "/live/stuck/0.ts", &seg[0]);
     assert_ne!(st, 200);
-    while metric(&net.ocli, "reel_transcode_worker_exits_total") < 1.0 {
-        assert!(
-            t0.elapsed() < Duration::from_secs(20),
-            "the hung worker was not killed"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let left = Duration::from_secs(20).saturating_sub(t0.elapsed());
+    Wait::new("the hung worker to be killed", left)
+        .until_ok_blocking(
+            || match metric(&net.ocli, "reel_transcode_worker_exits_total") {
+                n if n < 1.0 => Err(n),
+                _ => Ok(()),
+            },
+        )
+        .expect("the hung worker was not killed");
     assert!(
         t0.elapsed() >= Duration::from_secs(8),
         "killed at the deadline, not before: {:?}",

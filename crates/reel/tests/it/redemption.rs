@@ -34,6 +34,8 @@ use reel_pm::{
     PricePerPixel, Sender, SenderChainView, SenderConfig, Store, TicketBroker, TicketParams,
     TicketState,
 };
+use reel_testkit::http::Http;
+use reel_testkit::{Wait, metrics, wait_until};
 use reel_types::{Lpt, Wei};
 
 use crate::chain_support::reel_ok;
@@ -280,18 +282,14 @@ impl Orch {
 
     /// Waits until the process dies of its fail point (SIGABRT).
     async fn aborted(&mut self, what: &str) {
-        let t0 = Instant::now();
-        loop {
-            if let Some(st) = self.0.child.try_wait().unwrap() {
-                assert_eq!(st.signal(), Some(SIGABRT), "{what}: ended with {st}");
-                return;
-            }
-            assert!(
-                t0.elapsed() < Duration::from_secs(30),
-                "{what}: never reached its fail point"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let st = wait_until(
+            &format!("{what} to reach its fail point"),
+            Duration::from_secs(30),
+            async || self.0.child.try_wait().unwrap(),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{what}: never reached its fail point: {e}"));
+        assert_eq!(st.signal(), Some(SIGABRT), "{what}: ended with {st}");
     }
 }
 
@@ -390,32 +388,30 @@ impl Payer {
     }
 }
 
-async fn status(http: &reqwest::Client, url: &str) -> serde_json::Value {
-    let body = http.get(url).send().await.unwrap().bytes().await.unwrap();
-    serde_json::from_slice(&body).unwrap()
+async fn status(http: &Http, url: &str) -> serde_json::Value {
+    http.get_json(url).await.unwrap()
 }
 
 /// Waits until the orchestrator at `status_url` has redeemed `n` tickets, mining a block
 /// now and then so that its redeemer keeps ticking.
 async fn await_redeemed(net: &Net, status_url: &str, n: u64, what: &str) {
-    let http = reel_node::rpc::http_client().unwrap();
-    let t0 = Instant::now();
+    let http = Http::new().unwrap();
     let mut last_mine = Instant::now();
-    loop {
-        let w = status(&http, status_url).await["payments"]["winningTickets"].clone();
-        if w["redeemed"] == n {
-            return;
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(60),
-            "{what}: not all redeemed: {w}"
-        );
-        if last_mine.elapsed() > Duration::from_secs(1) {
-            net.mine(1).await;
-            last_mine = Instant::now();
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    Wait::new(format!("{what}: {n} redeemed"), Duration::from_secs(60))
+        .every(Duration::from_millis(100))
+        .until_ok(async || {
+            let w = status(&http, status_url).await["payments"]["winningTickets"].clone();
+            if w["redeemed"] == n {
+                return Ok(());
+            }
+            if last_mine.elapsed() > Duration::from_secs(1) {
+                net.mine(1).await;
+                last_mine = Instant::now();
+            }
+            Err(w)
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{what}: not all redeemed: {e}"));
 }
 
 /// Everything the chain and the orchestrator's database say after a run: every stored
@@ -593,7 +589,7 @@ async fn a_thousand_tickets_over_http_are_redeemed_and_withdrawn_to_the_wei() {
     let from_block = net.next_block().await;
     let o = Orch::start(&args, None);
     let started = o.started().unwrap();
-    let http = reel_node::rpc::http_client().unwrap();
+    let http = Http::new().unwrap();
 
     let t0 = Instant::now();
     let mut s = payer.session(&started.service).await;
@@ -681,7 +677,7 @@ async fn a_locked_ticket_database_refuses_the_payment_until_it_is_free_then_pays
     let orch = Orch::start(&net.orch_args(&data, &ev_s, &ev_s), None);
     let started = orch.started().expect("the orchestrator starts");
     let cli = started.status.trim_end_matches("/status").to_owned();
-    let http = reel_node::rpc::http_client().unwrap();
+    let http = Http::new().unwrap();
     assert_eq!(healthz(&http, &cli).await.0, 200);
 
     let s = payer.session(&started.service).await;
@@ -723,11 +719,14 @@ async fn a_locked_ticket_database_refuses_the_payment_until_it_is_free_then_pays
     // The lock is gone: the probe (every 5 s) turns the check green without a payment.
     side.execute_batch("COMMIT").unwrap();
     drop(side);
-    let t0 = Instant::now();
-    while healthz(&http, &cli).await.0 != 200 {
-        assert!(t0.elapsed() < Duration::from_secs(15), "still red");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    Wait::new("/healthz to turn green", Duration::from_secs(15))
+        .every(Duration::from_millis(200))
+        .until_ok(async || match healthz(&http, &cli).await {
+            (200, _) => Ok(()),
+            red => Err(red),
+        })
+        .await
+        .expect("still red");
     assert_eq!(metric(&http, &cli, "reel_ticket_store_healthy").await, 1.0);
     // The very same payment: stored and credited once; a third copy is a replay.
     assert_eq!(payer.post(&s, &payment, 0).await.unwrap().0, 200);
@@ -745,28 +744,16 @@ async fn a_locked_ticket_database_refuses_the_payment_until_it_is_free_then_pays
 }
 
 /// `/healthz` on a CLI address (`http://host:port`): (status, document).
-async fn healthz(http: &reqwest::Client, cli: &str) -> (u16, serde_json::Value) {
-    let r = http.get(format!("{cli}/healthz")).send().await.unwrap();
-    let code = r.status().as_u16();
-    (
-        code,
-        serde_json::from_slice(&r.bytes().await.unwrap()).unwrap(),
-    )
+async fn healthz(http: &Http, cli: &str) -> (u16, serde_json::Value) {
+    http.get_status_json(format!("{cli}/healthz"))
+        .await
+        .unwrap()
 }
 
 /// A sample from `/metrics` on a CLI address.
-async fn metric(http: &reqwest::Client, cli: &str, name: &str) -> f64 {
-    let text = http
-        .get(format!("{cli}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no {name} in {text}"))
+async fn metric(http: &Http, cli: &str, name: &str) -> f64 {
+    let text = http.metrics(cli).await.unwrap();
+    metrics::metric(&text, name).unwrap_or_else(|| panic!("no {name} in {text}"))
 }
 
 /// `kill -9` between broadcast and receipt: the chain stops mining, the orchestrator
@@ -820,27 +807,45 @@ async fn killed_between_broadcast_and_receipt_no_nonce_sticks_and_nothing_pays_t
         let k = net.keeper.clone();
         tokio::spawn(async move { k.initialize_round().await })
     };
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Mined once it is in the mempool.
+    let keeper = net.keeper.from().unwrap();
+    Wait::new(
+        "the keeper's initializeRound in the mempool",
+        Duration::from_secs(10),
+    )
+    .every(Duration::from_millis(20))
+    .until_ok(async || {
+        let latest = p.get_transaction_count(keeper).latest().await.unwrap();
+        let pending = p.get_transaction_count(keeper).pending().await.unwrap();
+        match pending > latest {
+            true => Ok(()),
+            false => Err((latest, pending)),
+        }
+    })
+    .await
+    .unwrap();
     rpc("anvil_mine", serde_json::json!([1])).await;
     init.await.unwrap().unwrap();
     let round_status = net.keeper.round_status().await.unwrap();
     let round = round_status.round;
-    let http = reel_node::rpc::http_client().unwrap();
-    let t0 = Instant::now();
-    loop {
+    let http = Http::new().unwrap();
+    Wait::new(
+        "every redemption and the reward broadcast",
+        Duration::from_secs(60),
+    )
+    .every(Duration::from_millis(100))
+    .until_ok(async || {
         let latest = p.get_transaction_count(me).latest().await.unwrap();
         let pending = p.get_transaction_count(me).pending().await.unwrap();
         let w = status(&http, &started.status).await["payments"]["winningTickets"].clone();
         // Every redemption and the reward are out.
         if w["submitted"] == winners && pending > latest + winners {
-            break;
+            return Ok(());
         }
-        assert!(
-            t0.elapsed() < Duration::from_secs(60),
-            "not all broadcast: {w}, nonces {latest}/{pending}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        Err(format!("{w}, nonces {latest}/{pending}"))
+    })
+    .await
+    .expect("not all broadcast");
     o.0.kill(); // SIGKILL
     drop(o);
 
@@ -851,15 +856,18 @@ async fn killed_between_broadcast_and_receipt_no_nonce_sticks_and_nothing_pays_t
     rpc("evm_setAutomine", serde_json::json!([true])).await;
     rpc("anvil_mine", serde_json::json!([1])).await;
     await_redeemed(&net, &started.status, winners, "killed mid-flight").await;
-    let t0 = Instant::now();
-    while net.orch.transcoder(me).await.unwrap().last_reward_round < round {
-        assert!(
-            t0.elapsed() < Duration::from_secs(30),
-            "no reward in {round}"
-        );
-        net.mine(1).await;
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    Wait::new(format!("a reward in {round}"), Duration::from_secs(30))
+        .every(Duration::from_millis(200))
+        .until_ok(async || {
+            let last = net.orch.transcoder(me).await.unwrap().last_reward_round;
+            if last >= round {
+                return Ok(());
+            }
+            net.mine(1).await;
+            Err(last)
+        })
+        .await
+        .unwrap_or_else(|e| panic!("no reward in {round}: {e}"));
     // Give the restarted node a few blocks to show any duplicate it might send.
     net.mine(3).await;
     tokio::time::sleep(Duration::from_secs(2)).await;

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use alloy::providers::Provider;
 use alloy::signers::local::PrivateKeySigner;
 use reel_chain::{DevnetFile, Protocol};
+use reel_testkit::Wait;
 use reel_types::{Lpt, Ppm};
 
 use crate::proc_support::{Role, field};
@@ -23,18 +24,18 @@ fn sigterm(role: &Role) {
 
 /// Waits for `role` to exit; its status and how long it took.
 fn exit_within(role: &mut Role, what: &str, since: Instant) -> Duration {
-    loop {
-        if let Some(status) = role.child.try_wait().unwrap() {
-            assert!(status.success(), "{what} exited with {status}");
-            return since.elapsed();
-        }
-        assert!(
-            since.elapsed() < DEADLINE * 3,
-            "{what} still running {:?} after SIGTERM",
-            since.elapsed()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let left = (DEADLINE * 3).saturating_sub(since.elapsed());
+    let status = Wait::new(format!("{what} to exit"), left)
+        .every(Duration::from_millis(20))
+        .until_blocking(|| role.child.try_wait().unwrap())
+        .unwrap_or_else(|e| {
+            panic!(
+                "{what} still running {:?} after SIGTERM: {e}",
+                since.elapsed()
+            )
+        });
+    assert!(status.success(), "{what} exited with {status}");
+    since.elapsed()
 }
 
 async fn pending_txs(rpc: &str) -> u64 {
@@ -149,14 +150,14 @@ async fn every_role_and_the_devnet_exit_within_5_s_of_sigterm_with_transactions_
     p.raw_request::<_, ()>("anvil_mine".into(), (to_next,))
         .await
         .unwrap();
-    let t0 = Instant::now();
-    while pending_txs(&rpc).await < 1 {
-        assert!(
-            t0.elapsed() < Duration::from_secs(20),
-            "the keepers did not send"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    Wait::new("a keeper transaction pending", Duration::from_secs(20))
+        .every(Duration::from_millis(100))
+        .until_ok(async || match pending_txs(&rpc).await {
+            0 => Err(0),
+            _ => Ok(()),
+        })
+        .await
+        .expect("the keepers did not send");
 
     let since = Instant::now();
     for r in [&devnet, &o, &t, &g] {
