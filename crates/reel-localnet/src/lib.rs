@@ -1,114 +1,42 @@
-//! A whole reel network in one process, for tests and benches: an anvil devnet with the
-//! protocol deployed, orchestrators that bonded, set their terms, registered their service
-//! URI and take tickets, and a gateway paying from its deposit, all started with the
-//! node builders the binary uses (`reel_node::node`).
+//! A whole reel network in one process, used by `reel devnet --demo` and by the tests and
+//! benches: an anvil devnet with the protocol deployed, orchestrators that bonded, set their
+//! terms, registered their service URI and take tickets (optionally transcoding on a remote
+//! transcoder), delegators bonded to them, and a gateway paying from its deposit, all
+//! started with the node builders the binary uses (`reel_node::node`). Optionally the chain
+//! then runs on a block timer with keepers moving rounds and calling `reward()`.
 //!
 //! Separate from `reel-testkit` because it needs `reel-node`: the kit stays usable by the
-//! crates below it.
+//! crates below it. It enables no test-only feature of the crates it uses: the binary
+//! depends on it.
 //!
 //! Accounts: 0 moves the chain (mines, initialises rounds), 1..=n are the orchestrators in
-//! the order given, n + 1 is the gateway.
+//! the order given, then the delegators in the order given, then the gateway.
+
+mod error;
+mod spec;
 
 use std::sync::Arc;
 
+use alloy::providers::Provider;
 use alloy::signers::local::PrivateKeySigner;
-use reel_chain::{ChainConfig, ChainError, Devnet, DevnetError, DevnetOptions, Protocol};
+use reel_chain::{
+    ChainConfig, Devnet, DevnetOptions, Protocol, SenderConfig as TxConfig, TxSender,
+};
 use reel_node::NodeError;
 use reel_node::chain::ProtocolFacts;
-use reel_node::gateway::GatewaySettings;
 use reel_node::gateway::discovery::ListSource;
+use reel_node::metrics::Registry;
 use reel_node::node::{GatewayBuilder, GatewayNode, OrchestratorBuilder};
-use reel_node::orchestrator::{OrchestratorSettings, RunningOrchestrator};
+use reel_node::orchestrator::RunningOrchestrator;
 use reel_node::payments::{FactsSource, OrchPayments};
 use reel_node::tasks::Tasks;
 use reel_pm::broker::{ReserveInfo, SenderInfo};
-use reel_pm::{RecipientConfig, RedeemerConfig, SenderConfig};
-use reel_types::{Lpt, Ppm, Wei};
+use reel_types::Wei;
 use tokio_util::sync::CancellationToken;
 
-/// Starting a local network failed.
-#[derive(Debug, thiserror::Error)]
-pub enum LocalNetError {
-    /// The devnet did not start.
-    #[error("devnet: {0}")]
-    Devnet(#[from] DevnetError),
-    /// A chain call failed.
-    #[error("{what}: {source}")]
-    Chain {
-        /// What was being done.
-        what: String,
-        /// The error.
-        #[source]
-        source: ChainError,
-    },
-    /// A node did not start or register.
-    #[error("{what}: {source}")]
-    Node {
-        /// What was being done.
-        what: String,
-        /// The error.
-        #[source]
-        source: NodeError,
-    },
-    /// The devnet has too few accounts for the roles asked for.
-    #[error("{roles} roles need {needed} devnet accounts, the devnet has {have}")]
-    Accounts {
-        /// Orchestrators and the gateway, plus the account that moves the chain.
-        roles: usize,
-        /// Accounts needed.
-        needed: usize,
-        /// Accounts the devnet options give.
-        have: usize,
-    },
-    /// A devnet key is not a valid secp256k1 key.
-    #[error("devnet account {0}: not a valid key")]
-    Key(usize),
-}
-
-fn chain(what: impl Into<String>) -> impl FnOnce(ChainError) -> LocalNetError {
-    let what = what.into();
-    move |source| LocalNetError::Chain { what, source }
-}
-
-fn node(what: impl Into<String>) -> impl FnOnce(NodeError) -> LocalNetError {
-    let what = what.into();
-    move |source| LocalNetError::Node { what, source }
-}
-
-/// One orchestrator: its stake and terms on chain, its node settings and payment terms.
-#[derive(Debug)]
-pub struct OrchestratorSpec {
-    /// Self-bonded stake.
-    pub stake: Lpt,
-    /// Reward cut.
-    pub reward_cut: Ppm,
-    /// Fee share.
-    pub fee_share: Ppm,
-    /// The node's settings (addresses, price, data directory).
-    pub settings: OrchestratorSettings,
-    /// How it issues ticket params and validates tickets.
-    pub recipient: RecipientConfig,
-    /// How it redeems winners.
-    pub redeemer: RedeemerConfig,
-    /// The float it gives a sender whose deposit it has not read yet.
-    pub unverified_max_float: Wei,
-}
-
-/// The gateway: its settings, payment limits and what it deposits.
-#[derive(Debug)]
-pub struct GatewaySpec {
-    /// The node's settings (addresses, ladder, selection weights).
-    pub settings: GatewaySettings,
-    /// Ticket limits.
-    pub sender: SenderConfig,
-    /// Funded into the TicketBroker before the gateway starts.
-    pub deposit: Wei,
-    /// Funded as the reserve.
-    pub reserve: Wei,
-    /// Orchestrators from this network's list (their URIs) instead of the chain's pool:
-    /// for orchestrators a test keeps out of the pool's draw.
-    pub listed_only: bool,
-}
+pub use error::LocalNetError;
+use error::{chain, node};
+pub use spec::{DelegatorSpec, GatewaySpec, NetworkSpec, OrchestratorSpec, TranscoderSpec};
 
 /// A running orchestrator of the network.
 #[derive(Debug)]
@@ -123,7 +51,16 @@ pub struct LocalOrchestrator {
     pub registration: String,
 }
 
-/// The network: the devnet, its orchestrators and gateway. Stop it with
+/// A delegator of the network.
+#[derive(Debug)]
+pub struct LocalDelegator {
+    /// Its account on the chain.
+    pub protocol: Protocol,
+    /// The orchestrator it bonded to, as an index into the network's orchestrators.
+    pub to: usize,
+}
+
+/// The network: the devnet, its orchestrators, delegators and gateway. Stop it with
 /// [`LocalNetwork::stop`]; the nodes stop with the token given at start too.
 #[derive(Debug)]
 pub struct LocalNetwork {
@@ -133,24 +70,52 @@ pub struct LocalNetwork {
     pub config: ChainConfig,
     /// The orchestrators, in the order given.
     pub orchestrators: Vec<LocalOrchestrator>,
+    /// The delegators, in the order given.
+    pub delegators: Vec<LocalDelegator>,
     /// The gateway's account on the chain.
     pub gateway_protocol: Option<Protocol>,
     /// The gateway node.
     pub gateway: Option<GatewayNode>,
+    tx: TxConfig,
+    /// The keepers and remote transcoders.
+    tasks: Tasks,
     shutdown: CancellationToken,
 }
 
 impl LocalNetwork {
-    /// Starts the devnet, then each orchestrator (bonded, terms set, registered early in a
-    /// round so that it is active in the next), then moves to the next round and, with a
-    /// gateway, funds and starts it. The nodes stop when `shutdown` is cancelled.
+    /// [`LocalNetwork::launch`] with these orchestrators and gateway only, default
+    /// transaction timings, a block per transaction and no keepers.
     pub async fn start(
         options: DevnetOptions,
         orchestrators: Vec<OrchestratorSpec>,
         gateway: Option<GatewaySpec>,
         shutdown: &CancellationToken,
     ) -> Result<Self, LocalNetError> {
-        let roles = orchestrators.len().saturating_add(1);
+        Self::launch(options, NetworkSpec::new(orchestrators, gateway), shutdown).await
+    }
+
+    /// Starts the devnet, then each orchestrator (and its remote transcoder; bonded, terms
+    /// set, registered early in a round so that it is active in the next), bonds the
+    /// delegators, then moves to the next round and, with a gateway, funds and starts it.
+    /// Last, the block timer and keepers the spec asks for. The nodes stop when `shutdown`
+    /// is cancelled.
+    pub async fn launch(
+        options: DevnetOptions,
+        spec: NetworkSpec,
+        shutdown: &CancellationToken,
+    ) -> Result<Self, LocalNetError> {
+        let NetworkSpec {
+            orchestrators,
+            delegators,
+            gateway,
+            tx,
+            block_time,
+            keepers,
+        } = spec;
+        let roles = orchestrators
+            .len()
+            .saturating_add(delegators.len())
+            .saturating_add(1);
         let needed = roles.saturating_add(1);
         if options.accounts < needed {
             return Err(LocalNetError::Accounts {
@@ -159,21 +124,25 @@ impl LocalNetwork {
                 have: options.accounts,
             });
         }
+        if let Some((n, d)) = delegators
+            .iter()
+            .enumerate()
+            .find(|(_, d)| d.to >= orchestrators.len())
+        {
+            return Err(LocalNetError::NoSuchOrchestrator {
+                delegator: n,
+                to: d.to,
+                have: orchestrators.len(),
+            });
+        }
         let devnet = Devnet::start(options).await?;
         let f = devnet.file().clone();
         let config = devnet.chain_config();
-        let key = |i: usize| -> Result<PrivateKeySigner, LocalNetError> {
-            let a = f.accounts.get(i).ok_or(LocalNetError::Key(i))?;
-            PrivateKeySigner::from_bytes(&a.private_key).map_err(|_| LocalNetError::Key(i))
-        };
-        let connect = async |i: usize| {
-            Protocol::connect(&config, Some(key(i)?))
-                .await
-                .map_err(chain(format!("connecting account {i}")))
-        };
+        let tasks = Tasks::with_shutdown(shutdown.clone());
+        let connect = async |i: usize| connect_as(&f, &config, &tx, i).await;
         let eth_signer = |i: usize| -> Result<reel_net::EthSigner, LocalNetError> {
-            reel_net::EthSigner::from_bytes(&key(i)?.to_bytes().0)
-                .map_err(|_| LocalNetError::Key(i))
+            let a = f.accounts.get(i).ok_or(LocalNetError::Key(i))?;
+            reel_net::EthSigner::from_bytes(&a.private_key.0).map_err(|_| LocalNetError::Key(i))
         };
 
         // Registered early in a round: its last blocks are locked.
@@ -183,18 +152,13 @@ impl LocalNetwork {
         for (n, spec) in orchestrators.into_iter().enumerate() {
             let i = n.saturating_add(1);
             let p = connect(i).await?;
-            p.ensure_round_initialized()
-                .await
-                .map_err(chain("initialising the round"))?;
-            let me = p.from().map_err(chain("the orchestrator's address"))?;
-            p.bond(spec.stake, me)
-                .await
-                .map_err(chain(format!("orchestrator {i} bonding")))?;
-            p.set_transcoder(spec.reward_cut, spec.fee_share)
-                .await
-                .map_err(chain(format!("orchestrator {i} setting its terms")))?;
+            let mut settings = spec.settings;
+            if let Some(t) = &spec.transcoder {
+                settings.local_transcode = false;
+                settings.orch_secret = Some(t.secret.clone());
+            }
             // One sender for the account: the redeemer's transactions and the caller's share it.
-            let started = OrchestratorBuilder::new(spec.settings)
+            let started = OrchestratorBuilder::new(settings)
                 .signer(eth_signer(i)?)
                 .chain(p.clone())
                 .payments(spec.recipient, spec.redeemer, spec.unverified_max_float)
@@ -210,6 +174,25 @@ impl LocalNetwork {
                     source: NodeError::Config("started without payments".into()),
                 })?;
             let node_ = started.orchestrator;
+            if let Some(t) = spec.transcoder {
+                let t = t.settings(node_.uri().clone());
+                let stop = shutdown.clone();
+                tasks.spawn("transcoder", async move {
+                    if let Err(e) = reel_node::transcoder::run(t, Registry::new(), stop).await {
+                        tracing::error!(error = %e, "remote transcoder stopped");
+                    }
+                });
+            }
+            // Bond, terms and URI in one round: an orchestrator registered across a round
+            // boundary would turn active half way.
+            room_for(&devnet, &p, 6).await?;
+            let me = p.from().map_err(chain("the orchestrator's address"))?;
+            p.bond(spec.stake, me)
+                .await
+                .map_err(chain(format!("orchestrator {i} bonding")))?;
+            p.set_transcoder(spec.reward_cut, spec.fee_share)
+                .await
+                .map_err(chain(format!("orchestrator {i} setting its terms")))?;
             let registration = reel_node::chain::ensure_service_uri(&p, node_.uri())
                 .await
                 .map_err(node(format!("registering orchestrator {i}")))?;
@@ -218,6 +201,24 @@ impl LocalNetwork {
                 node: node_,
                 payments,
                 registration,
+            });
+        }
+        let mut dels = Vec::new();
+        for (n, d) in delegators.into_iter().enumerate() {
+            let i = orchs.len().saturating_add(n).saturating_add(1);
+            let p = connect(i).await?;
+            let to = orchs.get(d.to).ok_or(LocalNetError::NoSuchOrchestrator {
+                delegator: n,
+                to: d.to,
+                have: orchs.len(),
+            })?;
+            room_for(&devnet, &p, 3).await?;
+            p.bond(d.stake, to.node.address())
+                .await
+                .map_err(chain(format!("delegator {i} bonding")))?;
+            dels.push(LocalDelegator {
+                protocol: p,
+                to: d.to,
             });
         }
         next_round(&devnet, &mover).await?;
@@ -233,16 +234,29 @@ impl LocalNetwork {
         let (gateway_protocol, gateway) = match gateway {
             None => (None, None),
             Some(spec) => {
-                let i = orchs.len().saturating_add(1);
+                let i = orchs.len().saturating_add(dels.len()).saturating_add(1);
                 let gp = connect(i).await?;
-                gp.fund_deposit_and_reserve(spec.deposit, spec.reserve)
-                    .await
-                    .map_err(chain("funding the gateway"))?;
-                // Read from the TicketBroker once started: nothing is assumed.
-                let unused = SenderInfo {
-                    deposit: Wei::ZERO,
-                    withdraw_round: 0,
-                    reserve: ReserveInfo::default(),
+                // Without a TicketBroker there is nothing to fund: the gateway then takes
+                // the deposit and reserve asked for as given.
+                let assumed = if gp.contracts().ticket_broker.is_zero() {
+                    SenderInfo {
+                        deposit: spec.deposit,
+                        withdraw_round: 0,
+                        reserve: ReserveInfo {
+                            funds_remaining: spec.reserve,
+                            claimed_in_current_round: Wei::ZERO,
+                        },
+                    }
+                } else {
+                    gp.fund_deposit_and_reserve(spec.deposit, spec.reserve)
+                        .await
+                        .map_err(chain("funding the gateway"))?;
+                    // Read from the TicketBroker once started: nothing is assumed.
+                    SenderInfo {
+                        deposit: Wei::ZERO,
+                        withdraw_round: 0,
+                        reserve: ReserveInfo::default(),
+                    }
                 };
                 let mut builder = GatewayBuilder::new(spec.settings)
                     .signer(eth_signer(i)?)
@@ -251,8 +265,10 @@ impl LocalNetwork {
                     let uris = orchs.iter().map(|o| o.node.uri().clone()).collect();
                     builder = builder.source(Arc::new(ListSource(uris)));
                 }
+                // Its own token: stopped first, it sends no segment to a stopping
+                // orchestrator.
                 let g = builder
-                    .payments(spec.sender, unused)
+                    .payments(spec.sender, assumed)
                     .tasks(Tasks::with_shutdown(shutdown.child_token()))
                     .start()
                     .await
@@ -260,29 +276,39 @@ impl LocalNetwork {
                 (Some(gp), Some(g))
             }
         };
+        if let Some(secs) = block_time {
+            mover
+                .provider()
+                .raw_request::<_, ()>("evm_setIntervalMining".into(), (secs,))
+                .await
+                .map_err(|source| LocalNetError::Rpc {
+                    method: "evm_setIntervalMining",
+                    source,
+                })?;
+        }
+        if let Some(poll) = keepers {
+            for o in &orchs {
+                reel_node::chain::spawn_keeper(&tasks, o.protocol.clone(), true, false, poll);
+            }
+            reel_node::chain::spawn_keeper(&tasks, mover.clone(), false, true, poll);
+        }
         Ok(Self {
             devnet,
             config,
             orchestrators: orchs,
+            delegators: dels,
             gateway_protocol,
             gateway,
+            tx,
+            tasks,
             shutdown: shutdown.clone(),
         })
     }
 
-    /// A connection as devnet account `i` (0 moves the chain).
+    /// A connection as devnet account `i` (0 moves the chain), sending with the network's
+    /// transaction timings.
     pub async fn account(&self, i: usize) -> Result<Protocol, LocalNetError> {
-        let a = self
-            .devnet
-            .file()
-            .accounts
-            .get(i)
-            .ok_or(LocalNetError::Key(i))?;
-        let key =
-            PrivateKeySigner::from_bytes(&a.private_key).map_err(|_| LocalNetError::Key(i))?;
-        Protocol::connect(&self.config, Some(key))
-            .await
-            .map_err(chain(format!("connecting account {i}")))
+        connect_as(self.devnet.file(), &self.config, &self.tx, i).await
     }
 
     /// The signer of devnet account `i`, as a node signs.
@@ -296,18 +322,36 @@ impl LocalNetwork {
         reel_net::EthSigner::from_bytes(&a.private_key.0).map_err(|_| LocalNetError::Key(i))
     }
 
-    /// Stops the nodes (gateway first), then the devnet.
+    /// Stops the gateway first (so that it sends nothing to a stopping orchestrator), then
+    /// the orchestrators, keepers and transcoders, then the devnet.
     pub async fn stop(self) -> Result<(), LocalNetError> {
-        self.shutdown.cancel();
         if let Some(g) = self.gateway {
             g.stop().await;
         }
+        self.shutdown.cancel();
         for o in self.orchestrators {
             o.node.stop().await;
         }
+        self.tasks.shutdown().await;
         self.devnet.shutdown().await?;
         Ok(())
     }
+}
+
+async fn connect_as(
+    f: &reel_chain::DevnetFile,
+    config: &ChainConfig,
+    tx: &TxConfig,
+    i: usize,
+) -> Result<Protocol, LocalNetError> {
+    let a = f.accounts.get(i).ok_or(LocalNetError::Key(i))?;
+    let key = PrivateKeySigner::from_bytes(&a.private_key).map_err(|_| LocalNetError::Key(i))?;
+    let what = || format!("connecting account {i}");
+    let sender =
+        TxSender::new(&config.rpc_url, config.chain_id, key, tx.clone()).map_err(chain(what()))?;
+    Protocol::with_sender(config, Some(sender))
+        .await
+        .map_err(chain(what()))
 }
 
 /// Mines to the start of the next round and initialises it from `mover`'s account.
@@ -320,8 +364,30 @@ async fn next_round(devnet: &Devnet, mover: &Protocol) -> Result<(), LocalNetErr
     Ok(())
 }
 
+/// Moves to a fresh round unless `blocks` more transactions (one block each) fit before
+/// the current round's locked tail; either way the round is initialised.
+async fn room_for(devnet: &Devnet, p: &Protocol, blocks: u64) -> Result<(), LocalNetError> {
+    let s = p.round_status().await.map_err(chain("reading the round"))?;
+    let left = s
+        .start_block
+        .saturating_add(s.length)
+        .saturating_sub(s.block);
+    if s.locked || left < blocks.saturating_add(3) {
+        next_round(devnet, p).await
+    } else {
+        p.ensure_round_initialized()
+            .await
+            .map_err(chain("initialising the round"))?;
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use reel_node::orchestrator::OrchestratorSettings;
+    use reel_pm::{RecipientConfig, RedeemerConfig};
+    use reel_types::Lpt;
+
     use super::*;
 
     #[tokio::test]
@@ -338,6 +404,7 @@ mod tests {
             recipient: RecipientConfig::default(),
             redeemer: RedeemerConfig::default(),
             unverified_max_float: Wei::ZERO,
+            transcoder: None,
         };
         let err = LocalNetwork::start(
             DevnetOptions::ephemeral(dir.path(), 2),

@@ -158,6 +158,7 @@ async fn a_test_only_kind_runs_paid_end_to_end_through_the_job_interface() {
         },
         redeemer: RedeemerConfig::default(),
         unverified_max_float: Wei::from_whole(1),
+        transcoder: None,
     };
     // The gateway buys "reverse" from that orchestrator, paying with tickets from its
     // deposit.

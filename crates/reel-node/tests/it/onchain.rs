@@ -58,6 +58,7 @@ async fn discovery_from_the_pool_stake_weighted_selection_and_paid_segments() {
                 },
                 redeemer: RedeemerConfig::default(),
                 unverified_max_float: wei(EV),
+                transcoder: None,
             }
         })
         .collect();

@@ -7,25 +7,18 @@
 //! rewards of every orchestrator and delegator.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use alloy::primitives::{Address, U256};
-use alloy::providers::Provider;
-use alloy::signers::local::PrivateKeySigner;
 use anyhow::Context;
-use reel_chain::{
-    ChainConfig, Devnet, DevnetOptions, Protocol, SenderConfig as TxConfig, TxSender,
-};
+use reel_chain::{DevnetOptions, SenderConfig as TxConfig};
 use reel_contracts::ProtocolParams;
+use reel_localnet::{
+    DelegatorSpec, GatewaySpec, LocalDelegator, LocalNetwork, LocalOrchestrator, NetworkSpec,
+    OrchestratorSpec, TranscoderSpec,
+};
 use reel_node::gateway::GatewaySettings;
-use reel_node::metrics::Registry;
-use reel_node::node::{GatewayBuilder, OrchestratorBuilder};
-use reel_node::orchestrator::{OrchestratorSettings, RunningOrchestrator};
-use reel_node::payments::OrchPayments;
-use reel_node::tasks::Tasks;
-use reel_node::transcoder::TranscoderSettings;
-use reel_pm::broker::{ReserveInfo, SenderInfo};
+use reel_node::orchestrator::OrchestratorSettings;
 use reel_pm::{RecipientConfig, RedeemerConfig, SenderConfig};
 use reel_types::{Lpt, Ppm, Wei, prometheus};
 use tokio_util::sync::CancellationToken;
@@ -39,10 +32,10 @@ pub(crate) struct DemoArgs {
     pub(crate) run_for: Option<Duration>,
 }
 
-/// One orchestrator of the demo.
+/// One orchestrator of the demo. The accounts follow reel-localnet's order: the
+/// orchestrators, then the delegators, then the gateway.
 struct OrchSpec {
     name: &'static str,
-    account: usize,
     stake: u64,
     reward_cut: &'static str,
     fee_share: &'static str,
@@ -54,7 +47,6 @@ struct OrchSpec {
 const ORCHS: [OrchSpec; 3] = [
     OrchSpec {
         name: "O1",
-        account: 1,
         stake: 3000,
         reward_cut: "10",
         fee_share: "50",
@@ -63,7 +55,6 @@ const ORCHS: [OrchSpec; 3] = [
     },
     OrchSpec {
         name: "O2",
-        account: 2,
         stake: 2000,
         reward_cut: "25",
         fee_share: "75",
@@ -72,7 +63,6 @@ const ORCHS: [OrchSpec; 3] = [
     },
     OrchSpec {
         name: "O3",
-        account: 3,
         stake: 1000,
         reward_cut: "5",
         fee_share: "25",
@@ -80,9 +70,8 @@ const ORCHS: [OrchSpec; 3] = [
         remote: false,
     },
 ];
-/// (account, LPT, delegate index in ORCHS)
-const DELEGATORS: [(usize, u64, usize); 2] = [(4, 1500, 0), (5, 1000, 2)];
-const GATEWAY: usize = 6;
+/// (LPT, delegate index in ORCHS)
+const DELEGATORS: [(u64, usize); 2] = [(1500, 0), (1000, 2)];
 const ROUND_LENGTH: u64 = 12;
 /// One ticket is worth about one segment; one in five wins.
 const TICKET_EV: u64 = 200_000_000_000_000;
@@ -111,39 +100,9 @@ fn cut(decimal: &str, places: usize) -> String {
 /// The streams pushed at once: each stream picks its own orchestrator.
 const STREAMS: [&str; 3] = ["demo-a", "demo-b", "demo-c"];
 
-async fn mine_to_next_round(p: &Protocol) -> anyhow::Result<()> {
-    let s = p.round_status().await?;
-    let blocks = (s.start_block + s.length).saturating_sub(s.block).max(1);
-    p.provider()
-        .raw_request::<_, ()>("anvil_mine".into(), (blocks,))
-        .await
-        .context("anvil_mine")?;
-    p.ensure_round_initialized().await?;
-    Ok(())
-}
-
-/// Moves to a fresh round unless `blocks` more transactions fit before the current round's
-/// locked tail (a registration must not straddle rounds: the orchestrator would turn
-/// active half way).
-async fn room_for(p: &Protocol, blocks: u64) -> anyhow::Result<()> {
-    let s = p.round_status().await?;
-    let left = (s.start_block + s.length).saturating_sub(s.block);
-    if s.locked || left < blocks + 3 {
-        mine_to_next_round(p).await?;
-    }
-    Ok(())
-}
-
 /// A counter from `/metrics` text; one the node has not shown yet is 0.
 fn metric(text: &str, name: &str) -> f64 {
     prometheus::metric(text, name).unwrap_or(0.0)
-}
-
-struct Running {
-    spec: &'static OrchSpec,
-    protocol: Protocol,
-    orch: RunningOrchestrator,
-    payments: Arc<OrchPayments>,
 }
 
 pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<()> {
@@ -156,9 +115,78 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<()> {
             .join("demo"),
     };
     let shutdown = CancellationToken::new();
-    let tasks = Tasks::with_shutdown(shutdown.clone());
-    // Blocks on demand while setting up (fast), on a one-second timer afterwards.
-    let devnet = Devnet::start(DevnetOptions {
+    let mut orchestrators = Vec::new();
+    for spec in &ORCHS {
+        let odir = dir.join(spec.name);
+        // A fresh chain: tickets kept from an earlier demo would be for a chain that is gone.
+        if odir.exists() {
+            std::fs::remove_dir_all(&odir)
+                .with_context(|| format!("clearing {}", odir.display()))?;
+        }
+        let mut s = OrchestratorSettings::new("127.0.0.1:0".parse()?);
+        s.data_dir = Some(odir);
+        s.price = node_common::price(spec.price, 1)?;
+        s.x264_preset = "veryfast".into();
+        s.encoder_threads = 1;
+        let transcoder = spec.remote.then(|| TranscoderSpec {
+            secret: "demo-transcoder-secret".into(),
+            capacity: 2,
+            encoder_threads: 1,
+        });
+        orchestrators.push(OrchestratorSpec {
+            stake: Lpt::from_whole(spec.stake),
+            reward_cut: spec.reward_cut.parse::<Ppm>()?,
+            fee_share: spec.fee_share.parse::<Ppm>()?,
+            settings: s,
+            recipient: RecipientConfig {
+                ticket_ev: Wei::from_base_units(U256::from(TICKET_EV)),
+                redeem_gas: REDEEM_GAS,
+                max_face_value: Some(Wei::from_base_units(U256::from(FACE_VALUE))),
+                // A ticket must be redeemed after its params expire and within two
+                // rounds of its creation: with 12-block rounds, params last 8 blocks.
+                params_validity_blocks: PARAMS_VALIDITY,
+                ..RecipientConfig::default()
+            },
+            redeemer: RedeemerConfig {
+                redeem_gas: REDEEM_GAS,
+                ..RedeemerConfig::default()
+            },
+            unverified_max_float: Wei::from_base_units(U256::from(FACE_VALUE)),
+            transcoder,
+        });
+    }
+    let ladder = reel_media::parse_ladder(LADDER)?;
+    let mut gs = GatewaySettings::new("127.0.0.1:0".parse()?, ladder);
+    gs.rtmp_addr = Some("127.0.0.1:0".parse()?);
+    let gateway = GatewaySpec {
+        settings: gs,
+        sender: SenderConfig {
+            max_ticket_ev: Wei::from_base_units(U256::from(TICKET_EV * 2)),
+            max_total_ev: Wei::from_base_units(U256::from(TICKET_EV * 20)),
+            redeem_gas: REDEEM_GAS,
+            ..SenderConfig::default()
+        },
+        deposit: Wei::from_whole(2),
+        reserve: Wei::from_whole(3),
+        listed_only: false,
+    };
+    let spec = NetworkSpec {
+        orchestrators,
+        delegators: DELEGATORS
+            .iter()
+            .map(|&(lpt, to)| DelegatorSpec {
+                stake: Lpt::from_whole(lpt),
+                to,
+            })
+            .collect(),
+        gateway: Some(gateway),
+        // Every account sends with the devnet's timings (a block a second).
+        tx: TxConfig::devnet(),
+        // Blocks on demand while setting up (fast), on a one-second timer afterwards.
+        block_time: Some(1),
+        keepers: Some(Duration::from_secs(1)),
+    };
+    let options = DevnetOptions {
         data_dir: dir.join("chain"),
         port: None,
         chain_id: reel_chain::anvil::DEFAULT_CHAIN_ID,
@@ -171,141 +199,21 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<()> {
             round_length: ROUND_LENGTH,
             ..DevnetOptions::devnet_protocol()
         },
-    })
-    .await
-    .context("starting the devnet")?;
-    let f = devnet.file().clone();
+    };
     println!("reel devnet --demo: a Livepeer network on this machine");
+    let net = LocalNetwork::launch(options, spec, &shutdown)
+        .await
+        .context("starting the network")?;
+    let f = net.devnet.file();
     println!(
         "  chain      {} (chain id {}, rounds of {ROUND_LENGTH} blocks, a block per second)",
         f.rpc_url, f.chain_id
     );
-    let config = ChainConfig {
-        rpc_url: f.rpc_url.clone(),
-        chain_id: f.chain_id,
-        controller: f.contracts.controller,
-    };
-    let key = |i: usize| -> anyhow::Result<PrivateKeySigner> {
-        let a = f.accounts.get(i).context("devnet account")?;
-        Ok(PrivateKeySigner::from_bytes(&a.private_key)?)
-    };
-    // One sender per account, with the devnet's timings (a block a second).
-    let connect = |k: PrivateKeySigner| {
-        let config = config.clone();
-        async move {
-            let sender = TxSender::new(&config.rpc_url, config.chain_id, k, TxConfig::devnet())?;
-            anyhow::Ok(Protocol::with_sender(&config, Some(sender)).await?)
-        }
-    };
-    let owner = connect(key(0)?).await?;
-    mine_to_next_round(&owner).await?;
-
-    // Orchestrators: serve first (their URIs go on chain), then register.
-    let mut orchs: Vec<Running> = Vec::new();
-    for spec in &ORCHS {
-        let k = key(spec.account)?;
-        let signer = reel_net::EthSigner::from_bytes(&k.to_bytes().0)?;
-        let protocol = connect(k.clone()).await?;
-        let odir = dir.join(spec.name);
-        // A fresh chain: tickets kept from an earlier demo would be for a chain that is gone.
-        if odir.exists() {
-            std::fs::remove_dir_all(&odir)
-                .with_context(|| format!("clearing {}", odir.display()))?;
-        }
-        let mut s = OrchestratorSettings::new("127.0.0.1:0".parse()?);
-        s.data_dir = Some(odir);
-        s.price = node_common::price(spec.price, 1)?;
-        s.x264_preset = "veryfast".into();
-        s.encoder_threads = 1;
-        if spec.remote {
-            s.local_transcode = false;
-            s.orch_secret = Some("demo-transcoder-secret".into());
-        }
-        let node = OrchestratorBuilder::new(s)
-            .signer(signer)
-            .chain(protocol.clone())
-            .payments(
-                RecipientConfig {
-                    ticket_ev: Wei::from_base_units(U256::from(TICKET_EV)),
-                    redeem_gas: REDEEM_GAS,
-                    max_face_value: Some(Wei::from_base_units(U256::from(FACE_VALUE))),
-                    // A ticket must be redeemed after its params expire and within two
-                    // rounds of its creation: with 12-block rounds, params last 8 blocks.
-                    params_validity_blocks: PARAMS_VALIDITY,
-                    ..RecipientConfig::default()
-                },
-                RedeemerConfig {
-                    redeem_gas: REDEEM_GAS,
-                    ..RedeemerConfig::default()
-                },
-                Wei::from_base_units(U256::from(FACE_VALUE)),
-            )
-            .tasks(tasks.clone())
-            .start()
-            .await?;
-        let payments = node
-            .payments
-            .clone()
-            .context("the demo's orchestrators take payments")?;
-        let orch = node.orchestrator;
-        if spec.remote {
-            let mut ts =
-                TranscoderSettings::new(orch.uri().clone(), "demo-transcoder-secret".into());
-            ts.encoder_threads = 1;
-            ts.capacity = 2;
-            let stop = shutdown.clone();
-            tasks.spawn("transcoder", async move {
-                if let Err(e) = reel_node::transcoder::run(ts, Registry::new(), stop).await {
-                    eprintln!("transcoder stopped: {e}");
-                }
-            });
-        }
-        room_for(&protocol, 6).await?;
-        protocol
-            .bond(Lpt::from_whole(spec.stake), protocol.from()?)
-            .await?;
-        protocol
-            .set_transcoder(
-                spec.reward_cut.parse::<Ppm>()?,
-                spec.fee_share.parse::<Ppm>()?,
-            )
-            .await?;
-        reel_node::chain::ensure_service_uri(&protocol, orch.uri()).await?;
-        orchs.push(Running {
-            spec,
-            protocol,
-            orch,
-            payments,
-        });
-    }
-    let mut delegators = Vec::new();
-    for (account, lpt, to) in DELEGATORS {
-        let p = connect(key(account)?).await?;
-        room_for(&p, 3).await?;
-        p.bond(Lpt::from_whole(lpt), orchs[to].orch.address())
-            .await?;
-        delegators.push((p, to));
-    }
-    // The orchestrators are active from the next round.
-    mine_to_next_round(&owner).await?;
-    owner
-        .provider()
-        .raw_request::<_, ()>("evm_setIntervalMining".into(), (1u64,))
-        .await
-        .context("evm_setIntervalMining")?;
-    for o in &orchs {
-        reel_node::chain::spawn_keeper(
-            &tasks,
-            o.protocol.clone(),
-            true,
-            false,
-            Duration::from_secs(1),
-        );
-        let s = o.spec;
+    for (o, s) in net.orchestrators.iter().zip(&ORCHS) {
         println!(
             "  {}  {} stake {} LPT, reward cut {}%, fee share {}%, price {} wei/pixel, {}  {}",
             s.name,
-            short(o.orch.address()),
+            short(o.node.address()),
             s.stake,
             s.reward_cut,
             s.fee_share,
@@ -315,57 +223,28 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<()> {
             } else {
                 "local transcoding"
             },
-            o.orch.uri(),
+            o.node.uri(),
         );
     }
-    for (i, (p, to)) in delegators.iter().enumerate() {
+    for (i, d) in net.delegators.iter().enumerate() {
         println!(
             "  D{}  {} delegates {} LPT to {}",
             i + 1,
-            short(p.from()?),
-            DELEGATORS[i].1,
-            ORCHS[*to].name
+            short(d.protocol.from()?),
+            DELEGATORS[i].0,
+            ORCHS[d.to].name
         );
     }
-    reel_node::chain::spawn_keeper(&tasks, owner.clone(), false, true, Duration::from_secs(1));
-
-    // The gateway finds them on chain and pays with tickets.
-    let gk = key(GATEWAY)?;
-    let gsigner = reel_net::EthSigner::from_bytes(&gk.to_bytes().0)?;
-    let gp = connect(gk.clone()).await?;
+    let gp = net
+        .gateway_protocol
+        .clone()
+        .context("the demo's network has a gateway")?;
     let redeeming = !gp.contracts().ticket_broker.is_zero();
-    if redeeming {
-        gp.fund_deposit_and_reserve(Wei::from_whole(2), Wei::from_whole(3))
-            .await?;
-    }
-    let assumed = SenderInfo {
-        deposit: Wei::from_whole(10),
-        withdraw_round: 0,
-        reserve: ReserveInfo {
-            funds_remaining: Wei::from_whole(10),
-            claimed_in_current_round: Wei::ZERO,
-        },
-    };
-    let ladder = reel_media::parse_ladder(LADDER)?;
-    let mut gs = GatewaySettings::new("127.0.0.1:0".parse()?, ladder);
-    gs.rtmp_addr = Some("127.0.0.1:0".parse()?);
-    // Its own token: it stops first, so no segment is sent to a stopping orchestrator.
-    let gnode = GatewayBuilder::new(gs)
-        .signer(gsigner)
-        .chain(gp.clone())
-        .payments(
-            SenderConfig {
-                max_ticket_ev: Wei::from_base_units(U256::from(TICKET_EV * 2)),
-                max_total_ev: Wei::from_base_units(U256::from(TICKET_EV * 20)),
-                redeem_gas: REDEEM_GAS,
-                ..SenderConfig::default()
-            },
-            assumed,
-        )
-        .tasks(Tasks::with_shutdown(shutdown.child_token()))
-        .start()
-        .await?;
-    let gw = &gnode.gateway;
+    let gw = &net
+        .gateway
+        .as_ref()
+        .context("the demo's network has a gateway")?
+        .gateway;
     let rtmp = gw.rtmp_addr().context("RTMP address")?;
     let http = gw.http_addr();
     println!(
@@ -480,7 +359,7 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<()> {
             st = ffmpeg.wait() => break format!("the broadcaster stopped: {st:?}"),
             ev = events.recv() => {
                 let Ok(ev) = ev else { continue };
-                let name = orchs.iter().find(|o| o.orch.address() == ev.address).map_or("?", |o| o.spec.name);
+                let name = net.orchestrators.iter().zip(&ORCHS).find(|(o, _)| o.node.address() == ev.address).map_or("?", |(_, s)| s.name);
                 match &ev.outcome {
                     Ok(()) => {
                         if first {
@@ -506,27 +385,22 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<()> {
                 let Ok(st) = gp.round_status().await else { continue };
                 if st.round > last_round && st.initialized {
                     last_round = st.round;
-                    report(st.round.0, &orchs, &delegators, &mut last_stake).await;
+                    report(st.round.0, &net.orchestrators, &net.delegators, &mut last_stake).await;
                 }
             }
         }
     };
     println!("stopping: {reason}");
     let _ = ffmpeg.kill().await;
-    gnode.stop().await;
-    shutdown.cancel();
-    for o in orchs {
-        o.orch.stop().await;
-    }
-    tasks.shutdown().await;
-    devnet.shutdown().await.context("stopping anvil")?;
+    // The gateway stops first, so no segment is sent to a stopping orchestrator.
+    net.stop().await.context("stopping anvil")?;
     Ok(())
 }
 
 async fn report(
     round: u64,
-    orchs: &[Running],
-    delegators: &[(Protocol, usize)],
+    orchs: &[LocalOrchestrator],
+    delegators: &[LocalDelegator],
     last: &mut std::collections::HashMap<Address, Lpt>,
 ) {
     println!("── round {round} ──");
@@ -535,13 +409,13 @@ async fn report(
         let d = now.checked_sub(before).unwrap_or(Lpt::ZERO);
         cut(&d.to_decimal_string(), 3)
     };
-    for o in orchs {
-        let m = o.orch.metrics();
+    for (o, s) in orchs.iter().zip(&ORCHS) {
+        let m = o.node.metrics();
         let counts = o.payments.counts().ok();
         let won = counts.as_ref().map_or(0, reel_pm::StateCounts::total);
         let redeemed = counts.as_ref().map_or(0, |c| c.redeemed);
         let expired = counts.as_ref().map_or(0, |c| c.expired);
-        let me = o.orch.address();
+        let me = o.node.address();
         let last_reward = o
             .protocol
             .transcoder(me)
@@ -553,7 +427,7 @@ async fn report(
         };
         println!(
             "  {}  segments {:>3}  tickets received {:>3} won {:>2} redeemed {:>2} expired {}  fees {}  own stake {} LPT (+{} this round, reward called in round {})",
-            o.spec.name,
+            s.name,
             metric(&m, "livepeer_segment_transcoded_total"),
             metric(&m, "livepeer_tickets_recv"),
             won,
@@ -565,14 +439,14 @@ async fn report(
             last_reward,
         );
     }
-    for (i, (p, to)) in delegators.iter().enumerate() {
-        if let Ok(me) = p.from()
-            && let Ok(d) = p.delegator(me).await
+    for (i, del) in delegators.iter().enumerate() {
+        if let Ok(me) = del.protocol.from()
+            && let Ok(d) = del.protocol.delegator(me).await
         {
             println!(
                 "  D{} → {}  stake {} LPT (+{} this round), fees {}",
                 i + 1,
-                ORCHS[*to].name,
+                ORCHS[del.to].name,
                 cut(&d.pending_stake.to_decimal_string(), 3),
                 gained(me, d.pending_stake),
                 eth(d.pending_fees)
