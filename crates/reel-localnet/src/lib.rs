@@ -430,4 +430,38 @@ mod tests {
             "no devnet started"
         );
     }
+
+    #[tokio::test]
+    async fn a_delegator_of_a_missing_orchestrator_is_an_error_before_anything_starts() {
+        let dir = tempfile::tempdir().unwrap();
+        let spec = NetworkSpec {
+            delegators: vec![DelegatorSpec {
+                stake: Lpt::from_whole(1),
+                to: 0,
+            }],
+            ..NetworkSpec::new(Vec::new(), None)
+        };
+        let err = LocalNetwork::launch(
+            DevnetOptions::ephemeral(dir.path(), 3),
+            spec,
+            &CancellationToken::new(),
+        )
+        .await
+        .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                LocalNetError::NoSuchOrchestrator {
+                    delegator: 0,
+                    to: 0,
+                    have: 0
+                }
+            ),
+            "{err}"
+        );
+        assert!(
+            !dir.path().join("devnet.json").exists(),
+            "no devnet started"
+        );
+    }
 }

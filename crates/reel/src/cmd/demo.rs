@@ -200,10 +200,10 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<()> {
             ..DevnetOptions::devnet_protocol()
         },
     };
-    println!("reel devnet --demo: a Livepeer network on this machine");
     let net = LocalNetwork::launch(options, spec, &shutdown)
         .await
         .context("starting the network")?;
+    println!("reel devnet --demo: a Livepeer network on this machine");
     let f = net.devnet.file();
     println!(
         "  chain      {} (chain id {}, rounds of {ROUND_LENGTH} blocks, a block per second)",
