@@ -148,15 +148,7 @@ async fn run(
                 };
                 error_response(status, &message)
             })?;
-        inner.metrics.tickets_recv.add(u64::from(outcome.accepted));
-        inner
-            .metrics
-            .winning_tickets_recv
-            .add(u64::from(outcome.winners));
-        inner
-            .metrics
-            .ticket_value_recv
-            .add(crate::payments::wei_f64(outcome.credited));
+        inner.metrics.record_payment(&outcome);
     }
     // From here on the payment is credited whatever happens: every refusal states the credit
     // left, so that the gateway books the payment as spent and its ledger stays in step.

@@ -128,4 +128,12 @@ impl OrchMetrics {
             registry: Arc::clone(registry),
         }
     }
+
+    /// Counts a payment the ticket store took: tickets, winners and the value credited.
+    pub(crate) fn record_payment(&self, outcome: &reel_pm::PaymentOutcome) {
+        self.tickets_recv.add(u64::from(outcome.accepted));
+        self.winning_tickets_recv.add(u64::from(outcome.winners));
+        self.ticket_value_recv
+            .add(crate::payments::wei_f64(outcome.credited));
+    }
 }

@@ -32,12 +32,7 @@ pub(super) async fn payment(
             .await
         {
             Ok(o) => {
-                inner.metrics.tickets_recv.add(u64::from(o.accepted));
-                inner.metrics.winning_tickets_recv.add(u64::from(o.winners));
-                inner
-                    .metrics
-                    .ticket_value_recv
-                    .add(crate::payments::wei_f64(o.credited));
+                inner.metrics.record_payment(&o);
             }
             Err(e) => {
                 inner.metrics.payment_recv_errors.inc();

@@ -162,15 +162,7 @@ async fn handle_segment(
                 .await
             {
                 Ok(outcome) => {
-                    inner.metrics.tickets_recv.add(u64::from(outcome.accepted));
-                    inner
-                        .metrics
-                        .winning_tickets_recv
-                        .add(u64::from(outcome.winners));
-                    inner
-                        .metrics
-                        .ticket_value_recv
-                        .add(crate::payments::wei_f64(outcome.credited));
+                    inner.metrics.record_payment(&outcome);
                     if !outcome.rejected.is_empty() {
                         inner
                             .metrics
