@@ -30,6 +30,15 @@ fn transcoder_authorized(inner: &Inner, headers: &HeaderMap) -> bool {
     inner.transcoder_kind(given).is_some()
 }
 
+/// A result posted back also names the protocol in `Authorization`, as go-livepeer's workers do.
+fn results_authorized(inner: &Inner, headers: &HeaderMap) -> bool {
+    let auth = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    auth == TRANSCODER_AUTH && transcoder_authorized(inner, headers)
+}
+
 pub(super) async fn task_input(
     State(inner): State<Arc<Inner>>,
     Path(task): Path<i64>,
@@ -64,11 +73,7 @@ pub(super) async fn job_results(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let auth = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    if auth != TRANSCODER_AUTH || !transcoder_authorized(&inner, &headers) {
+    if !results_authorized(&inner, &headers) {
         return (StatusCode::UNAUTHORIZED, "invalid credentials\n").into_response();
     }
     let header_str = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
@@ -134,11 +139,7 @@ pub(super) async fn transcode_results(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let auth = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    if auth != TRANSCODER_AUTH || !transcoder_authorized(&inner, &headers) {
+    if !results_authorized(&inner, &headers) {
         return (StatusCode::UNAUTHORIZED, "invalid credentials\n").into_response();
     }
     let Some(task) = headers
