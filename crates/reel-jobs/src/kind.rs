@@ -83,6 +83,15 @@ pub struct Admission {
     pub units: u64,
 }
 
+/// A part of a request that an orchestrator keeps once it has it, named by its sha256 (a
+/// WebAssembly module): the gateway uploads it once per orchestrator and then sends
+/// requests that name it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Content {
+    pub sha256: [u8; 32],
+    pub bytes: Bytes,
+}
+
 /// A worker's result.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobOutput {
@@ -120,6 +129,10 @@ pub enum JobError {
     /// The gateway refused the result.
     #[error("result refused: {0}")]
     Verification(String),
+    /// The request names content by hash that the orchestrator does not hold (it was never
+    /// uploaded there, or was evicted): upload it and try again.
+    #[error("content {0} is not on this orchestrator; upload it first")]
+    MissingContent(String),
 }
 
 impl JobError {
@@ -133,6 +146,7 @@ impl JobError {
             Self::Unprocessable(_) => 422,
             Self::Failed(_) | Self::Verification(_) => 500,
             Self::Busy(_) => 503,
+            Self::MissingContent(_) => 409,
         }
     }
 
@@ -140,7 +154,7 @@ impl JobError {
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,
-            Self::Failed(_) | Self::Busy(_) | Self::Verification(_)
+            Self::Failed(_) | Self::Busy(_) | Self::Verification(_) | Self::MissingContent(_)
         )
     }
 }
@@ -190,6 +204,21 @@ pub trait JobKind: Send + Sync + 'static {
     /// The gateway's check of a result, beyond the orchestrator's signature (which the node
     /// checks for every kind).
     fn verify(&self, request: &JobRequest, output: &JobOutput) -> Result<(), JobError>;
+
+    /// Splits an admitted request into what travels with every job and the
+    /// content-addressed parts ([`Content`]) an orchestrator keeps. By default everything
+    /// travels every time.
+    fn split(&self, request: &JobRequest) -> Result<(JobRequest, Vec<Content>), JobError> {
+        Ok((request.clone(), Vec::new()))
+    }
+
+    /// For kinds whose result is a function of the request alone: what any two honest
+    /// results of `request` agree on. A gateway re-runs a sampled share of such jobs on a
+    /// second orchestrator and compares. `None` (the default): this result cannot be
+    /// checked that way.
+    fn fingerprint(&self, _request: &JobRequest, _output: &JobOutput) -> Option<String> {
+        None
+    }
 }
 
 /// What runs a kind's jobs on an orchestrator.

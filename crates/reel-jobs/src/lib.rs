@@ -29,11 +29,13 @@
 //! - a new error a job can end in: [`JobError`] with its HTTP status (`kind.rs`).
 //! - a new header of the request/response wire: [`wire`].
 
+mod content;
 mod kind;
 pub mod pipeline;
 pub mod wire;
 
+pub use content::{ContentError, ContentStore};
 pub use kind::{
-    Admission, BoxFuture, Cadence, CapabilityKey, JobError, JobKind, JobOutput, JobRequest,
-    JobWorker, Placement,
+    Admission, BoxFuture, Cadence, CapabilityKey, Content, JobError, JobKind, JobOutput,
+    JobRequest, JobWorker, Placement,
 };
