@@ -67,6 +67,11 @@ pub struct GatewaySettings {
     pub job_timeout: Duration,
     /// Public APIs of kinds, mounted on the HTTP port next to `POST /job/{kind}`.
     pub http_routes: Vec<RouteFactory>,
+    /// Share of jobs whose kind can be checked by running them again (WebAssembly) that
+    /// are re-run on a second orchestrator (`--verify-rate`, 0 to 1).
+    pub verify_rate: f64,
+    /// Where the signed results of a disagreement are kept.
+    pub evidence_dir: Option<PathBuf>,
 }
 
 impl GatewaySettings {
@@ -91,6 +96,8 @@ impl GatewaySettings {
             max_price_per_capability: std::collections::BTreeMap::new(),
             job_timeout: Duration::from_secs(60),
             http_routes: Vec::new(),
+            verify_rate: 0.0,
+            evidence_dir: None,
         }
     }
 }

@@ -69,6 +69,11 @@ pub(crate) trait Work: Sync {
     /// Units of work the result is debited for.
     fn units(&self, done: &Self::Done) -> u64;
 
+    /// Orchestrators this work must not go to.
+    fn avoid(&self) -> &[ServiceUri] {
+        &[]
+    }
+
     /// Orchestrator info piggy-backed on the result (fresh price and params).
     fn info(&self, _done: &mut Self::Done) -> Option<proto::OrchestratorInfo> {
         None
@@ -108,7 +113,7 @@ impl Core {
         pool: &mut Pool,
         work: &W,
     ) -> Result<Dispatched<W::Done>, Failed> {
-        let mut exclude: Vec<ServiceUri> = Vec::new();
+        let mut exclude: Vec<ServiceUri> = work.avoid().to_vec();
         let mut last = String::from("no orchestrator tried");
         let mut last_orch = String::new();
         let mut attempts = 0u32;

@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use reel_jobs::{Admission, CapabilityKey, JobError, JobKind, JobOutput, JobRequest, wire};
+use reel_jobs::{Admission, CapabilityKey, Content, JobError, JobKind, JobOutput, JobRequest, wire};
 use reel_net::capabilities::{Capabilities, CapabilitySet, ModelConstraint};
 use reel_net::http as net_wire;
 use reel_net::proto;
@@ -15,8 +15,9 @@ use reel_types::Wei;
 
 use super::core::{Core, JobRunner};
 use super::dispatch::Work;
-use super::kinds::JobReceipt;
+use super::kinds::{JobReceipt, Verification};
 use super::pool::OrchSession;
+use crate::rpc::ServiceUri;
 use crate::{FailureKind, NodeError};
 
 /// One job, as dispatched work.
@@ -28,12 +29,81 @@ struct JobWork<'a> {
     admission: &'a Admission,
     max_price: Option<PricePerUnit>,
     timeout: Duration,
+    /// Parts the orchestrator keeps by hash: uploaded once per orchestrator.
+    content: &'a [Content],
+    /// Orchestrators not to use (those whose result is being checked).
+    avoid: Vec<ServiceUri>,
 }
 
 /// What came back from one orchestrator, verified.
 struct JobDone {
     output: JobOutput,
     units: u64,
+    /// The orchestrator's signature over the output (evidence if a re-run disagrees).
+    signature: Vec<u8>,
+}
+
+/// The path where an orchestrator takes content by hash.
+pub(crate) fn content_path(sha256: &[u8; 32]) -> String {
+    format!("/job/content/{}", alloy_primitives::hex::encode(sha256))
+}
+
+/// A `SegData` for `body` in this orchestrator session, signed by the gateway: what
+/// authenticates a job or an upload.
+fn signed_seg(
+    core: &Core,
+    s: &OrchSession,
+    name: &str,
+    body: &[u8],
+    caps: Option<&Capabilities>,
+) -> Result<proto::SegData, NodeError> {
+    let mut seg = proto::SegData {
+        manifest_id: name.as_bytes().to_vec(),
+        hash: net_wire::segment_hash(body).to_vec(),
+        capabilities: caps.map(Capabilities::to_proto),
+        auth_token: s.d.info.auth_token.clone(),
+        ..Default::default()
+    };
+    reel_net::signed::sign_seg_data(&core.signer, &mut seg)?;
+    Ok(seg)
+}
+
+/// Uploads each part the orchestrator is not known to hold.
+async fn upload_content(
+    core: &Core,
+    s: &OrchSession,
+    content: &[Content],
+    timeout: Duration,
+) -> Result<(), NodeError> {
+    let uri = s.d.service.to_string();
+    for c in content {
+        if core.jobs.holds(&s.d.service, &c.sha256) {
+            continue;
+        }
+        let seg = signed_seg(core, s, "content", &c.bytes, None)?;
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(net_wire::SEGMENT_HEADER, net_wire::encode_header(&seg));
+        let url = format!("{}{}", s.d.service.base(), content_path(&c.sha256));
+        let resp = tokio::time::timeout(
+            timeout,
+            core.http.put(&url).headers(headers).body(c.bytes.clone()).send(),
+        )
+        .await
+        .map_err(|_| NodeError::orchestrator(&uri, FailureKind::Timeout, "content upload timed out"))?
+        .map_err(|e| NodeError::orchestrator(&uri, FailureKind::Connect, e.to_string()))?;
+        let status = resp.status();
+        if !status.is_success() {
+            let body = resp.bytes().await.unwrap_or_default();
+            return Err(NodeError::orchestrator(
+                &uri,
+                FailureKind::Refused,
+                format!("content upload: HTTP {status}: {}", wire::error_message(&body)),
+            ));
+        }
+        tracing::debug!(target: "node::gateway", orch = %uri, bytes = c.bytes.len(), "content uploaded");
+        core.jobs.held(&s.d.service, c.sha256);
+    }
+    Ok(())
 }
 
 /// The price an orchestrator's answer names for `key`.
@@ -108,14 +178,14 @@ impl Work for JobWork<'_> {
     ) -> Result<JobDone, NodeError> {
         let uri = s.d.service.to_string();
         let fail = |kind: FailureKind, detail: String| NodeError::orchestrator(&uri, kind, detail);
-        let mut seg = proto::SegData {
-            manifest_id: self.kind.name().as_bytes().to_vec(),
-            hash: net_wire::segment_hash(&self.request.body).to_vec(),
-            capabilities: Some(self.caps.to_proto()),
-            auth_token: s.d.info.auth_token.clone(),
-            ..Default::default()
-        };
-        reel_net::signed::sign_seg_data(&core.signer, &mut seg)?;
+        upload_content(core, s, self.content, self.timeout).await?;
+        let seg = signed_seg(
+            core,
+            s,
+            self.kind.name(),
+            &self.request.body,
+            Some(&self.caps),
+        )?;
         let mut headers =
             net_wire::segment_request_headers(&seg, &payment, net_wire::BodyKind::Inline);
         if let Ok(v) = reqwest::header::HeaderValue::from_str(&self.request.content_type) {
@@ -159,6 +229,10 @@ impl Work for JobWork<'_> {
             // capacity, a failed run): the payment is spent, as it is at the orchestrator.
             if resp_balance.is_some() {
                 accepted();
+            }
+            if status.as_u16() == 409 {
+                // It lost what we uploaded (a restart, an eviction): upload again next time.
+                core.jobs.forget(&s.d.service);
             }
             let message = wire::error_message(&body);
             let kind = match status.as_u16() {
@@ -209,11 +283,19 @@ impl Work for JobWork<'_> {
                 ),
             ));
         }
-        Ok(JobDone { output, units })
+        Ok(JobDone {
+            output,
+            units,
+            signature: sig,
+        })
     }
 
     fn units(&self, done: &JobDone) -> u64 {
         done.units
+    }
+
+    fn avoid(&self) -> &[ServiceUri] {
+        &self.avoid
     }
 }
 
@@ -237,6 +319,7 @@ impl Core {
             }));
         }
         let admission = kind.admit(&request).map_err(NodeError::Job)?;
+        let (request, content) = kind.split(&request).map_err(NodeError::Job)?;
         let key = CapabilityKey::new(kind.capability(), admission.model.clone());
         let mut caps = Capabilities {
             offered: CapabilitySet::new(),
@@ -261,45 +344,166 @@ impl Core {
                     .get(&CapabilityKey::new(key.capability, "default"))
             })
             .copied();
-        let work = JobWork {
+        let work = |avoid: Vec<ServiceUri>| JobWork {
             kind: kind.as_ref(),
             key: key.clone(),
-            caps,
+            caps: caps.clone(),
             request: &request,
             admission: &admission,
             max_price,
             timeout: self.settings.job_timeout,
+            content: &content,
+            avoid,
         };
         let pool = self.jobs.pool(kind.name(), &key);
         let mut pool = pool.lock().await;
         pool.jobs = pool.jobs.saturating_add(1);
         let label = key.to_string();
-        match self.dispatch(&label, &mut pool, &work).await {
-            Ok(d) => {
-                let fee = Wei::from_base_units(
-                    d.price.fee_ceil(d.units).map_err(reel_pm::PmError::from)?,
-                );
-                tracing::info!(target: "node::gateway", kind = %kind.name(), %key, orch = %d.uri, units = d.units, %fee, attempts = d.attempts, "job done");
-                Ok(JobReceipt {
-                    output: d.done.output,
-                    orchestrator: d.uri.to_string(),
-                    address: d.address,
-                    model: key.model,
-                    units: d.units,
-                    price: d.price,
-                    fee,
-                    tickets: d.tickets,
-                    ticket_value: d.value,
-                    attempts: d.attempts,
-                    latency: t0.elapsed(),
-                })
-            }
-            Err(f) => Err(NodeError::JobFailed {
+        let d = self
+            .dispatch(&label, &mut pool, &work(Vec::new()))
+            .await
+            .map_err(|f| NodeError::JobFailed {
                 kind: kind.name().to_owned(),
-                model: key.model,
+                model: key.model.clone(),
                 attempts: f.attempts,
                 last: f.last,
-            }),
+            })?;
+        let fee = Wei::from_base_units(d.price.fee_ceil(d.units).map_err(reel_pm::PmError::from)?);
+        tracing::info!(target: "node::gateway", kind = %kind.name(), %key, orch = %d.uri, units = d.units, %fee, attempts = d.attempts, "job done");
+        let mut receipt = JobReceipt {
+            output: d.done.output,
+            orchestrator: d.uri.to_string(),
+            address: d.address,
+            model: key.model.clone(),
+            units: d.units,
+            price: d.price,
+            fee,
+            tickets: d.tickets,
+            ticket_value: d.value,
+            attempts: d.attempts,
+            latency: t0.elapsed(),
+            signature: d.done.signature,
+            verification: None,
+        };
+        let Some(first) = kind.fingerprint(&request, &receipt.output) else {
+            return Ok(receipt);
+        };
+        if self.settings.verify_rate <= 0.0 || super::selection::draw() >= self.settings.verify_rate
+        {
+            return Ok(receipt);
+        }
+        // A second orchestrator runs the same job; a disagreement goes to a third if there is
+        // one, and the odd one out is banned from this pool with the signed results kept.
+        let mut runs = vec![(d.uri.clone(), first, receipt.clone())];
+        let mut verification = Verification {
+            by: Vec::new(),
+            matched: None,
+            banned: None,
+            evidence: None,
+            fee: Wei::ZERO,
+        };
+        while runs.len() < 3 {
+            let avoid = runs.iter().map(|(u, ..)| u.clone()).collect();
+            let Ok(v) = self.dispatch(&label, &mut pool, &work(avoid)).await else {
+                break;
+            };
+            let vfee = Wei::from_base_units(v.price.fee_ceil(v.units).map_err(reel_pm::PmError::from)?);
+            verification.fee = verification.fee.checked_add(vfee).unwrap_or(verification.fee);
+            verification.by.push(v.uri.to_string());
+            let vr = JobReceipt {
+                output: v.done.output,
+                orchestrator: v.uri.to_string(),
+                address: v.address,
+                units: v.units,
+                price: v.price,
+                fee: vfee,
+                tickets: v.tickets,
+                ticket_value: v.value,
+                attempts: v.attempts,
+                signature: v.done.signature,
+                ..receipt.clone()
+            };
+            let fp = kind.fingerprint(&request, &vr.output).unwrap_or_default();
+            runs.push((v.uri.clone(), fp, vr));
+            let agree = |a: usize, b: usize| runs[a].1 == runs[b].1;
+            match runs.len() {
+                2 if agree(0, 1) => {
+                    verification.matched = Some(true);
+                    break;
+                }
+                2 => verification.matched = Some(false),
+                _ => break,
+            }
+        }
+        if verification.matched == Some(false) {
+            // Without a third opinion the first is suspect, as the one sampled.
+            let odd = match runs.len() {
+                3 if runs[2].1 == runs[0].1 => 1,
+                _ => 0,
+            };
+            let (bad, ..) = &runs[odd];
+            pool.banned.insert(bad.clone());
+            if pool.current.as_ref() == Some(bad) {
+                pool.current = None;
+            }
+            self.metrics.job_verifications.inc(&[kind.name(), "mismatch"]);
+            verification.banned = Some(bad.to_string());
+            verification.evidence = self.keep_evidence(kind.name(), &request, &runs, odd);
+            tracing::warn!(target: "node::gateway", kind = %kind.name(), orch = %bad, evidence = ?verification.evidence, "a re-run disagreed: orchestrator banned from this pool");
+            let good = if odd == 0 { runs.len() - 1 } else { 0 };
+            let mut out = runs.swap_remove(good).2;
+            out.verification = Some(verification);
+            return Ok(out);
+        }
+        if verification.matched == Some(true) {
+            self.metrics.job_verifications.inc(&[kind.name(), "match"]);
+        }
+        receipt.verification = Some(verification);
+        Ok(receipt)
+    }
+
+    /// Writes the signed results of a disagreement to the evidence folder, if there is one.
+    fn keep_evidence(
+        &self,
+        kind: &str,
+        request: &JobRequest,
+        runs: &[(ServiceUri, String, JobReceipt)],
+        odd: usize,
+    ) -> Option<std::path::PathBuf> {
+        let dir = self.settings.evidence_dir.as_ref()?;
+        let hex = |b: &[u8]| alloy_primitives::hex::encode(b);
+        let doc = serde_json::json!({
+            "kind": kind,
+            "request": {
+                "content_type": request.content_type,
+                "keccak256": hex(net_wire::segment_hash(&request.body).as_slice()),
+                "body": hex(&request.body),
+            },
+            "suspect": runs[odd].0.to_string(),
+            "results": runs.iter().map(|(uri, fp, r)| serde_json::json!({
+                "orchestrator": uri.to_string(),
+                "address": r.address.to_string(),
+                "fingerprint": fp,
+                "content_type": r.output.content_type,
+                "body": hex(&r.output.body),
+                "signature": hex(&r.signature),
+            })).collect::<Vec<_>>(),
+        });
+        let name = format!(
+            "{}-{}-{}.json",
+            kind,
+            crate::util::unix_now(),
+            &hex(net_wire::segment_hash(&request.body).as_slice())[..16]
+        );
+        let path = dir.join(name);
+        let write = std::fs::create_dir_all(dir)
+            .and_then(|()| std::fs::write(&path, serde_json::to_vec_pretty(&doc).unwrap_or_default()));
+        match write {
+            Ok(()) => Some(path),
+            Err(e) => {
+                tracing::warn!(target: "node::gateway", path = %path.display(), error = %e, "evidence not written");
+                None
+            }
         }
     }
 }

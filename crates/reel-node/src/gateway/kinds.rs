@@ -2,7 +2,7 @@
 //! per (capability, model) ([`Jobs`]), with their `/status` view; what a job done cost
 //! ([`JobReceipt`]).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,6 +12,7 @@ use reel_pm::PricePerUnit;
 use reel_types::Wei;
 
 use super::pool::{OrchStatus, Pool, orch_status};
+use crate::rpc::ServiceUri;
 
 /// The kinds a gateway buys, by name.
 #[derive(Clone, Default)]
@@ -60,6 +61,25 @@ pub struct JobReceipt {
     pub ticket_value: Wei,
     pub attempts: u32,
     pub latency: Duration,
+    /// The orchestrator's signature over the output.
+    pub signature: Vec<u8>,
+    /// Set when the job was sampled for a re-run elsewhere.
+    pub verification: Option<Verification>,
+}
+
+/// A sampled job's re-run on other orchestrators.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Verification {
+    /// The orchestrators that re-ran it.
+    pub by: Vec<String>,
+    /// Whether the re-run agreed; `None` when no other orchestrator could run it.
+    pub matched: Option<bool>,
+    /// The orchestrator banned from the pool for a result the others disagreed with.
+    pub banned: Option<String>,
+    /// Where the signed results were kept.
+    pub evidence: Option<std::path::PathBuf>,
+    /// What the re-runs cost.
+    pub fee: Wei,
 }
 
 /// `/status` view of one (capability, model) pool.
@@ -81,14 +101,42 @@ type KindPool = (String, Arc<tokio::sync::Mutex<Pool>>);
 pub(crate) struct Jobs {
     pub(crate) kinds: JobKinds,
     pools: std::sync::Mutex<HashMap<CapabilityKey, KindPool>>,
+    /// Content (by sha256) each orchestrator has taken from us.
+    content: std::sync::Mutex<HashSet<(ServiceUri, [u8; 32])>>,
 }
+
+/// Entries of [`Jobs::content`] before it starts over (a re-upload is only a cost).
+const MAX_CONTENT_ENTRIES: usize = 100_000;
 
 impl Jobs {
     pub(crate) fn new(kinds: JobKinds) -> Self {
         Self {
             kinds,
             pools: std::sync::Mutex::default(),
+            content: std::sync::Mutex::default(),
         }
+    }
+
+    fn content(&self) -> std::sync::MutexGuard<'_, HashSet<(ServiceUri, [u8; 32])>> {
+        self.content
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    pub(crate) fn holds(&self, orch: &ServiceUri, sha256: &[u8; 32]) -> bool {
+        self.content().contains(&(orch.clone(), *sha256))
+    }
+
+    pub(crate) fn held(&self, orch: &ServiceUri, sha256: [u8; 32]) {
+        let mut c = self.content();
+        if c.len() >= MAX_CONTENT_ENTRIES {
+            c.clear();
+        }
+        c.insert((orch.clone(), sha256));
+    }
+
+    pub(crate) fn forget(&self, orch: &ServiceUri) {
+        self.content().retain(|(o, _)| o != orch);
     }
 
     pub(super) fn pool(&self, kind: &str, key: &CapabilityKey) -> Arc<tokio::sync::Mutex<Pool>> {

@@ -21,6 +21,7 @@ pub(super) struct Metrics {
     pub(super) ticket_value_sent: Arc<FloatCounter>,
     pub(super) streams: Arc<Gauge>,
     pub(super) segments_by_orch: Arc<CounterVec>,
+    pub(super) job_verifications: Arc<CounterVec>,
 }
 
 impl Metrics {
@@ -74,6 +75,11 @@ impl Metrics {
                 "reel_segments_by_orchestrator_total",
                 "Segments delivered, by orchestrator",
                 &["orchestrator"],
+            ),
+            job_verifications: r.counter_vec(
+                "reel_job_verifications_total",
+                "Jobs re-run on another orchestrator, by kind and result (match, mismatch)",
+                &["kind", "result"],
             ),
             registry: Arc::clone(registry),
         }

@@ -30,9 +30,12 @@ use reel_pm::Scope;
 use super::admission::{Reject, check_request};
 use super::state::Inner;
 
-/// One route per offered kind.
+/// One route per offered kind, and the content upload they share.
 pub(super) fn routes(inner: &Arc<Inner>) -> Router {
-    let mut r = Router::new();
+    let mut r = Router::new().route(
+        "/job/content/{sha256}",
+        axum::routing::put(upload).with_state(Arc::clone(inner)),
+    );
     for kind in inner.offers.kinds() {
         let path = kind.path();
         let state = (Arc::clone(inner), kind);
@@ -58,6 +61,56 @@ fn error_response(status: StatusCode, message: &str) -> Response {
 impl From<Reject> for Response {
     fn from(r: Reject) -> Self {
         error_response(r.status, &r.message)
+    }
+}
+
+/// `PUT /job/content/{sha256}`: content a gateway's jobs will name by hash. Authenticated
+/// like a job (session, signed `SegData` over the body), unpaid, bounded and rate limited.
+async fn upload(
+    State(inner): State<Arc<Inner>>,
+    axum::extract::Path(hash): axum::extract::Path<String>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let c = match check_request(&inner, peer, &headers) {
+        Ok(c) => c,
+        Err(r) => return r.into(),
+    };
+    let mut sha256 = [0u8; 32];
+    if alloy_primitives::hex::decode_to_slice(&hash, &mut sha256).is_err() {
+        return error_response(StatusCode::BAD_REQUEST, "the path must end in a sha256 in hex");
+    }
+    let max = super::settings::MAX_CONTENT_UPLOAD;
+    let bytes = match tokio::time::timeout(
+        inner.settings.upload_timeout,
+        axum::body::to_bytes(body, max),
+    )
+    .await
+    {
+        Err(_) => return error_response(StatusCode::REQUEST_TIMEOUT, "upload too slow"),
+        Ok(Err(_)) => {
+            return error_response(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                &format!("content over the limit of {max} bytes"),
+            );
+        }
+        Ok(Ok(b)) => b,
+    };
+    if let Err(e) = net_wire::verify_body_hash(&c.seg, &bytes) {
+        return error_response(StatusCode::FORBIDDEN, &e.to_string());
+    }
+    let len = bytes.len();
+    match inner.settings.content.put(sha256, bytes) {
+        Ok(new) => {
+            tracing::debug!(target: "node::orchestrator", session = %c.session, %hash, bytes = len, new, "content stored");
+            let status = if new { StatusCode::CREATED } else { StatusCode::OK };
+            (status, [(header::CONTENT_TYPE, "application/json")], "{}").into_response()
+        }
+        Err(e @ reel_jobs::ContentError::TooLarge { .. }) => {
+            error_response(StatusCode::PAYLOAD_TOO_LARGE, &e.to_string())
+        }
+        Err(e) => error_response(StatusCode::UNPROCESSABLE_ENTITY, &e.to_string()),
     }
 }
 

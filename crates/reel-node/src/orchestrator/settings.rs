@@ -18,6 +18,11 @@ use super::workers::WorkerSettings;
 use crate::ratelimit::RateSettings;
 use crate::rpc::ServiceUri;
 
+/// Bytes of uploaded job content an orchestrator keeps by default.
+pub(super) const DEFAULT_CONTENT_BYTES: usize = 256 << 20;
+/// The largest single upload.
+pub(super) const MAX_CONTENT_UPLOAD: usize = 16 << 20;
+
 /// Orchestrator settings (go-livepeer flag names in the CLI).
 #[derive(Debug, Clone)]
 pub struct OrchestratorSettings {
@@ -68,6 +73,9 @@ pub struct OrchestratorSettings {
     pub jobs: Vec<crate::jobs::Offer>,
     /// Longest a request/response job may run.
     pub job_timeout: Duration,
+    /// What gateways uploaded for jobs to name by hash (WebAssembly modules), shared with
+    /// the workers that read it.
+    pub content: Arc<reel_jobs::ContentStore>,
     /// Where remote workers of every kind register. Offers served by remote job workers
     /// take their [`JobWorker`](crate::jobs::JobWorker) from it
     /// ([`registry::WorkerRegistry::job_worker`]).
@@ -102,6 +110,7 @@ impl OrchestratorSettings {
             fault: faults::from_env(),
             jobs: Vec::new(),
             job_timeout: Duration::from_secs(120),
+            content: Arc::new(reel_jobs::ContentStore::new(DEFAULT_CONTENT_BYTES)),
             workers_registry: registry::WorkerRegistry::new(),
         }
     }
