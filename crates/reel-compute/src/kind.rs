@@ -43,8 +43,21 @@ fn parse(request: &JobRequest) -> Result<WasmJob, JobError> {
 
 /// WebAssembly jobs: paid up front for all their fuel plus their input and largest output,
 /// debited what they used.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct WasmKind;
+#[derive(Debug, Default, Clone)]
+pub struct WasmKind {
+    checker: Option<Runtime>,
+}
+
+impl WasmKind {
+    /// A kind that also compiles each module it admits (once per module: the runtime
+    /// caches), so that a module that cannot run is refused before anything is paid. A
+    /// gateway uses this one.
+    pub fn checked(runtime: Runtime) -> Self {
+        Self {
+            checker: Some(runtime),
+        }
+    }
+}
 
 impl JobKind for WasmKind {
     fn name(&self) -> &str {
@@ -69,6 +82,10 @@ impl JobKind for WasmKind {
 
     fn admit(&self, request: &JobRequest) -> Result<Admission, JobError> {
         let job = parse(request)?;
+        if let (Some(rt), Some(module)) = (&self.checker, &job.module) {
+            rt.compile(module)
+                .map_err(|e| JobError::Unprocessable(e.to_string()))?;
+        }
         Ok(Admission {
             model: MODEL.to_owned(),
             units: job.spec.max_units(),

@@ -21,6 +21,17 @@ struct Inner {
     map: HashMap<[u8; 32], Bytes>,
     order: VecDeque<[u8; 32]>,
     bytes: usize,
+    stats: ContentStats,
+}
+
+/// What a store took.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ContentStats {
+    /// Uploads that added something.
+    pub stored: u64,
+    /// Uploads of what was already there.
+    pub repeated: u64,
+    pub evicted: u64,
 }
 
 /// Content by sha256, at most `max_bytes` in all.
@@ -52,8 +63,10 @@ impl ContentStore {
         }
         let mut g = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
         if g.map.contains_key(&sha256) {
+            g.stats.repeated += 1;
             return Ok(false);
         }
+        g.stats.stored += 1;
         g.bytes += bytes.len();
         g.map.insert(sha256, bytes);
         g.order.push_back(sha256);
@@ -63,6 +76,7 @@ impl ContentStore {
             };
             if let Some(b) = g.map.remove(&old) {
                 g.bytes -= b.len();
+                g.stats.evicted += 1;
             }
         }
         Ok(true)
@@ -77,6 +91,13 @@ impl ContentStore {
             g.order.push_back(*sha256);
         }
         Some(b)
+    }
+
+    pub fn stats(&self) -> ContentStats {
+        self.inner
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .stats
     }
 
     pub fn contains(&self, sha256: &[u8; 32]) -> bool {
@@ -119,5 +140,13 @@ mod tests {
         s.put(h(b"ijkl"), Bytes::from_static(b"ijkl")).unwrap();
         assert!(s.contains(&h(b"abcd")) && s.contains(&h(b"ijkl")));
         assert!(!s.contains(&h(b"efgh")));
+        assert_eq!(
+            s.stats(),
+            ContentStats {
+                stored: 3,
+                repeated: 1,
+                evicted: 1
+            }
+        );
     }
 }

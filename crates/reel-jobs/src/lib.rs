@@ -34,7 +34,7 @@ mod kind;
 pub mod pipeline;
 pub mod wire;
 
-pub use content::{ContentError, ContentStore};
+pub use content::{ContentError, ContentStats, ContentStore};
 pub use kind::{
     Admission, BoxFuture, Cadence, CapabilityKey, Content, JobError, JobKind, JobOutput,
     JobRequest, JobWorker, Placement,

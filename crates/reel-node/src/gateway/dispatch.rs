@@ -74,6 +74,12 @@ pub(crate) trait Work: Sync {
         &[]
     }
 
+    /// Whether any usable orchestrator will do, drawn uniformly (a re-run that checks
+    /// another's result), rather than the selection's choice.
+    fn uniform(&self) -> bool {
+        false
+    }
+
     /// Orchestrator info piggy-backed on the result (fresh price and params).
     fn info(&self, _done: &mut Self::Done) -> Option<proto::OrchestratorInfo> {
         None
@@ -406,6 +412,10 @@ impl Core {
         } else {
             preferred
         };
+        if work.uniform() && !uris.is_empty() {
+            let i = ((selection::draw() * uris.len() as f64) as usize).min(uris.len() - 1);
+            return Some((uris[i].clone(), Reason::Verifier));
+        }
         let choices: Vec<Choice> = uris
             .iter()
             .map(|u| {

@@ -6,7 +6,9 @@
 
 use std::time::{Duration, Instant};
 
-use reel_jobs::{Admission, CapabilityKey, Content, JobError, JobKind, JobOutput, JobRequest, wire};
+use reel_jobs::{
+    Admission, CapabilityKey, Content, JobError, JobKind, JobOutput, JobRequest, wire,
+};
 use reel_net::capabilities::{Capabilities, CapabilitySet, ModelConstraint};
 use reel_net::http as net_wire;
 use reel_net::proto;
@@ -86,10 +88,16 @@ async fn upload_content(
         let url = format!("{}{}", s.d.service.base(), content_path(&c.sha256));
         let resp = tokio::time::timeout(
             timeout,
-            core.http.put(&url).headers(headers).body(c.bytes.clone()).send(),
+            core.http
+                .put(&url)
+                .headers(headers)
+                .body(c.bytes.clone())
+                .send(),
         )
         .await
-        .map_err(|_| NodeError::orchestrator(&uri, FailureKind::Timeout, "content upload timed out"))?
+        .map_err(|_| {
+            NodeError::orchestrator(&uri, FailureKind::Timeout, "content upload timed out")
+        })?
         .map_err(|e| NodeError::orchestrator(&uri, FailureKind::Connect, e.to_string()))?;
         let status = resp.status();
         if !status.is_success() {
@@ -97,7 +105,10 @@ async fn upload_content(
             return Err(NodeError::orchestrator(
                 &uri,
                 FailureKind::Refused,
-                format!("content upload: HTTP {status}: {}", wire::error_message(&body)),
+                format!(
+                    "content upload: HTTP {status}: {}",
+                    wire::error_message(&body)
+                ),
             ));
         }
         tracing::debug!(target: "node::gateway", orch = %uri, bytes = c.bytes.len(), "content uploaded");
@@ -297,6 +308,11 @@ impl Work for JobWork<'_> {
     fn avoid(&self) -> &[ServiceUri] {
         &self.avoid
     }
+
+    fn uniform(&self) -> bool {
+        // A re-run: the first run went where selection sends work.
+        !self.avoid.is_empty()
+    }
 }
 
 impl Core {
@@ -401,14 +417,24 @@ impl Core {
             banned: None,
             evidence: None,
             fee: Wei::ZERO,
+            error: None,
         };
         while runs.len() < 3 {
             let avoid = runs.iter().map(|(u, ..)| u.clone()).collect();
-            let Ok(v) = self.dispatch(&label, &mut pool, &work(avoid)).await else {
-                break;
+            let v = match self.dispatch(&label, &mut pool, &work(avoid)).await {
+                Ok(v) => v,
+                Err(f) => {
+                    tracing::info!(target: "node::gateway", kind = %kind.name(), error = %f.last, "no re-run");
+                    verification.error = Some(f.last);
+                    break;
+                }
             };
-            let vfee = Wei::from_base_units(v.price.fee_ceil(v.units).map_err(reel_pm::PmError::from)?);
-            verification.fee = verification.fee.checked_add(vfee).unwrap_or(verification.fee);
+            let vfee =
+                Wei::from_base_units(v.price.fee_ceil(v.units).map_err(reel_pm::PmError::from)?);
+            verification.fee = verification
+                .fee
+                .checked_add(vfee)
+                .unwrap_or(verification.fee);
             verification.by.push(v.uri.to_string());
             let vr = JobReceipt {
                 output: v.done.output,
@@ -446,7 +472,9 @@ impl Core {
             if pool.current.as_ref() == Some(bad) {
                 pool.current = None;
             }
-            self.metrics.job_verifications.inc(&[kind.name(), "mismatch"]);
+            self.metrics
+                .job_verifications
+                .inc(&[kind.name(), "mismatch"]);
             verification.banned = Some(bad.to_string());
             verification.evidence = self.keep_evidence(kind.name(), &request, &runs, odd);
             tracing::warn!(target: "node::gateway", kind = %kind.name(), orch = %bad, evidence = ?verification.evidence, "a re-run disagreed: orchestrator banned from this pool");
@@ -496,8 +524,9 @@ impl Core {
             &hex(net_wire::segment_hash(&request.body).as_slice())[..16]
         );
         let path = dir.join(name);
-        let write = std::fs::create_dir_all(dir)
-            .and_then(|()| std::fs::write(&path, serde_json::to_vec_pretty(&doc).unwrap_or_default()));
+        let write = std::fs::create_dir_all(dir).and_then(|()| {
+            std::fs::write(&path, serde_json::to_vec_pretty(&doc).unwrap_or_default())
+        });
         match write {
             Ok(()) => Some(path),
             Err(e) => {

@@ -80,6 +80,8 @@ pub struct Verification {
     pub evidence: Option<std::path::PathBuf>,
     /// What the re-runs cost.
     pub fee: Wei,
+    /// Why a re-run did not happen or did not finish.
+    pub error: Option<String>,
 }
 
 /// `/status` view of one (capability, model) pool.

@@ -34,7 +34,7 @@ mod transcode;
 
 pub use self::core::{GatewaySettings, JobRunner, RouteFactory, SegmentEvent};
 pub use jobs::error_status;
-pub use kinds::{JobKinds, JobPoolStatus, JobReceipt};
+pub use kinds::{JobKinds, JobPoolStatus, JobReceipt, Verification};
 pub use pool::OrchStatus;
 pub use status::{GatewayStatus, StreamStatus};
 pub use transcode::Handler;

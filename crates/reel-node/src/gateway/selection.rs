@@ -60,6 +60,8 @@ pub enum Reason {
     Weighted { p: f64 },
     /// Everything is slow; the least slow.
     LeastSlow { score: f64 },
+    /// A verifier, drawn uniformly so that no orchestrator can tell when it is checked.
+    Verifier,
 }
 
 impl std::fmt::Display for Reason {
@@ -74,6 +76,7 @@ impl std::fmt::Display for Reason {
                 p * 100.0
             ),
             Self::LeastSlow { score } => write!(f, "all slow; least slow (score {score:.2})"),
+            Self::Verifier => f.write_str("drawn uniformly as a verifier"),
         }
     }
 }

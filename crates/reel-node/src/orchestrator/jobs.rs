@@ -79,7 +79,10 @@ async fn upload(
     };
     let mut sha256 = [0u8; 32];
     if alloy_primitives::hex::decode_to_slice(&hash, &mut sha256).is_err() {
-        return error_response(StatusCode::BAD_REQUEST, "the path must end in a sha256 in hex");
+        return error_response(
+            StatusCode::BAD_REQUEST,
+            "the path must end in a sha256 in hex",
+        );
     }
     let max = super::settings::MAX_CONTENT_UPLOAD;
     let bytes = match tokio::time::timeout(
@@ -104,7 +107,11 @@ async fn upload(
     match inner.settings.content.put(sha256, bytes) {
         Ok(new) => {
             tracing::debug!(target: "node::orchestrator", session = %c.session, %hash, bytes = len, new, "content stored");
-            let status = if new { StatusCode::CREATED } else { StatusCode::OK };
+            let status = if new {
+                StatusCode::CREATED
+            } else {
+                StatusCode::OK
+            };
             (status, [(header::CONTENT_TYPE, "application/json")], "{}").into_response()
         }
         Err(e @ reel_jobs::ContentError::TooLarge { .. }) => {
