@@ -597,6 +597,12 @@ pub(crate) fn routes(runner: JobRunner) -> axum::Router {
                 set(wire::FEE, receipt.fee.base_units().to_string());
                 set(wire::MODEL, receipt.model);
                 set("Livepeer-Orchestrator", receipt.orchestrator);
+                if let Some(v) = &receipt.verification {
+                    set(
+                        "Reel-Verification",
+                        serde_json::to_string(v).unwrap_or_default(),
+                    );
+                }
                 resp
             }
             Err(e) => {

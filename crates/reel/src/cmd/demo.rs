@@ -42,6 +42,8 @@ struct OrchSpec {
     /// Wei per pixel.
     price: u64,
     remote: bool,
+    /// Sells WebAssembly jobs too.
+    compute: bool,
 }
 
 const ORCHS: [OrchSpec; 3] = [
@@ -52,6 +54,7 @@ const ORCHS: [OrchSpec; 3] = [
         fee_share: "50",
         price: 20_000_000,
         remote: false,
+        compute: true,
     },
     OrchSpec {
         name: "O2",
@@ -60,6 +63,7 @@ const ORCHS: [OrchSpec; 3] = [
         fee_share: "75",
         price: 30_000_000,
         remote: true,
+        compute: false,
     },
     OrchSpec {
         name: "O3",
@@ -68,6 +72,7 @@ const ORCHS: [OrchSpec; 3] = [
         fee_share: "25",
         price: 15_000_000,
         remote: false,
+        compute: true,
     },
 ];
 /// (LPT, delegate index in ORCHS)
@@ -77,6 +82,8 @@ const ROUND_LENGTH: u64 = 12;
 const TICKET_EV: u64 = 200_000_000_000_000;
 const FACE_VALUE: u64 = 1_000_000_000_000_000;
 const REDEEM_GAS: u64 = 200_000;
+/// Wei per unit of fuel: a billion fuel (about a second of work) for half a ticket's EV.
+const COMPUTE_PRICE: u64 = 100_000;
 const PARAMS_VALIDITY: u64 = 8;
 const LADDER: &str = "P144p30fps16x9,P240p30fps16x9";
 
@@ -128,6 +135,9 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<()> {
         s.price = node_common::price(spec.price, 1)?;
         s.x264_preset = "veryfast".into();
         s.encoder_threads = 1;
+        if spec.compute {
+            super::orchestrator::compute_offer(&mut s, COMPUTE_PRICE, 2, 64)?;
+        }
         let transcoder = spec.remote.then(|| TranscoderSpec {
             secret: "demo-transcoder-secret".into(),
             capacity: 2,
@@ -158,6 +168,10 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let ladder = reel_media::parse_ladder(LADDER)?;
     let mut gs = GatewaySettings::new("127.0.0.1:0".parse()?, ladder);
     gs.rtmp_addr = Some("127.0.0.1:0".parse()?);
+    gs.jobs.add(super::gateway::compute_kind()?);
+    // One job in five is re-run on the other compute orchestrator.
+    gs.verify_rate = 0.2;
+    gs.evidence_dir = Some(dir.join("evidence"));
     let gateway = GatewaySpec {
         settings: gs,
         sender: SenderConfig {
@@ -337,6 +351,7 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<()> {
     for n in STREAMS {
         println!("  play       http://{http}/stream/{n}.m3u8");
     }
+    compute_demo(gw, &dir).await?;
     println!("Press Ctrl-C to stop.");
 
     let mut events = gw.events();
@@ -453,4 +468,88 @@ async fn report(
             );
         }
     }
+}
+
+/// A WASI command that greets its arguments, for the compute example.
+const HELLO_WAT: &str = r#"(module
+  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "args_sizes_get" (func $args_sizes_get (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "args_get" (func $args_get (param i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 16) "hello from WebAssembly,")
+  (func $write (param $ptr i32) (param $len i32)
+    (i32.store (i32.const 0) (local.get $ptr))
+    (i32.store (i32.const 4) (local.get $len))
+    (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8))))
+  (func (export "_start") (local $argc i32) (local $i i32) (local $p i32) (local $n i32)
+    (drop (call $args_sizes_get (i32.const 64) (i32.const 68)))
+    (local.set $argc (i32.load (i32.const 64)))
+    (drop (call $args_get (i32.const 1024) (i32.const 2048)))
+    (call $write (i32.const 16) (i32.const 23))
+    ;; argv[0] is the module's hash: greet the rest, each after a space.
+    (local.set $i (i32.const 1))
+    (block $done (loop $args
+      (br_if $done (i32.ge_u (local.get $i) (local.get $argc)))
+      (local.set $p (i32.load (i32.add (i32.const 1024) (i32.mul (local.get $i) (i32.const 4)))))
+      ;; The NUL that ends each argument becomes the space before it.
+      (i32.store8 (i32.sub (local.get $p) (i32.const 1)) (i32.const 32))
+      (local.set $n (i32.const 0))
+      (block $end (loop $len
+        (br_if $end (i32.eqz (i32.load8_u (i32.add (local.get $p) (local.get $n)))))
+        (local.set $n (i32.add (local.get $n) (i32.const 1)))
+        (br $len)))
+      (call $write (i32.sub (local.get $p) (i32.const 1)) (i32.add (local.get $n) (i32.const 1)))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br $args)))
+    (i32.store8 (i32.const 40) (i32.const 10))
+    (call $write (i32.const 40) (i32.const 1))))"#;
+
+/// Writes the example module, runs it once through the gateway, and prints the command that
+/// does the same.
+async fn compute_demo(
+    gw: &reel_node::gateway::RunningGateway,
+    dir: &std::path::Path,
+) -> anyhow::Result<()> {
+    let wasm = wat::parse_str(HELLO_WAT).context("assembling the example module")?;
+    let path = dir.join("hello.wasm");
+    std::fs::write(&path, &wasm).with_context(|| format!("writing {}", path.display()))?;
+    let spec = reel_compute::job::JobSpec {
+        module: String::new(),
+        module_len: 0,
+        input_len: 0,
+        args: vec!["devnet".into()],
+        env: Vec::new(),
+        max_fuel: 1_000_000,
+        max_memory_mib: 16,
+        timeout_ms: 5_000,
+        max_output_bytes: 4096,
+        seed: "00".repeat(32),
+    };
+    let job = reel_compute::job::WasmJob::new(wasm.into(), bytes::Bytes::new(), spec);
+    let names: Vec<&str> = ORCHS.iter().filter(|o| o.compute).map(|o| o.name).collect();
+    match gw
+        .run_job(
+            reel_compute::KIND_NAME,
+            reel_jobs::JobRequest::new(reel_compute::job::CONTENT_TYPE, job.encode()),
+        )
+        .await
+    {
+        Ok(r) => {
+            let out = reel_compute::job::WasmResult::decode(&r.output.body)
+                .map(|w| String::from_utf8_lossy(&w.output).trim_end().to_owned())
+                .unwrap_or_default();
+            println!(
+                "  compute    {} sell WebAssembly jobs at {COMPUTE_PRICE} wei/fuel; a first job said {out:?} for {} wei",
+                names.join(" and "),
+                r.fee.base_units()
+            );
+        }
+        Err(e) => println!("  compute    the first WebAssembly job failed: {e}"),
+    }
+    println!(
+        "  run one    reel job run {} --arg you --gateway http://{}",
+        path.display(),
+        gw.http_addr()
+    );
+    Ok(())
 }

@@ -119,6 +119,14 @@ pub(crate) struct GatewayArgs {
     /// Keep every segment and a VOD playlist under DIR/<stream>/
     #[arg(long, value_name = "DIR")]
     record_dir: Option<PathBuf>,
+    /// Share of WebAssembly jobs re-run on a second orchestrator to check the first (0 to
+    /// 1); a disagreement bans the odd one out and keeps the signed results
+    #[arg(long, default_value_t = 0.05)]
+    verify_rate: f64,
+    /// Where the signed results of a disagreement are kept [default:
+    /// ~/.reel/gateway/evidence]
+    #[arg(long, value_name = "DIR")]
+    evidence_dir: Option<PathBuf>,
     #[command(flatten)]
     chain: ChainArgs,
     #[command(flatten)]
@@ -167,6 +175,8 @@ pub(crate) async fn run(args: GatewayArgs) -> anyhow::Result<()> {
             "maxTotalEV": args.max_total_ev.to_string(),
             "depositMultiplier": args.deposit_multiplier,
             "recordDir": args.record_dir,
+            "verifyRate": args.verify_rate,
+            "evidenceDir": args.evidence_dir,
             "rpcUrl": args.chain.rpc_url,
             "devnet": args.chain.devnet,
         });
@@ -195,6 +205,17 @@ pub(crate) async fn run(args: GatewayArgs) -> anyhow::Result<()> {
     }
     s.local_verify = args.local_verify;
     s.record_dir = args.record_dir.clone();
+    anyhow::ensure!(
+        (0.0..=1.0).contains(&args.verify_rate),
+        "--verify-rate must be between 0 and 1, not {}",
+        args.verify_rate
+    );
+    s.verify_rate = args.verify_rate;
+    s.evidence_dir = Some(match &args.evidence_dir {
+        Some(d) => d.clone(),
+        None => node_common::data_dir(None, "gateway")?.join("evidence"),
+    });
+    s.jobs.add(compute_kind()?);
 
     let mut builder = GatewayBuilder::new(s).registry(Registry::new());
     match args.common.network {
@@ -266,4 +287,13 @@ fn price_caps(
             .with_context(|| format!("reading --max-price-per-capability file {arg}"))?
     };
     reel_jobs::pipeline::parse_price_caps(&text).context("--max-price-per-capability")
+}
+
+/// WebAssembly jobs, with modules compiled at the gateway before anything is paid (a module
+/// that cannot run costs nothing).
+pub(crate) fn compute_kind() -> anyhow::Result<std::sync::Arc<dyn reel_jobs::JobKind>> {
+    let runtime = reel_compute::Runtime::new(64).context("starting the WebAssembly sandbox")?;
+    Ok(std::sync::Arc::new(reel_compute::WasmKind::checked(
+        runtime,
+    )))
 }

@@ -8,6 +8,7 @@ mod duration;
 mod gateway;
 mod gov;
 mod ingest_test;
+mod job;
 mod node_common;
 mod orchestrator;
 mod stake;
@@ -45,6 +46,8 @@ pub(crate) enum Command {
     Transcoder(transcoder::TranscoderArgs),
     /// Buy transcoding: RTMP/HTTP ingest, orchestrator selection, verification, HLS.
     Gateway(gateway::GatewayArgs),
+    /// Run compute jobs on the network: WebAssembly modules, sandboxed and paid per fuel.
+    Job(job::JobArgs),
 }
 
 impl Command {
@@ -59,6 +62,7 @@ impl Command {
             Command::Orchestrator(args) => orchestrator::run(args).await,
             Command::Transcoder(args) => transcoder::run(args).await,
             Command::Gateway(args) => gateway::run(args).await,
+            Command::Job(args) => job::run(args).await,
         }
     }
 }

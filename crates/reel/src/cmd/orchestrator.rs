@@ -135,6 +135,16 @@ pub(crate) struct OrchestratorArgs {
     /// networks and tests only)
     #[arg(long)]
     allow_private_segment_urls: bool,
+    /// Sell WebAssembly compute jobs at this price, wei per unit of fuel (roughly one
+    /// WebAssembly instruction); off when not given
+    #[arg(long, env = "REEL_COMPUTE_PRICE", value_name = "WEI")]
+    compute_price: Option<u64>,
+    /// WebAssembly jobs run at once
+    #[arg(long, default_value_t = 2)]
+    compute_capacity: u32,
+    /// Uploaded WebAssembly modules kept, MiB
+    #[arg(long, default_value_t = 256)]
+    compute_store_mib: usize,
     /// Expected value of one ticket, wei
     #[arg(long, alias = "ticketEV", default_value_t = 8_000_000_000)]
     ticket_ev: u64,
@@ -274,6 +284,9 @@ fn dump(a: &OrchestratorArgs, data_dir: &std::path::Path) -> serde_json::Value {
         "rateLimit": a.rate_limit,
         "rateBurst": a.rate_burst,
         "allowPrivateSegmentUrls": a.allow_private_segment_urls,
+        "computePrice": a.compute_price,
+        "computeCapacity": a.compute_capacity,
+        "computeStoreMiB": a.compute_store_mib,
         "ticketEV": a.ticket_ev.to_string(),
         "maxFaceValue": a.max_face_value.to_string(),
         "redeemGas": a.redeem_gas,
@@ -337,6 +350,9 @@ pub(crate) async fn run(args: OrchestratorArgs) -> anyhow::Result<()> {
         burst: args.rate_burst.max(1.0),
         ..RateSettings::default()
     };
+    if let Some(price) = args.compute_price {
+        compute_offer(&mut s, price, args.compute_capacity, args.compute_store_mib)?;
+    }
 
     let mut builder = OrchestratorBuilder::new(s).registry(Registry::new());
     let mut chain_url = None;
@@ -464,4 +480,27 @@ mod tests {
         assert_eq!(r.tx_timeout_secs, 10);
         assert_eq!(r.max_replacements, 3);
     }
+}
+
+/// Offers WebAssembly jobs: a sandbox with a cache of compiled modules, and a store for the
+/// modules gateways upload, shared with the worker that reads it.
+pub(crate) fn compute_offer(
+    s: &mut OrchestratorSettings,
+    wei_per_fuel: u64,
+    capacity: u32,
+    store_mib: usize,
+) -> anyhow::Result<()> {
+    anyhow::ensure!(capacity > 0, "--compute-capacity must be at least 1");
+    let runtime = reel_compute::Runtime::new(64).context("starting the WebAssembly sandbox")?;
+    let store = std::sync::Arc::new(reel_compute::ModuleStore::new(store_mib << 20));
+    s.content = std::sync::Arc::clone(&store);
+    s.jobs.push(reel_node::jobs::Offer {
+        kind: std::sync::Arc::new(reel_compute::WasmKind::default()),
+        model: reel_compute::MODEL.to_owned(),
+        price: reel_pm::PricePerUnit::from_wei_per_unit(wei_per_fuel),
+        capacity,
+        warm: true,
+        worker: std::sync::Arc::new(reel_compute::WasmWorker::new(runtime, store)),
+    });
+    Ok(())
 }
