@@ -517,4 +517,30 @@ mod tests {
     fn hex_round_trip(s: &str) -> String {
         to_hex(&from_hex(s).unwrap())
     }
+
+    proptest::proptest! {
+        /// Any bytes: an error with a reason or a job, never a panic; a job that decodes
+        /// encodes back to the same bytes.
+        #[test]
+        fn any_bytes_decode_or_fail_cleanly(body in proptest::collection::vec(proptest::num::u8::ANY, 0..512)) {
+            let body = Bytes::from(body);
+            if let Ok(job) = WasmJob::decode(&body) {
+                proptest::prop_assert!(job.spec.max_fuel <= MAX_FUEL);
+            }
+            let _ = WasmResult::decode(&body);
+        }
+
+        /// A valid job with one byte changed anywhere: still never a panic, and a change in
+        /// the module is caught by its hash.
+        #[test]
+        fn a_flipped_byte_is_caught_or_harmless(at in 0usize..400, bit in 0u8..8) {
+            let job = WasmJob::new(Bytes::from_static(b"\0asm module bytes"), Bytes::from_static(b"input"), spec());
+            let mut body = job.encode().to_vec();
+            let at = at % body.len();
+            body[at] ^= 1 << bit;
+            if let Ok(back) = WasmJob::decode(&Bytes::from(body)) {
+                proptest::prop_assert_eq!(back.module.as_ref().map(|m| to_hex(&sha256(m))), Some(back.spec.module.clone()));
+            }
+        }
+    }
 }
