@@ -67,6 +67,8 @@ pub struct GatewaySettings {
     pub job_timeout: Duration,
     /// Public APIs of kinds, mounted on the HTTP port next to `POST /job/{kind}`.
     pub http_routes: Vec<RouteFactory>,
+    /// Body limits of BYOC requests (`POST /process/request/…`) and their answers.
+    pub byoc: crate::byoc::ByocLimits,
 }
 
 impl GatewaySettings {
@@ -91,6 +93,7 @@ impl GatewaySettings {
             max_price_per_capability: std::collections::BTreeMap::new(),
             job_timeout: Duration::from_secs(60),
             http_routes: Vec::new(),
+            byoc: crate::byoc::ByocLimits::default(),
         }
     }
 }

@@ -72,6 +72,8 @@ pub struct OrchestratorSettings {
     /// take their [`JobWorker`](crate::jobs::JobWorker) from it
     /// ([`registry::WorkerRegistry::job_worker`]).
     pub workers_registry: Arc<registry::WorkerRegistry>,
+    /// Body limits of BYOC requests and worker answers.
+    pub byoc: crate::byoc::ByocLimits,
 }
 
 impl OrchestratorSettings {
@@ -103,6 +105,7 @@ impl OrchestratorSettings {
             jobs: Vec::new(),
             job_timeout: Duration::from_secs(120),
             workers_registry: registry::WorkerRegistry::new(),
+            byoc: crate::byoc::ByocLimits::default(),
         }
     }
 }
