@@ -302,7 +302,12 @@ fn scope(name: &str) -> Scope {
 fn balance_text(inner: &Inner, account: &AccountKey) -> Option<String> {
     let p = inner.payments.as_ref()?;
     let (b, negative) = p.balance(account);
-    Some(format!("{}{b}", if negative { "-" } else { "" }))
+    // Whole wei as digits (go-livepeer's `FloatString(0)`), not `Wei`'s display in ETH.
+    Some(format!(
+        "{}{}",
+        if negative { "-" } else { "" },
+        b.base_units()
+    ))
 }
 
 fn balance_i64(inner: &Inner, account: &AccountKey) -> i64 {

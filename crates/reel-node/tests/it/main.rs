@@ -1,6 +1,7 @@
 //! The node roles on loopback: real sockets, real TLS, real FFmpeg, the ffmpeg CLI as the
 //! broadcaster and ffprobe as the judge.
 
+mod byoc;
 mod jobs;
 mod offchain;
 mod onchain;
