@@ -139,6 +139,27 @@ async fn submit(
     .unwrap()
 }
 
+/// A `Livepeer` header as a gateway signs it: `signer` signs, naming `sender`.
+fn signed_job(
+    sender: &reel_net::EthSigner,
+    signer: &reel_net::EthSigner,
+    capability: &str,
+) -> String {
+    let mut j = byoc::JobRequest {
+        id: "direct-1".into(),
+        request: "{}".into(),
+        capability: capability.into(),
+        timeout_seconds: 5,
+        sender: sender.address().to_checksum(None),
+        ..Default::default()
+    };
+    j.sig = format!(
+        "0x{}",
+        alloy::primitives::hex::encode(signer.sign_personal(&j.signed_message()).to_vec())
+    );
+    j.to_header()
+}
+
 fn message(r: &reel_testkit::http::Reply) -> String {
     r.json().unwrap()["error"]["message"]
         .as_str()
@@ -290,11 +311,42 @@ async fn byoc_refusals_off_chain() {
         })
         .await
         .expect("the first job never took the slot");
+    // The gateway sees no free capacity in the token; asked directly, the orchestrator
+    // refuses the slot itself.
     let r = submit(&http, gw.http_addr(), 0, &h, "second").await;
     assert_eq!(r.status, 503, "{}", r.text());
+    let direct = |h: String| {
+        orch_send(
+            orch_client()
+                .post(format!("{base}/process/request/upper/0"))
+                .header(byoc::JOB_HEADER, h)
+                .body("direct"),
+        )
+    };
+    let r = direct(signed_job(&signer, &signer, "upper")).await;
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert!(
+        message(&r).contains("No capacity available"),
+        "{}",
+        r.text()
+    );
     let first = slow.await.unwrap();
     assert_eq!((first.status, first.text()), (200, "FIRST".to_owned()));
     assert_eq!(orch.status().byoc[0].in_use, 0, "the slot is given back");
+
+    // Signed by someone else than the sender it names; for a capability not here.
+    let other = reel_net::EthSigner::from_bytes(&[8u8; 32]).unwrap();
+    let r = direct(signed_job(&signer, &other, "upper")).await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(
+        message(&r).contains("Could not verify job creds"),
+        "{}",
+        r.text()
+    );
+    let r = direct(signed_job(&signer, &signer, "lower")).await;
+    assert_eq!(r.status, 404, "{}", r.text());
+    let r = direct(signed_job(&signer, &signer, "upper")).await;
+    assert_eq!((r.status, r.text()), (200, "DIRECT".to_owned()));
 
     // The timeout: the worker takes 3 s, the job allows 1.
     let r = submit(&http, gw.http_addr(), 3000, &job_header("upper", 1), "late").await;
@@ -329,6 +381,82 @@ async fn byoc_refusals_off_chain() {
         r.text()
     );
     assert_eq!(worker.runs.load(Ordering::SeqCst), before);
+    shutdown.cancel();
+}
+
+/// An orchestrator that offers the capability in its token but answers every job 503:
+/// the gateway goes on to the next one.
+async fn busy_orchestrator() -> (reel_node::rpc::ServiceUri, Arc<AtomicU32>) {
+    let hits = Arc::new(AtomicU32::new(0));
+    let h = Arc::clone(&hits);
+    let app = axum::Router::new()
+        .route(
+            byoc::TOKEN_PATH,
+            axum::routing::get(|| async {
+                axum::Json(JobToken {
+                    price: Some(byoc::PriceInfoJson {
+                        pixels_per_unit: 1,
+                        ..Default::default()
+                    }),
+                    available_capacity: 1,
+                    ..Default::default()
+                })
+            }),
+        )
+        .route(
+            "/process/request/{*rest}",
+            axum::routing::post(move || {
+                h.fetch_add(1, Ordering::SeqCst);
+                async { (axum::http::StatusCode::SERVICE_UNAVAILABLE, "busy") }
+            }),
+        );
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(l, app).await });
+    (
+        reel_node::rpc::ServiceUri::parse(&format!("http://{addr}")).unwrap(),
+        hits,
+    )
+}
+
+/// A 503 after the token (capacity taken meanwhile) sends the job to the next orchestrator.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn byoc_gateway_fails_over_on_503() {
+    init_logs();
+    let dir = tempfile::tempdir().unwrap();
+    let shutdown = CancellationToken::new();
+    let mut os = orch_settings(dir.path());
+    os.orch_secret = Some(SECRET.into());
+    let orch = start_orch(os, &shutdown).await;
+    let (busy, hits) = busy_orchestrator().await;
+    // The busy one first: both free, so the list's order decides.
+    let gw = GatewayBuilder::new(GatewaySettings::new(
+        any_addr(),
+        ladder(&["P144p30fps16x9"]),
+    ))
+    .source(Arc::new(ListSource(vec![busy, orch.uri().clone()])))
+    .tasks(Tasks::with_shutdown(shutdown.child_token()))
+    .start()
+    .await
+    .unwrap()
+    .gateway;
+    let (waddr, worker) = start_worker("w").await;
+    let reg = format!("{}{}", orch.uri().base(), byoc::REGISTER_PATH);
+    let (status, _) = post_secret(reg, Some(SECRET), registration("upper", waddr, 1, 0)).await;
+    assert_eq!(status, 200);
+    let http = Http::new().unwrap();
+    let r = submit(&http, gw.http_addr(), 0, &job_header("upper", 5), "over").await;
+    assert_eq!((r.status, r.text()), (200, "OVER".to_owned()));
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        1,
+        "the busy one was tried first"
+    );
+    assert_eq!(worker.runs.load(Ordering::SeqCst), 1);
+    assert_eq!(
+        r.header(byoc::ORCHESTRATOR_URL_HEADER),
+        Some(orch.uri().base().as_str())
+    );
     shutdown.cancel();
 }
 
