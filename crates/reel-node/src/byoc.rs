@@ -546,7 +546,7 @@ mod tests {
         let other = reel_net::EthSigner::from_bytes(&[8u8; 32]).unwrap();
         let forged = JobSender {
             addr: other.address().to_checksum(None),
-            sig: js.sig.clone(),
+            sig: js.sig,
         };
         assert!(forged.verify().is_err());
     }

@@ -188,14 +188,24 @@ fn error(status: StatusCode, message: &str) -> Response {
         .into_response()
 }
 
+/// A refusal: status and message, answered as `{"error":{"message":…}}`.
+#[derive(Debug)]
+struct Refusal(StatusCode, String);
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        error(self.0, &self.1)
+    }
+}
+
 /// The orchestrator secret, as the whole `Authorization` header (go-livepeer's form),
 /// compared in constant time.
-fn authorize(inner: &Inner, headers: &HeaderMap) -> Result<(), Response> {
+fn authorize(inner: &Inner, headers: &HeaderMap) -> Result<(), Refusal> {
     use subtle::ConstantTimeEq;
     let Some(secret) = &inner.settings.orch_secret else {
-        return Err(error(
+        return Err(Refusal(
             StatusCode::FORBIDDEN,
-            "this orchestrator takes no capability registrations (no -orchSecret)",
+            "this orchestrator takes no capability registrations (no -orchSecret)".into(),
         ));
     };
     let given = headers
@@ -205,7 +215,10 @@ fn authorize(inner: &Inner, headers: &HeaderMap) -> Result<(), Response> {
     if bool::from(secret.as_bytes().ct_eq(given)) {
         Ok(())
     } else {
-        Err(error(StatusCode::UNAUTHORIZED, "invalid authorization"))
+        Err(Refusal(
+            StatusCode::UNAUTHORIZED,
+            "invalid authorization".into(),
+        ))
     }
 }
 
@@ -229,7 +242,7 @@ async fn register(
 ) -> Response {
     if let Err(r) = authorize(&inner, &headers) {
         tracing::info!(target: "node::orchestrator", %peer, "capability registration refused: authorization");
-        return r;
+        return r.into_response();
     }
     let body = match read_limited(
         body,
@@ -270,7 +283,7 @@ async fn unregister(
     body: Body,
 ) -> Response {
     if let Err(r) = authorize(&inner, &headers) {
-        return r;
+        return r.into_response();
     }
     let body = match read_limited(
         body,
@@ -397,8 +410,8 @@ struct Checked {
     timeout: Duration,
 }
 
-fn check(inner: &Inner, headers: &HeaderMap) -> Result<Checked, Response> {
-    let bad = |m: String| error(StatusCode::BAD_REQUEST, &m);
+fn check(inner: &Inner, headers: &HeaderMap) -> Result<Checked, Refusal> {
+    let bad = |m: String| Refusal(StatusCode::BAD_REQUEST, m);
     let h = headers
         .get(wire::JOB_HEADER)
         .ok_or_else(|| bad("no Livepeer header: the job request is required".into()))?;
@@ -437,7 +450,7 @@ async fn process(
         Ok(c) => c,
         Err(r) => {
             inner.metrics.rejected.inc(&["byoc"]);
-            return r;
+            return r.into_response();
         }
     };
     let span = tracing::info_span!("byoc", job = %c.job.id, capability = %c.job.capability, sender = %c.sender);
