@@ -13,7 +13,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use alloy_primitives::{Address, I256, U256};
+use alloy_primitives::{Address, I256};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::State;
@@ -55,6 +55,8 @@ struct Offer {
     price: PricePerUnit,
     params: Option<TicketParams>,
     address: Address,
+    /// The credit the orchestrator states for this gateway; `None` when saturated.
+    balance: Option<I256>,
 }
 
 /// Why a try did not give the client an answer.
@@ -124,13 +126,6 @@ async fn submit(
 fn signed((m, negative): (Wei, bool)) -> Option<I256> {
     let v = I256::try_from(m.base_units()).ok()?;
     Some(if negative { -v } else { v })
-}
-
-fn parse_balance(s: &str) -> Option<I256> {
-    let s = s.trim();
-    let (negative, digits) = s.strip_prefix('-').map_or((false, s), |d| (true, d));
-    let m = U256::from_str_radix(digits, 10).ok()?;
-    signed((Wei::from_base_units(m), negative))
 }
 
 impl Core {
@@ -251,12 +246,16 @@ impl Core {
                     }
                 }
             }
+            let balance = (tok.balance != i64::MAX && tok.balance != i64::MIN)
+                .then(|| I256::try_from(tok.balance).ok())
+                .flatten();
             offers.push(Offer {
                 uri,
                 order,
                 price,
                 params,
                 address,
+                balance,
             });
         }
         offers.sort_by(|a, b| {
@@ -342,6 +341,7 @@ impl Core {
     ) -> Result<Response, Miss> {
         let timeout = Duration::from_secs(u64::try_from(job.timeout_seconds).unwrap_or(0));
         let scope = Scope::new(wire::CAPABILITY, job.capability.clone());
+        self.byoc_align(offer, &scope);
         let pay = match (&self.payments, &offer.params) {
             (Some(pay), Some(params)) => {
                 let fee = offer
@@ -377,6 +377,7 @@ impl Core {
         let status = resp.status();
         let get = |n: &str| resp.headers().get(n).cloned();
         let balance = get(wire::BALANCE_HEADER);
+        let units = get(reel_jobs::wire::UNITS);
         let kept: Vec<(&'static str, HeaderValue)> = [
             (
                 header::CONTENT_TYPE.as_str(),
@@ -384,6 +385,7 @@ impl Core {
             ),
             (wire::METADATA_HEADER, get(wire::METADATA_HEADER)),
             (wire::BALANCE_HEADER, balance.clone()),
+            (reel_jobs::wire::UNITS, units.clone()),
         ]
         .into_iter()
         .filter_map(|(n, v)| v.map(|v| (n, v)))
@@ -401,7 +403,13 @@ impl Core {
         }
         let out =
             crate::rpc::read_body(resp, self.settings.byoc.max_response_bytes, deadline).await;
-        self.byoc_debit(offer, &scope, balance.as_ref());
+        self.byoc_debit(
+            offer,
+            &scope,
+            balance.as_ref(),
+            units.as_ref(),
+            t0.elapsed(),
+        );
         let out = out.map_err(|e| {
             Miss::Answer(error(
                 StatusCode::BAD_GATEWAY,
@@ -431,32 +439,55 @@ impl Core {
         Ok(r)
     }
 
-    /// Debits what the orchestrator charged: the fall of the credit from what this gateway
-    /// holds to what the orchestrator states, in whole seconds at the price. Without a
-    /// statement nothing was credited there, and nothing ran.
-    fn byoc_debit(&self, offer: &Offer, scope: &Scope, stated: Option<&HeaderValue>) {
-        let Some(pay) = &self.payments else {
+    /// Follows the orchestrator's statement of the credit down (go-livepeer's
+    /// `compareAndUpdateBalance`, one way only): credit this gateway counts and the
+    /// orchestrator does not (it restarted, or a job's debit crossed a token) would
+    /// otherwise go unpaid for good. Credit it states above ours is not taken on its word.
+    fn byoc_align(&self, offer: &Offer, scope: &Scope) {
+        let (Some(pay), Some(theirs)) = (&self.payments, offer.balance) else {
             return;
         };
         if offer.price.is_zero() || offer.params.is_none() {
             return;
         }
-        let ours = signed(pay.balance(offer.address, scope));
-        let theirs = stated.and_then(|v| v.to_str().ok()).and_then(parse_balance);
-        let secs = match (ours, theirs) {
-            (Some(o), Some(t)) => {
-                let drop = o.saturating_sub(t);
-                if drop <= I256::ZERO {
-                    0
-                } else {
-                    // ⌈drop / price⌉ = ⌈drop × den / num⌉ seconds.
-                    let d = drop.unsigned_abs();
-                    let (num, den) = (offer.price.num(), offer.price.den());
-                    let n = d.saturating_mul(den).div_ceil(num.max(U256::from(1u64)));
-                    u64::try_from(n).unwrap_or(u64::MAX)
-                }
+        let Some(ours) = signed(pay.balance(offer.address, scope)) else {
+            return;
+        };
+        let secs = seconds_of(ours.saturating_sub(theirs), &offer.price);
+        if secs > 0 {
+            tracing::info!(target: "node::gateway", orch = %offer.uri, %ours, %theirs, secs,
+                           "credit brought down to the orchestrator's statement");
+            if let Err(e) = pay.debit(offer.address, scope, secs, offer.price) {
+                tracing::warn!(target: "node::gateway", error = %e, "debiting the account failed");
             }
-            _ => 0,
+        }
+    }
+
+    /// Debits what the orchestrator charged: the seconds it states (`Livepeer-Units`);
+    /// from an orchestrator that does not state them, the seconds the job took here, as
+    /// go-livepeer's gateway counts. An answer without `Livepeer-Balance` came before any
+    /// credit there: nothing ran, nothing is debited.
+    fn byoc_debit(
+        &self,
+        offer: &Offer,
+        scope: &Scope,
+        balance: Option<&HeaderValue>,
+        units: Option<&HeaderValue>,
+        took: Duration,
+    ) {
+        let Some(pay) = &self.payments else {
+            return;
+        };
+        if offer.price.is_zero() || offer.params.is_none() || balance.is_none() {
+            return;
+        }
+        let secs = match units {
+            Some(u) => u
+                .to_str()
+                .ok()
+                .and_then(|u| u.trim().parse::<u64>().ok())
+                .unwrap_or_else(|| ceil_secs(took)),
+            None => ceil_secs(took),
         };
         if secs > 0
             && let Err(e) = pay.debit(offer.address, scope, secs, offer.price)
@@ -466,15 +497,38 @@ impl Core {
     }
 }
 
+/// Whole seconds, rounded up.
+fn ceil_secs(d: Duration) -> u64 {
+    d.as_secs() + u64::from(d.subsec_nanos() > 0)
+}
+
+/// ⌈wei / price⌉ = ⌈wei × den / num⌉ seconds; 0 for no wei.
+fn seconds_of(wei: I256, price: &PricePerUnit) -> u64 {
+    if wei <= I256::ZERO || price.is_zero() {
+        return 0;
+    }
+    let n = wei
+        .unsigned_abs()
+        .saturating_mul(price.den())
+        .div_ceil(price.num());
+    u64::try_from(n).unwrap_or(u64::MAX)
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
     #[test]
-    fn balances_parse_with_their_sign() {
-        assert_eq!(parse_balance("12"), Some(I256::try_from(12).unwrap()));
-        assert_eq!(parse_balance("-7"), Some(I256::try_from(-7).unwrap()));
-        assert_eq!(parse_balance("x"), None);
+    fn seconds_round_up() {
+        let p = PricePerUnit::new(
+            alloy_primitives::U256::from(10u64),
+            alloy_primitives::U256::from(3u64),
+        )
+        .unwrap();
+        assert_eq!(seconds_of(I256::try_from(10).unwrap(), &p), 3);
+        assert_eq!(seconds_of(I256::try_from(11).unwrap(), &p), 4);
+        assert_eq!(seconds_of(I256::try_from(-5).unwrap(), &p), 0);
+        assert_eq!(ceil_secs(Duration::from_millis(1001)), 2);
     }
 }

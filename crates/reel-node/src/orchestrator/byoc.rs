@@ -569,21 +569,27 @@ async fn run(
     }
     let t0 = Instant::now();
     let deadline = tokio::time::Instant::now() + c.timeout;
-    let charge = |t0: Instant| {
-        let secs = ceil_secs(t0.elapsed());
-        if let Some(p) = paid
-            && let Err(e) = p.debit(&account, secs, price)
-        {
-            tracing::warn!(target: "node::orchestrator", %account, error = %e, "debit failed");
+    // Debits ⌈elapsed s⌉ × price and states the seconds (`Livepeer-Units`: the gateway
+    // debits the same, whatever else ran on the account meanwhile) and the credit left.
+    let charged = |took: Duration, mut r: Response| {
+        let secs = ceil_secs(took);
+        if let Some(p) = paid {
+            if let Err(e) = p.debit(&account, secs, price) {
+                tracing::warn!(target: "node::orchestrator", %account, error = %e, "debit failed");
+            }
+            r.headers_mut()
+                .insert(reel_jobs::wire::UNITS, HeaderValue::from(secs));
         }
-        secs
+        with_balance(r)
     };
     let timed_out = |t0: Instant| {
-        charge(t0);
-        with_balance(error(
-            StatusCode::GATEWAY_TIMEOUT,
-            &format!("the worker gave no answer within {} s", c.timeout.as_secs()),
-        ))
+        charged(
+            t0.elapsed(),
+            error(
+                StatusCode::GATEWAY_TIMEOUT,
+                &format!("the worker gave no answer within {} s", c.timeout.as_secs()),
+            ),
+        )
     };
     let resp = match tokio::time::timeout_at(deadline, req.send()).await {
         Err(_) => return Err(timed_out(t0)),
@@ -603,11 +609,13 @@ async fn run(
     if status == reqwest::StatusCode::UNAUTHORIZED {
         // The worker no longer takes its token: it must register again.
         inner.byoc.remove_if(&name, &reg.url);
-        charge(t0);
-        return Err(with_balance(error(
-            StatusCode::BAD_GATEWAY,
-            "job not able to be processed, removing capability err=worker auth token failed",
-        )));
+        return Err(charged(
+            t0.elapsed(),
+            error(
+                StatusCode::BAD_GATEWAY,
+                "job not able to be processed, removing capability err=worker auth token failed",
+            ),
+        ));
     }
     let keep = |n: header::HeaderName| resp.headers().get(&n).cloned().map(|v| (n, v));
     let kept: Vec<(header::HeaderName, HeaderValue)> = [
@@ -622,14 +630,17 @@ async fn run(
             Ok(b) => b,
             Err(crate::rpc::BodyError::Timeout) => return Err(timed_out(t0)),
             Err(e) => {
-                charge(t0);
-                return Err(with_balance(error(
-                    StatusCode::BAD_GATEWAY,
-                    &format!("reading the worker's answer: {e}"),
-                )));
+                return Err(charged(
+                    t0.elapsed(),
+                    error(
+                        StatusCode::BAD_GATEWAY,
+                        &format!("reading the worker's answer: {e}"),
+                    ),
+                ));
             }
         };
-    let secs = charge(t0);
+    let took = t0.elapsed();
+    let secs = ceil_secs(took);
     tracing::info!(target: "node::orchestrator", status = status.as_u16(), secs,
                    fee = %price.fee_ceil(secs).unwrap_or(U256::MAX), bytes = out.len(), "byoc job done");
     let mut r = (
@@ -640,7 +651,7 @@ async fn run(
     for (n, v) in kept {
         r.headers_mut().insert(n, v);
     }
-    Ok(with_balance(r))
+    Ok(charged(took, r))
 }
 
 #[cfg(test)]

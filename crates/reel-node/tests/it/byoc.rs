@@ -22,7 +22,7 @@ use reel_node::gateway::GatewaySettings;
 use reel_node::gateway::discovery::ListSource;
 use reel_node::node::GatewayBuilder;
 use reel_node::tasks::Tasks;
-use reel_pm::{AccountKey, RecipientConfig, RedeemerConfig, Scope, SenderConfig};
+use reel_pm::{AccountKey, PricePerUnit, RecipientConfig, RedeemerConfig, Scope, SenderConfig};
 use reel_types::{Lpt, Wei};
 use tokio_util::sync::CancellationToken;
 
@@ -561,6 +561,7 @@ async fn byoc_paid_per_second_on_a_devnet() {
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.text(), "PAY ME");
     assert_eq!(r.header("x-metadata"), Some("a"), "the cheaper one");
+    assert_eq!(r.header("livepeer-units"), Some("2"), "⌈1.2 s⌉");
     let left = wei(EV - 2 * PRICE);
     assert_eq!(o0.payments.balance(&account), (left, false));
     assert_eq!(
@@ -572,6 +573,7 @@ async fn byoc_paid_per_second_on_a_devnet() {
     // A quick one: 1 s debited; the credit fell under one EV, so one more ticket went.
     let r = submit(&http, gw, 0, &h, "again").await;
     assert_eq!((r.status, r.text()), (200, "AGAIN".to_owned()));
+    assert_eq!(r.header("livepeer-units"), Some("1"));
     let left = wei(2 * EV - 3 * PRICE);
     assert_eq!(o0.payments.balance(&account), (left, false));
     assert_eq!(
@@ -610,6 +612,28 @@ async fn byoc_paid_per_second_on_a_devnet() {
         o0.payments.balance(&account)
     );
 
+    // The orchestrator's credit falls below what the gateway counts (as after a restart
+    // that lost it): the token says so, the gateway follows it down and pays again,
+    // rather than sending no tickets to be refused for good.
+    let before = o0.payments.balance(&account).0.base_units();
+    let lost = before / U256::from(PRICE) - U256::from(5u64);
+    o0.payments
+        .debit(
+            &account,
+            u64::try_from(lost).unwrap(),
+            PricePerUnit::from_wei_per_unit(PRICE),
+        )
+        .unwrap();
+    let r = submit(&http, gw, 0, &h, "after a loss").await;
+    assert_eq!((r.status, r.text()), (200, "AFTER A LOSS".to_owned()));
+    let now = o0.payments.balance(&account);
+    assert_eq!(
+        gpay.balance(o0.node.address(), &scope),
+        now,
+        "in step again"
+    );
+    assert!(now.0 >= wei(EV - PRICE), "paid up to one EV again: {now:?}");
+
     // Unregistered at both: no orchestrator offers it, nothing is paid.
     for o in [o0, o1] {
         let url = format!("{}{}", o.node.uri().base(), byoc::UNREGISTER_PATH);
@@ -619,7 +643,7 @@ async fn byoc_paid_per_second_on_a_devnet() {
     let r = submit(&http, gw, 0, &h, "gone").await;
     assert_eq!(r.status, 503, "{}", r.text());
     assert_eq!(gpay.balance(o0.node.address(), &scope), before);
-    assert_eq!(worker_a.runs.load(Ordering::SeqCst), 3);
+    assert_eq!(worker_a.runs.load(Ordering::SeqCst), 4, "the last never ran");
     net.stop().await.unwrap();
 }
 
