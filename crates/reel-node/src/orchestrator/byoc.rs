@@ -534,8 +534,11 @@ async fn run(
             return Err(with_balance(error(
                 StatusCode::PAYMENT_REQUIRED,
                 &format!(
-                    "Insufficient balance for request: {} s at {price} wei/s need {need} wei of credit",
-                    c.timeout.as_secs()
+                    "Insufficient balance for request: {} s at {}/{} wei/s need {need} wei of \
+                     credit, and at least one ticket's EV",
+                    c.timeout.as_secs(),
+                    price.num(),
+                    price.den()
                 ),
             )));
         }

@@ -643,7 +643,11 @@ async fn byoc_paid_per_second_on_a_devnet() {
     let r = submit(&http, gw, 0, &h, "gone").await;
     assert_eq!(r.status, 503, "{}", r.text());
     assert_eq!(gpay.balance(o0.node.address(), &scope), before);
-    assert_eq!(worker_a.runs.load(Ordering::SeqCst), 4, "the last never ran");
+    assert_eq!(
+        worker_a.runs.load(Ordering::SeqCst),
+        4,
+        "the last never ran"
+    );
     net.stop().await.unwrap();
 }
 
