@@ -5,10 +5,11 @@
 //! capability with free capacity, at a price under the cap, with ticket params this gateway
 //! accepts, are tried cheapest first. Each try signs the job, pays so that the credit covers
 //! `price × timeout_seconds` (and one ticket's EV: the orchestrator serves no less), and
-//! sends the body on the same path. A 503 or an orchestrator that cannot be reached moves on
-//! to the next; any other answer is the client's, with the orchestrator's
-//! `Livepeer-Balance`. What the orchestrator debited is read off that balance, so that both
-//! ledgers stay equal.
+//! sends the body on the same path. A 503 (no capacity), a 502 (its worker gone) or an
+//! orchestrator that cannot be reached moves on to the next; any other answer is the
+//! client's, with the orchestrator's `Livepeer-Balance`. The seconds the orchestrator
+//! debited (`Livepeer-Units`) are debited here too, so that both ledgers stay equal; before
+//! paying, this gateway's count of the credit follows the token's statement down.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -97,6 +98,10 @@ async fn submit(
         return bad(format!("Unable to unmarshal job request err={e}"));
     }
     job.capability = job.capability.trim().to_owned();
+    if job.id.is_empty() {
+        // An id for the logs at both ends (go-livepeer's gateway leaves it to the client).
+        job.id = crate::util::random_hex(8);
+    }
     let max = core.settings.byoc.max_request_bytes;
     if let Some(n) = headers
         .get(header::CONTENT_LENGTH)
@@ -416,9 +421,15 @@ impl Core {
                 &format!("reading the orchestrator's answer: {e}"),
             ))
         })?;
-        if status == reqwest::StatusCode::SERVICE_UNAVAILABLE {
+        // 503: no capacity there; 502: its worker could not be reached (nothing ran) or
+        // broke its answer. Another orchestrator may do better. A timeout (504) or the
+        // worker's own error is the job's: trying again elsewhere would bill it twice.
+        if status == reqwest::StatusCode::SERVICE_UNAVAILABLE
+            || status == reqwest::StatusCode::BAD_GATEWAY
+        {
             return Err(Miss::Next(format!(
-                "HTTP 503: {}",
+                "HTTP {}: {}",
+                status.as_u16(),
                 reel_jobs::wire::error_message(&out)
             )));
         }

@@ -177,6 +177,7 @@ async fn byoc_refusals_off_chain() {
     let mut os = orch_settings(dir.path());
     os.orch_secret = Some(SECRET.into());
     os.byoc.max_request_bytes = 1024;
+    os.byoc.max_response_bytes = 512;
     let orch = start_orch(os, &shutdown).await;
     let base = orch.uri().base();
     let mut gs = GatewaySettings::new(any_addr(), ladder(&["P144p30fps16x9"]));
@@ -352,6 +353,30 @@ async fn byoc_refusals_off_chain() {
     let r = submit(&http, gw.http_addr(), 3000, &job_header("upper", 1), "late").await;
     assert_eq!(r.status, 504, "{}", r.text());
     assert!(message(&r).contains("no answer within 1 s"), "{}", r.text());
+
+    // An answer over the orchestrator's limit (512) is not relayed: 502 there, and no other
+    // orchestrator to go to.
+    let r = submit(&http, gw.http_addr(), 0, &h, vec![b'a'; 600]).await;
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert!(message(&r).contains("HTTP 502"), "{}", r.text());
+    assert!(
+        message(&r).contains("larger than 512 bytes"),
+        "{}",
+        r.text()
+    );
+
+    // A worker that is gone: its capability is removed (it registers again when back).
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead_addr = dead.local_addr().unwrap();
+    drop(dead);
+    let body = registration("gone", dead_addr, 1, 0);
+    assert_eq!(post_secret(reg.clone(), Some(SECRET), body).await.0, 200);
+    assert_eq!(orch.status().byoc.len(), 2);
+    let r = submit(&http, gw.http_addr(), 0, &job_header("gone", 5), "x").await;
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert!(message(&r).contains("removing capability"), "{}", r.text());
+    let names: Vec<String> = orch.status().byoc.into_iter().map(|b| b.name).collect();
+    assert_eq!(names, ["upper"]);
 
     // Unregistered: refused everywhere.
     assert_eq!(
