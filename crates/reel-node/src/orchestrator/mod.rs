@@ -47,7 +47,6 @@ mod status;
 pub mod work;
 pub mod workers;
 
-pub use byoc::ByocStatus;
 pub use callbacks::{JOB_ERROR, JOB_RESULTS_PATH, TRANSCODER_AUTH, TRANSCODING_ERROR};
 pub use settings::OrchestratorSettings;
 pub use state::{AUTH_TOKEN_VALIDITY, SessionStatus};
@@ -236,7 +235,7 @@ pub async fn start(
         .map_err(|e| NodeError::Config(format!("job offers: {e}")))?;
     let inner = Arc::new(Inner {
         offers,
-        byoc: byoc::Registry::new()?,
+        byoc: crate::byoc::registry::Registry::new()?,
         limiter: RateLimiter::new(settings.rate),
         work: Work {
             remotes: Arc::clone(&workers_registry),

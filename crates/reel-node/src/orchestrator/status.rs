@@ -22,7 +22,7 @@ pub struct OrchestratorStatus {
     pub jobs: Vec<crate::jobs::OfferStatus>,
     /// BYOC capabilities registered by external workers: URL, capacity, use, price per
     /// second.
-    pub byoc: Vec<super::byoc::ByocStatus>,
+    pub byoc: Vec<crate::byoc::registry::ByocStatus>,
     pub payments: Option<serde_json::Value>,
     /// The background tasks (keeper, redeemer, watchers, pollers, probes): runs, failures
     /// in a row, last error, raised conditions.

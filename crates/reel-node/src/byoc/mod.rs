@@ -1,8 +1,9 @@
 //! BYOC ("bring your own container", capability 37): go-livepeer's wire for external
 //! workers that register with an orchestrator over HTTP and are paid per second of compute.
-//! The orchestrator's side is `orchestrator/byoc.rs`, the gateway's `gateway/byoc.rs`; this
-//! module is what both ends (and tests) share: header and path names, and the JSON
-//! documents in go-livepeer's field names.
+//! The orchestrator's side is `orchestrator/byoc.rs` (its registry of workers is
+//! [`registry`]), the gateway's `gateway/byoc.rs`; this module is what both ends (and
+//! tests) share: header and path names, and the JSON documents in go-livepeer's field
+//! names.
 //!
 //! - A worker: `POST /capability/register` with the orchestrator's secret as the whole
 //!   `Authorization` header and a [`Registration`]; `POST /capability/unregister` with the
@@ -20,6 +21,8 @@
 use base64::Engine as _;
 use reel_net::proto;
 use serde::{Deserialize, Serialize};
+
+pub mod registry;
 
 /// go-livepeer's capability id for BYOC work (`Capability_BYOC`).
 pub const CAPABILITY: u32 = 37;
