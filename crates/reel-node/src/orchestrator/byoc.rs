@@ -294,6 +294,43 @@ fn check(inner: &Inner, headers: &HeaderMap) -> Result<Checked, Refusal> {
     })
 }
 
+/// Compute being metered. ⌈elapsed s⌉ × price is debited once: when the answer is made, or
+/// when the request is dropped first (the gateway hung up), so that hanging up just before
+/// the answer does not make the work free.
+struct Meter {
+    payments: Option<Arc<crate::payments::OrchPayments>>,
+    account: AccountKey,
+    price: reel_pm::PricePerUnit,
+    t0: Instant,
+    /// Charged, or nothing to charge.
+    done: bool,
+}
+
+impl Meter {
+    /// Debits `took` (once) and says how many seconds that was.
+    fn charge(&mut self, took: Duration) -> u64 {
+        let secs = ceil_secs(took);
+        if !self.done
+            && let Some(p) = &self.payments
+            && let Err(e) = p.debit(&self.account, secs, self.price)
+        {
+            tracing::warn!(target: "node::orchestrator", account = %self.account, error = %e, "debit failed");
+        }
+        self.done = true;
+        secs
+    }
+}
+
+impl Drop for Meter {
+    fn drop(&mut self) {
+        if !self.done {
+            let secs = self.charge(self.t0.elapsed());
+            tracing::info!(target: "node::orchestrator", account = %self.account, secs,
+                           "byoc request dropped before its answer: the time used is charged");
+        }
+    }
+}
+
 /// Whole seconds, rounded up: go-livepeer's `ceil(took.Seconds())`, without a float.
 fn ceil_secs(d: Duration) -> u64 {
     d.as_secs() + u64::from(d.subsec_nanos() > 0)
@@ -434,24 +471,29 @@ async fn run(
     if let Some(t) = &reg.token {
         req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
     }
-    let t0 = Instant::now();
+    let mut meter = Meter {
+        payments: paid.cloned(),
+        account: account.clone(),
+        price,
+        t0: Instant::now(),
+        done: false,
+    };
     let deadline = tokio::time::Instant::now() + c.timeout;
     // Debits ⌈elapsed s⌉ × price and states the seconds (`Livepeer-Units`: the gateway
     // debits the same, whatever else ran on the account meanwhile) and the credit left.
-    let charged = |took: Duration, mut r: Response| {
-        let secs = ceil_secs(took);
-        if let Some(p) = paid {
-            if let Err(e) = p.debit(&account, secs, price) {
-                tracing::warn!(target: "node::orchestrator", %account, error = %e, "debit failed");
-            }
+    let charged = |m: &mut Meter, took: Duration, mut r: Response| {
+        let secs = m.charge(took);
+        if paid.is_some() {
             r.headers_mut()
                 .insert(reel_jobs::wire::UNITS, HeaderValue::from(secs));
         }
         with_balance(r)
     };
-    let timed_out = |t0: Instant| {
+    let timed_out = |m: &mut Meter| {
+        let took = m.t0.elapsed();
         charged(
-            t0.elapsed(),
+            m,
+            took,
             error(
                 StatusCode::GATEWAY_TIMEOUT,
                 &format!("the worker gave no answer within {} s", c.timeout.as_secs()),
@@ -459,10 +501,11 @@ async fn run(
         )
     };
     let resp = match tokio::time::timeout_at(deadline, req.send()).await {
-        Err(_) => return Err(timed_out(t0)),
+        Err(_) => return Err(timed_out(&mut meter)),
         Ok(Err(e)) => {
             // The worker is gone (go-livepeer removes it too): it registers again when back.
             // Nothing ran, so nothing is charged.
+            meter.done = true;
             tracing::warn!(target: "node::orchestrator", %url, error = %e, "worker unreachable: capability removed");
             inner.byoc.remove_if(&name, &reg.url);
             return Err(with_balance(error(
@@ -476,8 +519,10 @@ async fn run(
     if status == reqwest::StatusCode::UNAUTHORIZED {
         // The worker no longer takes its token: it must register again.
         inner.byoc.remove_if(&name, &reg.url);
+        let took = meter.t0.elapsed();
         return Err(charged(
-            t0.elapsed(),
+            &mut meter,
+            took,
             error(
                 StatusCode::BAD_GATEWAY,
                 "job not able to be processed, removing capability err=worker auth token failed",
@@ -495,10 +540,12 @@ async fn run(
     let out =
         match crate::rpc::read_body(resp, inner.settings.byoc.max_response_bytes, deadline).await {
             Ok(b) => b,
-            Err(crate::rpc::BodyError::Timeout) => return Err(timed_out(t0)),
+            Err(crate::rpc::BodyError::Timeout) => return Err(timed_out(&mut meter)),
             Err(e) => {
+                let took = meter.t0.elapsed();
                 return Err(charged(
-                    t0.elapsed(),
+                    &mut meter,
+                    took,
                     error(
                         StatusCode::BAD_GATEWAY,
                         &format!("reading the worker's answer: {e}"),
@@ -506,7 +553,7 @@ async fn run(
                 ));
             }
         };
-    let took = t0.elapsed();
+    let took = meter.t0.elapsed();
     let secs = ceil_secs(took);
     tracing::info!(target: "node::orchestrator", status = status.as_u16(), secs,
                    fee = %price.fee_ceil(secs).unwrap_or(U256::MAX), bytes = out.len(), "byoc job done");
@@ -518,7 +565,7 @@ async fn run(
     for (n, v) in kept {
         r.headers_mut().insert(n, v);
     }
-    Ok(charged(took, r))
+    Ok(charged(&mut meter, took, r))
 }
 
 #[cfg(test)]

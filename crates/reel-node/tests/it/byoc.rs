@@ -659,6 +659,58 @@ async fn byoc_paid_per_second_on_a_devnet() {
     );
     assert!(now.0 >= wei(EV - PRICE), "paid up to one EV again: {now:?}");
 
+    // A client that hangs up before the answer: the orchestrator charges the time used all
+    // the same (the worker would have run 3 s), and the gateway's count follows at the next
+    // token. First credit for more than one EV (a long timeout), so that no ticket goes
+    // with the request that hangs up.
+    let r = submit(&http, gw, 0, &job_header("upper", 300), "stock up").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        gpay.balance(o0.node.address(), &scope),
+        o0.payments.balance(&account)
+    );
+    let before = o0.payments.balance(&account).0.base_units();
+    let impatient = Http::with_timeout(Duration::from_millis(1200)).unwrap();
+    let hung_up = impatient
+        .send(
+            impatient
+                .client()
+                .post(format!("http://{gw}/process/request/upper/3000"))
+                .header(byoc::JOB_HEADER, &h)
+                .body("hang up"),
+        )
+        .await;
+    assert!(hung_up.is_err(), "{hung_up:?}");
+    let charged =
+        reel_testkit::Wait::new("the dropped job to be charged", Duration::from_millis(1500))
+            .every(Duration::from_millis(20))
+            .until_ok(async || {
+                let now = o0.payments.balance(&account).0.base_units();
+                (now < before).then_some(before - now).ok_or(now)
+            })
+            .await
+            .expect("hanging up made the work free");
+    assert!(
+        charged == U256::from(PRICE) || charged == U256::from(2 * PRICE),
+        "⌈~1 s⌉ charged, not the 3 s the worker would have taken: {charged}"
+    );
+    assert_eq!(
+        gpay.balance(o0.node.address(), &scope).0.base_units(),
+        before,
+        "the gateway never heard"
+    );
+    let r = submit(&http, gw, 0, &h, "in step").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        gpay.balance(o0.node.address(), &scope),
+        o0.payments.balance(&account),
+        "in step again"
+    );
+    assert_eq!(
+        o0.payments.balance(&account).0.base_units(),
+        before - charged - U256::from(PRICE)
+    );
+
     // Unregistered at both: no orchestrator offers it, nothing is paid.
     for o in [o0, o1] {
         let url = format!("{}{}", o.node.uri().base(), byoc::UNREGISTER_PATH);
@@ -670,7 +722,7 @@ async fn byoc_paid_per_second_on_a_devnet() {
     assert_eq!(gpay.balance(o0.node.address(), &scope), before);
     assert_eq!(
         worker_a.runs.load(Ordering::SeqCst),
-        4,
+        7,
         "the last never ran"
     );
     net.stop().await.unwrap();
