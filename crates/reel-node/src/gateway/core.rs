@@ -42,6 +42,8 @@ pub struct GatewaySettings {
     pub max_streams: usize,
     /// Largest pushed segment.
     pub max_segment_bytes: usize,
+    /// Body limits of BYOC requests (`POST /process/request/…`) and their answers.
+    pub byoc: crate::byoc::ByocLimits,
     /// Tries per segment (`-maxAttempts`).
     pub max_attempts: u32,
     /// First discovery wait (`-discoveryTimeout`).
@@ -67,8 +69,6 @@ pub struct GatewaySettings {
     pub job_timeout: Duration,
     /// Public APIs of kinds, mounted on the HTTP port next to `POST /job/{kind}`.
     pub http_routes: Vec<RouteFactory>,
-    /// Body limits of BYOC requests (`POST /process/request/…`) and their answers.
-    pub byoc: crate::byoc::ByocLimits,
 }
 
 impl GatewaySettings {
@@ -81,6 +81,7 @@ impl GatewaySettings {
             segment_length: Duration::from_secs(2),
             max_streams: 10,
             max_segment_bytes: 64 << 20,
+            byoc: crate::byoc::ByocLimits::default(),
             max_attempts: 3,
             discovery_timeout: Duration::from_millis(500),
             pool_size: 8,
@@ -93,7 +94,6 @@ impl GatewaySettings {
             max_price_per_capability: std::collections::BTreeMap::new(),
             job_timeout: Duration::from_secs(60),
             http_routes: Vec::new(),
-            byoc: crate::byoc::ByocLimits::default(),
         }
     }
 }
