@@ -64,6 +64,15 @@ async fn start_worker(name: &'static str) -> (SocketAddr, Arc<Worker>) {
     });
     let app = axum::Router::new()
         .route("/upper/{ms}", axum::routing::post(upper))
+        .route(
+            "/fail",
+            axum::routing::post(|| async {
+                (
+                    axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                    "the worker broke",
+                )
+            }),
+        )
         .with_state(Arc::clone(&w));
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = l.local_addr().unwrap();
@@ -251,6 +260,18 @@ async fn byoc_refusals_off_chain() {
         worker.auth.lock().unwrap().as_deref(),
         Some("Bearer worker-token")
     );
+
+    // The worker's own error comes back as it is, from the one orchestrator that ran it.
+    let r = http
+        .send(
+            http.client()
+                .post(format!("http://{}/process/request/fail", gw.http_addr()))
+                .header(byoc::JOB_HEADER, &h)
+                .body("x"),
+        )
+        .await
+        .unwrap();
+    assert_eq!((r.status, r.text()), (500, "the worker broke".to_owned()));
 
     // A bad `Livepeer` header never reaches an orchestrator.
     let runs = worker.runs.load(Ordering::SeqCst);
@@ -454,6 +475,7 @@ async fn byoc_gateway_fails_over_on_503() {
     os.orch_secret = Some(SECRET.into());
     let orch = start_orch(os, &shutdown).await;
     let (busy, hits) = busy_orchestrator().await;
+    let busy_uri = busy.clone();
     // The busy one first: both free, so the list's order decides.
     let gw = GatewayBuilder::new(GatewaySettings::new(
         any_addr(),
@@ -482,6 +504,18 @@ async fn byoc_gateway_fails_over_on_503() {
         r.header(byoc::ORCHESTRATOR_URL_HEADER),
         Some(orch.uri().base().as_str())
     );
+
+    // The job's parameters leave the busy one out: it is not asked at all.
+    let job = serde_json::json!({
+        "request": "{}",
+        "parameters": serde_json::json!({"orchestrators": {"exclude": [busy_uri.base()]}}).to_string(),
+        "capability": "upper",
+        "timeout_seconds": 5,
+    });
+    let h = base64::engine::general_purpose::STANDARD.encode(job.to_string());
+    let r = submit(&http, gw.http_addr(), 0, &h, "left out").await;
+    assert_eq!((r.status, r.text()), (200, "LEFT OUT".to_owned()));
+    assert_eq!(hits.load(Ordering::SeqCst), 1, "not tried again");
     shutdown.cancel();
 }
 
