@@ -323,7 +323,7 @@ async fn byoc_refusals_off_chain() {
     // Capacity 1: while one job runs, the next is refused with 503 (no other orchestrator).
     let slow = {
         let (http, h, gw) = (Http::new().unwrap(), h.clone(), gw.http_addr());
-        tokio::spawn(async move { submit(&http, gw, 1500, &h, "first").await })
+        tokio::spawn(async move { submit(&http, gw, 3000, &h, "first").await })
     };
     reel_testkit::Wait::new("the first job to run", Duration::from_secs(5))
         .every(Duration::from_millis(10))
