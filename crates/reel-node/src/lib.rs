@@ -57,6 +57,7 @@
 //!   types are `metrics.rs` (go-livepeer's name where it has one);
 //! - **a helper several modules share**: `util.rs` (below every module, so no cycle).
 
+pub mod byoc;
 pub mod caps;
 pub mod chain;
 mod error;

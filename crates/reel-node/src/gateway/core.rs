@@ -42,6 +42,8 @@ pub struct GatewaySettings {
     pub max_streams: usize,
     /// Largest pushed segment.
     pub max_segment_bytes: usize,
+    /// Body limits of BYOC requests (`POST /process/request/…`) and their answers.
+    pub byoc: crate::byoc::ByocLimits,
     /// Tries per segment (`-maxAttempts`).
     pub max_attempts: u32,
     /// First discovery wait (`-discoveryTimeout`).
@@ -84,6 +86,7 @@ impl GatewaySettings {
             segment_length: Duration::from_secs(2),
             max_streams: 10,
             max_segment_bytes: 64 << 20,
+            byoc: crate::byoc::ByocLimits::default(),
             max_attempts: 3,
             discovery_timeout: Duration::from_millis(500),
             pool_size: 8,

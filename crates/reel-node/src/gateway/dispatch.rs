@@ -254,7 +254,7 @@ impl Core {
         })
     }
 
-    async fn candidates(&self) -> Result<Vec<Candidate>, NodeError> {
+    pub(super) async fn candidates(&self) -> Result<Vec<Candidate>, NodeError> {
         let mut cache = self.candidates.lock().await;
         if let Some((at, c)) = cache.as_ref()
             && at.elapsed() < super::core::CANDIDATE_TTL

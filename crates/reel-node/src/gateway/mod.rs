@@ -20,6 +20,7 @@
 //! shared state every part holds), `status.rs` (`/status`); `dispatch.rs`, `transcode.rs`,
 //! `jobs.rs`; this file starts it all ([`start`]) and holds the running gateway.
 
+mod byoc;
 mod core;
 pub mod discovery;
 mod dispatch;
@@ -214,7 +215,7 @@ pub async fn start(
     )
     .spawn_with(http_listener, shutdown.clone(), {
         let runner = JobRunner(Arc::clone(&core));
-        let mut extra = jobs::routes(runner.clone());
+        let mut extra = jobs::routes(runner.clone()).merge(byoc::routes(Arc::clone(&core)));
         for f in &core.settings.http_routes {
             extra = extra.merge((f.0)(runner.clone()));
         }

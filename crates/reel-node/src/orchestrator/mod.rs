@@ -27,6 +27,7 @@
 //! routers; this file starts it all ([`start`]) and holds the running node.
 
 mod admission;
+mod byoc;
 mod callbacks;
 #[cfg(feature = "test-hooks")]
 mod faults;
@@ -234,6 +235,7 @@ pub async fn start(
         .map_err(|e| NodeError::Config(format!("job offers: {e}")))?;
     let inner = Arc::new(Inner {
         offers,
+        byoc: crate::byoc::registry::Registry::new()?,
         limiter: RateLimiter::new(settings.rate),
         work: Work {
             remotes: Arc::clone(&workers_registry),

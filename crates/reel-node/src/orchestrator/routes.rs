@@ -13,13 +13,14 @@ use reel_net::http as wire;
 
 use super::callbacks::{self, JOB_RESULTS_PATH};
 use super::state::Inner;
-use super::{grpc, health, jobs, payment, segment};
+use super::{byoc, grpc, health, jobs, payment, segment};
 
 /// Everything on the service port: gRPC, the HTTP endpoints, and the job kinds'.
 pub(super) fn service(inner: &Arc<Inner>) -> Router {
     grpc::routes(Arc::clone(inner))
         .merge(http(Arc::clone(inner)))
         .merge(jobs::routes(inner))
+        .merge(byoc::routes(inner))
 }
 
 /// The orchestrator's HTTP endpoints on the service port.

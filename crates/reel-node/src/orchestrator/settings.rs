@@ -80,6 +80,8 @@ pub struct OrchestratorSettings {
     /// take their [`JobWorker`](crate::jobs::JobWorker) from it
     /// ([`registry::WorkerRegistry::job_worker`]).
     pub workers_registry: Arc<registry::WorkerRegistry>,
+    /// Body limits of BYOC requests and worker answers.
+    pub byoc: crate::byoc::ByocLimits,
 }
 
 impl OrchestratorSettings {
@@ -112,6 +114,7 @@ impl OrchestratorSettings {
             job_timeout: Duration::from_secs(120),
             content: Arc::new(reel_jobs::ContentStore::new(DEFAULT_CONTENT_BYTES)),
             workers_registry: registry::WorkerRegistry::new(),
+            byoc: crate::byoc::ByocLimits::default(),
         }
     }
 }

@@ -135,6 +135,8 @@ pub(crate) struct Inner {
     pub(super) payments: Option<Arc<OrchPayments>>,
     /// Request/response work offered per (capability, model), with its capacity.
     pub(super) offers: crate::jobs::Offers,
+    /// BYOC capabilities registered by external workers.
+    pub(super) byoc: crate::byoc::registry::Registry,
     pub(super) metrics: OrchMetrics,
     pub(super) tasks: Tasks,
     pub(super) started: Instant,

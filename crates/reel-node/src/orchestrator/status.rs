@@ -20,6 +20,9 @@ pub struct OrchestratorStatus {
     pub transcoders: Vec<registry::RemoteStatus>,
     /// Request/response work offered: kind, model, unit, price, capacity and use.
     pub jobs: Vec<crate::jobs::OfferStatus>,
+    /// BYOC capabilities registered by external workers: URL, capacity, use, price per
+    /// second.
+    pub byoc: Vec<crate::byoc::registry::ByocStatus>,
     pub payments: Option<serde_json::Value>,
     /// The background tasks (keeper, redeemer, watchers, pollers, probes): runs, failures
     /// in a row, last error, raised conditions.
@@ -40,6 +43,7 @@ pub(super) fn status(inner: &Inner) -> OrchestratorStatus {
         sessions: inner.sessions_status(),
         transcoders: inner.work.remotes.status(),
         jobs: inner.offers.status(),
+        byoc: inner.byoc.status(),
         payments: inner.payments.as_ref().map(|p| p.status()),
         tasks: inner.tasks.health().json(),
     }

@@ -8,3 +8,6 @@ mod onchain;
 mod orchestrator;
 mod support;
 mod ticket_store;
+
+// External workers of go-livepeer's BYOC (capability 37).
+mod byoc;
