@@ -76,7 +76,11 @@ fn main() {
     let img: Vec<u8> = (0..w * h).map(|i| ((i * 31) % 253) as u8).collect();
     let workloads: [(&str, Vec<&str>, &[u8]); 3] = [
         ("hash 64 MiB (FNV-1a)", vec!["hash"], &hash_in),
-        ("blur 1920x1080 (3x3 box)", vec!["blur", "1920", "1080"], &img),
+        (
+            "blur 1920x1080 (3x3 box)",
+            vec!["blur", "1920", "1080"],
+            &img,
+        ),
         ("sieve below 50,000,000", vec!["sieve", "50000000"], b""),
     ];
 

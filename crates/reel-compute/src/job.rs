@@ -233,7 +233,7 @@ impl WasmJob {
             let actual = to_hex(&sha256(module));
             if actual != spec.module {
                 return Err(FormatError::ModuleHash {
-                    claimed: spec.module.clone(),
+                    claimed: spec.module,
                     actual,
                 });
             }
@@ -407,7 +407,7 @@ pub fn to_hex(bytes: &[u8]) -> String {
 }
 
 pub fn from_hex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
     let digit = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
@@ -539,7 +539,7 @@ mod tests {
             let at = at % body.len();
             body[at] ^= 1 << bit;
             if let Ok(back) = WasmJob::decode(&Bytes::from(body)) {
-                proptest::prop_assert_eq!(back.module.as_ref().map(|m| to_hex(&sha256(m))), Some(back.spec.module.clone()));
+                proptest::prop_assert_eq!(back.module.as_ref().map(|m| to_hex(&sha256(m))), Some(back.spec.module));
             }
         }
     }

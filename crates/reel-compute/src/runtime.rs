@@ -1,8 +1,14 @@
 //! The sandbox: one wasmtime engine per node, its compiled-module cache, and a run of one
 //! job under its limits (memory, fuel, a wall-clock deadline, output size).
+//!
+//! The deadline rides on fuel: the guest runs as a future that yields every
+//! [`YIELD_FUEL`] units, and at every host call that waits, so a timer can drop it. Epoch
+//! interruption would check a second counter at every loop header: measured on the sieve
+//! of `benches/wasm.rs`, fuel and epochs together ran at 2.06× native, fuel alone with
+//! yields at 1.65×.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -16,8 +22,9 @@ use wasmtime_wasi::p2::pipe::MemoryInputPipe;
 use crate::io::{CappedPipe, VirtualClock};
 use crate::job::{MAX_STDERR_BYTES, Outcome, sha256, to_hex};
 
-/// How often the deadline clock ticks: a job overruns its deadline by at most this.
-const EPOCH_TICK: Duration = Duration::from_millis(5);
+/// Fuel between the guest's yields to the deadline timer (a few milliseconds of work): a
+/// job overruns its deadline by at most about this much.
+const YIELD_FUEL: u64 = 5_000_000;
 /// The guest's clocks start here (2026-01-01T00:00:00Z), whatever the host's time.
 const GUEST_EPOCH: Duration = Duration::from_secs(1_767_225_600);
 
@@ -108,13 +115,6 @@ struct Inner {
     cache: Mutex<Cache>,
     compiled: AtomicU64,
     hits: AtomicU64,
-    stop: Arc<AtomicBool>,
-}
-
-impl Drop for Inner {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-    }
 }
 
 impl std::fmt::Debug for Runtime {
@@ -168,7 +168,6 @@ impl Runtime {
         let mut config = Config::new();
         config
             .consume_fuel(true)
-            .epoch_interruption(true)
             // Same bits on every host: NaNs canonical, relaxed SIMD in its deterministic
             // form, no threads.
             .cranelift_nan_canonicalization(true)
@@ -176,23 +175,8 @@ impl Runtime {
             .max_wasm_stack(1 << 20);
         let engine = Engine::new(&config).map_err(ComputeError::Host)?;
         let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |s: &mut State| &mut s.wasi)
+        wasmtime_wasi::p1::add_to_linker_async(&mut linker, |s: &mut State| &mut s.wasi)
             .map_err(ComputeError::Host)?;
-        let stop = Arc::new(AtomicBool::new(false));
-        // Deadlines are epochs: one thread moves them for every store of this engine.
-        let (e, s) = (engine.weak(), Arc::clone(&stop));
-        std::thread::Builder::new()
-            .name("wasm-epoch".into())
-            .spawn(move || {
-                while !s.load(Ordering::Relaxed) {
-                    std::thread::sleep(EPOCH_TICK);
-                    match e.upgrade() {
-                        Some(engine) => engine.increment_epoch(),
-                        None => break,
-                    }
-                }
-            })
-            .map_err(|e| ComputeError::Host(wasmtime::Error::msg(e.to_string())))?;
         Ok(Self {
             inner: Arc::new(Inner {
                 engine,
@@ -204,7 +188,6 @@ impl Runtime {
                 }),
                 compiled: AtomicU64::new(0),
                 hits: AtomicU64::new(0),
-                stop,
             }),
         })
     }
@@ -271,8 +254,8 @@ impl Runtime {
         Ok(Compiled { hash, module })
     }
 
-    /// Runs a compiled module's `_start` to the end or to a limit. Blocking: call it off
-    /// the async runtime.
+    /// Runs a compiled module's `_start` to the end or to a limit. Blocking (it drives the
+    /// guest on a runtime of its own): call it off the async runtime.
     pub fn run(&self, module: &Compiled, input: &RunInput<'_>) -> Result<Run, ComputeError> {
         let t0 = Instant::now();
         let limits = input.limits;
@@ -310,24 +293,30 @@ impl Runtime {
         );
         store.limiter(|s| &mut s.limiter);
         store.set_fuel(limits.fuel).map_err(ComputeError::Host)?;
-        let ticks = limits.timeout.as_micros() / EPOCH_TICK.as_micros();
-        store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX).max(1));
-        store.epoch_deadline_trap();
-
-        let result = self
-            .inner
-            .linker
-            .instantiate(&mut store, &module.module)
-            .and_then(|instance| {
+        store
+            .fuel_async_yield_interval(Some(YIELD_FUEL))
+            .map_err(ComputeError::Host)?;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .map_err(|e| ComputeError::Host(wasmtime::Error::msg(e.to_string())))?;
+        let linker = &self.inner.linker;
+        let result = rt.block_on(async {
+            tokio::time::timeout(limits.timeout, async {
+                let instance = linker.instantiate_async(&mut store, &module.module).await?;
                 let start = instance.get_typed_func::<(), ()>(&mut store, "_start")?;
-                start.call(&mut store, ())
-            });
+                start.call_async(&mut store, ()).await
+            })
+            .await
+        });
         let left = store.get_fuel().unwrap_or(0);
         let fuel_used = limits.fuel.saturating_sub(left);
         let refused = store.data().limiter.refused;
         let outcome = match result {
-            Ok(()) => Outcome::Exited { code: 0 },
-            Err(e) => classify(&e, refused),
+            // The timer dropped the guest at a yield or a host wait.
+            Err(_elapsed) => Outcome::Timeout,
+            Ok(Ok(())) => Outcome::Exited { code: 0 },
+            Ok(Err(e)) => classify(&e, refused),
         };
         let outcome = if stdout.overflowed() {
             Outcome::OutputLimit
@@ -354,7 +343,6 @@ fn classify(e: &wasmtime::Error, memory_refused: bool) -> Outcome {
     }
     match e.downcast_ref::<Trap>() {
         Some(Trap::OutOfFuel) => Outcome::OutOfFuel,
-        Some(Trap::Interrupt) => Outcome::Timeout,
         _ if memory_refused => Outcome::MemoryLimit,
         Some(t) => Outcome::Trapped {
             message: t.to_string(),

@@ -120,6 +120,34 @@ fn exit_codes_traps_and_fuel_are_outcomes_not_errors() {
         t0.elapsed() < Duration::from_secs(2),
         "stopped near its deadline"
     );
+    // A guest that waits in the host (poll_oneoff on a 60 s relative clock) is stopped too:
+    // the deadline is a timer, not only a count of instructions.
+    let sleeper = wat::parse_str(
+        r#"(module
+          (import "wasi_snapshot_preview1" "poll_oneoff" (func $poll (param i32 i32 i32 i32) (result i32)))
+          (memory (export "memory") 1)
+          (func (export "_start")
+            ;; subscription at 0: userdata 0, tag clock (0), clock id monotonic (1),
+            ;; timeout 60 s, precision 0, flags 0 (relative)
+            (i32.store8 (i32.const 8) (i32.const 0))
+            (i32.store (i32.const 16) (i32.const 1))
+            (i64.store (i32.const 24) (i64.const 60000000000))
+            (drop (call $poll (i32.const 0) (i32.const 100) (i32.const 1) (i32.const 200)))))"#,
+    )
+    .unwrap();
+    let t0 = std::time::Instant::now();
+    let r = run_with(
+        &rt,
+        &sleeper,
+        b"",
+        &[],
+        Limits {
+            timeout: Duration::from_millis(200),
+            ..limits()
+        },
+    );
+    assert_eq!(r.outcome, Outcome::Timeout);
+    assert!(t0.elapsed() < Duration::from_secs(2), "{:?}", t0.elapsed());
     // The runtime is still good for the next job.
     let r = run_with(
         &rt,

@@ -167,7 +167,9 @@ async fn run() {
     let req = || JobRequest::new(job::CONTENT_TYPE, body.clone());
     // Warm: the module uploaded and compiled, the session and its ticket params fetched.
     for _ in 0..5 {
-        gw.run_job(reel_compute::KIND_NAME, req()).await.expect("job");
+        gw.run_job(reel_compute::KIND_NAME, req())
+            .await
+            .expect("job");
     }
     let mut through = Vec::new();
     let mut tickets = 0;

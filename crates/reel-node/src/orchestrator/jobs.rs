@@ -217,8 +217,11 @@ async fn run(
             && !price.is_zero()
         {
             let (b, negative) = p.balance(&account);
-            if let Ok(v) = HeaderValue::from_str(&format!("{}{b}", if negative { "-" } else { "" }))
-            {
+            if let Ok(v) = HeaderValue::from_str(&format!(
+                "{}{}",
+                if negative { "-" } else { "" },
+                b.base_units()
+            )) {
                 r.headers_mut().insert(wire::BALANCE, v);
             }
         }
@@ -269,7 +272,7 @@ async fn run(
                 tracing::warn!(target: "node::orchestrator", %account, error = %e, "debit failed");
             }
             let (b, negative) = p.balance(&account);
-            format!("{}{b}", if negative { "-" } else { "" })
+            format!("{}{}", if negative { "-" } else { "" }, b.base_units())
         }
         _ => "0".to_owned(),
     };

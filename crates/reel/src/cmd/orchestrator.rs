@@ -424,6 +424,29 @@ pub(crate) async fn run(args: OrchestratorArgs) -> anyhow::Result<()> {
     node_common::serve_until_signal(&tasks, node.stop()).await
 }
 
+/// Offers WebAssembly jobs: a sandbox with a cache of compiled modules, and a store for the
+/// modules gateways upload, shared with the worker that reads it.
+pub(crate) fn compute_offer(
+    s: &mut OrchestratorSettings,
+    wei_per_fuel: u64,
+    capacity: u32,
+    store_mib: usize,
+) -> anyhow::Result<()> {
+    anyhow::ensure!(capacity > 0, "--compute-capacity must be at least 1");
+    let runtime = reel_compute::Runtime::new(64).context("starting the WebAssembly sandbox")?;
+    let store = std::sync::Arc::new(reel_compute::ModuleStore::new(store_mib << 20));
+    s.content = std::sync::Arc::clone(&store);
+    s.jobs.push(reel_node::jobs::Offer {
+        kind: std::sync::Arc::new(reel_compute::WasmKind::default()),
+        model: reel_compute::MODEL.to_owned(),
+        price: reel_pm::PricePerUnit::from_wei_per_unit(wei_per_fuel),
+        capacity,
+        warm: true,
+        worker: std::sync::Arc::new(reel_compute::WasmWorker::new(runtime, store)),
+    });
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -480,27 +503,4 @@ mod tests {
         assert_eq!(r.tx_timeout_secs, 10);
         assert_eq!(r.max_replacements, 3);
     }
-}
-
-/// Offers WebAssembly jobs: a sandbox with a cache of compiled modules, and a store for the
-/// modules gateways upload, shared with the worker that reads it.
-pub(crate) fn compute_offer(
-    s: &mut OrchestratorSettings,
-    wei_per_fuel: u64,
-    capacity: u32,
-    store_mib: usize,
-) -> anyhow::Result<()> {
-    anyhow::ensure!(capacity > 0, "--compute-capacity must be at least 1");
-    let runtime = reel_compute::Runtime::new(64).context("starting the WebAssembly sandbox")?;
-    let store = std::sync::Arc::new(reel_compute::ModuleStore::new(store_mib << 20));
-    s.content = std::sync::Arc::clone(&store);
-    s.jobs.push(reel_node::jobs::Offer {
-        kind: std::sync::Arc::new(reel_compute::WasmKind::default()),
-        model: reel_compute::MODEL.to_owned(),
-        price: reel_pm::PricePerUnit::from_wei_per_unit(wei_per_fuel),
-        capacity,
-        warm: true,
-        worker: std::sync::Arc::new(reel_compute::WasmWorker::new(runtime, store)),
-    });
-    Ok(())
 }
