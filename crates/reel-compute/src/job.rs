@@ -169,7 +169,7 @@ impl JobSpec {
     }
 }
 
-/// A job as carried: the spec, the module when it travels with the job, and the input.
+/// A job as carried: its header, the module when it travels with the job, and the input.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WasmJob {
     pub spec: JobSpec,

@@ -49,11 +49,11 @@ pub enum LocalNetError {
     /// A delegator names an orchestrator the network does not have.
     #[error("delegator {delegator} bonds to orchestrator {to}, the network has {have}")]
     NoSuchOrchestrator {
-        /// The delegator's index in the spec.
+        /// The delegator's index in the `NetworkSpec`.
         delegator: usize,
         /// The orchestrator index it names.
         to: usize,
-        /// Orchestrators in the spec.
+        /// Orchestrators in the `NetworkSpec`.
         have: usize,
     },
     /// A devnet key is not a valid secp256k1 key.

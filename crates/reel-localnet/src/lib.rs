@@ -97,7 +97,7 @@ impl LocalNetwork {
     /// Starts the devnet, then each orchestrator (and its remote transcoder; bonded, terms
     /// set, registered early in a round so that it is active in the next), bonds the
     /// delegators, then moves to the next round and, with a gateway, funds and starts it.
-    /// Last, the block timer and keepers the spec asks for. The nodes stop when `shutdown`
+    /// Last, the block timer and keepers the `NetworkSpec` asks for. The nodes stop when `shutdown`
     /// is cancelled.
     pub async fn launch(
         options: DevnetOptions,
