@@ -57,6 +57,13 @@ impl DevnetOptions {
         }
     }
 
+    /// The same options with rounds of `blocks` blocks (a test that must stay in one round
+    /// while its transactions mine).
+    pub fn with_round_length(mut self, blocks: u64) -> Self {
+        self.protocol.round_length = blocks;
+        self
+    }
+
     /// A throwaway devnet for tests and scripts: a free port, a block per transaction (the
     /// caller mines to move rounds), `accounts` accounts with 100 ETH and 10,000 LPT each.
     pub fn ephemeral(data_dir: &Path, accounts: usize) -> Self {

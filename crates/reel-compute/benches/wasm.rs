@@ -1,4 +1,4 @@
-//! The sandbox against native code: the same C (tests/guests/workloads.c) compiled with
+//! The sandbox against native code: the same C (`crates/reel-testkit/guests/workloads.c`) compiled with
 //! `clang --target=wasm32-wasi -O2` and run in reel's runtime, and compiled with `cc -O2`
 //! and run as a process; and a module's first run (compiled) against a cached one.
 //!
@@ -15,33 +15,13 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use reel_compute::job::Outcome;
 use reel_compute::{Limits, RunInput, Runtime};
+use reel_testkit::compute;
 
 const RUNS: usize = 7;
 
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
     v[v.len() / 2]
-}
-
-fn build(dir: &std::path::Path) -> (Vec<u8>, std::path::PathBuf) {
-    let src = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/guests/workloads.c");
-    let wasm = dir.join("w.wasm");
-    let native = dir.join("w.native");
-    let ok = Command::new("clang")
-        .args(["--target=wasm32-wasi", "-O2", "-fuse-ld=lld", "-o"])
-        .arg(&wasm)
-        .arg(src)
-        .status()
-        .expect("clang");
-    assert!(ok.success());
-    let ok = Command::new("cc")
-        .args(["-O2", "-o"])
-        .arg(&native)
-        .arg(src)
-        .status()
-        .expect("cc");
-    assert!(ok.success());
-    (std::fs::read(&wasm).expect("wasm"), native)
 }
 
 fn native(bin: &std::path::Path, args: &[&str], input: &[u8]) -> (Duration, Vec<u8>) {
@@ -62,7 +42,10 @@ fn native(bin: &std::path::Path, args: &[&str], input: &[u8]) -> (Duration, Vec<
 
 fn main() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let (wasm, bin) = build(dir.path());
+    let (wasm, bin) = (
+        compute::workloads_wasm().to_vec(),
+        compute::workloads_native(dir.path()),
+    );
     let limits = Limits {
         fuel: 1_000_000_000_000,
         memory_bytes: 512 << 20,

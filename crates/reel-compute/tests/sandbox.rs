@@ -1,12 +1,13 @@
 //! The sandbox on real modules: WAT written here and C compiled with clang to WASI. Each
 //! workload's output is checked against the same computation done natively.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use reel_compute::job::{JobSpec, Outcome, WasmJob};
 use reel_compute::{ComputeError, Limits, ModuleStore, Run, RunInput, Runtime, WasmWorker};
+use reel_testkit::compute;
 
 const SEED: [u8; 32] = [7; 32];
 
@@ -269,67 +270,9 @@ fn compiled_modules_are_cached_by_hash() {
     assert_eq!(rt.stats().compiled, 3, "a cache of one keeps only the last");
 }
 
-/// The C workloads, compiled once per test run with clang to WASI.
-pub fn c_module() -> &'static [u8] {
-    static WASM: OnceLock<Vec<u8>> = OnceLock::new();
-    WASM.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap();
-        let out = dir.path().join("workloads.wasm");
-        let src = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/guests/workloads.c");
-        let status = std::process::Command::new("clang")
-            .args(["--target=wasm32-wasi", "-O2", "-fuse-ld=lld", "-o"])
-            .arg(&out)
-            .arg(src)
-            .status()
-            .expect("clang (./x setup installs it with wasi-libc and lld)");
-        assert!(status.success(), "clang failed on {src}");
-        std::fs::read(&out).unwrap()
-    })
-}
-
-fn fnv1a(data: &[u8]) -> u64 {
-    data.iter().fold(0xcbf29ce484222325, |h, &b| {
-        (h ^ u64::from(b)).wrapping_mul(0x100000001b3)
-    })
-}
-
-fn blur(img: &[u8], w: usize, h: usize) -> Vec<u8> {
-    let mut out = vec![0u8; w * h];
-    for y in 0..h {
-        for x in 0..w {
-            let (mut sum, mut n) = (0u32, 0u32);
-            for yy in y.saturating_sub(1)..=(y + 1).min(h - 1) {
-                for xx in x.saturating_sub(1)..=(x + 1).min(w - 1) {
-                    sum += u32::from(img[yy * w + xx]);
-                    n += 1;
-                }
-            }
-            out[y * w + x] = (sum / n) as u8;
-        }
-    }
-    out
-}
-
-fn primes_below(n: usize) -> (usize, usize) {
-    let mut composite = vec![false; n];
-    let (mut count, mut last) = (0, 0);
-    for i in 2..n {
-        if !composite[i] {
-            count += 1;
-            last = i;
-            let mut j = i * i;
-            while j < n {
-                composite[j] = true;
-                j += i;
-            }
-        }
-    }
-    (count, last)
-}
-
 #[test]
 fn c_workloads_match_the_same_computation_done_natively() {
-    let wasm = c_module();
+    let wasm = compute::workloads_wasm();
     let big = Limits {
         fuel: 2_000_000_000,
         memory_bytes: 64 << 20,
@@ -348,14 +291,14 @@ fn c_workloads_match_the_same_computation_done_natively() {
     );
     assert_eq!(
         String::from_utf8_lossy(&r.stdout),
-        format!("{:016x}\n", fnv1a(&input))
+        format!("{:016x}\n", compute::fnv1a(&input))
     );
 
     let (w, h) = (160, 90);
     let img: Vec<u8> = (0..w * h).map(|i| ((i * 37) % 251) as u8).collect();
     let r = run_with(&rt, wasm, &img, &["blur", "160", "90"], big);
     assert_eq!(r.outcome, Outcome::Exited { code: 0 });
-    assert_eq!(r.stdout.as_ref(), blur(&img, w, h).as_slice());
+    assert_eq!(r.stdout.as_ref(), compute::box_blur(&img, w, h).as_slice());
 
     let r = run_with(&rt, wasm, b"", &["sieve", "200000"], big);
     assert_eq!(
@@ -364,7 +307,7 @@ fn c_workloads_match_the_same_computation_done_natively() {
         "{:?}",
         String::from_utf8_lossy(&r.stderr)
     );
-    let (count, last) = primes_below(200_000);
+    let (count, last) = compute::primes_below(200_000);
     assert_eq!(
         String::from_utf8_lossy(&r.stdout),
         format!("{count} {last}\n")

@@ -32,6 +32,27 @@ pub struct OrchestratorSpec {
     pub transcoder: Option<TranscoderSpec>,
 }
 
+impl OrchestratorSpec {
+    /// An orchestrator with 100 LPT of stake, a 10% reward cut and a 50% fee share, issuing
+    /// tickets of `ticket_ev` and giving an unread sender a float of 1 ETH: the usual
+    /// paid orchestrator of a test.
+    pub fn paid(settings: OrchestratorSettings, ticket_ev: Wei) -> Self {
+        Self {
+            stake: Lpt::from_whole(100),
+            reward_cut: Ppm::new(100_000).unwrap_or(Ppm::ONE_HUNDRED_PERCENT),
+            fee_share: Ppm::new(500_000).unwrap_or(Ppm::ONE_HUNDRED_PERCENT),
+            settings,
+            recipient: RecipientConfig {
+                ticket_ev,
+                ..RecipientConfig::default()
+            },
+            redeemer: RedeemerConfig::default(),
+            unverified_max_float: Wei::from_whole(1),
+            transcoder: None,
+        }
+    }
+}
+
 /// A remote transcoder, started once its orchestrator serves (its URI is known only then).
 #[derive(Debug, Clone)]
 pub struct TranscoderSpec {
@@ -76,6 +97,25 @@ pub struct GatewaySpec {
     /// Orchestrators from this network's list (their URIs) instead of the chain's pool:
     /// for orchestrators a test keeps out of the pool's draw.
     pub listed_only: bool,
+}
+
+impl GatewaySpec {
+    /// A gateway with 1 ETH of deposit and 1 of reserve, signing tickets of at most
+    /// `max_ticket_ev` and 1 ETH per payment, buying from the network's own orchestrators
+    /// (`listed_only`): the usual paying gateway of a test.
+    pub fn paying(settings: GatewaySettings, max_ticket_ev: Wei) -> Self {
+        Self {
+            settings,
+            sender: SenderConfig {
+                max_ticket_ev,
+                max_total_ev: Wei::from_whole(1),
+                ..SenderConfig::default()
+            },
+            deposit: Wei::from_whole(1),
+            reserve: Wei::from_whole(1),
+            listed_only: true,
+        }
+    }
 }
 
 /// Everything a network runs, beyond the devnet's own options.

@@ -18,8 +18,8 @@ use reel_localnet::{GatewaySpec, LocalNetwork, OrchestratorSpec};
 use reel_node::gateway::GatewaySettings;
 use reel_node::jobs::{JobKind, JobRequest, Offer};
 use reel_node::orchestrator::OrchestratorSettings;
-use reel_pm::{PricePerPixel, PricePerUnit, RecipientConfig, RedeemerConfig, SenderConfig};
-use reel_types::{Lpt, Wei};
+use reel_pm::{PricePerPixel, PricePerUnit};
+use reel_types::Wei;
 use tokio_util::sync::CancellationToken;
 
 const RUNS: usize = 200;
@@ -127,36 +127,14 @@ async fn run() {
         .into_iter()
         .collect();
     let net = LocalNetwork::start(
-        DevnetOptions {
-            protocol: reel_contracts::ProtocolParams {
-                round_length: 100,
-                ..DevnetOptions::devnet_protocol()
-            },
-            ..DevnetOptions::ephemeral(&dir.path().join("chain"), 3)
-        },
-        vec![OrchestratorSpec {
-            stake: Lpt::from_whole(100),
-            reward_cut: "10".parse().expect("cut"),
-            fee_share: "50".parse().expect("share"),
-            settings: os,
-            recipient: RecipientConfig {
-                ticket_ev: Wei::from_base_units(U256::from(EV)),
-                ..RecipientConfig::default()
-            },
-            redeemer: RedeemerConfig::default(),
-            unverified_max_float: Wei::from_whole(1),
-            transcoder: None,
-        }],
+        DevnetOptions::ephemeral(&dir.path().join("chain"), 3).with_round_length(100),
+        vec![OrchestratorSpec::paid(
+            os,
+            Wei::from_base_units(U256::from(EV)),
+        )],
         Some(GatewaySpec {
-            settings: gs,
-            sender: SenderConfig {
-                max_ticket_ev: Wei::from_base_units(U256::from(EV)),
-                max_total_ev: Wei::from_whole(1),
-                ..SenderConfig::default()
-            },
             deposit: Wei::from_whole(10),
-            reserve: Wei::from_whole(1),
-            listed_only: true,
+            ..GatewaySpec::paying(gs, Wei::from_base_units(U256::from(EV)))
         }),
         &shutdown,
     )

@@ -6,6 +6,8 @@
 //!   of what reel wrote.
 //! - [`http`]: one HTTP client with timeouts, so a hung node fails a test instead of
 //!   hanging it.
+//! - [`compute`]: C workloads built to WebAssembly and natively, and the same computations
+//!   in Rust to check a module's output against.
 //! - [`metrics`]: the Prometheus text parser (it lives in `reel-types`, where the demo
 //!   uses it too).
 //!
@@ -23,6 +25,7 @@
 //! - a metric in a test or the demo: [`metrics::metric`] (the parser itself is
 //!   `reel_types::prometheus`, with its malformed-line tests).
 
+pub mod compute;
 pub mod http;
 pub mod media;
 pub mod metrics;

@@ -1,7 +1,8 @@
 //! Admission's first step, shared by `/segment`, `/payment` and the job kinds: rate
 //! limit, headers decoded and bounded, auth token, session, segment signature and
 //! capabilities ([`check_request`]); and how a refusal before the early 200 is told
-//! ([`Reject`]).
+//! ([`Reject`]). Also what the request/response routes (job kinds, content, BYOC) share:
+//! JSON refusals, a bounded body read, crediting a payment, the credit as whole wei.
 
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -131,4 +132,71 @@ pub(super) fn check_request(
         gateway,
         kind: req.body,
     })
+}
+
+/// A refusal as `{"error":{"message":…}}`.
+pub(super) fn json_error(status: StatusCode, message: &str) -> Response {
+    (
+        status,
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        reel_jobs::wire::error_body(message),
+    )
+        .into_response()
+}
+
+/// The body, at most `max` bytes and within `timeout`; 408 or 413 otherwise.
+pub(super) async fn read_body(
+    body: axum::body::Body,
+    max: usize,
+    timeout: std::time::Duration,
+) -> Result<bytes::Bytes, Response> {
+    tokio::time::timeout(timeout, axum::body::to_bytes(body, max))
+        .await
+        .map_err(|_| json_error(StatusCode::REQUEST_TIMEOUT, "request upload too slow"))?
+        .map_err(|_| {
+            json_error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                &format!("request body over the limit of {max} bytes"),
+            )
+        })
+}
+
+/// Stores the payment's tickets and credits their EV to (sender, scope); a payment that
+/// cannot be read is the sender's (402), a store that cannot take it ours (503).
+pub(super) async fn credit_payment(
+    inner: &Inner,
+    payment: &proto::Payment,
+    sender: alloy_primitives::Address,
+    scope: &reel_pm::Scope,
+    price: reel_pm::PricePerUnit,
+) -> Result<(), Response> {
+    let Some(payments) = &inner.payments else {
+        return Ok(());
+    };
+    let outcome = payments
+        .receive(payment, sender, scope, price)
+        .await
+        .map_err(|e| {
+            let (status, _, message) = super::health::payment_refusal(&e);
+            let status = if status == StatusCode::BAD_REQUEST {
+                StatusCode::PAYMENT_REQUIRED
+            } else {
+                status
+            };
+            json_error(status, &message)
+        })?;
+    inner.metrics.record_payment(&outcome);
+    Ok(())
+}
+
+/// The credit of `account` in whole wei (go-livepeer's `FloatString(0)`), not `Wei`'s
+/// display in ETH; `None` without payments.
+pub(super) fn balance_text(inner: &Inner, account: &reel_pm::AccountKey) -> Option<String> {
+    let p = inner.payments.as_ref()?;
+    let (b, negative) = p.balance(account);
+    Some(format!(
+        "{}{}",
+        if negative { "-" } else { "" },
+        b.base_units()
+    ))
 }

@@ -26,6 +26,7 @@ use reel_pm::{AccountKey, PriceProto, Scope};
 use reel_types::Wei;
 use tracing::Instrument as _;
 
+use super::admission::{balance_text, credit_payment, json_error, read_body};
 use super::state::Inner;
 use crate::byoc::registry::Reserve;
 use crate::byoc::{self as wire, JobRequest, JobSender, JobToken, Registration};
@@ -43,22 +44,13 @@ pub(super) fn routes(inner: &Arc<Inner>) -> Router {
         .with_state(Arc::clone(inner))
 }
 
-fn error(status: StatusCode, message: &str) -> Response {
-    (
-        status,
-        [(header::CONTENT_TYPE, "application/json")],
-        wire::error_body(message),
-    )
-        .into_response()
-}
-
 /// A refusal: status and message, answered as `{"error":{"message":…}}`.
 #[derive(Debug)]
 struct Refusal(StatusCode, String);
 
 impl IntoResponse for Refusal {
     fn into_response(self) -> Response {
-        error(self.0, &self.1)
+        json_error(self.0, &self.1)
     }
 }
 
@@ -86,18 +78,6 @@ fn authorize(inner: &Inner, headers: &HeaderMap) -> Result<(), Refusal> {
     }
 }
 
-async fn read_limited(body: Body, max: usize, timeout: Duration) -> Result<bytes::Bytes, Response> {
-    tokio::time::timeout(timeout, axum::body::to_bytes(body, max))
-        .await
-        .map_err(|_| error(StatusCode::REQUEST_TIMEOUT, "request upload too slow"))?
-        .map_err(|_| {
-            error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                &format!("request body over the limit of {max} bytes"),
-            )
-        })
-}
-
 async fn register(
     State(inner): State<Arc<Inner>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -108,7 +88,7 @@ async fn register(
         tracing::info!(target: "node::orchestrator", %peer, "capability registration refused: authorization");
         return r.into_response();
     }
-    let body = match read_limited(
+    let body = match read_body(
         body,
         wire::MAX_REGISTRATION_BYTES,
         inner.settings.upload_timeout,
@@ -121,7 +101,7 @@ async fn register(
     let reg = match Registration::parse(&body) {
         Ok(r) => r,
         Err(e) => {
-            return error(
+            return json_error(
                 StatusCode::BAD_REQUEST,
                 &format!("Error registering capability: {e}"),
             );
@@ -133,7 +113,7 @@ async fn register(
                            capacity = r.capacity, price = %r.price, auth_token = r.token.is_some(), "registered capability");
             (StatusCode::OK, "ok").into_response()
         }
-        Err(e) => error(
+        Err(e) => json_error(
             StatusCode::BAD_REQUEST,
             &format!("Error registering capability: {e}"),
         ),
@@ -149,7 +129,7 @@ async fn unregister(
     if let Err(r) = authorize(&inner, &headers) {
         return r.into_response();
     }
-    let body = match read_limited(
+    let body = match read_body(
         body,
         wire::MAX_REGISTRATION_BYTES,
         inner.settings.upload_timeout,
@@ -164,7 +144,7 @@ async fn unregister(
         tracing::info!(target: "node::orchestrator", %peer, capability = %name, "removed capability");
         (StatusCode::OK, "ok").into_response()
     } else {
-        error(
+        json_error(
             StatusCode::NOT_FOUND,
             &format!("Error removing capability: {name:?} is not registered"),
         )
@@ -176,17 +156,6 @@ fn scope(name: &str) -> Scope {
 }
 
 /// An account's credit as go-livepeer writes it: whole wei, `-` when owed.
-fn balance_text(inner: &Inner, account: &AccountKey) -> Option<String> {
-    let p = inner.payments.as_ref()?;
-    let (b, negative) = p.balance(account);
-    // Whole wei as digits (go-livepeer's `FloatString(0)`), not `Wei`'s display in ETH.
-    Some(format!(
-        "{}{}",
-        if negative { "-" } else { "" },
-        b.base_units()
-    ))
-}
-
 fn balance_i64(inner: &Inner, account: &AccountKey) -> i64 {
     let Some(p) = &inner.payments else {
         return 0;
@@ -203,10 +172,10 @@ async fn token(
 ) -> Response {
     if !inner.limiter.allow(peer.ip(), Instant::now()) {
         inner.metrics.rate_limited.inc();
-        return error(StatusCode::TOO_MANY_REQUESTS, "rate limit: slow down");
+        return json_error(StatusCode::TOO_MANY_REQUESTS, "rate limit: slow down");
     }
     let Some(sender_hdr) = headers.get(wire::ETH_ADDRESS_HEADER) else {
-        return error(
+        return json_error(
             StatusCode::BAD_REQUEST,
             "Must have eth address and signature on address in Livepeer-Eth-Address header",
         );
@@ -216,7 +185,7 @@ async fn token(
     {
         Ok(v) => v,
         Err(e) => {
-            return error(
+            return json_error(
                 StatusCode::BAD_REQUEST,
                 &format!("Invalid eth address header: {e}"),
             );
@@ -229,26 +198,26 @@ async fn token(
         .unwrap_or_default()
         .to_owned();
     if name.is_empty() {
-        return error(
+        return json_error(
             StatusCode::BAD_REQUEST,
             "Job capabilities not provided, must provide the capability in the Livepeer-Capability header",
         );
     }
     let Some(reg) = inner.byoc.get(&name) else {
-        return error(
+        return json_error(
             StatusCode::NOT_FOUND,
             &format!("capability {name:?} is not registered here"),
         );
     };
     let price = match reg.price.to_proto() {
         Ok(p) => p,
-        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+        Err(e) => return json_error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
     };
     let ticket_params = match &inner.payments {
         Some(p) if !reg.price.is_zero() => match p.issue_params(sender, reg.price).await {
             Ok(tp) => Some(wire::TicketParamsJson::from_proto(&tp.to_proto())),
             Err(e) => {
-                return error(
+                return json_error(
                     StatusCode::SERVICE_UNAVAILABLE,
                     &format!("Could not get ticket params err={e}"),
                 );
@@ -345,7 +314,7 @@ async fn process(
 ) -> Response {
     if !inner.limiter.allow(peer.ip(), Instant::now()) {
         inner.metrics.rate_limited.inc();
-        return error(StatusCode::TOO_MANY_REQUESTS, "rate limit: slow down");
+        return json_error(StatusCode::TOO_MANY_REQUESTS, "rate limit: slow down");
     }
     let c = match check(&inner, &headers) {
         Ok(c) => c,
@@ -385,11 +354,11 @@ async fn run(
     // Capacity before payment (go-livepeer's order): a busy or unknown capability is
     // refused before anything is credited, so the gateway loses nothing going elsewhere.
     let (reg, _slot) = inner.byoc.reserve(&name).map_err(|e| match e {
-        Reserve::Unknown => error(
+        Reserve::Unknown => json_error(
             StatusCode::NOT_FOUND,
             &format!("capability {name:?} is not registered here"),
         ),
-        Reserve::Full => error(
+        Reserve::Full => json_error(
             StatusCode::SERVICE_UNAVAILABLE,
             &format!("No capacity available for capability {name:?}"),
         ),
@@ -397,24 +366,12 @@ async fn run(
     let price = reg.price;
     let account = scope(&name).account(c.sender);
     let paid = inner.payments.as_ref().filter(|_| !price.is_zero());
-    if let Some(payments) = paid {
+    if paid.is_some() {
         let payment =
             reel_net::http::parse_payment_header(headers, &reel_net::http::Limits::default())
-                .map_err(|e| error(StatusCode::PAYMENT_REQUIRED, &e.to_string()))?;
+                .map_err(|e| json_error(StatusCode::PAYMENT_REQUIRED, &e.to_string()))?;
         if let Some(p) = &payment {
-            let outcome = payments
-                .receive(p, c.sender, &scope(&name), price)
-                .await
-                .map_err(|e| {
-                    let (status, _, message) = super::health::payment_refusal(&e);
-                    let status = if status == StatusCode::BAD_REQUEST {
-                        StatusCode::PAYMENT_REQUIRED
-                    } else {
-                        status
-                    };
-                    error(status, &message)
-                })?;
-            inner.metrics.record_payment(&outcome);
+            credit_payment(inner, p, c.sender, &scope(&name), price).await?;
         }
     }
     // From here on a payment is credited: every answer states the credit left.
@@ -430,9 +387,9 @@ async fn run(
     if let Some(payments) = paid {
         let need = price
             .fee_ceil(c.timeout.as_secs())
-            .map_err(|e| error(StatusCode::BAD_REQUEST, &e.to_string()))?;
+            .map_err(|e| json_error(StatusCode::BAD_REQUEST, &e.to_string()))?;
         if !payments.sufficient_balance(&account, &price, Wei::from_base_units(need)) {
-            return Err(with_balance(error(
+            return Err(with_balance(json_error(
                 StatusCode::PAYMENT_REQUIRED,
                 &format!(
                     "Insufficient balance for request: {} s at {}/{} wei/s need {need} wei of \
@@ -451,12 +408,12 @@ async fn run(
         .and_then(|v| v.parse::<usize>().ok())
         && n > max
     {
-        return Err(with_balance(error(
+        return Err(with_balance(json_error(
             StatusCode::PAYLOAD_TOO_LARGE,
             &format!("request body of {n} bytes is over the limit of {max}"),
         )));
     }
-    let body = read_limited(body, max, inner.settings.upload_timeout)
+    let body = read_body(body, max, inner.settings.upload_timeout)
         .await
         .map_err(with_balance)?;
     let url = if subpath.is_empty() {
@@ -494,7 +451,7 @@ async fn run(
         charged(
             m,
             took,
-            error(
+            json_error(
                 StatusCode::GATEWAY_TIMEOUT,
                 &format!("the worker gave no answer within {} s", c.timeout.as_secs()),
             ),
@@ -508,7 +465,7 @@ async fn run(
             meter.done = true;
             tracing::warn!(target: "node::orchestrator", %url, error = %e, "worker unreachable: capability removed");
             inner.byoc.remove_if(&name, &reg.url);
-            return Err(with_balance(error(
+            return Err(with_balance(json_error(
                 StatusCode::BAD_GATEWAY,
                 &format!("job not able to be processed, removing capability err={e}"),
             )));
@@ -523,7 +480,7 @@ async fn run(
         return Err(charged(
             &mut meter,
             took,
-            error(
+            json_error(
                 StatusCode::BAD_GATEWAY,
                 "job not able to be processed, removing capability err=worker auth token failed",
             ),
@@ -546,7 +503,7 @@ async fn run(
                 return Err(charged(
                     &mut meter,
                     took,
-                    error(
+                    json_error(
                         StatusCode::BAD_GATEWAY,
                         &format!("reading the worker's answer: {e}"),
                     ),

@@ -27,7 +27,9 @@ use reel_jobs::{CapabilityKey, JobError, JobKind, JobRequest, wire};
 use reel_net::http as net_wire;
 use reel_pm::Scope;
 
-use super::admission::{Reject, check_request};
+use super::admission::{
+    Reject, balance_text, check_request, credit_payment, json_error, read_body,
+};
 use super::state::Inner;
 
 /// One route per offered kind, and the content upload they share.
@@ -46,21 +48,12 @@ pub(super) fn routes(inner: &Arc<Inner>) -> Router {
 
 fn job_error(e: &JobError) -> Response {
     let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    error_response(status, &e.to_string())
-}
-
-fn error_response(status: StatusCode, message: &str) -> Response {
-    (
-        status,
-        [(header::CONTENT_TYPE, "application/json")],
-        wire::error_body(message),
-    )
-        .into_response()
+    json_error(status, &e.to_string())
 }
 
 impl From<Reject> for Response {
     fn from(r: Reject) -> Self {
-        error_response(r.status, &r.message)
+        json_error(r.status, &r.message)
     }
 }
 
@@ -79,29 +72,18 @@ async fn upload(
     };
     let mut sha256 = [0u8; 32];
     if alloy_primitives::hex::decode_to_slice(&hash, &mut sha256).is_err() {
-        return error_response(
+        return json_error(
             StatusCode::BAD_REQUEST,
             "the path must end in a sha256 in hex",
         );
     }
     let max = super::settings::MAX_CONTENT_UPLOAD;
-    let bytes = match tokio::time::timeout(
-        inner.settings.upload_timeout,
-        axum::body::to_bytes(body, max),
-    )
-    .await
-    {
-        Err(_) => return error_response(StatusCode::REQUEST_TIMEOUT, "upload too slow"),
-        Ok(Err(_)) => {
-            return error_response(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                &format!("content over the limit of {max} bytes"),
-            );
-        }
-        Ok(Ok(b)) => b,
+    let bytes = match read_body(body, max, inner.settings.upload_timeout).await {
+        Ok(b) => b,
+        Err(r) => return r,
     };
     if let Err(e) = net_wire::verify_body_hash(&c.seg, &bytes) {
-        return error_response(StatusCode::FORBIDDEN, &e.to_string());
+        return json_error(StatusCode::FORBIDDEN, &e.to_string());
     }
     let len = bytes.len();
     match inner.settings.content.put(sha256, bytes) {
@@ -115,9 +97,9 @@ async fn upload(
             (status, [(header::CONTENT_TYPE, "application/json")], "{}").into_response()
         }
         Err(e @ reel_jobs::ContentError::TooLarge { .. }) => {
-            error_response(StatusCode::PAYLOAD_TOO_LARGE, &e.to_string())
+            json_error(StatusCode::PAYLOAD_TOO_LARGE, &e.to_string())
         }
-        Err(e) => error_response(StatusCode::UNPROCESSABLE_ENTITY, &e.to_string()),
+        Err(e) => json_error(StatusCode::UNPROCESSABLE_ENTITY, &e.to_string()),
     }
 }
 
@@ -155,20 +137,9 @@ async fn run(
     {
         return Err(job_error(&JobError::TooLarge { size: n, max }));
     }
-    let bytes = tokio::time::timeout(
-        inner.settings.upload_timeout,
-        axum::body::to_bytes(body, max),
-    )
-    .await
-    .map_err(|_| error_response(StatusCode::REQUEST_TIMEOUT, "request upload too slow"))?
-    .map_err(|e| {
-        error_response(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            &format!("request refused: {e}"),
-        )
-    })?;
+    let bytes = read_body(body, max, inner.settings.upload_timeout).await?;
     net_wire::verify_body_hash(&c.seg, &bytes)
-        .map_err(|e| error_response(StatusCode::FORBIDDEN, &e.to_string()))?;
+        .map_err(|e| json_error(StatusCode::FORBIDDEN, &e.to_string()))?;
     let request = JobRequest::new(
         headers
             .get(header::CONTENT_TYPE)
@@ -189,41 +160,21 @@ async fn run(
     let price = offer.price;
     let fee = price
         .fee_ceil(admission.units)
-        .map_err(|e| error_response(StatusCode::BAD_REQUEST, &e.to_string()))?;
-    if let Some(payments) = &inner.payments
+        .map_err(|e| json_error(StatusCode::BAD_REQUEST, &e.to_string()))?;
+    if inner.payments.is_some()
         && !price.is_zero()
         && let Some(p) = &c.payment
     {
-        let outcome = payments
-            .receive(p, c.gateway, &scope, price)
-            .await
-            .map_err(|e| {
-                let (status, _, message) = super::health::payment_refusal(&e);
-                // An unreadable payment is the gateway's, a store that cannot take it is
-                // ours: 402 and 503.
-                let status = if status == StatusCode::BAD_REQUEST {
-                    StatusCode::PAYMENT_REQUIRED
-                } else {
-                    status
-                };
-                error_response(status, &message)
-            })?;
-        inner.metrics.record_payment(&outcome);
+        credit_payment(inner, p, c.gateway, &scope, price).await?;
     }
     // From here on the payment is credited whatever happens: every refusal states the credit
     // left, so that the gateway books the payment as spent and its ledger stays in step.
     let with_balance = |mut r: Response| {
-        if let Some(p) = &inner.payments
-            && !price.is_zero()
+        if !price.is_zero()
+            && let Some(b) = balance_text(inner, &account)
+            && let Ok(v) = HeaderValue::from_str(&b)
         {
-            let (b, negative) = p.balance(&account);
-            if let Ok(v) = HeaderValue::from_str(&format!(
-                "{}{}",
-                if negative { "-" } else { "" },
-                b.base_units()
-            )) {
-                r.headers_mut().insert(wire::BALANCE, v);
-            }
+            r.headers_mut().insert(wire::BALANCE, v);
         }
         r
     };
@@ -231,7 +182,7 @@ async fn run(
         && !price.is_zero()
         && !payments.sufficient_balance(&account, &price, reel_types::Wei::from_base_units(fee))
     {
-        return Err(with_balance(error_response(
+        return Err(with_balance(json_error(
             StatusCode::PAYMENT_REQUIRED,
             &format!(
                 "Insufficient balance: {} {}s at {price} need {fee} wei of credit",
@@ -261,7 +212,7 @@ async fn run(
         .units_used(&request, &admission, &output)
         .map_err(|e| with_balance(job_error(&e)))?;
     let charged = price.fee_ceil(units).map_err(|e| {
-        with_balance(error_response(
+        with_balance(json_error(
             StatusCode::INTERNAL_SERVER_ERROR,
             &e.to_string(),
         ))
@@ -271,8 +222,7 @@ async fn run(
             if let Err(e) = p.debit(&account, units, price) {
                 tracing::warn!(target: "node::orchestrator", %account, error = %e, "debit failed");
             }
-            let (b, negative) = p.balance(&account);
-            format!("{}{}", if negative { "-" } else { "" }, b.base_units())
+            balance_text(inner, &account).unwrap_or_default()
         }
         _ => "0".to_owned(),
     };

@@ -22,8 +22,8 @@ use reel_node::gateway::GatewaySettings;
 use reel_node::gateway::discovery::ListSource;
 use reel_node::node::GatewayBuilder;
 use reel_node::tasks::Tasks;
-use reel_pm::{AccountKey, PricePerUnit, RecipientConfig, RedeemerConfig, Scope, SenderConfig};
-use reel_types::{Lpt, Wei};
+use reel_pm::{AccountKey, PricePerUnit, Scope};
+use reel_types::Wei;
 use tokio_util::sync::CancellationToken;
 
 use crate::support::*;
@@ -533,39 +533,14 @@ async fn byoc_paid_per_second_on_a_devnet() {
     let spec = |i: usize| {
         let mut os = orch_settings(&dir.path().join(format!("o{i}")));
         os.orch_secret = Some(SECRET.into());
-        OrchestratorSpec {
-            stake: Lpt::from_whole(100),
-            reward_cut: "10".parse().unwrap(),
-            fee_share: "50".parse().unwrap(),
-            settings: os,
-            recipient: RecipientConfig {
-                ticket_ev: Wei::from_base_units(U256::from(EV)),
-                ..RecipientConfig::default()
-            },
-            redeemer: RedeemerConfig::default(),
-            unverified_max_float: Wei::from_whole(1),
-            transcoder: None,
-        }
+        OrchestratorSpec::paid(os, Wei::from_base_units(U256::from(EV)))
     };
-    let gateway = GatewaySpec {
-        settings: GatewaySettings::new(any_addr(), ladder(&["P144p30fps16x9"])),
-        sender: SenderConfig {
-            max_ticket_ev: Wei::from_base_units(U256::from(EV)),
-            max_total_ev: Wei::from_whole(1),
-            ..SenderConfig::default()
-        },
-        deposit: Wei::from_whole(1),
-        reserve: Wei::from_whole(1),
-        listed_only: true,
-    };
+    let gateway = GatewaySpec::paying(
+        GatewaySettings::new(any_addr(), ladder(&["P144p30fps16x9"])),
+        Wei::from_base_units(U256::from(EV)),
+    );
     let net = LocalNetwork::start(
-        DevnetOptions {
-            protocol: reel_contracts::ProtocolParams {
-                round_length: 100,
-                ..DevnetOptions::devnet_protocol()
-            },
-            ..DevnetOptions::ephemeral(&dir.path().join("chain"), 4)
-        },
+        DevnetOptions::ephemeral(&dir.path().join("chain"), 4).with_round_length(100),
         vec![spec(0), spec(1)],
         Some(gateway),
         &shutdown,

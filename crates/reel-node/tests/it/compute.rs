@@ -17,9 +17,10 @@ use reel_node::gateway::GatewaySettings;
 use reel_node::jobs::{
     BoxFuture, JobError, JobKind, JobOutput, JobRequest, JobWorker, Offer, Placement,
 };
-use reel_pm::{AccountKey, PricePerUnit, RecipientConfig, RedeemerConfig, SenderConfig};
+use reel_pm::{AccountKey, PricePerUnit};
+use reel_testkit::compute;
 use reel_testkit::http::Http;
-use reel_types::{Lpt, Wei};
+use reel_types::Wei;
 use tokio_util::sync::CancellationToken;
 
 use crate::support::*;
@@ -91,19 +92,7 @@ fn orchestrator(
     // default per-address rate allows.
     os.rate.per_second = 2_000.0;
     os.rate.burst = 2_000.0;
-    OrchestratorSpec {
-        stake: Lpt::from_whole(100),
-        reward_cut: "10".parse().unwrap(),
-        fee_share: "50".parse().unwrap(),
-        settings: os,
-        recipient: RecipientConfig {
-            ticket_ev: Wei::from_base_units(U256::from(EV)),
-            ..RecipientConfig::default()
-        },
-        redeemer: RedeemerConfig::default(),
-        unverified_max_float: Wei::from_whole(1),
-        transcoder: None,
-    }
+    OrchestratorSpec::paid(os, Wei::from_base_units(U256::from(EV)))
 }
 
 fn gateway(verify_rate: f64, evidence: Option<std::path::PathBuf>) -> GatewaySpec {
@@ -113,17 +102,7 @@ fn gateway(verify_rate: f64, evidence: Option<std::path::PathBuf>) -> GatewaySpe
         .collect();
     gs.verify_rate = verify_rate;
     gs.evidence_dir = evidence;
-    GatewaySpec {
-        settings: gs,
-        sender: SenderConfig {
-            max_ticket_ev: Wei::from_base_units(U256::from(EV)),
-            max_total_ev: Wei::from_whole(1),
-            ..SenderConfig::default()
-        },
-        deposit: Wei::from_whole(1),
-        reserve: Wei::from_whole(1),
-        listed_only: true,
-    }
+    GatewaySpec::paying(gs, Wei::from_base_units(U256::from(EV)))
 }
 
 async fn network(
@@ -134,13 +113,7 @@ async fn network(
 ) -> LocalNetwork {
     let n = orchestrators.len();
     LocalNetwork::start(
-        DevnetOptions {
-            protocol: reel_contracts::ProtocolParams {
-                round_length: 100,
-                ..DevnetOptions::devnet_protocol()
-            },
-            ..DevnetOptions::ephemeral(&dir.join("chain"), n + 2)
-        },
+        DevnetOptions::ephemeral(&dir.join("chain"), n + 2).with_round_length(100),
         orchestrators,
         Some(gateway),
         shutdown,
@@ -171,24 +144,6 @@ fn request(module: &[u8], input: &[u8], spec: JobSpec) -> JobRequest {
         spec,
     );
     JobRequest::new(job::CONTENT_TYPE, job.encode())
-}
-
-/// The C workloads, compiled with clang to WASI.
-fn c_module() -> Vec<u8> {
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("workloads.wasm");
-    let src = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../reel-compute/tests/guests/workloads.c"
-    );
-    let status = std::process::Command::new("clang")
-        .args(["--target=wasm32-wasi", "-O2", "-fuse-ld=lld", "-o"])
-        .arg(&out)
-        .arg(src)
-        .status()
-        .expect("clang (./x setup installs it with wasi-libc and lld)");
-    assert!(status.success());
-    std::fs::read(&out).unwrap()
 }
 
 /// A WASI command: print 8 random bytes (seeded per job) and then its first argument.
@@ -232,12 +187,6 @@ fn wat(body: &str) -> Vec<u8> {
 
 fn result(r: &reel_node::gateway::JobReceipt) -> WasmResult {
     WasmResult::decode(&r.output.body).unwrap()
-}
-
-fn fnv1a(data: &[u8]) -> u64 {
-    data.iter().fold(0xcbf29ce484222325, |h, &b| {
-        (h ^ u64::from(b)).wrapping_mul(0x100000001b3)
-    })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -285,14 +234,14 @@ async fn wasm_jobs_run_paid_and_billed_for_the_fuel_they_use() {
     );
 
     // The C workloads, each output checked natively.
-    let wasm = c_module();
+    let wasm = compute::workloads_wasm();
     let input: Vec<u8> = (0..200_000u32)
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 7) as u8)
         .collect();
     let r = gw
         .run_job(
             KIND_NAME,
-            request(&wasm, &input, spec(1_000_000_000, &["hash"], 1)),
+            request(wasm, &input, spec(1_000_000_000, &["hash"], 1)),
         )
         .await
         .unwrap();
@@ -305,7 +254,7 @@ async fn wasm_jobs_run_paid_and_billed_for_the_fuel_they_use() {
     );
     assert_eq!(
         String::from_utf8_lossy(&w.output),
-        format!("{:016x}\n", fnv1a(&input))
+        format!("{:016x}\n", compute::fnv1a(&input))
     );
     // Billed the fuel used plus the input and output, at the advertised price; paid up front
     // for a billion fuel (one ticket), the rest stays as credit.
@@ -345,24 +294,12 @@ async fn wasm_jobs_run_paid_and_billed_for_the_fuel_they_use() {
     let r = gw
         .run_job(
             KIND_NAME,
-            request(&wasm, &img, spec(1_000_000_000, &["blur", "320", "180"], 2)),
+            request(wasm, &img, spec(1_000_000_000, &["blur", "320", "180"], 2)),
         )
         .await
         .unwrap();
     let out = result(&r).output;
-    let mut want = vec![0u8; w_ * h];
-    for y in 0..h {
-        for x in 0..w_ {
-            let (mut sum, mut n) = (0u32, 0u32);
-            for yy in y.saturating_sub(1)..=(y + 1).min(h - 1) {
-                for xx in x.saturating_sub(1)..=(x + 1).min(w_ - 1) {
-                    sum += u32::from(img[yy * w_ + xx]);
-                    n += 1;
-                }
-            }
-            want[y * w_ + x] = (sum / n) as u8;
-        }
-    }
+    let want = compute::box_blur(&img, w_, h);
     assert_eq!(
         out.as_ref(),
         want.as_slice(),
@@ -372,13 +309,14 @@ async fn wasm_jobs_run_paid_and_billed_for_the_fuel_they_use() {
     let r = gw
         .run_job(
             KIND_NAME,
-            request(&wasm, b"", spec(1_000_000_000, &["sieve", "1000000"], 3)),
+            request(wasm, b"", spec(1_000_000_000, &["sieve", "1000000"], 3)),
         )
         .await
         .unwrap();
+    let (count, last) = compute::primes_below(1_000_000);
     assert_eq!(
         String::from_utf8_lossy(&result(&r).output),
-        "78498 999983\n"
+        format!("{count} {last}\n")
     );
     assert_eq!(
         (store.stats().stored, store.stats().repeated),
@@ -465,7 +403,7 @@ async fn wasm_jobs_run_paid_and_billed_for_the_fuel_they_use() {
 
     // The public API: POST /job/wasm with the job's bytes.
     let http = Http::new().unwrap();
-    let body = request(&wasm, b"hello", spec(100_000_000, &["hash"], 8)).body;
+    let body = request(wasm, b"hello", spec(100_000_000, &["hash"], 8)).body;
     let resp = http
         .client()
         .post(format!("http://{}/job/{KIND_NAME}", gw.http_addr()))
@@ -483,7 +421,7 @@ async fn wasm_jobs_run_paid_and_billed_for_the_fuel_they_use() {
     let w = WasmResult::decode(&resp.bytes().await.unwrap()).unwrap();
     assert_eq!(
         String::from_utf8_lossy(&w.output),
-        format!("{:016x}\n", fnv1a(b"hello"))
+        format!("{:016x}\n", compute::fnv1a(b"hello"))
     );
     assert_eq!(units, w.receipt.units);
     assert_eq!(

@@ -18,9 +18,9 @@ use reel_node::jobs::{
 };
 use reel_node::node::GatewayBuilder;
 use reel_node::tasks::Tasks;
-use reel_pm::{AccountKey, PricePerUnit, RecipientConfig, RedeemerConfig, Scope, SenderConfig};
+use reel_pm::{AccountKey, PricePerUnit, Scope};
 use reel_testkit::Wait;
-use reel_types::{Lpt, Wei};
+use reel_types::Wei;
 use tokio_util::sync::CancellationToken;
 
 use crate::support::*;
@@ -147,44 +147,16 @@ async fn a_test_only_kind_runs_paid_end_to_end_through_the_job_interface() {
         warm: true,
         worker: Arc::new(Reverser(Arc::clone(&runs))),
     }];
-    let orchestrator = OrchestratorSpec {
-        stake: Lpt::from_whole(100),
-        reward_cut: "10".parse().unwrap(),
-        fee_share: "50".parse().unwrap(),
-        settings: os,
-        recipient: RecipientConfig {
-            ticket_ev: Wei::from_base_units(U256::from(EV)),
-            ..RecipientConfig::default()
-        },
-        redeemer: RedeemerConfig::default(),
-        unverified_max_float: Wei::from_whole(1),
-        transcoder: None,
-    };
+    let orchestrator = OrchestratorSpec::paid(os, Wei::from_base_units(U256::from(EV)));
     // The gateway buys "reverse" from that orchestrator, paying with tickets from its
     // deposit.
     let mut gs = GatewaySettings::new(any_addr(), ladder(&["P144p30fps16x9"]));
     gs.jobs = [Arc::new(Reverse) as Arc<dyn JobKind>]
         .into_iter()
         .collect();
-    let gateway = GatewaySpec {
-        settings: gs,
-        sender: SenderConfig {
-            max_ticket_ev: Wei::from_base_units(U256::from(EV)),
-            max_total_ev: Wei::from_whole(1),
-            ..SenderConfig::default()
-        },
-        deposit: Wei::from_whole(1),
-        reserve: Wei::from_whole(1),
-        listed_only: true,
-    };
+    let gateway = GatewaySpec::paying(gs, Wei::from_base_units(U256::from(EV)));
     let net = LocalNetwork::start(
-        DevnetOptions {
-            protocol: reel_contracts::ProtocolParams {
-                round_length: 100,
-                ..DevnetOptions::devnet_protocol()
-            },
-            ..DevnetOptions::ephemeral(&dir.path().join("chain"), 3)
-        },
+        DevnetOptions::ephemeral(&dir.path().join("chain"), 3).with_round_length(100),
         vec![orchestrator],
         Some(gateway),
         &shutdown,

@@ -1,4 +1,5 @@
-/* Three workloads for reel's compute tests and benchmark, built both to WebAssembly
+/* Three workloads for reel's compute tests and benchmark (crates/reel-testkit/src/compute.rs
+ * builds them), built both to WebAssembly
  * (clang --target=wasm32-wasi) and natively (cc -O2), so each result and each run time can
  * be compared with the same C.
  *
