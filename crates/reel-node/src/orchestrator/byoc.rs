@@ -78,25 +78,33 @@ fn authorize(inner: &Inner, headers: &HeaderMap) -> Result<(), Refusal> {
     }
 }
 
+/// The body of a worker's (un)registration, once the orchestrator secret checks out.
+async fn registration_body(
+    inner: &Inner,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<bytes::Bytes, Response> {
+    authorize(inner, headers).map_err(IntoResponse::into_response)?;
+    read_body(
+        body,
+        wire::MAX_REGISTRATION_BYTES,
+        inner.settings.upload_timeout,
+    )
+    .await
+}
+
 async fn register(
     State(inner): State<Arc<Inner>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    if let Err(r) = authorize(&inner, &headers) {
-        tracing::info!(target: "node::orchestrator", %peer, "capability registration refused: authorization");
-        return r.into_response();
-    }
-    let body = match read_body(
-        body,
-        wire::MAX_REGISTRATION_BYTES,
-        inner.settings.upload_timeout,
-    )
-    .await
-    {
+    let body = match registration_body(&inner, &headers, body).await {
         Ok(b) => b,
-        Err(r) => return r,
+        Err(r) => {
+            tracing::info!(target: "node::orchestrator", %peer, "capability registration refused");
+            return r;
+        }
     };
     let reg = match Registration::parse(&body) {
         Ok(r) => r,
@@ -126,16 +134,7 @@ async fn unregister(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    if let Err(r) = authorize(&inner, &headers) {
-        return r.into_response();
-    }
-    let body = match read_body(
-        body,
-        wire::MAX_REGISTRATION_BYTES,
-        inner.settings.upload_timeout,
-    )
-    .await
-    {
+    let body = match registration_body(&inner, &headers, body).await {
         Ok(b) => b,
         Err(r) => return r,
     };
