@@ -291,7 +291,8 @@ fn config_file_env_and_flags_in_that_order() {
 
 /// The demo plays within 20 s; its keepers call reward every round without a single failed
 /// tick (no "nonce too low": the keeper and the redeemer of an orchestrator share one
-/// sender); SIGTERM after 30 s ends it within 5 s.
+/// sender); the `reel job run` example it prints works against it; SIGTERM after 30 s ends
+/// it within 5 s.
 #[test]
 fn the_demo_runs_the_whole_network_and_plays_within_20_seconds() {
     let dir = tempfile::tempdir().unwrap();
@@ -307,15 +308,71 @@ fn the_demo_runs_the_whole_network_and_plays_within_20_seconds() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    let mut child = child;
     let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap());
-    std::thread::sleep(Duration::from_secs(30));
+    // stdout line by line, so the compute example can be run while the demo is up.
+    let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let reader = {
+        use std::io::BufRead;
+        let out = child.stdout.take().unwrap();
+        let lines = std::sync::Arc::clone(&lines);
+        std::thread::spawn(move || {
+            for l in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+                lines.lock().unwrap().push(l);
+            }
+        })
+    };
+    let err_reader = {
+        use std::io::Read;
+        let mut err = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = err.read_to_string(&mut s);
+            s
+        })
+    };
+    let started = Instant::now();
+    // The demo prints a `reel job run` command that works against it: run it.
+    let example = loop {
+        let found = lines.lock().unwrap().iter().find_map(|l| {
+            l.trim_start()
+                .strip_prefix("run one    reel job run ")
+                .map(str::to_owned)
+        });
+        if let Some(cmd) = found {
+            break cmd;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(25),
+            "no compute example: {:?}",
+            lines.lock().unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let args: Vec<&str> = example.split_whitespace().collect();
+    let job = Command::new(env!("CARGO_BIN_EXE_reel"))
+        .arg("job")
+        .arg("run")
+        .args(&args)
+        .output()
+        .unwrap();
+    let job_err = String::from_utf8_lossy(&job.stderr);
+    assert!(job.status.success(), "reel job run {example}: {job_err}");
+    assert_eq!(
+        String::from_utf8_lossy(&job.stdout),
+        "hello from WebAssembly, you\n",
+        "{job_err}"
+    );
+    assert!(job_err.contains("exited with code 0"), "{job_err}");
+    std::thread::sleep(Duration::from_secs(30).saturating_sub(started.elapsed()));
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
     let t0 = Instant::now();
-    let out = child.wait_with_output().unwrap();
+    let status = child.wait().unwrap();
     let exit = t0.elapsed();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stdout}\n{stderr}");
+    reader.join().unwrap();
+    let stdout = lines.lock().unwrap().join("\n");
+    let stderr = err_reader.join().unwrap();
+    assert!(status.success(), "{stdout}\n{stderr}");
     assert!(
         exit < Duration::from_secs(5),
         "exit took {exit:?} after SIGTERM"
@@ -339,6 +396,8 @@ fn the_demo_runs_the_whole_network_and_plays_within_20_seconds() {
         "D1 ",
         "D2 ",
         "stopping: SIGTERM",
+        "O1 and O3 sell WebAssembly jobs",
+        "a first job said \"hello from WebAssembly, devnet\"",
     ] {
         assert!(stdout.contains(needle), "{needle}: {stdout}");
     }
