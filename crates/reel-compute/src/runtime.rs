@@ -254,9 +254,26 @@ impl Runtime {
         Ok(Compiled { hash, module })
     }
 
-    /// Runs a compiled module's `_start` to the end or to a limit. Blocking (it drives the
-    /// guest on a runtime of its own): call it off the async runtime.
+    /// Runs a compiled module's `_start` to the end or to a limit. Blocking: it drives the
+    /// guest on a timer of its own, on this thread, or on a scoped thread when called from
+    /// inside an async runtime (which cannot be blocked on from within).
     pub fn run(&self, module: &Compiled, input: &RunInput<'_>) -> Result<Run, ComputeError> {
+        if tokio::runtime::Handle::try_current().is_err() {
+            return self.run_here(module, input);
+        }
+        std::thread::scope(|scope| {
+            scope
+                .spawn(|| self.run_here(module, input))
+                .join()
+                .unwrap_or_else(|_| {
+                    Err(ComputeError::Host(wasmtime::Error::msg(
+                        "the sandbox's thread panicked",
+                    )))
+                })
+        })
+    }
+
+    fn run_here(&self, module: &Compiled, input: &RunInput<'_>) -> Result<Run, ComputeError> {
         let t0 = Instant::now();
         let limits = input.limits;
         let stdout = CappedPipe::new(limits.output_bytes);

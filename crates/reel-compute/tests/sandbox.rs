@@ -332,6 +332,13 @@ fn c_workloads_match_the_same_computation_done_natively() {
 }
 
 #[tokio::test]
+async fn a_run_from_inside_an_async_runtime_works_too() {
+    // No nested block_on panic: the sandbox moves to a thread of its own.
+    let r = run(&wat("(call $print (i32.const 64) (i32.const 5))"), b"", &[]);
+    assert_eq!(r.stdout, Bytes::from_static(b"hello"));
+}
+
+#[tokio::test]
 async fn the_worker_runs_a_job_by_hash_once_its_module_is_stored() {
     use reel_jobs::{JobError, JobWorker};
     let store = Arc::new(ModuleStore::new(64 << 20));
