@@ -122,7 +122,10 @@ async fn run() {
         warm: true,
         worker: Arc::new(WasmWorker::new(Runtime::new(8).expect("sandbox"), store)),
     }];
-    let mut gs = GatewaySettings::new("127.0.0.1:0".parse().expect("addr"), Vec::new());
+    let mut gs = GatewaySettings::new(
+        "127.0.0.1:0".parse().expect("addr"),
+        reel_media::parse_ladder("P144p30fps16x9").expect("ladder"),
+    );
     gs.jobs = [Arc::new(WasmKind::checked(Runtime::new(8).expect("sandbox"))) as Arc<dyn JobKind>]
         .into_iter()
         .collect();
