@@ -203,6 +203,7 @@ impl WasmWorker {
                 };
                 self.runtime.compile(&wasm).map_err(|e| match e {
                     ComputeError::Host(_) => JobError::Failed(e.to_string()),
+                    ComputeError::ShuttingDown => JobError::Busy(e.to_string()),
                     _ => JobError::Unprocessable(e.to_string()),
                 })?
             }
@@ -228,7 +229,11 @@ impl WasmWorker {
                     },
                 },
             )
-            .map_err(|e| JobError::Failed(e.to_string()))?;
+            .map_err(|e| match e {
+                // Another orchestrator can run it; the payment stays as credit here.
+                ComputeError::ShuttingDown => JobError::Busy(e.to_string()),
+                _ => JobError::Failed(e.to_string()),
+            })?;
         let output_len = run.stdout.len() as u64;
         let receipt = Receipt {
             request: job.request_hash(),

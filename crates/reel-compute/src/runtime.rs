@@ -41,6 +41,9 @@ pub enum ComputeError {
     NoStart,
     #[error("the sandbox failed: {0}")]
     Host(#[source] wasmtime::Error),
+    /// [`Runtime::shutdown`] was called: the job was stopped or never started.
+    #[error("the sandbox is shutting down")]
+    ShuttingDown,
 }
 
 /// The limits of one run.
@@ -115,6 +118,8 @@ struct Inner {
     cache: Mutex<Cache>,
     compiled: AtomicU64,
     hits: AtomicU64,
+    /// Set by [`Runtime::shutdown`]; every running guest watches it.
+    stop: tokio::sync::watch::Sender<bool>,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -188,8 +193,16 @@ impl Runtime {
                 }),
                 compiled: AtomicU64::new(0),
                 hits: AtomicU64::new(0),
+                stop: tokio::sync::watch::Sender::new(false),
             }),
         })
+    }
+
+    /// Stops every running guest at its next yield (a few milliseconds) and refuses new
+    /// runs: a node shutting down must not wait for a job's deadline, which may be minutes
+    /// away, on a thread nothing else can stop.
+    pub fn shutdown(&self) {
+        self.inner.stop.send_replace(true);
     }
 
     pub fn stats(&self) -> CacheStats {
@@ -318,14 +331,23 @@ impl Runtime {
             .build()
             .map_err(|e| ComputeError::Host(wasmtime::Error::msg(e.to_string())))?;
         let linker = &self.inner.linker;
+        let mut stop = self.inner.stop.subscribe();
+        if *stop.borrow() {
+            return Err(ComputeError::ShuttingDown);
+        }
         let result = rt.block_on(async {
-            tokio::time::timeout(limits.timeout, async {
-                let instance = linker.instantiate_async(&mut store, &module.module).await?;
-                let start = instance.get_typed_func::<(), ()>(&mut store, "_start")?;
-                start.call_async(&mut store, ()).await
-            })
-            .await
+            tokio::select! {
+                r = tokio::time::timeout(limits.timeout, async {
+                    let instance = linker.instantiate_async(&mut store, &module.module).await?;
+                    let start = instance.get_typed_func::<(), ()>(&mut store, "_start")?;
+                    start.call_async(&mut store, ()).await
+                }) => Some(r),
+                _ = stop.wait_for(|s| *s) => None,
+            }
         });
+        let Some(result) = result else {
+            return Err(ComputeError::ShuttingDown);
+        };
         let left = store.get_fuel().unwrap_or(0);
         let fuel_used = limits.fuel.saturating_sub(left);
         let refused = store.data().limiter.refused;

@@ -331,6 +331,55 @@ fn c_workloads_match_the_same_computation_done_natively() {
     assert_eq!(r.outcome, Outcome::Exited { code: 2 });
 }
 
+#[test]
+fn shutdown_stops_a_running_guest_within_milliseconds_and_refuses_new_ones() {
+    let rt = Runtime::new(8).unwrap();
+    let spin = rt.compile(&wat("(loop $l (br $l))")).unwrap();
+    let runner = {
+        let (rt, spin) = (rt.clone(), spin.clone());
+        std::thread::spawn(move || {
+            let t0 = std::time::Instant::now();
+            let r = rt.run(
+                &spin,
+                &RunInput {
+                    stdin: Bytes::new(),
+                    args: &[],
+                    env: &[],
+                    seed: SEED,
+                    limits: Limits {
+                        fuel: u64::MAX / 2,
+                        timeout: Duration::from_secs(600),
+                        ..limits()
+                    },
+                },
+            );
+            (r, t0.elapsed())
+        })
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    let t0 = std::time::Instant::now();
+    rt.shutdown();
+    let (r, ran) = runner.join().unwrap();
+    assert!(matches!(r, Err(ComputeError::ShuttingDown)), "{r:?}");
+    assert!(ran >= Duration::from_millis(300), "it was running: {ran:?}");
+    assert!(
+        t0.elapsed() < Duration::from_secs(1),
+        "stopped in {:?}",
+        t0.elapsed()
+    );
+    let again = rt.run(
+        &spin,
+        &RunInput {
+            stdin: Bytes::new(),
+            args: &[],
+            env: &[],
+            seed: SEED,
+            limits: limits(),
+        },
+    );
+    assert!(matches!(again, Err(ComputeError::ShuttingDown)));
+}
+
 #[tokio::test]
 async fn a_run_from_inside_an_async_runtime_works_too() {
     // No nested block_on panic: the sandbox moves to a thread of its own.

@@ -136,6 +136,7 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<()> {
         s.x264_preset = "veryfast".into();
         s.encoder_threads = 1;
         if spec.compute {
+            // The demo's jobs are tiny: the sandbox goes with the process.
             super::orchestrator::compute_offer(&mut s, COMPUTE_PRICE, 2, 64)?;
         }
         let transcoder = spec.remote.then(|| TranscoderSpec {

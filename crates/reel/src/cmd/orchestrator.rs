@@ -350,9 +350,10 @@ pub(crate) async fn run(args: OrchestratorArgs) -> anyhow::Result<()> {
         burst: args.rate_burst.max(1.0),
         ..RateSettings::default()
     };
-    if let Some(price) = args.compute_price {
-        compute_offer(&mut s, price, args.compute_capacity, args.compute_store_mib)?;
-    }
+    let sandbox = args
+        .compute_price
+        .map(|price| compute_offer(&mut s, price, args.compute_capacity, args.compute_store_mib))
+        .transpose()?;
 
     let mut builder = OrchestratorBuilder::new(s).registry(Registry::new());
     let mut chain_url = None;
@@ -420,18 +421,33 @@ pub(crate) async fn run(args: OrchestratorArgs) -> anyhow::Result<()> {
             if args.no_reward { "off" } else { "every round" }
         );
     }
+    if let Some(price) = args.compute_price {
+        println!(
+            "  compute   WebAssembly jobs at {price} wei/fuel, {} at once",
+            args.compute_capacity
+        );
+    }
     let tasks = node.tasks.clone();
-    node_common::serve_until_signal(&tasks, node.stop()).await
+    node_common::serve_until_signal(&tasks, async {
+        // Running guests stop now: their blocking threads would otherwise hold the exit
+        // until their deadlines.
+        if let Some(sandbox) = &sandbox {
+            sandbox.shutdown();
+        }
+        node.stop().await;
+    })
+    .await
 }
 
 /// Offers WebAssembly jobs: a sandbox with a cache of compiled modules, and a store for the
-/// modules gateways upload, shared with the worker that reads it.
+/// modules gateways upload, shared with the worker that reads it. Returns the sandbox, to
+/// be shut down with the node.
 pub(crate) fn compute_offer(
     s: &mut OrchestratorSettings,
     wei_per_fuel: u64,
     capacity: u32,
     store_mib: usize,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<reel_compute::Runtime> {
     anyhow::ensure!(capacity > 0, "--compute-capacity must be at least 1");
     let runtime = reel_compute::Runtime::new(64).context("starting the WebAssembly sandbox")?;
     let store = std::sync::Arc::new(reel_compute::ModuleStore::new(store_mib << 20));
@@ -442,9 +458,9 @@ pub(crate) fn compute_offer(
         price: reel_pm::PricePerUnit::from_wei_per_unit(wei_per_fuel),
         capacity,
         warm: true,
-        worker: std::sync::Arc::new(reel_compute::WasmWorker::new(runtime, store)),
+        worker: std::sync::Arc::new(reel_compute::WasmWorker::new(runtime.clone(), store)),
     });
-    Ok(())
+    Ok(runtime)
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! The `reel` binary, run as a user runs it.
 
 mod chain_support;
+mod compute;
 mod deposit;
 mod devnet;
 mod gov;
