@@ -7,15 +7,7 @@ use std::time::{Duration, Instant};
 
 use reel_testkit::Wait;
 
-use crate::proc_support::{Role, field};
-
-fn host_of(url: &str) -> String {
-    url.split("://")
-        .nth(1)
-        .and_then(|r| r.split('/').next())
-        .unwrap_or_default()
-        .to_owned()
-}
+use crate::proc_support::{Role, field, host_of};
 
 /// An off-chain orchestrator selling compute, and a gateway that knows only it.
 fn network(dir: &std::path::Path) -> (Role, String, Role, String) {

@@ -13,17 +13,7 @@ use reel_testkit::media::Clip;
 use reel_testkit::metrics::metric_or_zero;
 use reel_testkit::{Wait, wait_until_blocking};
 
-use crate::proc_support::{Role, field};
-
-fn host_of(url: &str) -> String {
-    url.split("://")
-        .nth(1)
-        .unwrap()
-        .split('/')
-        .next()
-        .unwrap()
-        .to_owned()
-}
+use crate::proc_support::{Role, field, host_of};
 
 fn http(addr: &str, method: &str, path: &str, body: &[u8]) -> (u16, Vec<u8>) {
     let mut s = TcpStream::connect(addr).unwrap();

@@ -80,3 +80,12 @@ pub(crate) fn field(banner: &[String], label: &str) -> String {
         .find_map(|l| l.trim().strip_prefix(label).map(|r| r.trim().to_owned()))
         .unwrap_or_else(|| panic!("no {label} in {banner:?}"))
 }
+
+/// The `host:port` of a URL.
+pub(crate) fn host_of(url: &str) -> String {
+    url.split("://")
+        .nth(1)
+        .and_then(|r| r.split('/').next())
+        .unwrap_or_default()
+        .to_owned()
+}
