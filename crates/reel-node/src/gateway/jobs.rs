@@ -45,6 +45,82 @@ struct JobDone {
     signature: Vec<u8>,
 }
 
+/// An orchestrator's answer to a job, read and bounded.
+struct Answer {
+    status: reqwest::StatusCode,
+    balance: Option<String>,
+    units: Option<String>,
+    signature: Option<String>,
+    content_type: String,
+    body: bytes::Bytes,
+}
+
+impl JobWork<'_> {
+    /// Posts the job with `payment` (an empty one: none) and reads the answer.
+    async fn post(
+        &self,
+        core: &Core,
+        s: &OrchSession,
+        payment: &proto::Payment,
+    ) -> Result<Answer, NodeError> {
+        let uri = s.d.service.to_string();
+        let fail = |kind: FailureKind, detail: String| NodeError::orchestrator(&uri, kind, detail);
+        let seg = signed_seg(
+            core,
+            s,
+            self.kind.name(),
+            &self.request.body,
+            Some(&self.caps),
+        )?;
+        let mut headers =
+            net_wire::segment_request_headers(&seg, payment, net_wire::BodyKind::Inline);
+        if let Ok(v) = reqwest::header::HeaderValue::from_str(&self.request.content_type) {
+            headers.insert(reqwest::header::CONTENT_TYPE, v);
+        }
+        let url = format!("{}{}", s.d.service.base(), self.kind.path());
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        let resp = tokio::time::timeout(
+            self.timeout,
+            core.http
+                .post(&url)
+                .headers(headers)
+                .body(self.request.body.clone())
+                .send(),
+        )
+        .await
+        .map_err(|_| fail(FailureKind::Timeout, "no answer in time".into()))?
+        .map_err(|e| fail(FailureKind::Connect, e.to_string()))?;
+        let status = resp.status();
+        let header = |name: &str| {
+            resp.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let (balance, units, signature, content_type) = (
+            header(wire::BALANCE),
+            header(wire::UNITS),
+            header(wire::SIGNATURE),
+            header(reqwest::header::CONTENT_TYPE.as_str()).unwrap_or_default(),
+        );
+        let body = crate::rpc::read_body(
+            resp,
+            reel_net::http::Limits::default().max_result_bytes,
+            deadline,
+        )
+        .await
+        .map_err(|e| fail(FailureKind::Connect, format!("reading the result: {e}")))?;
+        Ok(Answer {
+            status,
+            balance,
+            units,
+            signature,
+            content_type,
+            body,
+        })
+    }
+}
+
 /// The path where an orchestrator takes content by hash.
 pub(crate) fn content_path(sha256: &[u8; 32]) -> String {
     format!("/job/content/{}", alloy_primitives::hex::encode(sha256))
@@ -190,59 +266,39 @@ impl Work for JobWork<'_> {
         let uri = s.d.service.to_string();
         let fail = |kind: FailureKind, detail: String| NodeError::orchestrator(&uri, kind, detail);
         upload_content(core, s, self.content, self.timeout).await?;
-        let seg = signed_seg(
-            core,
-            s,
-            self.kind.name(),
-            &self.request.body,
-            Some(&self.caps),
-        )?;
-        let mut headers =
-            net_wire::segment_request_headers(&seg, &payment, net_wire::BodyKind::Inline);
-        if let Ok(v) = reqwest::header::HeaderValue::from_str(&self.request.content_type) {
-            headers.insert(reqwest::header::CONTENT_TYPE, v);
-        }
-        let url = format!("{}{}", s.d.service.base(), self.kind.path());
-        let deadline = tokio::time::Instant::now() + self.timeout;
-        let resp = tokio::time::timeout(
-            self.timeout,
-            core.http
-                .post(&url)
-                .headers(headers)
-                .body(self.request.body.clone())
-                .send(),
-        )
-        .await
-        .map_err(|_| fail(FailureKind::Timeout, "no answer in time".into()))?
-        .map_err(|e| fail(FailureKind::Connect, e.to_string()))?;
-        let status = resp.status();
-        let header = |name: &str| {
-            resp.headers()
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned)
+        let mut accepted = Some(accepted);
+        let mut spend = || {
+            if let Some(f) = accepted.take() {
+                f();
+            }
         };
-        let resp_balance = header(wire::BALANCE);
-        let (units, sig, content_type) = (
-            header(wire::UNITS),
-            header(wire::SIGNATURE),
-            header(reqwest::header::CONTENT_TYPE.as_str()).unwrap_or_default(),
-        );
-        let body = crate::rpc::read_body(
-            resp,
-            reel_net::http::Limits::default().max_result_bytes,
-            deadline,
-        )
-        .await
-        .map_err(|e| fail(FailureKind::Connect, format!("reading the result: {e}")))?;
+        let mut answer = self.post(core, s, &payment).await?;
+        if answer.status.as_u16() == 409 && !self.content.is_empty() {
+            // It lost what we uploaded (a restart, an eviction): upload it again and ask
+            // once more. The first request's payment was credited before the refusal (it
+            // states our balance), so the credit pays for this one.
+            if answer.balance.is_some() {
+                spend();
+            }
+            core.jobs.forget(&s.d.service);
+            upload_content(core, s, self.content, self.timeout).await?;
+            answer = self.post(core, s, &proto::Payment::default()).await?;
+        }
+        let Answer {
+            status,
+            balance: resp_balance,
+            units,
+            signature: sig,
+            content_type,
+            body,
+        } = answer;
         if !status.is_success() {
             // A refusal that states our credit came after the payment was credited (no
             // capacity, a failed run): the payment is spent, as it is at the orchestrator.
             if resp_balance.is_some() {
-                accepted();
+                spend();
             }
             if status.as_u16() == 409 {
-                // It lost what we uploaded (a restart, an eviction): upload again next time.
                 core.jobs.forget(&s.d.service);
             }
             let message = wire::error_message(&body);
@@ -255,7 +311,7 @@ impl Work for JobWork<'_> {
             return Err(fail(kind, format!("HTTP {status}: {message}")));
         }
         // Past a 200 the payment is spent.
-        accepted();
+        spend();
         let units: u64 = units
             .and_then(|u| u.parse().ok())
             .ok_or_else(|| fail(FailureKind::BadResult, format!("no {} header", wire::UNITS)))?;

@@ -550,3 +550,70 @@ async fn re_runs_catch_a_lying_orchestrator_and_pass_a_thousand_honest_jobs() {
     }
     net.stop().await.unwrap();
 }
+
+/// An orchestrator that lost a module the gateway uploaded (evicted here; a restart does the
+/// same) answers 409; the gateway uploads it again and the job runs on the same
+/// orchestrator, paid once, both ledgers still equal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_module_the_orchestrator_lost_is_uploaded_again() {
+    init_logs();
+    let dir = tempfile::tempdir().unwrap();
+    let shutdown = CancellationToken::new();
+    let a = wat(
+        "(i32.store (i32.const 0) (i32.const 64)) (i32.store (i32.const 4) (i32.const 1))
+                 (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))",
+    );
+    let b = wat(
+        "(i32.store (i32.const 0) (i32.const 65)) (i32.store (i32.const 4) (i32.const 1))
+                 (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))",
+    );
+    // Room for one module, and one compiled module: B pushes A out of both.
+    let store = Arc::new(ModuleStore::new(a.len().max(b.len())));
+    let worker = WasmWorker::new(Runtime::new(1).unwrap(), Arc::clone(&store));
+    let net = network(
+        dir.path(),
+        vec![orchestrator(
+            &dir.path().join("o"),
+            Arc::new(worker),
+            Arc::clone(&store),
+        )],
+        gateway(0.0, None),
+        &shutdown,
+    )
+    .await;
+    let gw = &net.gateway.as_ref().unwrap().gateway;
+    let out = |r: &reel_node::gateway::JobReceipt| result(r).output;
+    let r = gw
+        .run_job(KIND_NAME, request(&a, b"", spec(1_000_000, &[], 1)))
+        .await
+        .unwrap();
+    assert_eq!(out(&r), Bytes::from_static(b"0"));
+    let r = gw
+        .run_job(KIND_NAME, request(&b, b"", spec(1_000_000, &[], 2)))
+        .await
+        .unwrap();
+    assert_eq!(out(&r), Bytes::from_static(b"1"));
+    assert_eq!((store.stats().stored, store.stats().evicted), (2, 1));
+    // A again: the gateway believes the orchestrator has it and sends it by hash.
+    let r = gw
+        .run_job(KIND_NAME, request(&a, b"", spec(1_000_000, &[], 3)))
+        .await
+        .unwrap();
+    assert_eq!(out(&r), Bytes::from_static(b"0"));
+    assert_eq!(r.attempts, 1, "the same orchestrator, no failover");
+    assert_eq!(store.stats().stored, 3, "A was uploaded a second time");
+    let orch = &net.orchestrators[0].node;
+    let account = AccountKey::new(net.signer(2).unwrap().address(), CAPABILITY, MODEL);
+    assert_eq!(
+        net.orchestrators[0].payments.balance(&account),
+        net.gateway
+            .as_ref()
+            .unwrap()
+            .payments
+            .as_ref()
+            .unwrap()
+            .balance(orch.address(), &reel_pm::Scope::new(CAPABILITY, MODEL)),
+        "the retry was paid from the credit the first request brought, once"
+    );
+    net.stop().await.unwrap();
+}
