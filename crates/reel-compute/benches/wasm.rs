@@ -67,10 +67,9 @@ fn main() {
         ("sieve below 50,000,000", vec!["sieve", "50000000"], b""),
     ];
 
-    // First run against cached: a fresh runtime each time for the first.
-    let mut first = Vec::new();
-    for _ in 0..3 {
-        let rt = Runtime::new(4).expect("runtime");
+    // First run against cached: a fresh runtime each time for the first. Both compile (or
+    // find in the cache) and run a small sieve.
+    let small_sieve = |rt: &Runtime| {
         let t0 = Instant::now();
         let m = rt.compile(&wasm).expect("compile");
         let r = rt
@@ -86,26 +85,14 @@ fn main() {
             )
             .expect("run");
         assert_eq!(r.outcome, Outcome::Exited { code: 0 });
-        first.push(t0.elapsed());
-    }
+        t0.elapsed()
+    };
+    let first: Vec<Duration> = (0..3)
+        .map(|_| small_sieve(&Runtime::new(4).expect("runtime")))
+        .collect();
     let rt = Runtime::new(4).expect("runtime");
     let m = rt.compile(&wasm).expect("compile");
-    let mut cached = Vec::new();
-    for _ in 0..RUNS {
-        let t0 = Instant::now();
-        let m = rt.compile(&wasm).expect("cached");
-        let _ = rt.run(
-            &m,
-            &RunInput {
-                stdin: Bytes::new(),
-                args: &["sieve".into(), "1000".into()],
-                env: &[],
-                seed: [0; 32],
-                limits,
-            },
-        );
-        cached.push(t0.elapsed());
-    }
+    let cached: Vec<Duration> = (0..RUNS).map(|_| small_sieve(&rt)).collect();
     let (first, cached) = (median(first), median(cached));
 
     println!("| workload | native -O2 | WebAssembly (reel) | ratio | fuel |");

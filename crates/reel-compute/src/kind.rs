@@ -10,7 +10,7 @@ use reel_jobs::{
 };
 
 use crate::job::{
-    self, CONTENT_TYPE, MAX_INPUT_BYTES, MAX_MODULE_BYTES, RESULT_CONTENT_TYPE, Receipt, WasmJob,
+    CONTENT_TYPE, MAX_INPUT_BYTES, MAX_MODULE_BYTES, RESULT_CONTENT_TYPE, Receipt, WasmJob,
     WasmResult, io_units, sha256, to_hex,
 };
 use crate::runtime::{ComputeError, Limits, RunInput, Runtime};
@@ -35,10 +35,7 @@ fn parse(request: &JobRequest) -> Result<WasmJob, JobError> {
             request.content_type
         )));
     }
-    WasmJob::decode(&request.body).map_err(|e| match e {
-        job::FormatError::Limit { .. } => JobError::BadRequest(e.to_string()),
-        _ => JobError::BadRequest(e.to_string()),
-    })
+    WasmJob::decode(&request.body).map_err(|e| JobError::BadRequest(e.to_string()))
 }
 
 /// WebAssembly jobs: paid up front for all their fuel plus their input and largest output,

@@ -287,11 +287,16 @@ impl Runtime {
     }
 
     fn run_here(&self, module: &Compiled, input: &RunInput<'_>) -> Result<Run, ComputeError> {
+        let mut stop = self.inner.stop.subscribe();
+        if *stop.borrow() {
+            return Err(ComputeError::ShuttingDown);
+        }
         let t0 = Instant::now();
         let limits = input.limits;
         let stdout = CappedPipe::new(limits.output_bytes);
         let stderr = CappedPipe::new(MAX_STDERR_BYTES);
         let clock = VirtualClock::new(GUEST_EPOCH);
+        let insecure = derive(&input.seed);
         let mut args = vec![to_hex(&module.hash)];
         args.extend(input.args.iter().cloned());
         let wasi = WasiCtxBuilder::new()
@@ -303,9 +308,9 @@ impl Runtime {
             .wall_clock(clock.clone())
             .monotonic_clock(clock)
             .secure_random(chacha20::ChaCha20Rng::from_seed(input.seed))
-            .insecure_random(chacha20::ChaCha20Rng::from_seed(derive(&input.seed)))
+            .insecure_random(chacha20::ChaCha20Rng::from_seed(insecure))
             .insecure_random_seed(u128::from_le_bytes(
-                derive(&input.seed)[..16].try_into().unwrap_or_default(),
+                insecure[..16].try_into().unwrap_or_default(),
             ))
             .allow_tcp(false)
             .allow_udp(false)
@@ -331,10 +336,6 @@ impl Runtime {
             .build()
             .map_err(|e| ComputeError::Host(wasmtime::Error::msg(e.to_string())))?;
         let linker = &self.inner.linker;
-        let mut stop = self.inner.stop.subscribe();
-        if *stop.borrow() {
-            return Err(ComputeError::ShuttingDown);
-        }
         let result = rt.block_on(async {
             tokio::select! {
                 r = tokio::time::timeout(limits.timeout, async {

@@ -26,7 +26,7 @@ use reel_pm::{PricePerUnit, PriceProto, Scope, TicketParams};
 use reel_types::Wei;
 use tracing::Instrument as _;
 
-use super::core::Core;
+use super::core::{Core, json_error as error};
 use crate::byoc::{self as wire, JobParameters, JobRequest, JobSender, JobToken};
 use crate::rpc::ServiceUri;
 
@@ -38,15 +38,6 @@ pub(super) fn routes(core: Arc<Core>) -> Router {
             post(submit),
         )
         .with_state(core)
-}
-
-fn error(status: StatusCode, message: &str) -> Response {
-    (
-        status,
-        [(header::CONTENT_TYPE, "application/json")],
-        wire::error_body(message),
-    )
-        .into_response()
 }
 
 /// An orchestrator that offers the capability now.
@@ -184,16 +175,7 @@ impl Core {
             });
         }
         let key = CapabilityKey::new(wire::CAPABILITY, name);
-        let cap = self
-            .settings
-            .max_price_per_capability
-            .get(&key)
-            .or_else(|| {
-                self.settings
-                    .max_price_per_capability
-                    .get(&CapabilityKey::new(wire::CAPABILITY, "default"))
-            })
-            .copied();
+        let cap = self.settings.price_cap(&key);
         let mut offers = Vec::new();
         while let Some(joined) = asks.join_next().await {
             let Ok((order, uri, got)) = joined else {

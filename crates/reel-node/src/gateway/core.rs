@@ -77,6 +77,18 @@ pub struct GatewaySettings {
 }
 
 impl GatewaySettings {
+    /// The most this gateway pays per unit for (capability, model): its own cap, else the
+    /// capability's "default" one; `None`: any price.
+    pub fn price_cap(&self, key: &reel_jobs::CapabilityKey) -> Option<reel_pm::PricePerUnit> {
+        self.max_price_per_capability
+            .get(key)
+            .or_else(|| {
+                self.max_price_per_capability
+                    .get(&reel_jobs::CapabilityKey::new(key.capability, "default"))
+            })
+            .copied()
+    }
+
     pub fn new(http_addr: SocketAddr, ladder: Vec<VideoProfile>) -> Self {
         Self {
             rtmp_addr: None,
@@ -182,4 +194,18 @@ impl std::fmt::Debug for RouteFactory {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("RouteFactory")
     }
+}
+
+/// A refusal of the gateway's public APIs, as `{"error":{"message":…}}`.
+pub(super) fn json_error(
+    status: axum::http::StatusCode,
+    message: &str,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    (
+        status,
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        reel_jobs::wire::error_body(message),
+    )
+        .into_response()
 }

@@ -406,16 +406,7 @@ impl Core {
             .entry(key.capability)
             .or_default()
             .insert(key.model.clone(), ModelConstraint::default());
-        let max_price = self
-            .settings
-            .max_price_per_capability
-            .get(&key)
-            .or_else(|| {
-                self.settings
-                    .max_price_per_capability
-                    .get(&CapabilityKey::new(key.capability, "default"))
-            })
-            .copied();
+        let max_price = self.settings.price_cap(&key);
         let work = |avoid: Vec<ServiceUri>| JobWork {
             kind: kind.as_ref(),
             key: key.clone(),
@@ -440,23 +431,9 @@ impl Core {
                 attempts: f.attempts,
                 last: f.last,
             })?;
-        let fee = Wei::from_base_units(d.price.fee_ceil(d.units).map_err(reel_pm::PmError::from)?);
-        tracing::info!(target: "node::gateway", kind = %kind.name(), %key, orch = %d.uri, units = d.units, %fee, attempts = d.attempts, "job done");
-        let mut receipt = JobReceipt {
-            output: d.done.output,
-            orchestrator: d.uri.to_string(),
-            address: d.address,
-            model: key.model.clone(),
-            units: d.units,
-            price: d.price,
-            fee,
-            tickets: d.tickets,
-            ticket_value: d.value,
-            attempts: d.attempts,
-            latency: t0.elapsed(),
-            signature: d.done.signature,
-            verification: None,
-        };
+        let uri = d.uri.clone();
+        let mut receipt = receipt_of(d, &key.model, t0)?;
+        tracing::info!(target: "node::gateway", kind = %kind.name(), %key, orch = %uri, units = receipt.units, fee = %receipt.fee, attempts = receipt.attempts, "job done");
         let Some(first) = kind.fingerprint(&request, &receipt.output) else {
             return Ok(receipt);
         };
@@ -466,7 +443,7 @@ impl Core {
         }
         // A second orchestrator runs the same job; a disagreement goes to a third if there is
         // one, and the odd one out is banned from this pool with the signed results kept.
-        let mut runs = vec![(d.uri.clone(), first, receipt.clone())];
+        let mut runs = vec![(uri, first, receipt.clone())];
         let mut verification = Verification {
             by: Vec::new(),
             matched: None,
@@ -485,28 +462,15 @@ impl Core {
                     break;
                 }
             };
-            let vfee =
-                Wei::from_base_units(v.price.fee_ceil(v.units).map_err(reel_pm::PmError::from)?);
+            let vuri = v.uri.clone();
+            let vr = receipt_of(v, &key.model, t0)?;
             verification.fee = verification
                 .fee
-                .checked_add(vfee)
+                .checked_add(vr.fee)
                 .unwrap_or(verification.fee);
-            verification.by.push(v.uri.to_string());
-            let vr = JobReceipt {
-                output: v.done.output,
-                orchestrator: v.uri.to_string(),
-                address: v.address,
-                units: v.units,
-                price: v.price,
-                fee: vfee,
-                tickets: v.tickets,
-                ticket_value: v.value,
-                attempts: v.attempts,
-                signature: v.done.signature,
-                ..receipt.clone()
-            };
+            verification.by.push(vr.orchestrator.clone());
             let fp = kind.fingerprint(&request, &vr.output).unwrap_or_default();
-            runs.push((v.uri.clone(), fp, vr));
+            runs.push((vuri, fp, vr));
             let agree = |a: usize, b: usize| runs[a].1 == runs[b].1;
             match runs.len() {
                 2 if agree(0, 1) => {
@@ -593,6 +557,30 @@ impl Core {
     }
 }
 
+/// What a dispatched job cost, with its output; `latency` from `t0`.
+fn receipt_of(
+    d: super::dispatch::Dispatched<JobDone>,
+    model: &str,
+    t0: Instant,
+) -> Result<JobReceipt, NodeError> {
+    let fee = Wei::from_base_units(d.price.fee_ceil(d.units).map_err(reel_pm::PmError::from)?);
+    Ok(JobReceipt {
+        output: d.done.output,
+        orchestrator: d.uri.to_string(),
+        address: d.address,
+        model: model.to_owned(),
+        units: d.units,
+        price: d.price,
+        fee,
+        tickets: d.tickets,
+        ticket_value: d.value,
+        attempts: d.attempts,
+        latency: t0.elapsed(),
+        signature: d.done.signature,
+        verification: None,
+    })
+}
+
 /// The status and message of a job that did not run, for an HTTP answer.
 pub fn error_status(e: &NodeError) -> (u16, String) {
     match e {
@@ -615,12 +603,10 @@ pub(crate) fn routes(runner: JobRunner) -> axum::Router {
         body: axum::body::Body,
     ) -> axum::response::Response {
         let fail = |status: u16, message: &str| {
-            (
+            super::core::json_error(
                 StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-                [(header::CONTENT_TYPE, "application/json")],
-                wire::error_body(message),
+                message,
             )
-                .into_response()
         };
         let Some(k) = r.kind(&kind) else {
             return fail(404, &format!("no job kind `{kind}` on this gateway"));
