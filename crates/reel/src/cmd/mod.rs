@@ -11,6 +11,7 @@ mod ingest_test;
 mod job;
 mod node_common;
 mod orchestrator;
+mod sim;
 mod stake;
 mod transcode;
 mod transcoder;
@@ -48,6 +49,8 @@ pub(crate) enum Command {
     Gateway(gateway::GatewayArgs),
     /// Run compute jobs on the network: WebAssembly modules, sandboxed and paid per fuel.
     Job(job::JobArgs),
+    /// Simulate the network at scale from a scenario and write a report: can fees pay for it?
+    Sim(sim::SimArgs),
 }
 
 impl Command {
@@ -63,6 +66,7 @@ impl Command {
             Command::Transcoder(args) => transcoder::run(args).await,
             Command::Gateway(args) => gateway::run(args).await,
             Command::Job(args) => job::run(args).await,
+            Command::Sim(args) => sim::run(args).await,
         }
     }
 }
