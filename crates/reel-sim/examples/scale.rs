@@ -14,9 +14,11 @@ use std::time::Instant;
 
 /// A network of `orchs` orchestrators (all active) and `streams` concurrent streams all day.
 fn scenario(orchs: usize, streams: f64, rounds: u64) -> Scenario {
-    let mut s = Scenario::default();
-    s.name = format!("scale-{orchs}-{streams}");
-    s.rounds = rounds;
+    let mut s = Scenario {
+        name: format!("scale-{orchs}-{streams}"),
+        rounds,
+        ..Scenario::default()
+    };
     // One round is one day.
     s.protocol.round_length_blocks = 7200;
     s.protocol.active_set_size = orchs;

@@ -103,7 +103,7 @@ pub fn run_round(
         w.sessions += (secs / session_secs).round() as u64;
         w.add_tickets(n, tickets, rng);
     }
-    jobs(s, cand, tickets, availability, rng, out);
+    jobs(s, net, cand, tickets, availability, rng, out);
 }
 
 /// Concurrent streams per candidate when `concurrent` streams spread by `weights` (per
@@ -144,6 +144,7 @@ fn fill(weights: &[Vec<f64>], caps: &[f64], concurrent: f64) -> Vec<f64> {
 
 fn jobs(
     s: &Scenario,
+    net: &Network,
     cand: &Candidates,
     tickets: &TicketModel,
     availability: f64,
@@ -159,8 +160,8 @@ fn jobs(
     let mut fees = vec![U256::ZERO; ids.len()];
     let mut count = vec![0u64; ids.len()];
     for d in job_demands(s) {
-        let fee = d.price.fee_ceil(d.units).unwrap_or(U256::MAX);
         for (k, pk) in p.iter().enumerate() {
+            let fee = d.fee(&net.orchestrators[ids[k]]);
             // Outages take every orchestrator out for the same share of time, so the shares
             // are unchanged; the count per orchestrator is Poisson like the total.
             let mean = d.jobs_per_hour * hours * pk;

@@ -153,9 +153,12 @@ impl Economy {
         Ok((active, stake))
     }
 
-    /// Settles a round's work on the model: redemptions, reward calls and claims.
+    /// Settles a round's work on the model: redemptions (`per_ticket`: one call per winning
+    /// ticket, as on chain; otherwise one per orchestrator and round), reward calls and
+    /// claims.
     pub fn end_round(
         &mut self,
+        per_ticket: bool,
         s: &Scenario,
         net: &Network,
         tickets: &TicketModel,
@@ -186,19 +189,39 @@ impl Economy {
                 .unwrap_or(self.ev_received[i]);
             wins_row[i] = u32::try_from(w.wins).unwrap_or(u32::MAX);
             tickets_row[i] = w.tickets;
-            // Each winning ticket is its own redemption, as on chain.
-            for _ in 0..w.wins {
-                self.proto
-                    .redeem_fees(addr, tickets.face_value)
-                    .map_err(|e| {
+            if w.wins > 0 {
+                let total = tickets
+                    .face_value
+                    .checked_mul(U256::from(w.wins))
+                    .unwrap_or(Wei::ZERO);
+                if per_ticket {
+                    // Each winning ticket is its own redemption, as on chain.
+                    for _ in 0..w.wins {
+                        self.proto
+                            .redeem_fees(addr, tickets.face_value)
+                            .map_err(|e| {
+                                econ(
+                                    e,
+                                    format!("orchestrator {i} redeeming a ticket in round {round}"),
+                                )
+                            })?;
+                    }
+                } else {
+                    // One booking for the round's winners: the pool's factors round once
+                    // instead of once per ticket, a difference of wei.
+                    self.proto.redeem_fees(addr, total).map_err(|e| {
                         econ(
                             e,
-                            format!("orchestrator {i} redeeming a ticket in round {round}"),
+                            format!("orchestrator {i} redeeming its tickets in round {round}"),
                         )
                     })?;
-                self.redeemed[i] = add_wei(self.redeemed[i], tickets.face_value);
-                self.gas_spent[i] = add_wei(self.gas_spent[i], redeem_cost);
-                fees = add_wei(fees, tickets.face_value);
+                }
+                self.redeemed[i] = add_wei(self.redeemed[i], total);
+                let gas = redeem_cost
+                    .checked_mul(U256::from(w.wins))
+                    .unwrap_or(Wei::ZERO);
+                self.gas_spent[i] = add_wei(self.gas_spent[i], gas);
+                fees = add_wei(fees, total);
             }
             let acc = &mut self.work[i];
             acc.pixels = acc.pixels.saturating_add(w.pixels);

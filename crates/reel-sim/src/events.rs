@@ -435,7 +435,7 @@ impl EventSim {
     }
 
     fn job(&mut self, cx: &mut Ctx<'_>, rng: &mut ChaCha8Rng, d: &JobDemand, o: usize) {
-        let fee = d.price.fee_ceil(d.units).unwrap_or(U256::MAX);
+        let fee = d.fee(&cx.net.orchestrators[o]);
         // Paid from the credit left by earlier jobs first, then in whole tickets.
         let credit = self.job_credit[o];
         let owed = fee.saturating_sub(credit);

@@ -123,7 +123,14 @@ pub fn run(
                 aggregate::run_round(s, &network, &cand, &tickets, r, &mut rng, &mut out)
             }
         }
-        economy.end_round(s, &network, &tickets, &out, &active)?;
+        economy.end_round(
+            fidelity == Fidelity::Events,
+            s,
+            &network,
+            &tickets,
+            &out,
+            &active,
+        )?;
         progress(r + 1, s.rounds);
     }
     Ok(Outcome {

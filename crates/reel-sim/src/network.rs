@@ -27,6 +27,8 @@ pub struct Orchestrator {
     pub dishonest: bool,
     /// Offers the AI pipelines and compute.
     pub ai: bool,
+    /// Its AI and compute prices, in thousandths of the demand's price per unit.
+    pub job_price_permille: u64,
 }
 
 /// One delegator, bonded to `orchestrator` (an index) at the start.
@@ -136,11 +138,11 @@ impl Network {
                 // largest under a sorted draw.
                 dishonest: false,
                 ai: i % ai_every == 0,
+                job_price_permille: (o.ai_price_factor.sample(rng) * 1000.0).round() as u64,
             });
         }
         // The dishonest ones: every k-th, so that they hold a representative stake share.
-        if dishonest > 0 {
-            let step = o.count / dishonest;
+        if let Some(step) = o.count.checked_div(dishonest) {
             for k in 0..dishonest {
                 if let Some(orch) = orchestrators.get_mut(k * step + step / 2) {
                     orch.dishonest = true;

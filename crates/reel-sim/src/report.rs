@@ -24,6 +24,9 @@ pub struct OrchFigures {
     pub work_share: f64,
     /// Its own income (cut plus its share as its own delegator), in USD.
     pub fee_usd: f64,
+    /// The same, from the expected value of the tickets it received rather than the
+    /// lottery's draw: what the break-even figures use, so that they do not move with luck.
+    pub fee_usd_expected: f64,
     pub inflation_usd: f64,
     /// Gas it paid for reward calls and redemptions, in USD.
     pub gas_usd: f64,
@@ -106,6 +109,15 @@ pub fn analyse(o: &Outcome) -> Analysis {
                 .base_units()
                 .saturating_sub(x.self_stake.base_units());
             let wins_per_round = w.tickets as f64 * p / rounds;
+            // The contract's split of a pool's fees: the commission, plus the fee share's
+            // part for the orchestrator's own bond.
+            let fee_share = f64::from(x.fee_share.millionths()) / 1e6;
+            let own = if stake > 0.0 {
+                lpt_to_f64(e.proto.bonded_amount(x.address)) / stake
+            } else {
+                0.0
+            };
+            let own_share = (1.0 - fee_share) + fee_share * own;
             OrchFigures {
                 active: active[i],
                 stake_share: if active[i] {
@@ -115,6 +127,7 @@ pub fn analyse(o: &Outcome) -> Analysis {
                 },
                 work_share: u256_to_f64(w.fees) / total_work,
                 fee_usd: eth(e.proto.pending_fees(x.address).base_units()),
+                fee_usd_expected: eth(e.ev_received[i].base_units()) * own_share,
                 inflation_usd: lpt(own_lpt),
                 gas_usd: eth(e.gas_spent[i].base_units()),
                 job_share_of_fees: if w.fees.is_zero() {
@@ -145,7 +158,7 @@ pub fn analyse(o: &Outcome) -> Analysis {
     // Fees grow in proportion to demand, so the break-even demand is today's scaled by
     // inflation income over the fees from that kind of work.
     let be_streams = median.and_then(|m| {
-        let stream_fees = m.fee_usd * (1.0 - m.job_share_of_fees);
+        let stream_fees = m.fee_usd_expected * (1.0 - m.job_share_of_fees);
         (stream_fees > 0.0).then(|| s.demand.peak_streams * m.inflation_usd / stream_fees)
     });
     // Jobs only go to the orchestrators that offer them: the median among those.
@@ -155,7 +168,7 @@ pub fn analyse(o: &Outcome) -> Analysis {
         .collect();
     job_sellers.sort_by(|a, b| a.stake_share.total_cmp(&b.stake_share));
     let be_jobs = job_sellers.get(job_sellers.len() / 2).and_then(|m| {
-        let job_fees = m.fee_usd * m.job_share_of_fees;
+        let job_fees = m.fee_usd_expected * m.job_share_of_fees;
         let jobs_per_hour: f64 = crate::work::job_demands(s)
             .iter()
             .map(|d| d.jobs_per_hour)
@@ -240,18 +253,30 @@ pub struct Conservation {
 
 impl Conservation {
     /// Minted equals supply growth and stays within the schedule; paid equals the Minter's
-    /// ETH, and pending fees are that minus rounding dust: at most a wei per account and
-    /// round (each claim rounds down) and a wei per redemption (each fee booking rounds its
-    /// pool's factor down).
+    /// ETH, and no account can claim more than the Minter holds.
     pub fn holds(&self) -> bool {
         self.supply_growth == self.minted
             && self.minted <= self.mintable
             && self.paid == self.minter_eth
             && self.pending <= self.minter_eth
-            && self.minter_eth - self.pending
-                <= U256::from(self.accounts)
-                    .saturating_mul(U256::from(self.rounds + 1))
-                    .saturating_add(U256::from(self.redemptions))
+    }
+
+    /// Fee ETH in the Minter that no account can claim.
+    pub fn stranded(&self) -> U256 {
+        self.minter_eth.saturating_sub(self.pending)
+    }
+
+    /// The most `stranded` can be from rounding alone: a wei per account and round (each
+    /// claim rounds down) and a wei per redemption (each fee booking rounds its pool's
+    /// factor down). More than that is the contracts' own loss when an orchestrator earns
+    /// fees in the round after it skipped `reward()` (BondingManager rebuilds the skipped
+    /// round's reward factor from this round's minted tokens and overstates it; see
+    /// crates/reel-econ/src/lib.rs), which only a run where everyone calls `reward()` every
+    /// round avoids.
+    pub fn rounding_bound(&self) -> U256 {
+        U256::from(self.accounts)
+            .saturating_mul(U256::from(self.rounds + 1))
+            .saturating_add(U256::from(self.redemptions))
     }
 }
 
@@ -305,7 +330,7 @@ pub struct SensitivityRow {
 }
 
 /// Re-runs the scenario, aggregated over `rounds` rounds, with one parameter changed at a
-/// time: prices, demand, gas price and the active set's size.
+/// time: prices, demand, gas price, the starting inflation and the active set's size.
 pub fn sensitivity(o: &Outcome, rounds: u64) -> Result<Vec<SensitivityRow>, SimError> {
     let base = &o.scenario;
     let mut rows = Vec::new();
@@ -355,6 +380,11 @@ pub fn sensitivity(o: &Outcome, rounds: u64) -> Result<Vec<SensitivityRow>, SimE
         let mut s = base.clone();
         s.market.gas_price_gwei *= k;
         variants.push(("gas price", format!("×{k}"), s));
+    }
+    for k in [0.5, 1.0, 2.0] {
+        let mut s = base.clone();
+        s.protocol.inflation = (base.protocol.inflation as f64 * k).round() as u64;
+        variants.push(("inflation", format!("×{k}"), s));
     }
     for k in [0.5, 1.0, 2.0] {
         let mut s = base.clone();
@@ -495,7 +525,7 @@ pub fn write(
     let _ = writeln!(m, "## Variance of ticket income\n");
     let _ = writeln!(
         m,
-        "Tickets: face value {} ETH, win probability {:.3e}, EV {} ETH. Rounds until an \
+        "Tickets: face value {} ETH, win probability {:.3e}, EV {}. Rounds until an \
          orchestrator's fee income is within 10% of its expected value with 90% confidence \
          ((1.645 / 0.1)² / expected wins per round): p25 {}, median {}, p75 {} rounds \
          (a year is {:.0} rounds).\n",
@@ -578,13 +608,20 @@ pub fn write(
     let _ = writeln!(m, "## Books\n");
     let _ = writeln!(
         m,
-        "- LPT minted {} wei = supply growth {} wei (budget {} wei).\n- Fees paid by gateways {} wei = ETH in the Minter {} wei; pending to accounts {} wei. {}\n",
+        "- LPT minted {} wei = supply growth {} wei (budget {} wei).\n- Fees paid by gateways {} wei = ETH in the Minter {} wei; pending to accounts {} wei; \
+         unclaimable {} wei ({}). {}\n",
         c.minted,
         c.supply_growth,
         c.mintable,
         c.paid,
         c.minter_eth,
         c.pending,
+        c.stranded(),
+        if c.stranded() <= c.rounding_bound() {
+            "rounding"
+        } else {
+            "rounding, and fees earned in the round after a skipped reward() call"
+        },
         if c.holds() {
             "Balanced."
         } else {

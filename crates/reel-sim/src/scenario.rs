@@ -175,6 +175,8 @@ pub struct OrchestratorSection {
     pub reward_calls: RewardCalls,
     /// The share that offers each AI pipeline and compute (warm).
     pub ai_share: f64,
+    /// Each one's AI and compute prices as a multiple of the demand's price per unit.
+    pub ai_price_factor: Dist,
 }
 
 impl Default for OrchestratorSection {
@@ -204,6 +206,7 @@ impl Default for OrchestratorSection {
             dishonest_share: 0.0,
             reward_calls: RewardCalls::IfProfitable,
             ai_share: 0.3,
+            ai_price_factor: Dist::Fixed(1.0),
         }
     }
 }
@@ -338,6 +341,16 @@ impl Default for GatewaySection {
     }
 }
 
+/// Above zero and finite (false for NaN).
+fn positive(v: f64) -> bool {
+    v.is_finite() && v > 0.0
+}
+
+/// Zero or more and finite (false for NaN).
+fn not_negative(v: f64) -> bool {
+    v.is_finite() && v >= 0.0
+}
+
 /// A number, or a distribution to draw one from per orchestrator or delegator.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(untagged)]
@@ -433,7 +446,7 @@ impl Scenario {
         {
             return bad("demand.daily_curve values must be finite and not negative".into());
         }
-        if !(self.demand.segment_seconds > 0.0) || !(self.demand.mean_stream_minutes > 0.0) {
+        if !positive(self.demand.segment_seconds) || !positive(self.demand.mean_stream_minutes) {
             return bad("demand.segment_seconds and mean_stream_minutes must be positive".into());
         }
         for (what, share) in [
@@ -451,7 +464,7 @@ impl Scenario {
                 return bad(format!("{what} is {share}; it must be between 0 and 1"));
             }
         }
-        if !(o.self_stake_share > 0.0) {
+        if !positive(o.self_stake_share) {
             return bad(
                 "orchestrators.self_stake_share must be above 0: an orchestrator bonds to itself"
                     .into(),
@@ -467,6 +480,7 @@ impl Scenario {
             .check("orchestrators.price_per_pixel_wei")?;
         o.capacity_streams.check("orchestrators.capacity_streams")?;
         o.transcode_ratio.check("orchestrators.transcode_ratio")?;
+        o.ai_price_factor.check("orchestrators.ai_price_factor")?;
         self.delegators.stake.check("delegators.stake")?;
         for (what, cut) in [("reward_cut", &o.reward_cut), ("fee_share", &o.fee_share)] {
             let max = match *cut {
@@ -481,7 +495,7 @@ impl Scenario {
             }
         }
         for a in &self.demand.ai {
-            if !(a.jobs_per_hour >= 0.0) || !(a.price_per_unit_wei >= 0.0) {
+            if !not_negative(a.jobs_per_hour) || !not_negative(a.price_per_unit_wei) {
                 return bad(format!(
                     "demand.ai {}: jobs_per_hour and price_per_unit_wei must not be negative",
                     a.pipeline

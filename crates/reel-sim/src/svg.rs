@@ -58,9 +58,7 @@ pub fn fmt_num(v: f64) -> String {
         format!("{:.1}M", v / 1e6)
     } else if a >= 1e4 {
         format!("{:.0}k", v / 1e3)
-    } else if a >= 100.0 {
-        format!("{v:.0}")
-    } else if a >= 1.0 && v.fract() == 0.0 {
+    } else if a >= 100.0 || (a >= 1.0 && v.fract() == 0.0) {
         format!("{v:.0}")
     } else if a >= 1.0 {
         format!("{v:.2}")
@@ -69,6 +67,30 @@ pub fn fmt_num(v: f64) -> String {
     } else {
         format!("{v:.1e}")
     }
+}
+
+/// The axis `[a, b]` widened to whole steps, and the step: 1, 2 or 5 × 10^k for about four
+/// intervals, or whole decades (at least one) on a log axis, whose values are exponents.
+fn nice_axis(a: f64, b: f64, log: bool) -> (f64, f64, f64) {
+    let raw = (b - a) / 4.0;
+    let mag = 10f64.powf(raw.log10().floor());
+    let f = raw / mag;
+    let mut step = mag
+        * if f <= 1.0 {
+            1.0
+        } else if f <= 2.0 {
+            2.0
+        } else if f <= 5.0 {
+            5.0
+        } else {
+            10.0
+        };
+    if log {
+        step = step.round().max(1.0);
+    }
+    let lo = (a / step).floor() * step;
+    let hi = (b / step).ceil() * step;
+    (lo, if hi > lo { hi } else { lo + step }, step)
 }
 
 /// Renders the chart as an SVG document.
@@ -105,6 +127,10 @@ pub fn render(c: &Chart<'_>, series: &[Series]) -> String {
     if y1 - y0 <= 0.0 {
         y1 = y0 + 1.0;
     }
+    // Round the axes out to whole steps of 1, 2 or 5 × 10^k (whole decades on a log axis),
+    // so that the grid lines fall on readable values.
+    let (x0, x1, xstep) = nice_axis(x0, x1, c.log_x);
+    let (y0, y1, ystep) = nice_axis(y0, y1, c.log_y);
     let pw = W - LEFT - RIGHT;
     let ph = H - TOP - BOTTOM;
     let px = |x: f64| LEFT + (tx(x, c.log_x) - x0) / (x1 - x0) * pw;
@@ -125,16 +151,13 @@ pub fn render(c: &Chart<'_>, series: &[Series]) -> String {
         o,
         r##"<rect x="{LEFT}" y="{TOP}" width="{pw}" height="{ph}" fill="none" stroke="#444"/>"##
     );
-    for k in 0..=4 {
-        let f = f64::from(k) / 4.0;
-        let xv = x0 + f * (x1 - x0);
-        let yv = y0 + f * (y1 - y0);
-        let (xr, yr) = (
-            if c.log_x { 10f64.powf(xv) } else { xv },
-            if c.log_y { 10f64.powf(yv) } else { yv },
-        );
-        let gx = LEFT + f * pw;
-        let gy = TOP + ph - f * ph;
+    let ticks = |a: f64, b: f64, step: f64| -> Vec<f64> {
+        let n = ((b - a) / step).round() as i64;
+        (0..=n).map(|k| a + k as f64 * step).collect()
+    };
+    for xv in ticks(x0, x1, xstep) {
+        let xr = if c.log_x { 10f64.powf(xv) } else { xv };
+        let gx = LEFT + (xv - x0) / (x1 - x0) * pw;
         let _ = writeln!(
             o,
             r##"<line x1="{gx:.1}" y1="{TOP}" x2="{gx:.1}" y2="{:.1}" stroke="#ddd"/><text x="{gx:.1}" y="{:.1}" text-anchor="middle">{}</text>"##,
@@ -142,6 +165,10 @@ pub fn render(c: &Chart<'_>, series: &[Series]) -> String {
             TOP + ph + 16.0,
             fmt_num(xr)
         );
+    }
+    for yv in ticks(y0, y1, ystep) {
+        let yr = if c.log_y { 10f64.powf(yv) } else { yv };
+        let gy = TOP + ph - (yv - y0) / (y1 - y0) * ph;
         let _ = writeln!(
             o,
             r##"<line x1="{LEFT}" y1="{gy:.1}" x2="{:.1}" y2="{gy:.1}" stroke="#ddd"/><text x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"##,
@@ -237,12 +264,12 @@ mod tests {
             &c,
             &[Series {
                 name: "a".into(),
-                points: vec![(0.0, 0.0), (10.0, 5.0)],
+                points: vec![(0.0, 0.0), (10.0, 8.0)],
             }],
         );
         assert!(svg.starts_with("<svg") && svg.ends_with("</svg>\n"));
         assert!(svg.contains("t &lt;1&gt;"));
-        // (0, 0) at the bottom-left corner, (10, 5) at the top-right.
+        // (0, 0) at the bottom-left corner, (10, 8) at the top-right: both axes end on a step.
         assert!(svg.contains(r#"cx="80.0" cy="360.0""#), "{svg}");
         assert!(svg.contains(r#"cx="550.0" cy="40.0""#), "{svg}");
     }

@@ -197,6 +197,19 @@ pub struct JobDemand {
     pub price: PricePerUnit,
 }
 
+impl JobDemand {
+    /// What orchestrator `o` charges for one job, in wei, rounded up.
+    pub fn fee(&self, o: &crate::network::Orchestrator) -> U256 {
+        let k = U256::from(o.job_price_permille);
+        PricePerUnit::new(
+            self.price.num().saturating_mul(k),
+            self.price.den().saturating_mul(U256::from(1000u64)),
+        )
+        .and_then(|p| p.fee_ceil(self.units))
+        .unwrap_or(U256::MAX)
+    }
+}
+
 /// Every AI pipeline and compute, as job demands.
 pub fn job_demands(s: &Scenario) -> Vec<JobDemand> {
     let mut v: Vec<JobDemand> = s

@@ -10,4 +10,5 @@ mod network;
 mod proc_support;
 mod redemption;
 mod shutdown;
+mod sim;
 mod stake;
