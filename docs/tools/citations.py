@@ -699,7 +699,11 @@ def check_file(path, text, label_rw):
 
 
 # Identifiers the docs name that look like tests but are not (functions and settings).
-NOT_TESTS = {"max_price_per_capability", "segment_fee_estimate", "max_nonces_per_session"}
+NOT_TESTS = {"max_price_per_capability", "segment_fee_estimate", "max_nonces_per_session",
+             # scenario fields of `reel sim` (docs/simulator.md)
+             "price_per_unit_wei", "max_price_per_pixel_wei", "ladder_pixels_per_second",
+             "rtt_same_region_ms", "rtt_cross_region_ms", "price_per_fuel_wei",
+             "price_per_pixel_wei"}
 
 
 def rust_tests(src):

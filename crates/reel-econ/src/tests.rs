@@ -1,4 +1,5 @@
 use super::*;
+use reel_types::{Ppm, Wei};
 
 type R = Result<(), Box<dyn std::error::Error>>;
 

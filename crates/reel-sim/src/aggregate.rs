@@ -85,6 +85,27 @@ pub fn run_round(
         out.streams_started += (concurrent * dt / session_secs).round() as u64;
         t = edge;
     }
+    // The events the event engine would count, as expectations per stream-second on each
+    // orchestrator: its outages move its streams, each checked segment of a cheat's may end
+    // the session, and a slow session moves after one segment.
+    let outage_rate = o.outages_per_day / 86_400.0;
+    let (mut failovers, mut caught) = (0.0, 0.0);
+    for (k, i) in ids.iter().enumerate() {
+        let orch = &net.orchestrators[*i];
+        let catch_rate = if orch.dishonest {
+            s.gateway.verify_rate / seg
+        } else {
+            0.0
+        };
+        let slow = (0..regions)
+            .filter(|r| latency_score(s, net, *r, *i) > 1.0)
+            .count() as f64
+            / regions as f64;
+        caught += seconds[k] * catch_rate;
+        failovers += seconds[k] * (outage_rate + catch_rate + slow / seg);
+    }
+    out.failovers += failovers.round() as u64;
+    out.caught += caught.round() as u64;
     for (k, i) in ids.iter().enumerate() {
         let secs = seconds[k];
         if secs <= 0.0 {
