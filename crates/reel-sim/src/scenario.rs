@@ -470,6 +470,46 @@ impl Scenario {
                     .into(),
             );
         }
+        for (what, v) in [
+            ("demand.peak_streams", self.demand.peak_streams),
+            ("market.gas_price_gwei", self.market.gas_price_gwei),
+            ("market.eth_usd", self.market.eth_usd),
+            ("market.lpt_usd", self.market.lpt_usd),
+            ("tickets.max_float_eth", self.tickets.max_float_eth),
+            ("orchestrators.outages_per_day", o.outages_per_day),
+            ("orchestrators.outage_minutes", o.outage_minutes),
+            (
+                "gateway.max_price_per_pixel_wei",
+                self.gateway.max_price_per_pixel_wei,
+            ),
+            (
+                "gateway.rtt_same_region_ms",
+                self.gateway.rtt_same_region_ms,
+            ),
+            (
+                "gateway.rtt_cross_region_ms",
+                self.gateway.rtt_cross_region_ms,
+            ),
+        ] {
+            if !not_negative(v) {
+                return bad(format!("{what} is {v}; it must be a number of at least 0"));
+            }
+        }
+        for (what, v) in [
+            ("protocol.inflation", self.protocol.inflation),
+            ("protocol.inflation_change", self.protocol.inflation_change),
+            (
+                "protocol.target_bonding_rate",
+                self.protocol.target_bonding_rate,
+            ),
+        ] {
+            // The Minter's constructor refuses more than 100% (1e9 billionths).
+            if v > 1_000_000_000 {
+                return bad(format!(
+                    "{what} is {v} billionths; at most 1000000000 (100%)"
+                ));
+            }
+        }
         if o.regions.is_empty() || self.demand.regions.is_empty() {
             return bad("orchestrators.regions and demand.regions need at least one region".into());
         }
@@ -531,6 +571,13 @@ mod tests {
         let e = Scenario::parse("[orchestrators]\nreward_cut = { min = 0.0, max = 3.0 }\n")
             .unwrap_err();
         assert!(e.to_string().contains("reward_cut"), "{e}");
+        let e = Scenario::parse("[demand]\npeak_streams = -5.0\n").unwrap_err();
+        assert!(e.to_string().contains("demand.peak_streams is -5"), "{e}");
+        let e = Scenario::parse("[protocol]\ninflation = 2000000000\n").unwrap_err();
+        assert!(
+            e.to_string().contains("protocol.inflation is 2000000000"),
+            "{e}"
+        );
         let e = Scenario::parse("[orchestrators]\ncolor = 1\n").unwrap_err();
         assert!(e.to_string().contains("unknown field"), "{e}");
     }
