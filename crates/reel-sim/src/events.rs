@@ -27,7 +27,7 @@ fn micros(secs: f64) -> Micros {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Event {
-    /// A stream ends (its id and generation).
+    /// A stream ends (its slot and serial: a slot is reused once its stream is gone).
     End(u32, u32),
     /// A slow session gives up after one segment.
     Slow(u32, u32),
@@ -42,6 +42,7 @@ struct Stream {
     live: bool,
     /// Bumped when a session ends, so that its pending events are ignored.
     generation: u32,
+    serial: u32,
     region: usize,
     current: Option<usize>,
     /// Position in its orchestrator's list of streams.
@@ -74,6 +75,8 @@ pub struct EventSim {
     /// Credit a gateway holds with each orchestrator for jobs (wei already paid in tickets).
     job_credit: Vec<U256>,
     started: bool,
+    /// Streams created so far: each stream's serial.
+    serials: u32,
 }
 
 /// What a round's events need to read.
@@ -98,6 +101,7 @@ impl EventSim {
             next_arrival: None,
             job_credit: vec![U256::ZERO; n],
             started: false,
+            serials: 0,
         }
     }
 
@@ -231,10 +235,13 @@ impl EventSim {
         };
         let mean = cx.s.demand.mean_stream_minutes * 60.0;
         let dur = Exp::new(1.0 / mean).map(|e| e.sample(rng)).unwrap_or(mean);
-        // The end is keyed to the stream, not the session: generation 0 means "any".
+        // The end is keyed to the stream, not its sessions: an unserved stream leaves its
+        // end behind, which must not end the next stream in the same slot.
+        self.serials = self.serials.wrapping_add(1);
+        self.streams[id].serial = self.serials;
         self.push(
             self.now.saturating_add(micros(dur)),
-            Event::End(id as u32, 0),
+            Event::End(id as u32, self.serials),
         );
         self.start_session(cx, rng, id);
     }
@@ -361,9 +368,9 @@ impl EventSim {
 
     fn handle(&mut self, cx: &mut Ctx<'_>, rng: &mut ChaCha8Rng, e: Event) {
         match e {
-            Event::End(id, _) => {
+            Event::End(id, serial) => {
                 let id = id as usize;
-                if self.streams[id].live {
+                if self.streams[id].live && self.streams[id].serial == serial {
                     self.end_session(cx, rng, id);
                     self.finish(id);
                 }

@@ -63,6 +63,28 @@ pub struct Analysis {
     pub inflation_usd_per_round: f64,
     /// Active orchestrators whose fee income beats their gas, as a share.
     pub fees_cover_gas: f64,
+    pub limits: Limits,
+}
+
+/// Where the scenario's parameters stop working.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Limits {
+    /// Stake (LPT) below which a pool's whole reward for a round is worth less than the
+    /// gas of `reward()`, at the last round's mintable tokens and prices.
+    pub reward_stake_floor_lpt: f64,
+    /// The gas of one `reward()` call, in USD.
+    pub reward_gas_usd: f64,
+    /// LPT the last round minted per LPT of active stake.
+    pub reward_rate: f64,
+    /// Active orchestrators below that stake.
+    pub below_reward_floor: usize,
+    /// Active orchestrators whose ticket income takes more than a year to come within 10%
+    /// of its expectation (or that earn no fees at all).
+    pub beyond_a_year: usize,
+    pub active: usize,
+    /// Gas price (gwei) from which no ticket can be issued: the redemption's cost passes
+    /// the gateway's max float, and the recipient refuses to price a face value under it.
+    pub tickets_stop_at_gwei: f64,
 }
 
 /// The figures of a finished run.
@@ -217,11 +239,42 @@ pub fn analyse(o: &Outcome) -> Analysis {
         rounds_per_year,
         fees_usd_per_round: fees_total / rounds,
         inflation_usd_per_round: minted_total / rounds,
+        limits: limits(o, &act, rounds_per_year),
         fees_cover_gas: if act.is_empty() {
             0.0
         } else {
             act.iter().filter(|f| f.fee_usd > f.gas_usd).count() as f64 / act.len() as f64
         },
         orchestrators,
+    }
+}
+
+fn limits(o: &Outcome, act: &[&OrchFigures], rounds_per_year: f64) -> Limits {
+    let s = &o.scenario;
+    let e = &o.economy;
+    let last = e.rounds.last();
+    let mintable = last.map(|r| lpt_to_f64(r.mintable)).unwrap_or(0.0);
+    let total = lpt_to_f64(e.proto.total_bonded()).max(1e-18);
+    let gas_usd = s.market.gas_price_gwei * 1e-9 * s.market.reward_gas as f64 * s.market.eth_usd;
+    let reward_per_lpt_usd = mintable / total * s.market.lpt_usd;
+    let floor = if reward_per_lpt_usd > 0.0 {
+        gas_usd / reward_per_lpt_usd
+    } else {
+        f64::INFINITY
+    };
+    let stakes: Vec<f64> = act.iter().map(|f| f.stake_share * total).collect();
+    Limits {
+        reward_stake_floor_lpt: floor,
+        reward_gas_usd: gas_usd,
+        reward_rate: mintable / total,
+        below_reward_floor: stakes.iter().filter(|st| **st < floor).count(),
+        beyond_a_year: act
+            .iter()
+            .filter(|f| f.rounds_to_10pct.is_none_or(|r| r > rounds_per_year))
+            .count(),
+        active: act.len(),
+        tickets_stop_at_gwei: s.tickets.max_float_eth * 1e18
+            / s.market.redeem_gas.max(1) as f64
+            / 1e9,
     }
 }

@@ -7,7 +7,7 @@ mod books;
 mod sensitivity;
 mod write;
 
-pub use analysis::{Analysis, OrchFigures, analyse};
+pub use analysis::{Analysis, Limits, OrchFigures, analyse};
 pub use books::{Conservation, conservation};
 pub use sensitivity::{SensitivityRow, sens_rounds, sensitivity};
 pub use write::write;

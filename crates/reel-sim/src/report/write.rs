@@ -137,6 +137,34 @@ pub fn write(
         m,
         "![redeemed over expected fee income](ticket_income.svg)\n"
     );
+    let l = &a.limits;
+    let _ = writeln!(m, "## Where the parameters break\n");
+    let _ = writeln!(
+        m,
+        "- `reward()` costs more in gas (${:.4}) than a round mints for a pool of less than \
+         **{} LPT** (the last round minted {:.4}% of the active stake): {} of {} active \
+         orchestrators are below it, and with `reward_calls = \"if-profitable\"` they \
+         leave their rewards unminted.",
+        l.reward_gas_usd,
+        svg::fmt_num(l.reward_stake_floor_lpt),
+        l.reward_rate * 100.0,
+        l.below_reward_floor,
+        l.active
+    );
+    let _ = writeln!(
+        m,
+        "- Ticket income takes more than a year to come within 10% of its expectation for \
+         **{} of {}** active orchestrators: at this face value, small orchestrators are paid \
+         by a lottery they cannot average out.",
+        l.beyond_a_year, l.active
+    );
+    let _ = writeln!(
+        m,
+        "- Payments stop at **{} gwei**: from there a redemption costs more than a gateway's \
+         max float ({} ETH), and no face value covers it.\n",
+        svg::fmt_num(l.tickets_stop_at_gwei),
+        s.tickets.max_float_eth
+    );
     let _ = writeln!(m, "## Delegators\n");
     let _ = writeln!(
         m,
