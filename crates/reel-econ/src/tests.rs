@@ -328,25 +328,7 @@ fn changing_params_while_active_needs_reward_first() -> R {
     Ok(())
 }
 
-/// splitmix64, for the deterministic scenarios below.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-    fn wei(&mut self, whole_lo: u64, whole_hi: u64) -> U256 {
-        let whole = whole_lo + self.below(whole_hi - whole_lo + 1);
-        u(lpt(whole)) + U256::from(self.below(1_000_000_000_000_000_000))
-    }
-}
+use reel_testkit::rng::SplitMix64 as Rng;
 
 fn addr(i: u64) -> Address {
     let mut b = [0u8; 20];
@@ -370,7 +352,7 @@ fn a_busy_network_stays_solvent() -> R {
     p.initialize_round()?;
     for i in 0..orchs {
         let o = addr(i);
-        p.bond(o, o, Lpt::from_base_units(rng.wei(100, 20_000)))?;
+        p.bond(o, o, Lpt::from_base_units(rng.amount(100, 20_000)))?;
         let (rc, fs) = (rng.below(1_000_001) as u32, rng.below(1_000_001) as u32);
         p.transcoder(o, ppm(rc), ppm(fs))?;
     }
@@ -381,7 +363,7 @@ fn a_busy_network_stays_solvent() -> R {
                 let _ = p.reward(addr(i));
             }
             if rng.below(10) < 3 {
-                let fees = Wei::from_base_units(rng.wei(0, 3));
+                let fees = Wei::from_base_units(rng.amount(0, 3));
                 let _ = p.redeem_fees(addr(i), fees);
             }
         }
@@ -390,7 +372,7 @@ fn a_busy_network_stays_solvent() -> R {
             match rng.below(20) {
                 0..3 => {
                     let to = addr(rng.below(orchs));
-                    let _ = p.bond(d, to, Lpt::from_base_units(rng.wei(1, 5_000)));
+                    let _ = p.bond(d, to, Lpt::from_base_units(rng.amount(1, 5_000)));
                 }
                 3 => {
                     let part =

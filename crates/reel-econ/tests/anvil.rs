@@ -47,30 +47,7 @@ const ROUNDS: u64 = 20;
 const ACCOUNTS: usize = 1 + ORCHS + DELS + 1;
 const SENDER: usize = ACCOUNTS - 1;
 
-/// splitmix64: a fixed seed, no OS randomness.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-    fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
-    /// `whole` LPT (or ETH) plus random wei below one unit.
-    fn amount(&mut self, lo: u64, hi: u64) -> U256 {
-        let whole = lo + self.below(hi - lo + 1);
-        U256::from(whole) * U256::from(10u64).pow(U256::from(18u64))
-            + U256::from(self.below(1_000_000_000_000_000_000))
-    }
-}
+use reel_testkit::rng::SplitMix64 as Rng;
 
 fn orch(i: usize) -> usize {
     1 + i

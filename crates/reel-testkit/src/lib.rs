@@ -29,6 +29,7 @@ pub mod compute;
 pub mod http;
 pub mod media;
 pub mod metrics;
+pub mod rng;
 pub mod wait;
 
 pub use wait::{TimedOut, Wait, wait_until, wait_until_blocking};
