@@ -420,6 +420,19 @@ impl Scenario {
     pub fn check(&self) -> Result<(), SimError> {
         let bad = |m: String| Err(SimError::Scenario(m));
         let o = &self.orchestrators;
+        // The name becomes the report's directory: keep it one plain path component.
+        if self.name.is_empty()
+            || self.name.starts_with('.')
+            || !self
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        {
+            return bad(format!(
+                "name {:?}: use letters, digits, '-', '_' and '.' (it names the report's directory)",
+                self.name
+            ));
+        }
         if o.count == 0 {
             return bad("orchestrators.count must be at least 1".into());
         }
@@ -571,6 +584,11 @@ mod tests {
         let e = Scenario::parse("[orchestrators]\nreward_cut = { min = 0.0, max = 3.0 }\n")
             .unwrap_err();
         assert!(e.to_string().contains("reward_cut"), "{e}");
+        let e = Scenario::parse("name = \"../etc\"\n").unwrap_err();
+        assert!(
+            e.to_string().contains("it names the report's directory"),
+            "{e}"
+        );
         let e = Scenario::parse("[demand]\npeak_streams = -5.0\n").unwrap_err();
         assert!(e.to_string().contains("demand.peak_streams is -5"), "{e}");
         let e = Scenario::parse("[protocol]\ninflation = 2000000000\n").unwrap_err();

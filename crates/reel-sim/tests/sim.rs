@@ -77,7 +77,7 @@ fn the_same_seed_gives_the_same_report() {
     for f in [Fidelity::Events, Fidelity::Aggregated] {
         let a = report_bytes(&run(&s, f));
         let b = report_bytes(&run(&s, f));
-        assert_eq!(a.len(), 5, "report.md and four charts");
+        assert_eq!(a.len(), 6, "report.md, four charts and orchestrators.csv");
         assert_eq!(a, b, "{f}: two runs with seed {} differ", s.seed);
         // And a different seed gives a different network and report.
         let mut other = s.clone();

@@ -256,7 +256,46 @@ pub fn write(
     for (name, svg) in charts(o, a) {
         write_file(&dir.join(name), &svg)?;
     }
+    write_file(&dir.join("orchestrators.csv"), &csv(o, a))?;
     Ok(m)
+}
+
+/// Every orchestrator's figures, one row each, for a spreadsheet.
+fn csv(o: &Outcome, a: &Analysis) -> String {
+    let mut c = String::from(
+        "index,address,active,stake_share,work_share,fee_usd,fee_usd_expected,inflation_usd,gas_usd,\
+         job_share_of_fees,wins_per_round,rounds_to_10pct,reward_cut_ppm,fee_share_ppm,price_wei_per_pixel,capacity,dishonest\n",
+    );
+    for (i, (f, x)) in a
+        .orchestrators
+        .iter()
+        .zip(&o.network.orchestrators)
+        .enumerate()
+    {
+        let _ = writeln!(
+            c,
+            "{i},{},{},{:.6},{:.6},{:.2},{:.2},{:.2},{:.2},{:.4},{:.4},{},{},{},{:.3},{},{}",
+            x.address,
+            f.active,
+            f.stake_share,
+            f.work_share,
+            f.fee_usd,
+            f.fee_usd_expected,
+            f.inflation_usd,
+            f.gas_usd,
+            f.job_share_of_fees,
+            f.wins_per_round,
+            f.rounds_to_10pct
+                .map(|r| format!("{r:.0}"))
+                .unwrap_or_default(),
+            x.reward_cut.millionths(),
+            x.fee_share.millionths(),
+            x.price_f64,
+            x.capacity,
+            x.dishonest
+        );
+    }
+    c
 }
 
 fn annual_rate(inflation: u64, rounds_per_year: f64) -> f64 {
