@@ -204,6 +204,24 @@ pub fn write(
         sum(|r| r.unserved),
         sum(|r| r.caught)
     );
+    let cheats: Vec<&OrchFigures> = a
+        .orchestrators
+        .iter()
+        .zip(&o.network.orchestrators)
+        .filter(|(f, x)| x.dishonest && f.active)
+        .map(|(f, _)| f)
+        .collect();
+    if !cheats.is_empty() {
+        let _ = writeln!(
+            m,
+            "The {} dishonest active orchestrators hold {} of the active stake and got {} of \
+             the work: paid for the segments before a check caught them, then dropped by each \
+             stream they cheated.\n",
+            cheats.len(),
+            pct(cheats.iter().map(|f| f.stake_share).sum()),
+            pct(cheats.iter().map(|f| f.work_share).sum()),
+        );
+    }
     if !sens.is_empty() {
         let _ = writeln!(m, "## Sensitivity\n");
         let _ = writeln!(
