@@ -395,8 +395,8 @@ impl EventSim {
             Event::OutageStart(o) => {
                 let oi = o as usize;
                 self.orchs[oi].down = true;
-                let hit = std::mem::take(&mut self.orchs[oi].streams);
-                self.orchs[oi].streams = hit.clone();
+                // A copy: each move below takes its stream out of the orchestrator's list.
+                let hit = self.orchs[oi].streams.clone();
                 for sid in hit {
                     let sid = sid as usize;
                     if self.streams[sid].live && self.streams[sid].current == Some(oi) {

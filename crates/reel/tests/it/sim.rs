@@ -52,10 +52,17 @@ fn reel_sim_writes_a_balanced_report_and_refuses_a_broken_scenario() {
     }
 
     let csv = std::fs::read_to_string(out_dir.join("orchestrators.csv")).unwrap();
-    assert!(csv.starts_with("index,address,active,stake_share,work_share,"), "{csv}");
+    assert!(
+        csv.starts_with("index,address,active,stake_share,work_share,"),
+        "{csv}"
+    );
     // today.toml has 120 orchestrators, 100 of them active.
     assert_eq!(csv.lines().count(), 121, "{csv}");
-    assert_eq!(csv.lines().filter(|l| l.contains(",true,")).count(), 100, "{csv}");
+    assert_eq!(
+        csv.lines().filter(|l| l.contains(",true,")).count(),
+        100,
+        "{csv}"
+    );
 
     let events = dir.path().join("events");
     let out = Command::new(env!("CARGO_BIN_EXE_reel"))
