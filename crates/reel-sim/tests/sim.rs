@@ -219,3 +219,69 @@ fn the_shipped_scenarios_parse_and_cite_their_figures() {
     names.sort();
     assert_eq!(names, ["ai-heavy", "cheaters", "demand-10x", "today"]);
 }
+
+mod random_scenarios {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+        /// Any sane scenario runs in both fidelities without an error from the contract
+        /// model, and its books balance: small networks where orchestrators fall out of the
+        /// active set, skip reward() when gas is dear, fail, cheat and fill up.
+        #[test]
+        fn any_scenario_runs_and_balances(
+            orchs in 1usize..25,
+            active in 1usize..30,
+            delegators in 0usize..60,
+            peak in 0.0f64..400.0,
+            cap_max in 1.0f64..40.0,
+            outages in 0.0f64..5.0,
+            dishonest in 0.0f64..0.5,
+            gas_gwei in 0.001f64..50.0,
+            always in any::<bool>(),
+            claim in 0.0f64..1.0,
+            seed in 0u64..1_000_000,
+        ) {
+            let text = format!(
+                r#"
+seed = {seed}
+rounds = 3
+[protocol]
+round_length_blocks = 300
+active_set_size = {active}
+total_supply_lpt = 1000000
+[market]
+gas_price_gwei = {gas_gwei}
+[orchestrators]
+count = {orchs}
+total_bonded_lpt = 400000
+capacity_streams = {{ min = 1.0, max = {cap_max} }}
+outages_per_day = {outages}
+dishonest_share = {dishonest}
+reward_calls = "{calls}"
+[delegators]
+count = {delegators}
+claim_every_round = {claim}
+[demand]
+peak_streams = {peak}
+mean_stream_minutes = 10.0
+[[demand.ai]]
+pipeline = "llm"
+jobs_per_hour = 50.0
+units_per_job = 300
+price_per_unit_wei = 1000000.0
+"#,
+                calls = if always { "always" } else { "if-profitable" },
+            );
+            let s = Scenario::parse(&text).unwrap();
+            for f in [Fidelity::Events, Fidelity::Aggregated] {
+                let o = reel_sim::run(&s, f, |_, _| {})
+                    .map_err(|e| TestCaseError::fail(format!("{f}: {e}\n{text}")))?;
+                let c = report::conservation(&o);
+                prop_assert!(c.holds(), "{f}: {c:?}\n{text}");
+                prop_assert_eq!(o.economy.rounds.len(), 3);
+            }
+        }
+    }
+}
