@@ -81,7 +81,6 @@ pub fn run_round(
             served += share;
         }
         out.unserved += ((concurrent - served).max(0.0) * dt / session_secs).round() as u64;
-        out.demanded_stream_seconds += concurrent * dt;
         out.streams_started += (concurrent * dt / session_secs).round() as u64;
         t = edge;
     }

@@ -26,8 +26,6 @@ pub struct RoundStats {
     pub treasury: Lpt,
     /// Face value of the tickets redeemed this round.
     pub fees: Wei,
-    /// Expected value of the tickets sent this round.
-    pub fees_sent: Wei,
     pub active: usize,
     pub reward_calls: usize,
     pub streams_started: u64,
@@ -46,10 +44,6 @@ pub struct Economy {
     pub gas_spent: Vec<Wei>,
     /// LPT each orchestrator's `reward()` minted for its pool.
     pub rewards: Vec<Lpt>,
-    /// Face value of the winning tickets each orchestrator redeemed.
-    pub redeemed: Vec<Wei>,
-    /// Expected value of the tickets each orchestrator received.
-    pub ev_received: Vec<Wei>,
     /// Per round and orchestrator: winning tickets (for the variance of ticket income).
     pub wins: Vec<Vec<u32>>,
     /// Per round and orchestrator: tickets received.
@@ -124,8 +118,6 @@ impl Economy {
             index,
             gas_spent: vec![Wei::ZERO; n],
             rewards: vec![Lpt::ZERO; n],
-            redeemed: vec![Wei::ZERO; n],
-            ev_received: vec![Wei::ZERO; n],
             wins: Vec::new(),
             tickets: Vec::new(),
             work: vec![crate::work::OrchWork::default(); n],
@@ -174,19 +166,10 @@ impl Economy {
             .unwrap_or(Wei::ZERO);
         let round = self.proto.current_round();
         let mut fees = Wei::ZERO;
-        let mut sent = Wei::ZERO;
         let mut wins_row = vec![0u32; work.orchestrators.len()];
         let mut tickets_row = vec![0u64; work.orchestrators.len()];
         for (i, w) in work.orchestrators.iter().enumerate() {
             let addr = net.orchestrators[i].address;
-            let ev = tickets
-                .ev
-                .checked_mul(U256::from(w.tickets))
-                .unwrap_or(Wei::ZERO);
-            sent = sent.checked_add(ev).unwrap_or(sent);
-            self.ev_received[i] = self.ev_received[i]
-                .checked_add(ev)
-                .unwrap_or(self.ev_received[i]);
             wins_row[i] = u32::try_from(w.wins).unwrap_or(u32::MAX);
             tickets_row[i] = w.tickets;
             if w.wins > 0 {
@@ -216,22 +199,13 @@ impl Economy {
                         )
                     })?;
                 }
-                self.redeemed[i] = add_wei(self.redeemed[i], total);
                 let gas = redeem_cost
                     .checked_mul(U256::from(w.wins))
                     .unwrap_or(Wei::ZERO);
                 self.gas_spent[i] = add_wei(self.gas_spent[i], gas);
                 fees = add_wei(fees, total);
             }
-            let acc = &mut self.work[i];
-            acc.pixels = acc.pixels.saturating_add(w.pixels);
-            acc.fees = acc.fees.saturating_add(w.fees);
-            acc.tickets = acc.tickets.saturating_add(w.tickets);
-            acc.wins = acc.wins.saturating_add(w.wins);
-            acc.jobs = acc.jobs.saturating_add(w.jobs);
-            acc.job_fees = acc.job_fees.saturating_add(w.job_fees);
-            acc.sessions = acc.sessions.saturating_add(w.sessions);
-            acc.stream_seconds += w.stream_seconds;
+            self.work[i].accumulate(w);
         }
         self.wins.push(wins_row);
         self.tickets.push(tickets_row);
@@ -296,7 +270,6 @@ impl Economy {
             mintable: self.proto.current_mintable(),
             treasury: self.proto.treasury_balance(),
             fees,
-            fees_sent: sent,
             active: active.iter().filter(|a| **a).count(),
             reward_calls: calls,
             streams_started: work.streams_started,

@@ -158,7 +158,6 @@ impl EventSim {
                 self.settle(&mut cx, rng, id);
             }
         }
-        cx.out.demanded_stream_seconds += demanded_seconds(s, start, end);
         self.jobs(&mut cx, rng);
     }
 
@@ -455,23 +454,4 @@ impl EventSim {
         w.job_fees = w.job_fees.saturating_add(fee);
         w.add_tickets(n, cx.tickets, rng);
     }
-
-    /// Streams live now.
-    pub fn live_streams(&self) -> usize {
-        self.streams.iter().filter(|s| s.live).count()
-    }
-}
-
-/// Stream-seconds the demand curve asks for over `[start, end)`.
-fn demanded_seconds(s: &Scenario, start: Micros, end: Micros) -> f64 {
-    let hour_us = 3_600_000_000u64;
-    let mut t = start;
-    let mut total = 0.0;
-    while t < end {
-        let edge = ((t / hour_us + 1) * hour_us).min(end);
-        let hour = ((t / hour_us) % 24) as usize;
-        total += s.demand.peak_streams * s.demand.daily_curve[hour] * (edge - t) as f64 / 1e6;
-        t = edge;
-    }
-    total
 }

@@ -91,14 +91,10 @@ fn ppm(share: f64) -> Ppm {
     Ppm::new(m).unwrap_or(Ppm::ONE_HUNDRED_PERCENT)
 }
 
-/// A price in wei per pixel from a float, kept exact to a thousandth of a wei.
-fn price(wei_per_pixel: f64) -> PricePerUnit {
-    let milli = (wei_per_pixel.max(0.0) * 1000.0).round();
-    let milli = if milli.is_finite() && milli < u64::MAX as f64 {
-        milli as u64
-    } else {
-        0
-    };
+/// A price in wei per unit from the scenario's float, exact to a thousandth of a wei (the
+/// float-to-integer cast saturates, and NaN becomes 0).
+pub fn price_from_f64(wei_per_unit: f64) -> PricePerUnit {
+    let milli = (wei_per_unit.max(0.0) * 1000.0).round() as u128;
     PricePerUnit::new(U256::from(milli), U256::from(1000u64)).unwrap_or(PricePerUnit::ZERO)
 }
 
@@ -129,7 +125,7 @@ impl Network {
                 self_stake: lpt_from_f64(own),
                 reward_cut: ppm(o.reward_cut.sample(rng)),
                 fee_share: ppm(o.fee_share.sample(rng)),
-                price: price(p),
+                price: price_from_f64(p),
                 price_f64: p,
                 capacity: o.capacity_streams.sample(rng).round().max(1.0) as u32,
                 region: i % o.regions.len(),

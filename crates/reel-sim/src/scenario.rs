@@ -377,6 +377,25 @@ impl Dist {
         }
     }
 
+    /// The same distribution with its values multiplied by `k` (its shape unchanged).
+    pub fn scaled(&self, k: f64) -> Dist {
+        match *self {
+            Dist::Fixed(v) => Dist::Fixed(v * k),
+            Dist::Uniform { min, max } => Dist::Uniform {
+                min: min * k,
+                max: max * k,
+            },
+            Dist::LogNormal { median, sigma } => Dist::LogNormal {
+                median: median * k,
+                sigma,
+            },
+            Dist::Pareto { scale, alpha } => Dist::Pareto {
+                scale: scale * k,
+                alpha,
+            },
+        }
+    }
+
     fn check(&self, what: &str) -> Result<(), SimError> {
         let ok = match *self {
             Dist::Fixed(v) => v.is_finite() && v >= 0.0,

@@ -34,14 +34,6 @@ impl Sampler {
         }
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.ids.is_empty()
-    }
-
-    pub fn len(&self) -> usize {
-        self.ids.len()
-    }
-
     /// The selection probability of each option, in the order given to `new`.
     pub fn probabilities(&self) -> &[f64] {
         &self.p

@@ -3,7 +3,7 @@
 
 use crate::{
     SimError,
-    network::{Network, u256_to_f64},
+    network::{Network, price_from_f64, u256_to_f64},
     scenario::Scenario,
     select::Sampler,
 };
@@ -35,6 +35,18 @@ pub struct OrchWork {
 }
 
 impl OrchWork {
+    /// Adds another period's work to this total.
+    pub fn accumulate(&mut self, w: &OrchWork) {
+        self.pixels = self.pixels.saturating_add(w.pixels);
+        self.fees = self.fees.saturating_add(w.fees);
+        self.tickets = self.tickets.saturating_add(w.tickets);
+        self.wins = self.wins.saturating_add(w.wins);
+        self.jobs = self.jobs.saturating_add(w.jobs);
+        self.job_fees = self.job_fees.saturating_add(w.job_fees);
+        self.sessions = self.sessions.saturating_add(w.sessions);
+        self.stream_seconds += w.stream_seconds;
+    }
+
     /// Adds `tickets` tickets with their lottery drawn (one exact binomial draw).
     pub fn add_tickets<R: Rng>(&mut self, tickets: u64, t: &TicketModel, rng: &mut R) {
         self.tickets = self.tickets.saturating_add(tickets);
@@ -53,8 +65,6 @@ pub struct RoundWork {
     pub unserved: u64,
     /// Sessions ended by a verification that caught a dishonest orchestrator.
     pub caught: u64,
-    /// Stream-seconds demanded in the round.
-    pub demanded_stream_seconds: f64,
 }
 
 impl RoundWork {
@@ -87,6 +97,8 @@ impl TicketModel {
         };
         let gas_price = gwei(s.market.gas_price_gwei);
         let max_float = eth(s.tickets.max_float_eth);
+        // The recipient's rule reads the price only to issue nothing for free work; the
+        // face value and win probability are the same for every non-zero price.
         let (fv, wp) = reel_pm::recipient::face_value_and_win_prob(
             &cfg,
             &PricePerUnit::from_wei_per_unit(1),
@@ -135,12 +147,6 @@ pub fn eth(e: f64) -> Wei {
     Wei::from_base_units(
         U256::from((e.max(0.0) * 1e9).round() as u128).saturating_mul(U256::from(1_000_000_000u64)),
     )
-}
-
-/// A price from the scenario's float, exact to a thousandth of a wei.
-pub fn price_from_f64(wei_per_unit: f64) -> PricePerUnit {
-    let milli = (wei_per_unit.max(0.0) * 1000.0).round() as u128;
-    PricePerUnit::new(U256::from(milli), U256::from(1000u64)).unwrap_or(PricePerUnit::ZERO)
 }
 
 /// The selection weights the scenario configures.
@@ -255,9 +261,4 @@ pub fn latency_score(s: &Scenario, net: &Network, region: usize, o: usize) -> f6
         round_trip,
         std::time::Duration::from_secs_f64(seg),
     )
-}
-
-/// The demand curve's mean over a day.
-pub fn mean_curve(s: &Scenario) -> f64 {
-    s.demand.daily_curve.iter().sum::<f64>() / 24.0
 }

@@ -146,7 +146,12 @@ pub fn analyse(o: &Outcome) -> Analysis {
                 },
                 work_share: u256_to_f64(w.fees) / total_work,
                 fee_usd: eth(e.proto.pending_fees(x.address).base_units()),
-                fee_usd_expected: eth(e.ev_received[i].base_units()) * own_share,
+                fee_usd_expected: eth(o
+                    .tickets
+                    .ev
+                    .base_units()
+                    .saturating_mul(U256::from(w.tickets)))
+                    * own_share,
                 inflation_usd: lpt(own_lpt),
                 gas_usd: eth(e.gas_spent[i].base_units()),
                 job_share_of_fees: if w.fees.is_zero() {

@@ -82,9 +82,9 @@ pub fn conservation(o: &Outcome) -> Conservation {
             .iter()
             .fold(U256::ZERO, |a, r| a.saturating_add(r.mintable.base_units())),
         paid: e
-            .redeemed
+            .rounds
             .iter()
-            .fold(U256::ZERO, |a, r| a.saturating_add(r.base_units())),
+            .fold(U256::ZERO, |a, r| a.saturating_add(r.fees.base_units())),
         minter_eth: e.proto.minter_eth().base_units(),
         pending,
         accounts: o.network.orchestrators.len() + o.network.delegators.len(),

@@ -19,28 +19,10 @@ pub struct SensitivityRow {
 pub fn sensitivity(o: &Outcome, rounds: u64) -> Result<Vec<SensitivityRow>, SimError> {
     let base = &o.scenario;
     let mut rows = Vec::new();
-    let scale_dist = |d: &crate::scenario::Dist, k: f64| {
-        use crate::scenario::Dist;
-        match *d {
-            Dist::Fixed(v) => Dist::Fixed(v * k),
-            Dist::Uniform { min, max } => Dist::Uniform {
-                min: min * k,
-                max: max * k,
-            },
-            Dist::LogNormal { median, sigma } => Dist::LogNormal {
-                median: median * k,
-                sigma,
-            },
-            Dist::Pareto { scale, alpha } => Dist::Pareto {
-                scale: scale * k,
-                alpha,
-            },
-        }
-    };
     let mut variants: Vec<(&'static str, String, crate::Scenario)> = Vec::new();
     for k in [0.5, 1.0, 2.0] {
         let mut s = base.clone();
-        s.orchestrators.price_per_pixel_wei = scale_dist(&s.orchestrators.price_per_pixel_wei, k);
+        s.orchestrators.price_per_pixel_wei = s.orchestrators.price_per_pixel_wei.scaled(k);
         s.gateway.max_price_per_pixel_wei *= k;
         for a in &mut s.demand.ai {
             a.price_per_unit_wei *= k;
