@@ -335,10 +335,14 @@ fn c_workloads_match_the_same_computation_done_natively() {
 fn shutdown_stops_a_running_guest_within_milliseconds_and_refuses_new_ones() {
     let rt = Runtime::new(8).unwrap();
     let spin = rt.compile(&wat("(loop $l (br $l))")).unwrap();
+    // The runner says when it calls `run`: on a loaded machine the thread may start late,
+    // and the 300 ms must count from the call, not from the spawn.
+    let (started_tx, started_rx) = std::sync::mpsc::channel();
     let runner = {
         let (rt, spin) = (rt.clone(), spin.clone());
         std::thread::spawn(move || {
             let t0 = std::time::Instant::now();
+            let _ = started_tx.send(());
             let r = rt.run(
                 &spin,
                 &RunInput {
@@ -356,6 +360,7 @@ fn shutdown_stops_a_running_guest_within_milliseconds_and_refuses_new_ones() {
             (r, t0.elapsed())
         })
     };
+    started_rx.recv().unwrap();
     std::thread::sleep(Duration::from_millis(300));
     let t0 = std::time::Instant::now();
     rt.shutdown();
