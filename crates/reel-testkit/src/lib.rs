@@ -8,6 +8,8 @@
 //!   hanging it.
 //! - [`compute`]: C workloads built to WebAssembly and natively, and the same computations
 //!   in Rust to check a module's output against.
+//! - [`netns`]: hosts with their own addresses in network namespaces, joined by links
+//!   that can be delayed, made lossy, rate limited or cut.
 //! - [`metrics`]: the Prometheus text parser (it lives in `reel-types`, where the demo
 //!   uses it too).
 //!
@@ -29,6 +31,7 @@ pub mod compute;
 pub mod http;
 pub mod media;
 pub mod metrics;
+pub mod netns;
 pub mod rng;
 pub mod wait;
 
