@@ -1,6 +1,7 @@
 //! Where a node's or a CLI user's Ethereum key comes from: a raw private key (flag or
 //! environment), or a geth-style encrypted keystore file (or a directory of them) with a
-//! password file. Keys and passwords are never logged or echoed in errors.
+//! password file. Keys and passwords are never logged or echoed in errors. A keystore or
+//! password file that other users may read is loaded with a warning naming it and its mode.
 
 use alloy::{primitives::Address, signers::local::PrivateKeySigner};
 use std::path::{Path, PathBuf};
@@ -86,15 +87,19 @@ impl KeySource {
                 } else {
                     path.clone()
                 };
+                warn_if_open(&file, "keystore file");
                 let password = match (password, password_file) {
                     (Some(p), _) => p.clone(),
-                    (None, Some(pf)) => std::fs::read_to_string(pf)
-                        .map_err(|source| KeyError::Io {
-                            path: pf.clone(),
-                            source,
-                        })?
-                        .trim_end_matches(['\r', '\n'])
-                        .to_owned(),
+                    (None, Some(pf)) => {
+                        warn_if_open(pf, "password file");
+                        std::fs::read_to_string(pf)
+                            .map_err(|source| KeyError::Io {
+                                path: pf.clone(),
+                                source,
+                            })?
+                            .trim_end_matches(['\r', '\n'])
+                            .to_owned()
+                    }
                     (None, None) => return Err(KeyError::NoPassword { path: file }),
                 };
                 if !file.is_file() {
@@ -117,6 +122,26 @@ impl KeySource {
                 Ok(signer)
             }
         }
+    }
+}
+
+/// The permission bits of `path` that let its group or other users in (`mode & 0o077`),
+/// with the whole mode (`& 0o777`) when there are any.
+pub fn loose_permissions(path: &Path) -> Option<u32> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path).ok()?.permissions().mode();
+    (mode & 0o077 != 0).then_some(mode & 0o777)
+}
+
+/// Warns when a key or password file is open to other users (it is still used: refusing
+/// would stop a node an operator cannot fix remotely; the warning says what to do).
+fn warn_if_open(path: &Path, what: &str) {
+    if let Some(mode) = loose_permissions(path) {
+        tracing::warn!(
+            target: "chain::keys",
+            "{what} {} is readable by other users (mode {mode:o}): chmod 600 it",
+            path.display()
+        );
     }
 }
 
@@ -282,6 +307,39 @@ mod tests {
         let err = no_pw.load().unwrap_err();
         assert!(err.to_string().contains("--password-file"), "{err}");
         std::fs::remove_file(pw).unwrap();
+    }
+
+    #[test]
+    fn open_key_and_password_files_are_noticed_and_still_load() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let mut rng = rand_core_rng();
+        let key = alloy::primitives::B256::from_slice(&alloy::hex::decode(KEY).unwrap());
+        let (signer, name) =
+            PrivateKeySigner::encrypt_keystore(dir.path(), &mut rng, key, "hunter2", None).unwrap();
+        let file = dir.path().join(&name);
+        let pw = dir.path().join("password");
+        std::fs::write(&pw, "hunter2\n").unwrap();
+        let set = |p: &Path, m: u32| {
+            std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap();
+        };
+        set(&pw, 0o644);
+        set(&file, 0o640);
+        assert_eq!(loose_permissions(&pw), Some(0o644));
+        assert_eq!(loose_permissions(&file), Some(0o640));
+        let src = KeySource::Keystore {
+            path: file.clone(),
+            password_file: Some(pw.clone()),
+            password: None,
+            address: None,
+        };
+        // A warning, not a refusal.
+        assert_eq!(src.load().unwrap().address(), signer.address());
+        set(&pw, 0o600);
+        set(&file, 0o400);
+        assert_eq!(loose_permissions(&pw), None);
+        assert_eq!(loose_permissions(&file), None);
+        assert_eq!(src.load().unwrap().address(), signer.address());
     }
 
     fn rand_core_rng() -> impl alloy::signers::k256::elliptic_curve::rand_core::CryptoRngCore {

@@ -387,7 +387,7 @@ impl GatewayBuilder {
         self
     }
 
-    pub async fn start(self) -> Result<GatewayNode, NodeError> {
+    pub async fn start(mut self) -> Result<GatewayNode, NodeError> {
         let signer = match self.signer {
             Some(s) => s,
             None => crate::ephemeral_signer()?,
@@ -396,6 +396,27 @@ impl GatewayBuilder {
             Some(Facts::Chain(p)) => Some(p.clone()),
             _ => None,
         };
+        // Orchestrators from the chain's ServiceRegistry are anyone's: only public ones,
+        // unless this is a development chain or the operator said otherwise.
+        if self.settings.allow_private_peers.is_none()
+            && self.source.is_none()
+            && let Some(p) = &protocol
+        {
+            use alloy::providers::Provider;
+            let id = p
+                .provider()
+                .get_chain_id()
+                .await
+                .map_err(|e| NodeError::ChainRead {
+                    op: "eth_chainId",
+                    message: e.to_string(),
+                })?;
+            let allow = crate::gateway::discovery::private_peers_by_default(Some(id));
+            if !allow {
+                tracing::info!(target: "node::gateway", chain_id = id, "dialling public orchestrators only (--allow-private-orchestrators to change)");
+            }
+            self.settings.allow_private_peers = Some(allow);
+        }
         let source: Arc<dyn OrchestratorSource> = match (self.source, &protocol) {
             (Some(s), _) => s,
             (None, Some(p)) => Arc::new(PoolSource(p.clone())),

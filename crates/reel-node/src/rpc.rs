@@ -98,10 +98,19 @@ impl fmt::Display for ServiceUri {
 /// A gRPC channel to a service port. The channel connects lazily and reconnects on its
 /// own; the first call fails fast (`CONNECT_TIMEOUT`) if nobody listens.
 pub fn grpc_channel(uri: &ServiceUri, call_timeout: Duration) -> Result<Channel, NodeError> {
+    grpc_channel_pinned(uri, call_timeout, None)
+}
+
+/// [`grpc_channel`], taking only the certificate `pin` names when one is given.
+pub fn grpc_channel_pinned(
+    uri: &ServiceUri,
+    call_timeout: Duration,
+    pin: Option<Arc<crate::tls::PinCheck>>,
+) -> Result<Channel, NodeError> {
     let tls = if uri.tls {
-        Some(tokio_rustls::TlsConnector::from(
-            crate::tls::grpc_client_config()?,
-        ))
+        Some(tokio_rustls::TlsConnector::from(crate::tls::client_config(
+            pin, b"h2",
+        )?))
     } else {
         None
     };
@@ -134,14 +143,26 @@ pub fn grpc_channel(uri: &ServiceUri, call_timeout: Duration) -> Result<Channel,
 /// fetch at a private address), `TCP_NODELAY`, certificates not verified (see
 /// [`crate::tls`]).
 pub fn http_client() -> Result<reqwest::Client, NodeError> {
-    reqwest::Client::builder()
+    http_client_pinned(None)
+}
+
+/// [`http_client`], taking only the certificate `pin` names when one is given.
+pub fn http_client_pinned(
+    pin: Option<Arc<crate::tls::PinCheck>>,
+) -> Result<reqwest::Client, NodeError> {
+    let b = reqwest::Client::builder()
         .no_proxy()
         .redirect(reqwest::redirect::Policy::none())
         .tcp_nodelay(true)
         .connect_timeout(CONNECT_TIMEOUT)
-        .tls_danger_accept_invalid_certs(true)
-        .pool_idle_timeout(Duration::from_secs(60))
-        .build()
+        .pool_idle_timeout(Duration::from_secs(60));
+    let b = match pin {
+        Some(pin) => {
+            b.tls_backend_preconfigured(crate::tls::client_config_owned(Some(pin), b"http/1.1")?)
+        }
+        None => b.tls_danger_accept_invalid_certs(true),
+    };
+    b.build()
         .map_err(|e| NodeError::Config(format!("building the HTTP client: {e}")))
 }
 

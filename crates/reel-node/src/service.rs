@@ -178,6 +178,26 @@ pub async fn bind(addr: SocketAddr, flag: &'static str) -> Result<TcpListener, c
         .map_err(|source| crate::NodeError::Bind { addr, flag, source })
 }
 
+/// Binds a CLI port (`/status`, `/metrics`, `/healthz`). Those pages have no
+/// authentication, so an address other than loopback is refused unless the operator says
+/// `--cli-public`.
+pub async fn bind_cli(addr: SocketAddr, public: bool) -> Result<TcpListener, crate::NodeError> {
+    check_cli_addr(addr, public)?;
+    bind(addr, "--cli-addr").await
+}
+
+/// Why [`bind_cli`] refuses `addr`, if it does.
+pub fn check_cli_addr(addr: SocketAddr, public: bool) -> Result<(), crate::NodeError> {
+    if public || addr.ip().is_loopback() {
+        return Ok(());
+    }
+    Err(crate::NodeError::Config(format!(
+        "--cli-addr {addr} is not a loopback address, and the CLI port (/status, /metrics, \
+         /healthz) has no authentication: bind it to 127.0.0.1, or pass --cli-public to \
+         serve it on {addr} anyway"
+    )))
+}
+
 /// Connects with `TCP_NODELAY` set.
 pub(crate) async fn connect_tcp(host: &str, port: u16) -> std::io::Result<TcpStream> {
     let s = TcpStream::connect((host, port)).await?;

@@ -34,13 +34,18 @@ use crate::rpc::ServiceUri;
 #[cfg(feature = "test-hooks")]
 pub use crate::orchestrator::workers::{ABORT_ON_STREAM_ENV, HANG_ON_STREAM_ENV};
 
-/// Transcoder settings.
-#[derive(Debug, Clone)]
+/// Transcoder settings. `Debug` never shows the secret.
+#[derive(Clone)]
 pub struct TranscoderSettings {
     /// The orchestrator (`-orchAddr`).
     pub orch: ServiceUri,
     /// The shared secret (`-orchSecret`).
     pub secret: String,
+    /// The orchestrator's certificate fingerprint (`--orch-cert-sha256`): when set, any
+    /// other certificate is refused before the secret is sent, and the transcoder stops.
+    pub orch_cert_sha256: Option<crate::tls::CertPin>,
+    /// Serve `cli_addr` on an address other than loopback (`--cli-public`).
+    pub cli_public: bool,
     /// Sessions handled at once (advertised capacity).
     pub capacity: u32,
     pub x264_preset: String,
@@ -66,6 +71,8 @@ impl TranscoderSettings {
         Self {
             orch,
             secret,
+            orch_cert_sha256: None,
+            cli_public: false,
             capacity: 1,
             x264_preset: "veryfast".into(),
             encoder_threads: 0,
@@ -85,6 +92,25 @@ impl TranscoderSettings {
     }
 }
 
+impl std::fmt::Debug for TranscoderSettings {
+    // Hand-written so that the secret can never reach a log line.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TranscoderSettings")
+            .field("orch", &self.orch)
+            .field("secret", &"<redacted>")
+            .field("orch_cert_sha256", &self.orch_cert_sha256)
+            .field("cli_public", &self.cli_public)
+            .field("capacity", &self.capacity)
+            .field("x264_preset", &self.x264_preset)
+            .field("encoder_threads", &self.encoder_threads)
+            .field("max_segment_bytes", &self.max_segment_bytes)
+            .field("cli_addr", &self.cli_addr)
+            .field("backoff_min", &self.backoff_min)
+            .field("backoff_max", &self.backoff_max)
+            .finish_non_exhaustive()
+    }
+}
+
 #[derive(Debug)]
 struct Metrics {
     registry: Arc<Registry>,
@@ -100,6 +126,8 @@ type SessionSlot = Arc<tokio::sync::Mutex<Option<TranscodeSession>>>;
 #[derive(Debug)]
 struct State {
     settings: TranscoderSettings,
+    /// The certificate pin, shared by the gRPC channel and the HTTP client.
+    pin: Option<Arc<crate::tls::PinCheck>>,
     http: reqwest::Client,
     sessions: Mutex<HashMap<String, SessionSlot>>,
     slots: Arc<Semaphore>,
@@ -150,8 +178,19 @@ pub async fn run(
         ),
         registry,
     };
+    if let Some(addr) = settings.cli_addr {
+        crate::service::check_cli_addr(addr, settings.cli_public)?;
+    }
+    let pin = settings.orch_cert_sha256.map(crate::tls::PinCheck::new);
+    if pin.is_some() && !settings.orch.tls {
+        return Err(NodeError::Config(format!(
+            "--orch-cert-sha256 needs a TLS orchestrator address (https://), not {}",
+            settings.orch
+        )));
+    }
     let state = Arc::new(State {
-        http: crate::rpc::http_client()?,
+        http: crate::rpc::http_client_pinned(pin.clone())?,
+        pin,
         sessions: Mutex::default(),
         slots: Arc::new(Semaphore::new(settings.capacity as usize)),
         settings,
@@ -162,7 +201,7 @@ pub async fn run(
     let cli_stop = shutdown.child_token();
     let cli = match state.settings.cli_addr {
         Some(addr) => {
-            let l = crate::service::bind(addr, "--cli-addr").await?;
+            let l = crate::service::bind_cli(addr, state.settings.cli_public).await?;
             Some(
                 crate::service::serve(
                     l,
@@ -185,7 +224,9 @@ pub async fn run(
         let started = Instant::now();
         match session(&state, &tasks, &shutdown).await {
             Ok(()) => break Ok(()),
-            Err(e @ NodeError::RegistrationRefused { .. }) => break Err(e),
+            Err(e @ (NodeError::RegistrationRefused { .. } | NodeError::Tls { .. })) => {
+                break Err(e);
+            }
             Err(e) => {
                 // A connection that lived a while starts the backoff over.
                 if started.elapsed() > Duration::from_secs(30) {
@@ -217,7 +258,11 @@ async fn session(
 ) -> Result<(), NodeError> {
     let s = &state.settings;
     // No call timeout: the registration stream lives as long as the connection.
-    let channel = crate::rpc::grpc_channel(&s.orch, Duration::from_secs(365 * 24 * 3600))?;
+    let channel = crate::rpc::grpc_channel_pinned(
+        &s.orch,
+        Duration::from_secs(365 * 24 * 3600),
+        state.pin.clone(),
+    )?;
     let mut client = TranscoderClient::new(channel);
     let req = proto::RegisterRequest {
         secret: s.secret.clone(),
@@ -227,6 +272,22 @@ async fn session(
     let mut stream = match client.register_transcoder(req).await {
         Ok(r) => r.into_inner(),
         Err(st) => {
+            // A certificate other than the pinned one: retrying cannot fix it, and the
+            // secret was not sent.
+            if let Some(got) = state
+                .pin
+                .as_ref()
+                .and_then(|p| p.mismatch().map(|g| (p.pin(), g)))
+            {
+                return Err(NodeError::Tls {
+                    reason: format!(
+                        "the orchestrator {} presented a certificate with SHA-256 {}, not the \
+                         pinned {} (--orch-cert-sha256): refusing to register (the secret was \
+                         not sent)",
+                        s.orch, got.1, got.0
+                    ),
+                });
+            }
             return Err(match st.code() {
                 tonic::Code::Unauthenticated
                 | tonic::Code::PermissionDenied

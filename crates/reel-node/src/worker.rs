@@ -48,8 +48,8 @@ impl std::fmt::Debug for WorkerOffer {
     }
 }
 
-/// Job worker settings.
-#[derive(Debug, Clone)]
+/// Job worker settings. `Debug` never shows the secret.
+#[derive(Clone)]
 pub struct JobWorkerSettings {
     /// The orchestrator (`-orchAddr`).
     pub orch: ServiceUri,
@@ -61,6 +61,20 @@ pub struct JobWorkerSettings {
     pub backoff_max: Duration,
     /// Longest a job may run here.
     pub job_timeout: Duration,
+}
+
+impl std::fmt::Debug for JobWorkerSettings {
+    // Hand-written so that the secret can never reach a log line.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JobWorkerSettings")
+            .field("orch", &self.orch)
+            .field("secret", &"<redacted>")
+            .field("offers", &self.offers)
+            .field("backoff_min", &self.backoff_min)
+            .field("backoff_max", &self.backoff_max)
+            .field("job_timeout", &self.job_timeout)
+            .finish()
+    }
 }
 
 impl JobWorkerSettings {

@@ -35,6 +35,14 @@ pub struct GatewaySettings {
     pub http_addr: SocketAddr,
     /// `/status` and `/metrics` (`-cliAddr`).
     pub cli_addr: Option<SocketAddr>,
+    /// Serve `cli_addr` on an address other than loopback (`--cli-public`).
+    pub cli_public: bool,
+    /// Dial orchestrators whose service address (on chain, or in their answer) is not
+    /// public: loopback, private, link-local and the like (`--allow-private-orchestrators`).
+    /// `None` decides by where orchestrators come from: allowed for an `--orch-addr` list
+    /// and on a development chain ([`DEVNET_CHAIN_IDS`](super::discovery::DEVNET_CHAIN_IDS)),
+    /// refused on any other chain.
+    pub allow_private_peers: Option<bool>,
     /// The ladder (`-transcodingOptions`).
     pub ladder: Vec<VideoProfile>,
     pub segment_length: Duration,
@@ -94,6 +102,8 @@ impl GatewaySettings {
             rtmp_addr: None,
             http_addr,
             cli_addr: None,
+            cli_public: false,
+            allow_private_peers: None,
             ladder,
             segment_length: Duration::from_secs(2),
             max_streams: 10,

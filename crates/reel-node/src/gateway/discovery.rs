@@ -4,8 +4,14 @@
 //! timeout (500 ms) and doubles while nothing has answered, up to 6 s; it stops early once
 //! enough have answered. Answers that fail, are incompatible, or come from a different
 //! address than the chain says are dropped; the rest are sorted by how fast they answered.
+//!
+//! Service addresses come from peers (the ServiceRegistry, where anyone registers what
+//! they like, and `OrchestratorInfo.transcoder`), so a gateway on a real chain dials only
+//! public addresses ([`check_peer`]): a hostile orchestrator cannot point it at loopback, a
+//! private network or a cloud metadata service.
 
 use std::future::Future;
+use std::net::IpAddr;
 use std::pin::Pin;
 use std::time::{Duration, Instant};
 
@@ -20,6 +26,61 @@ use crate::NodeError;
 use crate::rpc::ServiceUri;
 
 type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Chain ids of local development chains (anvil and hardhat; geth `--dev` and ganache),
+/// where orchestrators on loopback and private addresses are dialled by default.
+pub const DEVNET_CHAIN_IDS: [u64; 2] = [31337, 1337];
+
+/// Whether a gateway dials non-public service addresses when not told: yes off-chain
+/// (`chain_id` `None`: the operator listed the orchestrators) and on a development chain,
+/// no on any other chain.
+pub fn private_peers_by_default(chain_id: Option<u64>) -> bool {
+    chain_id.is_none_or(|id| DEVNET_CHAIN_IDS.contains(&id))
+}
+
+/// Checks a service address a peer gave: unless `allow_private`, its host must be, or
+/// resolve only to, public addresses (the same rule as segment URLs,
+/// [`is_public`](crate::orchestrator::fetch::is_public)).
+pub async fn check_peer(uri: &ServiceUri, allow_private: bool) -> Result<(), String> {
+    if allow_private {
+        return Ok(());
+    }
+    let host = uri.host.trim_start_matches('[').trim_end_matches(']');
+    let refuse = |addr: &dyn std::fmt::Display| {
+        format!(
+            "service address {uri} is {addr}, not a public address: refused (a gateway dials \
+             private orchestrators only on a development chain or with \
+             --allow-private-orchestrators)"
+        )
+    };
+    let addrs: Vec<IpAddr> = match host.parse::<IpAddr>() {
+        Ok(ip) => vec![ip],
+        Err(_) => {
+            let lower = host.to_ascii_lowercase();
+            if lower == "localhost" || lower.ends_with(".localhost") {
+                return Err(refuse(&"loopback"));
+            }
+            tokio::time::timeout(
+                Duration::from_secs(2),
+                tokio::net::lookup_host((host, uri.port)),
+            )
+            .await
+            .map_err(|_| format!("service address {uri}: {host} does not resolve in time"))?
+            .map_err(|e| format!("service address {uri}: {host} does not resolve: {e}"))?
+            .map(|a| a.ip())
+            .collect()
+        }
+    };
+    // Every answer must be public: a hostile name server could mix a private one in.
+    match addrs
+        .iter()
+        .find(|a| !crate::orchestrator::fetch::is_public(**a))
+    {
+        Some(bad) => Err(refuse(bad)),
+        None if addrs.is_empty() => Err(format!("service address {uri}: {host} does not resolve")),
+        None => Ok(()),
+    }
+}
 
 /// The hard cutoff of one discovery round.
 pub const MAX_DISCOVERY_WAIT: Duration = Duration::from_secs(6);
@@ -151,13 +212,16 @@ pub async fn get_orchestrator(
 }
 
 /// Queries `candidates` concurrently and returns up to `want` usable answers, fastest
-/// first, plus why the others failed.
+/// first, plus why the others failed. Unless `allow_private`, a candidate's address and the
+/// service address in its answer must be public ([`check_peer`]); a candidate that is not
+/// is never dialled.
 pub async fn discover(
     candidates: &[Candidate],
     req: &proto::OrchestratorRequest,
     job: &Capabilities,
     want: usize,
     first_wait: Duration,
+    allow_private: bool,
 ) -> (Vec<Discovered>, Vec<(ServiceUri, String)>) {
     let mut order: Vec<Candidate> = candidates.to_vec();
     // Random order, so no orchestrator always gets asked first.
@@ -169,7 +233,23 @@ pub async fn discover(
     for c in order {
         let req = req.clone();
         set.spawn(async move {
-            let r = get_orchestrator(&c.uri, req, crate::rpc::CALL_TIMEOUT).await;
+            let refused = |why: String| {
+                NodeError::orchestrator(&c.uri.to_string(), crate::FailureKind::Refused, why)
+            };
+            let r = match check_peer(&c.uri, allow_private).await {
+                Err(why) => Err(refused(why)),
+                Ok(()) => match get_orchestrator(&c.uri, req, crate::rpc::CALL_TIMEOUT).await {
+                    Ok((info, latency)) => match ServiceUri::parse(&info.transcoder) {
+                        Ok(service) if service != c.uri => check_peer(&service, allow_private)
+                            .await
+                            .map(|()| (info, latency))
+                            .map_err(refused),
+                        // Unparsable: `accept` says why.
+                        _ => Ok((info, latency)),
+                    },
+                    Err(e) => Err(e),
+                },
+            };
             (c, r)
         });
     }
@@ -204,4 +284,47 @@ pub async fn discover(
     found.sort_by_key(|d| d.latency);
     found.truncate(want);
     (found, failed)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn peers_must_be_public_unless_allowed() {
+        let uri = |t: &str| ServiceUri::parse(t).unwrap();
+        for bad in [
+            "https://127.0.0.1:8935",
+            "https://[::1]:8935",
+            "https://localhost:8935",
+            "https://api.localhost:8935",
+            "https://0.0.0.0:8935",
+            "https://10.0.0.7:8935",
+            "https://192.168.1.1:8935",
+            "https://169.254.169.254:80",
+            "https://[fe80::1]:8935",
+            "https://[::ffff:127.0.0.1]:8935",
+            "https://224.0.0.1:8935",
+        ] {
+            let why = check_peer(&uri(bad), false).await.unwrap_err();
+            assert!(why.contains("not a public address"), "{bad}: {why}");
+            check_peer(&uri(bad), true).await.unwrap();
+        }
+        check_peer(&uri("https://8.8.8.8:8935"), false)
+            .await
+            .unwrap();
+        check_peer(&uri("https://[2606:4700::1111]:8935"), false)
+            .await
+            .unwrap();
+    }
+
+    #[test]
+    fn private_peers_only_off_chain_and_on_development_chains() {
+        assert!(private_peers_by_default(None));
+        assert!(private_peers_by_default(Some(31337)));
+        assert!(private_peers_by_default(Some(1337)));
+        assert!(!private_peers_by_default(Some(1)));
+        assert!(!private_peers_by_default(Some(42161)));
+    }
 }

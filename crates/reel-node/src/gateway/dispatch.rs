@@ -214,6 +214,8 @@ impl Core {
                             s.d.latency,
                         )
                         && d.address == s.d.address
+                        // A new service address would need checking (discovery does that).
+                        && d.service == s.d.service
                     {
                         // Fresh params and price piggy-backed on the result.
                         if let Ok(p) = self.ticket_params(&d) {
@@ -316,6 +318,7 @@ impl Core {
             work.capabilities(),
             want,
             self.settings.discovery_timeout,
+            self.settings.allow_private_peers.unwrap_or(true),
         )
         .await;
         for (uri, why) in &failed {
@@ -378,6 +381,14 @@ impl Core {
         .await?;
         let d = discovery::accept(&old.d.candidate, info, work.capabilities(), latency)
             .map_err(|why| NodeError::orchestrator(&uri.to_string(), FailureKind::Refused, why))?;
+        if d.service != old.d.service {
+            discovery::check_peer(
+                &d.service,
+                self.settings.allow_private_peers.unwrap_or(true),
+            )
+            .await
+            .map_err(|why| NodeError::orchestrator(&uri.to_string(), FailureKind::Refused, why))?;
+        }
         let params = self.ticket_params(&d)?;
         pool.sessions.insert(
             uri.clone(),

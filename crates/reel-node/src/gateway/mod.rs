@@ -147,6 +147,9 @@ pub async fn start(
             "--max-attempts must be at least 1".into(),
         ));
     }
+    if let Some(addr) = settings.cli_addr {
+        crate::service::check_cli_addr(addr, settings.cli_public)?;
+    }
     let metrics = Metrics::new(&registry);
     let (events, _) = broadcast::channel(256);
     let core = Arc::new(Core {
@@ -223,7 +226,7 @@ pub async fn start(
     })?;
     let cli = match s.cli_addr {
         Some(addr) => {
-            let l = crate::service::bind(addr, "--cli-addr").await?;
+            let l = crate::service::bind_cli(addr, s.cli_public).await?;
             Some(
                 crate::service::serve(
                     l,

@@ -86,6 +86,7 @@ pub struct RunningOrchestrator {
     inner: Arc<Inner>,
     service: Served,
     cli: Option<Served>,
+    cert_sha256: Option<crate::tls::CertPin>,
     shutdown: CancellationToken,
 }
 
@@ -101,6 +102,11 @@ impl RunningOrchestrator {
     /// The bound CLI (status, metrics) address.
     pub fn cli_addr(&self) -> Option<SocketAddr> {
         self.cli.as_ref().map(Served::local_addr)
+    }
+    /// The SHA-256 fingerprint of the service port's certificate (`None` without TLS): what
+    /// a remote transcoder pins with `--orch-cert-sha256`.
+    pub fn cert_sha256(&self) -> Option<crate::tls::CertPin> {
+        self.cert_sha256
     }
     /// The address that signs results and receives tickets.
     pub fn address(&self) -> Address {
@@ -153,6 +159,9 @@ pub async fn start(
                 .into(),
         ));
     }
+    if let Some(addr) = settings.cli_addr {
+        crate::service::check_cli_addr(addr, settings.cli_public)?;
+    }
     if settings.orch_secret.as_ref().is_some_and(|s| s.len() < 8) {
         return Err(NodeError::Config(
             "--orch-secret must be at least 8 characters".into(),
@@ -181,10 +190,12 @@ pub async fn start(
             if settings.tls { "" } else { "out" }
         )));
     }
+    let mut cert_sha256 = None;
     let tls = if settings.tls {
         let mut hosts = vec![uri.host.clone(), "localhost".to_owned()];
         hosts.dedup();
         let id = crate::tls::load_or_create(settings.data_dir.as_deref(), &hosts)?;
+        cert_sha256 = id.fingerprint();
         Some(crate::tls::server_config(id)?)
     } else {
         None
@@ -268,7 +279,7 @@ pub async fn start(
     .map_err(|e| NodeError::io("serving", e))?;
     let cli = match inner.settings.cli_addr {
         Some(addr) => {
-            let l = crate::service::bind(addr, "--cli-addr").await?;
+            let l = crate::service::bind_cli(addr, inner.settings.cli_public).await?;
             Some(
                 crate::service::serve(
                     l,
@@ -342,11 +353,19 @@ pub async fn start(
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
-    tracing::info!(target: "node::orchestrator", uri = %inner.uri, address = %inner.signer.address(), "orchestrator serving");
+    match cert_sha256 {
+        Some(fp) => {
+            tracing::info!(target: "node::orchestrator", uri = %inner.uri, address = %inner.signer.address(), cert_sha256 = %fp, "orchestrator serving (remote transcoders may pin the certificate with --orch-cert-sha256)");
+        }
+        None => {
+            tracing::info!(target: "node::orchestrator", uri = %inner.uri, address = %inner.signer.address(), "orchestrator serving");
+        }
+    }
     Ok(RunningOrchestrator {
         inner,
         service,
         cli,
+        cert_sha256,
         shutdown,
     })
 }

@@ -23,8 +23,9 @@ pub(super) const DEFAULT_CONTENT_BYTES: usize = 256 << 20;
 /// The largest single upload.
 pub(super) const MAX_CONTENT_UPLOAD: usize = 16 << 20;
 
-/// Orchestrator settings (go-livepeer flag names in the CLI).
-#[derive(Debug, Clone)]
+/// Orchestrator settings (go-livepeer flag names in the CLI). `Debug` never shows the
+/// secret.
+#[derive(Clone)]
 pub struct OrchestratorSettings {
     /// Where the service port binds (`-httpAddr`).
     pub http_addr: SocketAddr,
@@ -36,6 +37,8 @@ pub struct OrchestratorSettings {
     pub data_dir: Option<PathBuf>,
     /// `/status` and `/metrics` (`-cliAddr`).
     pub cli_addr: Option<SocketAddr>,
+    /// Serve `cli_addr` on an address other than loopback (`--cli-public`).
+    pub cli_public: bool,
     /// Concurrent sessions (streams) accepted (`-maxSessions`).
     pub max_sessions: usize,
     /// Price per pixel (`-pricePerUnit` / `-pixelsPerUnit`).
@@ -93,6 +96,7 @@ impl OrchestratorSettings {
             tls: true,
             data_dir: None,
             cli_addr: None,
+            cli_public: false,
             max_sessions: 10,
             price: PricePerPixel::ZERO,
             price_per_gateway: HashMap::new(),
@@ -116,5 +120,75 @@ impl OrchestratorSettings {
             workers_registry: registry::WorkerRegistry::new(),
             byoc: crate::byoc::ByocLimits::default(),
         }
+    }
+}
+
+impl std::fmt::Debug for OrchestratorSettings {
+    // Hand-written so that the secret can never reach a log line.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut d = f.debug_struct("OrchestratorSettings");
+        d.field("http_addr", &self.http_addr)
+            .field("service_uri", &self.service_uri)
+            .field("tls", &self.tls)
+            .field("data_dir", &self.data_dir)
+            .field("cli_addr", &self.cli_addr)
+            .field("cli_public", &self.cli_public)
+            .field("max_sessions", &self.max_sessions)
+            .field("price", &self.price)
+            .field("price_per_gateway", &self.price_per_gateway)
+            .field(
+                "orch_secret",
+                &self.orch_secret.as_ref().map(|_| "<redacted>"),
+            )
+            .field("local_transcode", &self.local_transcode)
+            .field("workers", &self.workers)
+            .field("x264_preset", &self.x264_preset)
+            .field("encoder_threads", &self.encoder_threads)
+            .field("session_idle", &self.session_idle)
+            .field("max_segment_bytes", &self.max_segment_bytes)
+            .field("upload_timeout", &self.upload_timeout)
+            .field("url_policy", &self.url_policy)
+            .field("rate", &self.rate)
+            .field("result_ttl", &self.result_ttl)
+            .field("result_memory", &self.result_memory);
+        #[cfg(feature = "test-hooks")]
+        d.field("fault", &self.fault);
+        d.field("jobs", &self.jobs)
+            .field("job_timeout", &self.job_timeout)
+            .field("content", &self.content)
+            .field("workers_registry", &self.workers_registry)
+            .field("byoc", &self.byoc)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_shows_the_secret() {
+        let mut s = OrchestratorSettings::new(([127, 0, 0, 1], 0).into());
+        s.orch_secret = Some("hunter2-orch-secret".into());
+        let text = format!("{s:?}");
+        assert!(!text.contains("hunter2"), "{text}");
+        assert!(text.contains("orch_secret: Some(\"<redacted>\")"), "{text}");
+        let t = crate::transcoder::TranscoderSettings::new(
+            crate::rpc::ServiceUri::parse("https://127.0.0.1:8935")
+                .unwrap_or_else(|e| panic!("{e}")),
+            "hunter2-orch-secret".into(),
+        );
+        let text = format!("{t:?}");
+        assert!(!text.contains("hunter2"), "{text}");
+        assert!(text.contains("<redacted>"), "{text}");
+        let w = crate::worker::JobWorkerSettings::new(
+            crate::rpc::ServiceUri::parse("https://127.0.0.1:8935")
+                .unwrap_or_else(|e| panic!("{e}")),
+            "hunter2-orch-secret".into(),
+            Vec::new(),
+        );
+        let text = format!("{w:?}");
+        assert!(!text.contains("hunter2"), "{text}");
+        assert!(text.contains("<redacted>"), "{text}");
     }
 }

@@ -64,4 +64,29 @@ mod tests {
         let big = Wei::from_base_units(U256::from(u64::MAX) + U256::from(1u64));
         assert_eq!(wei_f64(big), 18_446_744_073_709_551_616.0);
     }
+
+    #[test]
+    #[allow(clippy::unwrap_used)]
+    fn the_ticket_store_and_its_directory_are_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("orchestrator");
+        let _p = OrchPayments::open(
+            &dir,
+            alloy_primitives::Address::repeat_byte(7),
+            reel_pm::RecipientConfig::default(),
+            None,
+            Wei::from_whole(1),
+            reel_pm::RedeemerConfig::default(),
+        )
+        .unwrap();
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(mode(&dir.join(recipient::TICKET_DB)), 0o600);
+        // SQLite gives its journal the database's mode.
+        let wal = dir.join(format!("{}-wal", recipient::TICKET_DB));
+        if wal.exists() {
+            assert_eq!(mode(&wal), 0o600);
+        }
+    }
 }

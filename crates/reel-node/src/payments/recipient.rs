@@ -78,8 +78,9 @@ impl OrchPayments {
         unverified_max_float: Wei,
         redeemer_cfg: RedeemerConfig,
     ) -> Result<Self, NodeError> {
-        std::fs::create_dir_all(data_dir)
-            .map_err(|e| NodeError::io(format!("creating {}", data_dir.display()), e))?;
+        // The store holds the ticket secret and unredeemed winners: this user's only.
+        crate::util::private_dir(data_dir)?;
+        crate::util::private_file(&data_dir.join(TICKET_DB))?;
         #[cfg(feature = "test-hooks")]
         if let Some((name, hit)) = reel_pm::failpoint::check() {
             tracing::warn!(target: "node::payments", failpoint = name, hit,

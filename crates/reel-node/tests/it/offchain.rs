@@ -23,6 +23,9 @@ async fn rtmp_in_hls_out_through_a_remote_transcoder() {
     assert!(orch.uri().tls, "TLS by default");
 
     let mut ts = TranscoderSettings::new(orch.uri().clone(), "a-shared-secret".into());
+    // Pinned: the task stream, the input fetches and the result posts all take only this
+    // certificate (docs/threat-model.md).
+    ts.orch_cert_sha256 = orch.cert_sha256();
     ts.capacity = 2;
     ts.x264_preset = "ultrafast".into();
     ts.encoder_threads = 1;

@@ -236,3 +236,147 @@ async fn an_unsigned_off_chain_gateway_gets_an_anonymous_session() {
     shutdown.cancel();
     orch.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transcoder_pinned_to_another_certificate_stops_before_sending_the_secret() {
+    init_logs();
+    let dir = tempfile::tempdir().unwrap();
+    let shutdown = CancellationToken::new();
+    let mut s = orch_settings(dir.path());
+    s.orch_secret = Some("the-right-secret".into());
+    let orch = start_orch(s, &shutdown).await;
+    let real = orch
+        .cert_sha256()
+        .expect("a TLS orchestrator has a fingerprint");
+
+    // A wrong pin: refused at the handshake, final, and the orchestrator saw no registration.
+    let wrong: reel_node::tls::CertPin = "ab".repeat(32).parse().unwrap();
+    let mut ts = TranscoderSettings::new(orch.uri().clone(), "the-right-secret".into());
+    ts.orch_cert_sha256 = Some(wrong);
+    let err = tokio::time::timeout(
+        Duration::from_secs(10),
+        reel_node::transcoder::run(ts, Registry::new(), shutdown.child_token()),
+    )
+    .await
+    .expect("a certificate mismatch is final, not retried")
+    .unwrap_err();
+    assert!(matches!(err, reel_node::NodeError::Tls { .. }), "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains(&real.to_string()),
+        "names what it saw: {text}"
+    );
+    assert!(
+        text.contains(&wrong.to_string()),
+        "and what it wanted: {text}"
+    );
+    assert!(text.contains("--orch-cert-sha256"), "{text}");
+    assert!(orch.status().transcoders.is_empty());
+
+    // The right pin registers.
+    let mut ts = TranscoderSettings::new(orch.uri().clone(), "the-right-secret".into());
+    ts.orch_cert_sha256 = Some(real);
+    let t = tokio::spawn(reel_node::transcoder::run(
+        ts,
+        Registry::new(),
+        shutdown.child_token(),
+    ));
+    wait_until(
+        "the pinned transcoder to register",
+        Duration::from_secs(10),
+        async || (!orch.status().transcoders.is_empty()).then_some(()),
+    )
+    .await
+    .unwrap();
+    shutdown.cancel();
+    t.await.unwrap().unwrap();
+    orch.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cli_port_beyond_loopback_needs_cli_public() {
+    init_logs();
+    let dir = tempfile::tempdir().unwrap();
+    let shutdown = CancellationToken::new();
+    let any: std::net::SocketAddr = "0.0.0.0:0".parse().unwrap();
+    let mut s = orch_settings(dir.path());
+    s.cli_addr = Some(any);
+    let err = reel_node::orchestrator::start(
+        s.clone(),
+        reel_node::ephemeral_signer().unwrap(),
+        None,
+        Registry::new(),
+        reel_node::tasks::Tasks::with_shutdown(shutdown.child_token()),
+    )
+    .await
+    .unwrap_err();
+    assert!(err.to_string().contains("--cli-public"), "{err}");
+    let mut ts = TranscoderSettings::new(
+        reel_node::rpc::ServiceUri::parse("https://127.0.0.1:1").unwrap(),
+        "a-shared-secret".into(),
+    );
+    ts.cli_addr = Some(any);
+    let err = reel_node::transcoder::run(ts, Registry::new(), shutdown.child_token())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("--cli-public"), "{err}");
+    // Said explicitly, it is served there.
+    s.cli_public = true;
+    let orch = start_orch(s, &shutdown).await;
+    assert!(orch.cli_addr().unwrap().ip().is_unspecified());
+    shutdown.cancel();
+    orch.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_on_a_public_chain_does_not_dial_private_orchestrators() {
+    use reel_node::gateway::discovery::{Candidate, discover};
+    init_logs();
+    // Something listening on loopback, as an orchestrator's registered URI might name.
+    let probe = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = probe.local_addr().unwrap().port();
+    let cand = |uri: &str| Candidate {
+        uri: reel_node::rpc::ServiceUri::parse(uri).unwrap(),
+        address: None,
+        stake: 0.0,
+    };
+    let mut job = reel_net::capabilities::Capabilities::default();
+    job.offered
+        .insert(reel_net::capabilities::Capability::AuthToken);
+    let req = proto::OrchestratorRequest::default();
+    let cands = [
+        cand(&format!("http://127.0.0.1:{port}")),
+        cand(&format!("http://localhost:{port}")),
+        cand("http://169.254.169.254:80"),
+        cand("http://10.1.2.3:8935"),
+    ];
+    let (found, failed) = discover(&cands, &req, &job, 4, Duration::from_millis(50), false).await;
+    assert!(found.is_empty());
+    assert_eq!(failed.len(), 4, "{failed:?}");
+    for (uri, why) in &failed {
+        assert!(why.contains("not a public address"), "{uri}: {why}");
+    }
+    // None of them was dialled.
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), probe.accept())
+            .await
+            .is_err(),
+        "the gateway connected to a loopback address"
+    );
+
+    // Allowed (an --orch-addr list, a development chain), a local orchestrator is used.
+    let dir = tempfile::tempdir().unwrap();
+    let shutdown = CancellationToken::new();
+    let orch = start_orch(orch_settings(dir.path()), &shutdown).await;
+    let local = [Candidate {
+        uri: orch.uri().clone(),
+        address: None,
+        stake: 0.0,
+    }];
+    let (found, failed) = discover(&local, &req, &job, 1, Duration::from_millis(500), true).await;
+    assert_eq!(found.len(), 1, "{failed:?}");
+    let (found, _) = discover(&local, &req, &job, 1, Duration::from_millis(500), false).await;
+    assert!(found.is_empty());
+    shutdown.cancel();
+    orch.stop().await;
+}

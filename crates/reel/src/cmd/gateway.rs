@@ -51,6 +51,14 @@ pub(crate) struct GatewayArgs {
         default_value = "127.0.0.1:5935"
     )]
     cli_addr: SocketAddr,
+    /// Serve /status, /metrics and /healthz on an address other than loopback (they have
+    /// no authentication)
+    #[arg(long)]
+    cli_public: bool,
+    /// Dial orchestrators whose service address is loopback, private or link-local [default:
+    /// yes with --orch-addr or on a development chain (chain id 31337 or 1337), no on others]
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    allow_private_orchestrators: Option<bool>,
     /// Orchestrators to use, comma-separated (https://host:port); on-chain the default is
     /// the active set from the chain
     #[arg(
@@ -157,6 +165,8 @@ pub(crate) async fn run(args: GatewayArgs) -> anyhow::Result<()> {
             "rtmpAddr": args.rtmp_addr.to_string(),
             "httpAddr": args.http_addr.to_string(),
             "cliAddr": args.cli_addr.to_string(),
+            "cliPublic": args.cli_public,
+            "allowPrivateOrchestrators": args.allow_private_orchestrators,
             "orchAddr": orchs.iter().map(ToString::to_string).collect::<Vec<_>>(),
             "transcodingOptions": ladder.iter().map(|p| p.name.clone()).collect::<Vec<_>>(),
             "segmentLength": args.segment_length,
@@ -186,6 +196,8 @@ pub(crate) async fn run(args: GatewayArgs) -> anyhow::Result<()> {
     let mut s = GatewaySettings::new(args.http_addr, ladder);
     s.rtmp_addr = Some(args.rtmp_addr);
     s.cli_addr = Some(args.cli_addr);
+    s.cli_public = args.cli_public;
+    s.allow_private_peers = args.allow_private_orchestrators;
     s.segment_length = Duration::from_secs_f64(args.segment_length);
     s.max_streams = args.max_streams;
     s.max_segment_bytes = args.max_segment_mib << 20;

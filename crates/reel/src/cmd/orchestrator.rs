@@ -52,6 +52,10 @@ pub(crate) struct OrchestratorArgs {
         default_value = "127.0.0.1:7935"
     )]
     cli_addr: SocketAddr,
+    /// Serve /status, /metrics and /healthz on an address other than loopback (they have
+    /// no authentication)
+    #[arg(long)]
+    cli_public: bool,
     /// Certificate, key and ticket database [default: ~/.reel/orchestrator]
     #[arg(long, alias = "datadir", env = "REEL_DATA_DIR", value_name = "DIR")]
     data_dir: Option<PathBuf>,
@@ -268,6 +272,7 @@ fn dump(a: &OrchestratorArgs, data_dir: &std::path::Path) -> serde_json::Value {
         "httpAddr": a.http_addr.to_string(),
         "serviceAddr": a.service_addr,
         "cliAddr": a.cli_addr.to_string(),
+        "cliPublic": a.cli_public,
         "dataDir": data_dir,
         "tls": !a.no_tls,
         "maxSessions": a.max_sessions,
@@ -330,6 +335,7 @@ pub(crate) async fn run(args: OrchestratorArgs) -> anyhow::Result<()> {
         .transpose()?;
     s.data_dir = Some(data_dir.clone());
     s.cli_addr = Some(args.cli_addr);
+    s.cli_public = args.cli_public;
     s.max_sessions = args.max_sessions;
     s.price = node_common::price(args.price_per_unit, args.pixels_per_unit)?;
     if let Some(p) = &args.price_per_gateway {
@@ -406,9 +412,16 @@ pub(crate) async fn run(args: OrchestratorArgs) -> anyhow::Result<()> {
         println!("  status    http://{cli}/status");
         println!("  metrics   http://{cli}/metrics");
     }
+    if let Some(fp) = orch.cert_sha256() {
+        println!("  cert      SHA-256 {fp}");
+    }
     if args.orch_secret.is_some() {
+        let pin = orch
+            .cert_sha256()
+            .map(|fp| format!(" --orch-cert-sha256 {fp}"))
+            .unwrap_or_default();
         println!(
-            "  transcoders: reel transcoder --orch-addr {} --orch-secret …",
+            "  transcoders: reel transcoder --orch-addr {} --orch-secret …{pin}",
             orch.uri()
         );
     }

@@ -26,6 +26,10 @@ pub(crate) struct TranscoderArgs {
         hide_env_values = true
     )]
     orch_secret: String,
+    /// The SHA-256 fingerprint of the orchestrator's certificate (the orchestrator logs it
+    /// at start as cert_sha256): any other certificate is refused before the secret is sent
+    #[arg(long, env = "REEL_ORCH_CERT_SHA256", value_name = "HEX")]
+    orch_cert_sha256: Option<reel_node::tls::CertPin>,
     /// Streams transcoded at once
     #[arg(
         long,
@@ -42,6 +46,10 @@ pub(crate) struct TranscoderArgs {
         default_value = "127.0.0.1:6935"
     )]
     cli_addr: SocketAddr,
+    /// Serve /status and /metrics on an address other than loopback (they have no
+    /// authentication)
+    #[arg(long)]
+    cli_public: bool,
     /// libx264 preset
     #[arg(long, default_value = "veryfast")]
     preset: String,
@@ -69,7 +77,9 @@ pub(crate) async fn run(args: TranscoderArgs) -> anyhow::Result<()> {
             "orchAddr": orch.to_string(),
             "orchSecret": "(set)",
             "capacity": args.capacity,
+            "orchCertSha256": args.orch_cert_sha256.map(|p| p.to_string()),
             "cliAddr": args.cli_addr.to_string(),
+            "cliPublic": args.cli_public,
             "preset": args.preset,
             "threads": args.threads,
             "maxSegmentMiB": args.max_segment_mib,
@@ -82,6 +92,8 @@ pub(crate) async fn run(args: TranscoderArgs) -> anyhow::Result<()> {
     s.x264_preset = args.preset.clone();
     s.encoder_threads = args.threads;
     s.cli_addr = Some(args.cli_addr);
+    s.cli_public = args.cli_public;
+    s.orch_cert_sha256 = args.orch_cert_sha256;
     s.max_segment_bytes = args.max_segment_mib << 20;
     println!("reel transcoder for {orch} (capacity {})", args.capacity);
     println!("  status    http://{}/status", args.cli_addr);
