@@ -8,7 +8,7 @@
 use crate::{ChainError, connect};
 use alloy::providers::Provider;
 use std::{
-    net::{Ipv4Addr, SocketAddr, TcpListener},
+    net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener},
     path::{Path, PathBuf},
     process::Stdio,
     time::{Duration, Instant},
@@ -22,7 +22,10 @@ pub const DEFAULT_CHAIN_ID: u64 = 31337;
 /// How to start anvil.
 #[derive(Debug, Clone)]
 pub struct AnvilConfig {
-    /// Loopback port; `None` picks a free one.
+    /// The address anvil listens on: loopback, unless the chain runs on a host of its own
+    /// (a test's network namespace) that others reach by its address.
+    pub host: IpAddr,
+    /// Port; `None` picks a free one.
     pub port: Option<u16>,
     /// The flag a user changes to pick another port, named in the "port in use" error.
     pub port_flag: &'static str,
@@ -46,6 +49,7 @@ pub struct AnvilConfig {
 impl Default for AnvilConfig {
     fn default() -> Self {
         Self {
+            host: IpAddr::V4(Ipv4Addr::LOCALHOST),
             port: None,
             port_flag: "--port",
             chain_id: DEFAULT_CHAIN_ID,
@@ -77,8 +81,8 @@ impl Anvil {
             Some(b) => b,
             None => find_anvil()?,
         };
-        let port = pick_port(config.port, config.port_flag)?;
-        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+        let port = pick_port(config.host, config.port, config.port_flag)?;
+        let addr = SocketAddr::from((config.host, port));
         let (log, temp_log) = match &config.log_file {
             Some(p) => (p.clone(), false),
             None => (
@@ -97,7 +101,7 @@ impl Anvil {
 
         let mut cmd = Command::new(&binary);
         cmd.arg("--host")
-            .arg("127.0.0.1")
+            .arg(config.host.to_string())
             .arg("--port")
             .arg(port.to_string())
             .arg("--chain-id")
@@ -159,7 +163,7 @@ impl Anvil {
         }
     }
 
-    /// `http://127.0.0.1:<port>`
+    /// `http://<host>:<port>`
     pub fn endpoint(&self) -> String {
         format!("http://{}", self.addr)
     }
@@ -238,9 +242,9 @@ fn die_with_parent(cmd: &mut Command) {
 }
 
 /// A free port when `wanted` is `None`; otherwise checks `wanted` is free.
-fn pick_port(wanted: Option<u16>, flag: &'static str) -> Result<u16, ChainError> {
+fn pick_port(host: IpAddr, wanted: Option<u16>, flag: &'static str) -> Result<u16, ChainError> {
     let port = wanted.unwrap_or(0);
-    match TcpListener::bind((Ipv4Addr::LOCALHOST, port)) {
+    match TcpListener::bind((host, port)) {
         Ok(l) => l
             .local_addr()
             .map(|a| a.port())
@@ -252,7 +256,7 @@ fn pick_port(wanted: Option<u16>, flag: &'static str) -> Result<u16, ChainError>
             Err(ChainError::PortInUse { port, flag })
         }
         Err(source) => Err(ChainError::Io {
-            what: format!("binding 127.0.0.1:{port}"),
+            what: format!("binding {}", SocketAddr::from((host, port))),
             source,
         }),
     }

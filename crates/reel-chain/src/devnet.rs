@@ -30,7 +30,10 @@ pub const LOG_FILE: &str = "anvil.log";
 #[derive(Debug, Clone)]
 pub struct DevnetOptions {
     pub data_dir: PathBuf,
-    /// JSON-RPC port on 127.0.0.1; `None` picks a free one.
+    /// The address the JSON-RPC server listens on: 127.0.0.1, unless the devnet runs on a
+    /// host of its own that other hosts reach by its address (the kit's namespaces).
+    pub host: std::net::IpAddr,
+    /// JSON-RPC port; `None` picks a free one.
     pub port: Option<u16>,
     pub chain_id: u64,
     /// Funded accounts, the first of which deploys and owns the protocol.
@@ -69,6 +72,7 @@ impl DevnetOptions {
     pub fn ephemeral(data_dir: &Path, accounts: usize) -> Self {
         Self {
             data_dir: data_dir.to_path_buf(),
+            host: std::net::Ipv4Addr::LOCALHOST.into(),
             port: None,
             chain_id: crate::anvil::DEFAULT_CHAIN_ID,
             accounts,
@@ -264,6 +268,7 @@ impl Devnet {
 
         let chain_id = previous.as_ref().map_or(options.chain_id, |p| p.chain_id);
         let anvil = Anvil::spawn(AnvilConfig {
+            host: options.host,
             port: options.port,
             chain_id,
             state_file: Some(state_path.clone()),

@@ -56,6 +56,9 @@ pub enum LocalNetError {
         /// Orchestrators in the `NetworkSpec`.
         have: usize,
     },
+    /// The runtime a role was placed on stopped before the role's work finished.
+    #[error("the runtime of {0:?} stopped")]
+    Placement(crate::Role),
     /// A devnet key is not a valid secp256k1 key.
     #[error("devnet account {0}: not a valid key")]
     Key(usize),

@@ -13,8 +13,10 @@
 //! the order given, then the delegators in the order given, then the gateway.
 
 mod error;
+mod place;
 mod spec;
 
+use std::future::Future;
 use std::sync::Arc;
 
 use alloy::providers::Provider;
@@ -36,6 +38,8 @@ use tokio_util::sync::CancellationToken;
 
 pub use error::LocalNetError;
 use error::{chain, node};
+use place::on;
+pub use place::{Placement, Role};
 pub use spec::{DelegatorSpec, GatewaySpec, NetworkSpec, OrchestratorSpec, TranscoderSpec};
 
 /// A running orchestrator of the network.
@@ -64,8 +68,10 @@ pub struct LocalDelegator {
 /// [`LocalNetwork::stop`]; the nodes stop with the token given at start too.
 #[derive(Debug)]
 pub struct LocalNetwork {
-    /// The chain.
-    pub devnet: Devnet,
+    /// The chain: see [`LocalNetwork::devnet`]. `None` only while it restarts.
+    devnet: Option<Devnet>,
+    /// What it was started with, on the port it got: a restart uses them again.
+    options: DevnetOptions,
     /// How to reach it.
     pub config: ChainConfig,
     /// The orchestrators, in the order given.
@@ -80,6 +86,7 @@ pub struct LocalNetwork {
     /// The keepers and remote transcoders.
     tasks: Tasks,
     shutdown: CancellationToken,
+    placement: Option<Arc<dyn Placement>>,
 }
 
 impl LocalNetwork {
@@ -94,11 +101,11 @@ impl LocalNetwork {
         Self::launch(options, NetworkSpec::new(orchestrators, gateway), shutdown).await
     }
 
-    /// Starts the devnet, then each orchestrator (and its remote transcoder; bonded, terms
+    /// Starts the devnet, then each orchestrator (and its remote transcoders; bonded, terms
     /// set, registered early in a round so that it is active in the next), bonds the
     /// delegators, then moves to the next round and, with a gateway, funds and starts it.
-    /// Last, the block timer and keepers the `NetworkSpec` asks for. The nodes stop when `shutdown`
-    /// is cancelled.
+    /// Last, the block timer and keepers the `NetworkSpec` asks for. Each role's work runs
+    /// where the placement asked for puts it. The nodes stop when `shutdown` is cancelled.
     pub async fn launch(
         options: DevnetOptions,
         spec: NetworkSpec,
@@ -111,6 +118,7 @@ impl LocalNetwork {
             tx,
             block_time,
             keepers,
+            placement,
         } = spec;
         let roles = orchestrators
             .len()
@@ -135,165 +143,136 @@ impl LocalNetwork {
                 have: orchestrators.len(),
             });
         }
-        let devnet = Devnet::start(options).await?;
+        let place = placement.as_ref();
+        let devnet = on(place, Role::Chain, Devnet::start(options.clone())).await??;
+        // A restart comes back on the same port, so that every role's URL stays right.
+        let options = DevnetOptions {
+            port: Some(devnet.anvil().port()),
+            ..options
+        };
         let f = devnet.file().clone();
         let config = devnet.chain_config();
         let tasks = Tasks::with_shutdown(shutdown.clone());
-        let connect = async |i: usize| connect_as(&f, &config, &tx, i).await;
-        let eth_signer = |i: usize| -> Result<reel_net::EthSigner, LocalNetError> {
-            let a = f.accounts.get(i).ok_or(LocalNetError::Key(i))?;
-            reel_net::EthSigner::from_bytes(&a.private_key.0).map_err(|_| LocalNetError::Key(i))
+        let account = |i: usize| Account {
+            file: f.clone(),
+            config: config.clone(),
+            tx: tx.clone(),
+            i,
         };
 
         // Registered early in a round: its last blocks are locked.
-        let mover = connect(0).await?;
-        next_round(&devnet, &mover).await?;
+        let mover = on(place, Role::Chain, account(0).connect()).await??;
+        let m = mover.clone();
+        on(place, Role::Chain, async move { next_round(&m).await }).await??;
         let mut orchs = Vec::new();
         for (n, spec) in orchestrators.into_iter().enumerate() {
-            let i = n.saturating_add(1);
-            let p = connect(i).await?;
-            let mut settings = spec.settings;
-            if let Some(t) = &spec.transcoder {
-                settings.local_transcode = false;
-                settings.orch_secret = Some(t.secret.clone());
-            }
-            // One sender for the account: the redeemer's transactions and the caller's share it.
-            let started = OrchestratorBuilder::new(settings)
-                .signer(eth_signer(i)?)
-                .chain(p.clone())
-                .payments(spec.recipient, spec.redeemer, spec.unverified_max_float)
-                .tasks(Tasks::with_shutdown(shutdown.child_token()))
-                .start()
-                .await
-                .map_err(node(format!("starting orchestrator {i}")))?;
-            let payments = started
-                .payments
-                .clone()
-                .ok_or_else(|| LocalNetError::Node {
-                    what: format!("orchestrator {i}"),
-                    source: NodeError::Config("started without payments".into()),
-                })?;
-            let node_ = started.orchestrator;
-            if let Some(t) = spec.transcoder {
-                let t = t.settings(node_.uri().clone());
+            let a = account(n.saturating_add(1));
+            let stop = shutdown.clone();
+            let (o, transcoders) = on(
+                place,
+                Role::Orchestrator(n),
+                start_orchestrator(a, spec, stop),
+            )
+            .await??;
+            for (k, t) in transcoders.into_iter().enumerate() {
+                let t = t.settings(o.node.uri().clone());
                 let stop = shutdown.clone();
-                tasks.spawn("transcoder", async move {
+                let run = async move {
                     if let Err(e) = reel_node::transcoder::run(t, Registry::new(), stop).await {
                         tracing::error!(error = %e, "remote transcoder stopped");
                     }
-                });
+                };
+                match place.and_then(|p| p.runtime(Role::Transcoder(n, k))) {
+                    Some(h) => tasks.spawn("transcoder", async move {
+                        let _ = h.spawn(run).await;
+                    }),
+                    None => tasks.spawn("transcoder", run),
+                }
             }
-            // Bond, terms and URI in one round: an orchestrator registered across a round
-            // boundary would turn active half way.
-            room_for(&devnet, &p, 6).await?;
-            let me = p.from().map_err(chain("the orchestrator's address"))?;
-            p.bond(spec.stake, me)
-                .await
-                .map_err(chain(format!("orchestrator {i} bonding")))?;
-            p.set_transcoder(spec.reward_cut, spec.fee_share)
-                .await
-                .map_err(chain(format!("orchestrator {i} setting its terms")))?;
-            let registration = reel_node::chain::ensure_service_uri(&p, node_.uri())
-                .await
-                .map_err(node(format!("registering orchestrator {i}")))?;
-            orchs.push(LocalOrchestrator {
-                protocol: p,
-                node: node_,
-                payments,
-                registration,
-            });
+            orchs.push(o);
         }
         let mut dels = Vec::new();
         for (n, d) in delegators.into_iter().enumerate() {
-            let i = orchs.len().saturating_add(n).saturating_add(1);
-            let p = connect(i).await?;
+            let a = account(orchs.len().saturating_add(n).saturating_add(1));
             let to = orchs.get(d.to).ok_or(LocalNetError::NoSuchOrchestrator {
                 delegator: n,
                 to: d.to,
                 have: orchs.len(),
             })?;
-            room_for(&devnet, &p, 3).await?;
-            p.bond(d.stake, to.node.address())
-                .await
-                .map_err(chain(format!("delegator {i} bonding")))?;
+            let to_addr = to.node.address();
+            let p = on(place, Role::Delegator(n), async move {
+                let i = a.i;
+                let p = a.connect().await?;
+                room_for(&p, 3).await?;
+                p.bond(d.stake, to_addr)
+                    .await
+                    .map_err(chain(format!("delegator {i} bonding")))?;
+                Ok::<_, LocalNetError>(p)
+            })
+            .await??;
             dels.push(LocalDelegator {
                 protocol: p,
                 to: d.to,
             });
         }
-        next_round(&devnet, &mover).await?;
+        let m = mover.clone();
+        on(place, Role::Chain, async move { next_round(&m).await }).await??;
         // Chain facts move on with the round; the params the orchestrators issue follow.
-        for o in &orchs {
-            let facts = ProtocolFacts(o.protocol.clone())
-                .facts()
-                .await
-                .map_err(node("reading chain facts"))?;
-            o.payments.set_facts(facts);
+        for (n, o) in orchs.iter().enumerate() {
+            let (p, pay) = (o.protocol.clone(), o.payments.clone());
+            on(place, Role::Orchestrator(n), async move {
+                let facts = ProtocolFacts(p)
+                    .facts()
+                    .await
+                    .map_err(node("reading chain facts"))?;
+                pay.set_facts(facts);
+                Ok::<_, LocalNetError>(())
+            })
+            .await??;
         }
 
         let (gateway_protocol, gateway) = match gateway {
             None => (None, None),
             Some(spec) => {
-                let i = orchs.len().saturating_add(dels.len()).saturating_add(1);
-                let gp = connect(i).await?;
-                // Without a TicketBroker there is nothing to fund: the gateway then takes
-                // the deposit and reserve asked for as given.
-                let assumed = if gp.contracts().ticket_broker.is_zero() {
-                    SenderInfo {
-                        deposit: spec.deposit,
-                        withdraw_round: 0,
-                        reserve: ReserveInfo {
-                            funds_remaining: spec.reserve,
-                            claimed_in_current_round: Wei::ZERO,
-                        },
-                    }
-                } else {
-                    gp.fund_deposit_and_reserve(spec.deposit, spec.reserve)
-                        .await
-                        .map_err(chain("funding the gateway"))?;
-                    // Read from the TicketBroker once started: nothing is assumed.
-                    SenderInfo {
-                        deposit: Wei::ZERO,
-                        withdraw_round: 0,
-                        reserve: ReserveInfo::default(),
-                    }
-                };
-                let mut builder = GatewayBuilder::new(spec.settings)
-                    .signer(eth_signer(i)?)
-                    .chain(gp.clone());
-                if spec.listed_only {
-                    let uris = orchs.iter().map(|o| o.node.uri().clone()).collect();
-                    builder = builder.source(Arc::new(ListSource(uris)));
-                }
-                // Its own token: stopped first, it sends no segment to a stopping
-                // orchestrator.
-                let g = builder
-                    .payments(spec.sender, assumed)
-                    .tasks(Tasks::with_shutdown(shutdown.child_token()))
-                    .start()
-                    .await
-                    .map_err(node("starting the gateway"))?;
+                let a = account(orchs.len().saturating_add(dels.len()).saturating_add(1));
+                let uris = orchs.iter().map(|o| o.node.uri().clone()).collect();
+                let stop = shutdown.child_token();
+                let (gp, g) =
+                    on(place, Role::Gateway, start_gateway(a, spec, uris, stop)).await??;
                 (Some(gp), Some(g))
             }
         };
         if let Some(secs) = block_time {
-            mover
-                .provider()
-                .raw_request::<_, ()>("evm_setIntervalMining".into(), (secs,))
-                .await
-                .map_err(|source| LocalNetError::Rpc {
-                    method: "evm_setIntervalMining",
-                    source,
-                })?;
+            let m = mover.clone();
+            on(place, Role::Chain, async move {
+                m.provider()
+                    .raw_request::<_, ()>("evm_setIntervalMining".into(), (secs,))
+                    .await
+                    .map_err(|source| LocalNetError::Rpc {
+                        method: "evm_setIntervalMining",
+                        source,
+                    })
+            })
+            .await??;
         }
         if let Some(poll) = keepers {
-            for o in &orchs {
-                reel_node::chain::spawn_keeper(&tasks, o.protocol.clone(), true, false, poll);
+            for (n, o) in orchs.iter().enumerate() {
+                let (t, p) = (tasks.clone(), o.protocol.clone());
+                // Spawned from the role's runtime, the keeper runs there.
+                on(place, Role::Orchestrator(n), async move {
+                    reel_node::chain::spawn_keeper(&t, p, true, false, poll);
+                })
+                .await?;
             }
-            reel_node::chain::spawn_keeper(&tasks, mover.clone(), false, true, poll);
+            let (t, m) = (tasks.clone(), mover.clone());
+            on(place, Role::Chain, async move {
+                reel_node::chain::spawn_keeper(&t, m, false, true, poll);
+            })
+            .await?;
         }
         Ok(Self {
-            devnet,
+            devnet: Some(devnet),
+            options,
             config,
             orchestrators: orchs,
             delegators: dels,
@@ -302,24 +281,55 @@ impl LocalNetwork {
             tx,
             tasks,
             shutdown: shutdown.clone(),
+            placement,
         })
     }
 
+    /// Runs `fut` where the network's placement puts `role` (on the caller's runtime
+    /// without one), and waits for it: a test's calls as that role go out from its host.
+    pub async fn on<F>(&self, role: Role, fut: F) -> Result<F::Output, LocalNetError>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        on(self.placement.as_ref(), role, fut).await
+    }
+
+    /// The chain.
+    pub fn devnet(&self) -> &Devnet {
+        match &self.devnet {
+            Some(d) => d,
+            // Only `restart_chain` takes it, and puts a new one back before returning.
+            None => unreachable!("the devnet is always running between calls"),
+        }
+    }
+
+    /// Stops the chain gracefully (anvil writes its state) and starts it again from that
+    /// state, on the same host and port: what a chain host's restart looks like to the
+    /// roles, whose connections fail until it is back.
+    pub async fn restart_chain(&mut self) -> Result<(), LocalNetError> {
+        if let Some(d) = self.devnet.take() {
+            on(self.placement.as_ref(), Role::Chain, d.shutdown()).await??;
+        }
+        let options = DevnetOptions {
+            reset: false,
+            ..self.options.clone()
+        };
+        let d = on(self.placement.as_ref(), Role::Chain, Devnet::start(options)).await??;
+        self.devnet = Some(d);
+        Ok(())
+    }
+
     /// A connection as devnet account `i` (0 moves the chain), sending with the network's
-    /// transaction timings.
+    /// transaction timings. Made from the caller's runtime: with a placement, call it
+    /// through [`LocalNetwork::on`].
     pub async fn account(&self, i: usize) -> Result<Protocol, LocalNetError> {
-        connect_as(self.devnet.file(), &self.config, &self.tx, i).await
+        connect_as(self.devnet().file(), &self.config, &self.tx, i).await
     }
 
     /// The signer of devnet account `i`, as a node signs.
     pub fn signer(&self, i: usize) -> Result<reel_net::EthSigner, LocalNetError> {
-        let a = self
-            .devnet
-            .file()
-            .accounts
-            .get(i)
-            .ok_or(LocalNetError::Key(i))?;
-        reel_net::EthSigner::from_bytes(&a.private_key.0).map_err(|_| LocalNetError::Key(i))
+        signer(self.devnet().file(), i)
     }
 
     /// Stops the gateway first (so that it sends nothing to a stopping orchestrator), then
@@ -333,9 +343,139 @@ impl LocalNetwork {
             o.node.stop().await;
         }
         self.tasks.shutdown().await;
-        self.devnet.shutdown().await?;
+        if let Some(d) = self.devnet {
+            on(self.placement.as_ref(), Role::Chain, d.shutdown()).await??;
+        }
         Ok(())
     }
+}
+
+/// What a role needs to connect as its devnet account, owned so that it can move to the
+/// role's runtime.
+struct Account {
+    file: reel_chain::DevnetFile,
+    config: ChainConfig,
+    tx: TxConfig,
+    i: usize,
+}
+
+impl Account {
+    async fn connect(self) -> Result<Protocol, LocalNetError> {
+        connect_as(&self.file, &self.config, &self.tx, self.i).await
+    }
+}
+
+fn signer(f: &reel_chain::DevnetFile, i: usize) -> Result<reel_net::EthSigner, LocalNetError> {
+    let a = f.accounts.get(i).ok_or(LocalNetError::Key(i))?;
+    reel_net::EthSigner::from_bytes(&a.private_key.0).map_err(|_| LocalNetError::Key(i))
+}
+
+/// Starts orchestrator `a.i` and puts it on chain: bonded, terms set, service URI
+/// registered. Returns it and the remote transcoders to start once it serves.
+async fn start_orchestrator(
+    a: Account,
+    spec: OrchestratorSpec,
+    shutdown: CancellationToken,
+) -> Result<(LocalOrchestrator, Vec<TranscoderSpec>), LocalNetError> {
+    let i = a.i;
+    let eth_signer = signer(&a.file, i)?;
+    let p = a.connect().await?;
+    let mut settings = spec.settings;
+    if let Some(t) = &spec.transcoder {
+        settings.local_transcode = false;
+        settings.orch_secret = Some(t.secret.clone());
+    }
+    // One sender for the account: the redeemer's transactions and the caller's share it.
+    let started = OrchestratorBuilder::new(settings)
+        .signer(eth_signer)
+        .chain(p.clone())
+        .payments(spec.recipient, spec.redeemer, spec.unverified_max_float)
+        .tasks(Tasks::with_shutdown(shutdown.child_token()))
+        .start()
+        .await
+        .map_err(node(format!("starting orchestrator {i}")))?;
+    let payments = started
+        .payments
+        .clone()
+        .ok_or_else(|| LocalNetError::Node {
+            what: format!("orchestrator {i}"),
+            source: NodeError::Config("started without payments".into()),
+        })?;
+    let node_ = started.orchestrator;
+    // Bond, terms and URI in one round: an orchestrator registered across a round
+    // boundary would turn active half way.
+    room_for(&p, 6).await?;
+    let me = p.from().map_err(chain("the orchestrator's address"))?;
+    p.bond(spec.stake, me)
+        .await
+        .map_err(chain(format!("orchestrator {i} bonding")))?;
+    p.set_transcoder(spec.reward_cut, spec.fee_share)
+        .await
+        .map_err(chain(format!("orchestrator {i} setting its terms")))?;
+    let registration = reel_node::chain::ensure_service_uri(&p, node_.uri())
+        .await
+        .map_err(node(format!("registering orchestrator {i}")))?;
+    let transcoders = spec
+        .transcoder
+        .map(|t| vec![t.clone(); t.count.max(1)])
+        .unwrap_or_default();
+    Ok((
+        LocalOrchestrator {
+            protocol: p,
+            node: node_,
+            payments,
+            registration,
+        },
+        transcoders,
+    ))
+}
+
+/// Funds gateway `a.i` at the TicketBroker (when there is one) and starts it.
+async fn start_gateway(
+    a: Account,
+    spec: GatewaySpec,
+    uris: Vec<reel_node::rpc::ServiceUri>,
+    shutdown: CancellationToken,
+) -> Result<(Protocol, GatewayNode), LocalNetError> {
+    let i = a.i;
+    let eth_signer = signer(&a.file, i)?;
+    let gp = a.connect().await?;
+    // Without a TicketBroker there is nothing to fund: the gateway then takes the deposit
+    // and reserve asked for as given.
+    let assumed = if gp.contracts().ticket_broker.is_zero() {
+        SenderInfo {
+            deposit: spec.deposit,
+            withdraw_round: 0,
+            reserve: ReserveInfo {
+                funds_remaining: spec.reserve,
+                claimed_in_current_round: Wei::ZERO,
+            },
+        }
+    } else {
+        gp.fund_deposit_and_reserve(spec.deposit, spec.reserve)
+            .await
+            .map_err(chain("funding the gateway"))?;
+        // Read from the TicketBroker once started: nothing is assumed.
+        SenderInfo {
+            deposit: Wei::ZERO,
+            withdraw_round: 0,
+            reserve: ReserveInfo::default(),
+        }
+    };
+    let mut builder = GatewayBuilder::new(spec.settings)
+        .signer(eth_signer)
+        .chain(gp.clone());
+    if spec.listed_only {
+        builder = builder.source(Arc::new(ListSource(uris)));
+    }
+    // Its own token: stopped first, it sends no segment to a stopping orchestrator.
+    let g = builder
+        .payments(spec.sender, assumed)
+        .tasks(Tasks::with_shutdown(shutdown))
+        .start()
+        .await
+        .map_err(node("starting the gateway"))?;
+    Ok((gp, g))
 }
 
 async fn connect_as(
@@ -355,8 +495,23 @@ async fn connect_as(
 }
 
 /// Mines to the start of the next round and initialises it from `mover`'s account.
-async fn next_round(devnet: &Devnet, mover: &Protocol) -> Result<(), LocalNetError> {
-    devnet.mine_to_next_round().await?;
+async fn next_round(mover: &Protocol) -> Result<(), LocalNetError> {
+    let s = mover
+        .round_status()
+        .await
+        .map_err(chain("reading the round"))?;
+    let blocks = s
+        .start_block
+        .saturating_add(s.length)
+        .saturating_sub(s.block);
+    mover
+        .provider()
+        .raw_request::<_, ()>("anvil_mine".into(), (blocks,))
+        .await
+        .map_err(|source| LocalNetError::Rpc {
+            method: "anvil_mine",
+            source,
+        })?;
     mover
         .ensure_round_initialized()
         .await
@@ -366,14 +521,14 @@ async fn next_round(devnet: &Devnet, mover: &Protocol) -> Result<(), LocalNetErr
 
 /// Moves to a fresh round unless `blocks` more transactions (one block each) fit before
 /// the current round's locked tail; either way the round is initialised.
-async fn room_for(devnet: &Devnet, p: &Protocol, blocks: u64) -> Result<(), LocalNetError> {
+async fn room_for(p: &Protocol, blocks: u64) -> Result<(), LocalNetError> {
     let s = p.round_status().await.map_err(chain("reading the round"))?;
     let left = s
         .start_block
         .saturating_add(s.length)
         .saturating_sub(s.block);
     if s.locked || left < blocks.saturating_add(3) {
-        next_round(devnet, p).await
+        next_round(p).await
     } else {
         p.ensure_round_initialized()
             .await

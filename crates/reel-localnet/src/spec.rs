@@ -1,6 +1,9 @@
 //! What a local network is made of: the roles asked for and how the chain is driven.
 
+use std::sync::Arc;
 use std::time::Duration;
+
+use crate::Placement;
 
 use reel_chain::SenderConfig as TxConfig;
 use reel_node::gateway::GatewaySettings;
@@ -62,6 +65,9 @@ pub struct TranscoderSpec {
     pub capacity: u32,
     /// Encoder threads per session.
     pub encoder_threads: usize,
+    /// How many transcoders run with these settings (at least one), each registering on
+    /// its own as separate machines would.
+    pub count: usize,
 }
 
 impl TranscoderSpec {
@@ -136,6 +142,8 @@ pub struct NetworkSpec {
     /// Once everything is set up, keepers polling this often: one per orchestrator calling
     /// `reward()`, and one on account 0 initialising rounds.
     pub keepers: Option<Duration>,
+    /// Where each role runs; `None` runs them all on the caller's runtime.
+    pub placement: Option<Arc<dyn Placement>>,
 }
 
 impl NetworkSpec {
@@ -149,6 +157,7 @@ impl NetworkSpec {
             tx: TxConfig::default(),
             block_time: None,
             keepers: None,
+            placement: None,
         }
     }
 }

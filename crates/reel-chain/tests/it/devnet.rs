@@ -10,6 +10,7 @@ use std::path::Path;
 fn options(dir: &Path) -> DevnetOptions {
     DevnetOptions {
         data_dir: dir.to_path_buf(),
+        host: std::net::Ipv4Addr::LOCALHOST.into(),
         port: None,
         chain_id: 31337,
         accounts: 3,

@@ -2,6 +2,7 @@
 //! broadcaster and ffprobe as the judge.
 
 mod compute;
+mod hosts;
 mod jobs;
 mod offchain;
 mod onchain;

@@ -84,6 +84,7 @@ async fn discovery_from_the_pool_stake_weighted_selection_and_paid_segments() {
     let net = LocalNetwork::start(
         DevnetOptions {
             data_dir: dir.path().join("chain"),
+            host: std::net::Ipv4Addr::LOCALHOST.into(),
             port: None,
             chain_id: 31337,
             accounts: 4,

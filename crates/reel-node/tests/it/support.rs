@@ -60,7 +60,12 @@ pub(crate) fn any_addr() -> SocketAddr {
 
 /// An orchestrator with test-friendly settings.
 pub(crate) fn orch_settings(dir: &Path) -> OrchestratorSettings {
-    let mut s = OrchestratorSettings::new(any_addr());
+    orch_settings_at(any_addr(), dir)
+}
+
+/// [`orch_settings`] serving at `addr`.
+pub(crate) fn orch_settings_at(addr: SocketAddr, dir: &Path) -> OrchestratorSettings {
+    let mut s = OrchestratorSettings::new(addr);
     s.data_dir = Some(dir.to_path_buf());
     s.x264_preset = "ultrafast".into();
     s.encoder_threads = 1;

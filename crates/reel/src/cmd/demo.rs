@@ -143,6 +143,7 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<()> {
             secret: "demo-transcoder-secret".into(),
             capacity: 2,
             encoder_threads: 1,
+            count: 1,
         });
         orchestrators.push(OrchestratorSpec {
             stake: Lpt::from_whole(spec.stake),
@@ -200,9 +201,11 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<()> {
         // Blocks on demand while setting up (fast), on a one-second timer afterwards.
         block_time: Some(1),
         keepers: Some(Duration::from_secs(1)),
+        placement: None,
     };
     let options = DevnetOptions {
         data_dir: dir.join("chain"),
+        host: std::net::Ipv4Addr::LOCALHOST.into(),
         port: None,
         chain_id: reel_chain::anvil::DEFAULT_CHAIN_ID,
         accounts: 8,
@@ -219,7 +222,7 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<()> {
         .await
         .context("starting the network")?;
     println!("reel devnet --demo: a Livepeer network on this machine");
-    let f = net.devnet.file();
+    let f = net.devnet().file();
     println!(
         "  chain      {} (chain id {}, rounds of {ROUND_LENGTH} blocks, a block per second)",
         f.rpc_url, f.chain_id

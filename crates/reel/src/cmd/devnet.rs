@@ -72,6 +72,7 @@ pub(crate) async fn run(args: DevnetArgs) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     let mut devnet = Devnet::start(DevnetOptions {
         data_dir,
+        host: std::net::Ipv4Addr::LOCALHOST.into(),
         port: (args.port != 0).then_some(args.port),
         chain_id: args.chain_id,
         accounts: args.accounts,

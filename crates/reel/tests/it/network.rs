@@ -425,6 +425,7 @@ async fn a_killed_orchestrator_redeems_its_tickets_after_restart() {
     let dir = tempfile::tempdir().unwrap();
     let devnet = Devnet::start(DevnetOptions {
         data_dir: dir.path().join("chain"),
+        host: std::net::Ipv4Addr::LOCALHOST.into(),
         port: None,
         chain_id: 31337,
         accounts: 4,
