@@ -188,6 +188,15 @@ impl Anvil {
         }
     }
 
+    /// Kills anvil (SIGKILL: no state is written beyond its last periodic dump) and waits
+    /// for it to be gone: a chain host that crashed.
+    pub async fn kill(mut self) -> Result<(), ChainError> {
+        self.child.kill().await.map_err(|source| ChainError::Io {
+            what: "killing anvil".into(),
+            source,
+        })
+    }
+
     /// Asks anvil to stop (SIGTERM), which makes it write its state file, and waits for it;
     /// kills it if it has not exited after `grace`.
     pub async fn shutdown(mut self, grace: Duration) -> Result<(), ChainError> {

@@ -387,6 +387,12 @@ impl Devnet {
         self.anvil.wait_exit().await
     }
 
+    /// Kills anvil at once: the next start resumes from the state it last dumped (every
+    /// few seconds), losing the blocks since, as a crashed chain host would.
+    pub async fn kill(self) -> Result<(), DevnetError> {
+        Ok(self.anvil.kill().await?)
+    }
+
     /// Stops anvil gracefully so that the chain state is written for the next start.
     pub async fn shutdown(self) -> Result<(), DevnetError> {
         Ok(self.anvil.shutdown(Duration::from_secs(10)).await?)

@@ -14,32 +14,29 @@
 
 mod error;
 mod place;
+mod setup;
 mod spec;
 
 use std::future::Future;
 use std::sync::Arc;
 
-use alloy::providers::Provider;
-use alloy::signers::local::PrivateKeySigner;
-use reel_chain::{
-    ChainConfig, Devnet, DevnetOptions, Protocol, SenderConfig as TxConfig, TxSender,
-};
-use reel_node::NodeError;
+use reel_chain::{ChainConfig, Devnet, DevnetOptions, Protocol, SenderConfig as TxConfig};
 use reel_node::chain::ProtocolFacts;
-use reel_node::gateway::discovery::ListSource;
 use reel_node::metrics::Registry;
-use reel_node::node::{GatewayBuilder, GatewayNode, OrchestratorBuilder};
+use reel_node::node::GatewayNode;
 use reel_node::orchestrator::RunningOrchestrator;
 use reel_node::payments::{FactsSource, OrchPayments};
 use reel_node::tasks::Tasks;
-use reel_pm::broker::{ReserveInfo, SenderInfo};
-use reel_types::Wei;
 use tokio_util::sync::CancellationToken;
 
 pub use error::LocalNetError;
 use error::{chain, node};
 use place::on;
 pub use place::{Placement, Role};
+use setup::{
+    Account, connect_as, interval_mining, next_round, room_for, signer, start_gateway, start_node,
+    start_orchestrator,
+};
 pub use spec::{DelegatorSpec, GatewaySpec, NetworkSpec, OrchestratorSpec, TranscoderSpec};
 
 /// A running orchestrator of the network.
@@ -87,6 +84,10 @@ pub struct LocalNetwork {
     tasks: Tasks,
     shutdown: CancellationToken,
     placement: Option<Arc<dyn Placement>>,
+    block_time: Option<u64>,
+    /// Account 0, which moves the chain.
+    mover: Protocol,
+    gateway_spec: Option<GatewaySpec>,
 }
 
 impl LocalNetwork {
@@ -231,29 +232,21 @@ impl LocalNetwork {
             .await??;
         }
 
+        let mut gateway_spec = None;
         let (gateway_protocol, gateway) = match gateway {
             None => (None, None),
             Some(spec) => {
                 let a = account(orchs.len().saturating_add(dels.len()).saturating_add(1));
                 let uris = orchs.iter().map(|o| o.node.uri().clone()).collect();
                 let stop = shutdown.child_token();
-                let (gp, g) =
-                    on(place, Role::Gateway, start_gateway(a, spec, uris, stop)).await??;
+                let started = start_gateway(a, spec.clone(), uris, stop);
+                let (gp, g) = on(place, Role::Gateway, started).await??;
+                gateway_spec = Some(spec);
                 (Some(gp), Some(g))
             }
         };
         if let Some(secs) = block_time {
-            let m = mover.clone();
-            on(place, Role::Chain, async move {
-                m.provider()
-                    .raw_request::<_, ()>("evm_setIntervalMining".into(), (secs,))
-                    .await
-                    .map_err(|source| LocalNetError::Rpc {
-                        method: "evm_setIntervalMining",
-                        source,
-                    })
-            })
-            .await??;
+            on(place, Role::Chain, interval_mining(mover.clone(), secs)).await??;
         }
         if let Some(poll) = keepers {
             for (n, o) in orchs.iter().enumerate() {
@@ -282,7 +275,52 @@ impl LocalNetwork {
             tasks,
             shutdown: shutdown.clone(),
             placement,
+            block_time,
+            mover,
+            gateway_spec,
         })
+    }
+
+    /// Stops the gateway and starts it again with the same settings, key and (funded)
+    /// account, on the same addresses: what a gateway host's restart looks like to its
+    /// publishers and orchestrators. Without a gateway, does nothing.
+    pub async fn restart_gateway(&mut self) -> Result<(), LocalNetError> {
+        let Some(mut spec) = self.gateway_spec.clone() else {
+            return Ok(());
+        };
+        let Some(g) = self.gateway.take() else {
+            return Ok(());
+        };
+        // Back where publishers know it, whatever port 0 had picked.
+        spec.settings.http_addr = g.gateway.http_addr();
+        g.stop().await;
+        let i = self
+            .orchestrators
+            .len()
+            .saturating_add(self.delegators.len())
+            .saturating_add(1);
+        let a = Account {
+            file: self.devnet().file().clone(),
+            config: self.config.clone(),
+            tx: self.tx.clone(),
+            i,
+        };
+        let uris = self
+            .orchestrators
+            .iter()
+            .map(|o| o.node.uri().clone())
+            .collect();
+        let stop = self.shutdown.child_token();
+        let started = async move {
+            let eth_signer = signer(&a.file, i)?;
+            let gp = a.connect().await?;
+            // Already funded: the restarted gateway reads its deposit from the chain.
+            start_node(gp, spec, uris, stop, eth_signer, true).await
+        };
+        let (gp, g) = on(self.placement.as_ref(), Role::Gateway, started).await??;
+        self.gateway_protocol = Some(gp);
+        self.gateway = Some(g);
+        Ok(())
     }
 
     /// Runs `fut` where the network's placement puts `role` (on the caller's runtime
@@ -304,12 +342,17 @@ impl LocalNetwork {
         }
     }
 
-    /// Stops the chain gracefully (anvil writes its state) and starts it again from that
-    /// state, on the same host and port: what a chain host's restart looks like to the
-    /// roles, whose connections fail until it is back.
-    pub async fn restart_chain(&mut self) -> Result<(), LocalNetError> {
+    /// Stops the chain and starts it again from its saved state, on the same host and
+    /// port: what a chain host's restart looks like to the roles, whose connections fail
+    /// until it is back. Gracefully (`kill` false) anvil writes its state as it stops;
+    /// killed, the chain comes back from its last periodic dump, a few blocks behind.
+    pub async fn restart_chain(&mut self, kill: bool) -> Result<(), LocalNetError> {
         if let Some(d) = self.devnet.take() {
-            on(self.placement.as_ref(), Role::Chain, d.shutdown()).await??;
+            if kill {
+                on(self.placement.as_ref(), Role::Chain, d.kill()).await??;
+            } else {
+                on(self.placement.as_ref(), Role::Chain, d.shutdown()).await??;
+            }
         }
         let options = DevnetOptions {
             reset: false,
@@ -317,6 +360,16 @@ impl LocalNetwork {
         };
         let d = on(self.placement.as_ref(), Role::Chain, Devnet::start(options)).await??;
         self.devnet = Some(d);
+        if let Some(secs) = self.block_time {
+            // The block timer is not part of the saved state.
+            let m = self.mover.clone();
+            on(
+                self.placement.as_ref(),
+                Role::Chain,
+                interval_mining(m, secs),
+            )
+            .await??;
+        }
         Ok(())
     }
 
@@ -350,198 +403,11 @@ impl LocalNetwork {
     }
 }
 
-/// What a role needs to connect as its devnet account, owned so that it can move to the
-/// role's runtime.
-struct Account {
-    file: reel_chain::DevnetFile,
-    config: ChainConfig,
-    tx: TxConfig,
-    i: usize,
-}
-
-impl Account {
-    async fn connect(self) -> Result<Protocol, LocalNetError> {
-        connect_as(&self.file, &self.config, &self.tx, self.i).await
-    }
-}
-
-fn signer(f: &reel_chain::DevnetFile, i: usize) -> Result<reel_net::EthSigner, LocalNetError> {
-    let a = f.accounts.get(i).ok_or(LocalNetError::Key(i))?;
-    reel_net::EthSigner::from_bytes(&a.private_key.0).map_err(|_| LocalNetError::Key(i))
-}
-
-/// Starts orchestrator `a.i` and puts it on chain: bonded, terms set, service URI
-/// registered. Returns it and the remote transcoders to start once it serves.
-async fn start_orchestrator(
-    a: Account,
-    spec: OrchestratorSpec,
-    shutdown: CancellationToken,
-) -> Result<(LocalOrchestrator, Vec<TranscoderSpec>), LocalNetError> {
-    let i = a.i;
-    let eth_signer = signer(&a.file, i)?;
-    let p = a.connect().await?;
-    let mut settings = spec.settings;
-    if let Some(t) = &spec.transcoder {
-        settings.local_transcode = false;
-        settings.orch_secret = Some(t.secret.clone());
-    }
-    // One sender for the account: the redeemer's transactions and the caller's share it.
-    let started = OrchestratorBuilder::new(settings)
-        .signer(eth_signer)
-        .chain(p.clone())
-        .payments(spec.recipient, spec.redeemer, spec.unverified_max_float)
-        .tasks(Tasks::with_shutdown(shutdown.child_token()))
-        .start()
-        .await
-        .map_err(node(format!("starting orchestrator {i}")))?;
-    let payments = started
-        .payments
-        .clone()
-        .ok_or_else(|| LocalNetError::Node {
-            what: format!("orchestrator {i}"),
-            source: NodeError::Config("started without payments".into()),
-        })?;
-    let node_ = started.orchestrator;
-    // Bond, terms and URI in one round: an orchestrator registered across a round
-    // boundary would turn active half way.
-    room_for(&p, 6).await?;
-    let me = p.from().map_err(chain("the orchestrator's address"))?;
-    p.bond(spec.stake, me)
-        .await
-        .map_err(chain(format!("orchestrator {i} bonding")))?;
-    p.set_transcoder(spec.reward_cut, spec.fee_share)
-        .await
-        .map_err(chain(format!("orchestrator {i} setting its terms")))?;
-    let registration = reel_node::chain::ensure_service_uri(&p, node_.uri())
-        .await
-        .map_err(node(format!("registering orchestrator {i}")))?;
-    let transcoders = spec
-        .transcoder
-        .map(|t| vec![t.clone(); t.count.max(1)])
-        .unwrap_or_default();
-    Ok((
-        LocalOrchestrator {
-            protocol: p,
-            node: node_,
-            payments,
-            registration,
-        },
-        transcoders,
-    ))
-}
-
-/// Funds gateway `a.i` at the TicketBroker (when there is one) and starts it.
-async fn start_gateway(
-    a: Account,
-    spec: GatewaySpec,
-    uris: Vec<reel_node::rpc::ServiceUri>,
-    shutdown: CancellationToken,
-) -> Result<(Protocol, GatewayNode), LocalNetError> {
-    let i = a.i;
-    let eth_signer = signer(&a.file, i)?;
-    let gp = a.connect().await?;
-    // Without a TicketBroker there is nothing to fund: the gateway then takes the deposit
-    // and reserve asked for as given.
-    let assumed = if gp.contracts().ticket_broker.is_zero() {
-        SenderInfo {
-            deposit: spec.deposit,
-            withdraw_round: 0,
-            reserve: ReserveInfo {
-                funds_remaining: spec.reserve,
-                claimed_in_current_round: Wei::ZERO,
-            },
-        }
-    } else {
-        gp.fund_deposit_and_reserve(spec.deposit, spec.reserve)
-            .await
-            .map_err(chain("funding the gateway"))?;
-        // Read from the TicketBroker once started: nothing is assumed.
-        SenderInfo {
-            deposit: Wei::ZERO,
-            withdraw_round: 0,
-            reserve: ReserveInfo::default(),
-        }
-    };
-    let mut builder = GatewayBuilder::new(spec.settings)
-        .signer(eth_signer)
-        .chain(gp.clone());
-    if spec.listed_only {
-        builder = builder.source(Arc::new(ListSource(uris)));
-    }
-    // Its own token: stopped first, it sends no segment to a stopping orchestrator.
-    let g = builder
-        .payments(spec.sender, assumed)
-        .tasks(Tasks::with_shutdown(shutdown))
-        .start()
-        .await
-        .map_err(node("starting the gateway"))?;
-    Ok((gp, g))
-}
-
-async fn connect_as(
-    f: &reel_chain::DevnetFile,
-    config: &ChainConfig,
-    tx: &TxConfig,
-    i: usize,
-) -> Result<Protocol, LocalNetError> {
-    let a = f.accounts.get(i).ok_or(LocalNetError::Key(i))?;
-    let key = PrivateKeySigner::from_bytes(&a.private_key).map_err(|_| LocalNetError::Key(i))?;
-    let what = || format!("connecting account {i}");
-    let sender =
-        TxSender::new(&config.rpc_url, config.chain_id, key, tx.clone()).map_err(chain(what()))?;
-    Protocol::with_sender(config, Some(sender))
-        .await
-        .map_err(chain(what()))
-}
-
-/// Mines to the start of the next round and initialises it from `mover`'s account.
-async fn next_round(mover: &Protocol) -> Result<(), LocalNetError> {
-    let s = mover
-        .round_status()
-        .await
-        .map_err(chain("reading the round"))?;
-    let blocks = s
-        .start_block
-        .saturating_add(s.length)
-        .saturating_sub(s.block);
-    mover
-        .provider()
-        .raw_request::<_, ()>("anvil_mine".into(), (blocks,))
-        .await
-        .map_err(|source| LocalNetError::Rpc {
-            method: "anvil_mine",
-            source,
-        })?;
-    mover
-        .ensure_round_initialized()
-        .await
-        .map_err(chain("initialising the round"))?;
-    Ok(())
-}
-
-/// Moves to a fresh round unless `blocks` more transactions (one block each) fit before
-/// the current round's locked tail; either way the round is initialised.
-async fn room_for(p: &Protocol, blocks: u64) -> Result<(), LocalNetError> {
-    let s = p.round_status().await.map_err(chain("reading the round"))?;
-    let left = s
-        .start_block
-        .saturating_add(s.length)
-        .saturating_sub(s.block);
-    if s.locked || left < blocks.saturating_add(3) {
-        next_round(p).await
-    } else {
-        p.ensure_round_initialized()
-            .await
-            .map_err(chain("initialising the round"))?;
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use reel_node::orchestrator::OrchestratorSettings;
     use reel_pm::{RecipientConfig, RedeemerConfig};
-    use reel_types::Lpt;
+    use reel_types::{Lpt, Wei};
 
     use super::*;
 

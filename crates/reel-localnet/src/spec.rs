@@ -90,7 +90,7 @@ pub struct DelegatorSpec {
 }
 
 /// The gateway: its settings, payment limits and what it deposits.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct GatewaySpec {
     /// The node's settings (addresses, ladder, selection weights).
     pub settings: GatewaySettings,

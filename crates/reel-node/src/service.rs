@@ -16,7 +16,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
@@ -155,7 +155,15 @@ async fn connection<I>(
         let router = router.clone();
         async move { Ok::<_, Infallible>(router.oneshot(req).await.unwrap_or_else(|e| match e {})) }
     });
-    let builder = Builder::new(TokioExecutor::new());
+    let mut builder = Builder::new(TokioExecutor::new());
+    // A peer whose link silently dies (a cut cable, a partition) sends no FIN: without
+    // pings its long-lived streams (a transcoder's registration) would look alive for the
+    // minutes TCP takes to give up.
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(crate::rpc::KEEPALIVE_INTERVAL)
+        .keep_alive_timeout(crate::rpc::KEEPALIVE_TIMEOUT);
     let conn = builder.serve_connection_with_upgrades(io, service);
     tokio::pin!(conn);
     tokio::select! {

@@ -54,6 +54,10 @@ pub struct RedeemerConfig {
     pub replacement_bump_percent: u64,
     /// The TicketBroker's `ticketValidityPeriod` in rounds, default 2.
     pub ticket_validity_rounds: u64,
+    /// For this many seconds after a ticket is redeemed, each pass checks that the chain
+    /// still has it used; one whose redemption was rolled back (a reorganisation, a chain
+    /// restarted from older state) goes back in flight. Default 120.
+    pub rollback_window_secs: u64,
 }
 
 impl Default for RedeemerConfig {
@@ -65,6 +69,7 @@ impl Default for RedeemerConfig {
             max_replacements: 1,
             replacement_bump_percent: 11,
             ticket_validity_rounds: 2,
+            rollback_window_secs: 120,
         }
     }
 }
@@ -104,6 +109,8 @@ pub struct TickReport {
     pub waiting: u32,
     pub retrying: u32,
     pub errors: u32,
+    /// Redeemed tickets put back in flight because the chain lost their redemption.
+    pub reopened: u32,
 }
 
 impl TickReport {
@@ -197,7 +204,29 @@ impl<B: TicketBroker> Redeemer<B> {
                 }
             }
         }
+        report.reopened = self.recheck_redeemed(now).await?;
         Ok(report)
+    }
+
+    /// Puts back in flight every recently redeemed ticket the chain no longer has used:
+    /// the block with its redemption was rolled back, and so were the fees. Its stored
+    /// transaction is broadcast again (valid again if its nonce was rolled back too) or,
+    /// its nonce taken, the ticket is redeemed anew. Returns how many were reopened.
+    async fn recheck_redeemed(&self, now: u64) -> Result<u32, PmError> {
+        let mut n = 0u32;
+        let since = now.saturating_sub(self.cfg.rollback_window_secs);
+        for t in self.store.redeemed_since(since)? {
+            if self.broker.is_used_ticket(t.signed.hash()).await? {
+                continue;
+            }
+            warn!(target: "pm::redeemer", id = t.id, tx = ?t.tx_hash, block = ?t.block_number,
+                  "the chain lost this ticket's redemption (rolled back): redeeming it again");
+            self.store.reopen(t.id, now)?;
+            self.monitor
+                .add_pending(t.signed.ticket.sender, t.signed.ticket.face_value)?;
+            n = n.saturating_add(1);
+        }
+        Ok(n)
     }
 
     /// Advances one ticket.

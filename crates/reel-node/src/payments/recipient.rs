@@ -63,6 +63,12 @@ pub const STORE_PROBE_EVERY: Duration = Duration::from_secs(5);
 /// reserve's claims, a watcher behind an RPC outage).
 pub(super) const SENDER_REFRESH: Duration = Duration::from_secs(10);
 
+/// How long a sender's last read goes on being used when the chain cannot be reached to
+/// read it again (an RPC outage, a partition, a chain host restarting): long enough to
+/// ride out a restart, short against the TicketBroker's unlock period (rounds), which a
+/// sender must wait through before its deposit can leave.
+pub(super) const SENDER_STALE_MAX: Duration = Duration::from_secs(300);
+
 /// Name of the ticket database in the data directory.
 pub const TICKET_DB: &str = "tickets.sqlite3";
 
@@ -211,22 +217,32 @@ impl OrchPayments {
     }
 
     /// Reads a sender's deposit and reserve (and our claims on it) when the cached copy is
-    /// older than [`SENDER_REFRESH`].
+    /// older than [`SENDER_REFRESH`]; when the chain cannot be reached, a copy read within
+    /// [`SENDER_STALE_MAX`] stands in.
     pub(super) async fn fresh_sender(
         &self,
         broker: &BrokerHandle,
         sender: Address,
     ) -> Result<(), NodeError> {
-        let stale = self
+        let age = self
             .refreshed
             .lock()
-            .map(|m| m.get(&sender).is_none_or(|t| t.elapsed() > SENDER_REFRESH))
-            .unwrap_or(true);
-        if stale {
-            self.monitor.refresh(broker, sender).await?;
+            .ok()
+            .and_then(|m| m.get(&sender).map(std::time::Instant::elapsed));
+        if age.is_none_or(|a| a > SENDER_REFRESH) {
+            if let Err(e) = self.monitor.refresh(broker, sender).await {
+                let cached = self.monitor.sender_info(sender).is_some();
+                return match age {
+                    Some(a) if cached && a <= SENDER_STALE_MAX => {
+                        tracing::warn!(target: "node::payments", %sender, error = %e, age_s = a.as_secs(), "cannot read the sender from the chain: going on with its last read");
+                        Ok(())
+                    }
+                    _ => Err(e.into()),
+                };
+            }
             if let Ok(mut m) = self.refreshed.lock() {
                 if m.len() > 10_000 {
-                    m.retain(|_, t| t.elapsed() <= SENDER_REFRESH);
+                    m.retain(|_, t| t.elapsed() <= SENDER_STALE_MAX);
                 }
                 m.insert(sender, std::time::Instant::now());
             }

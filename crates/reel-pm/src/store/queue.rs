@@ -12,6 +12,10 @@ use reel_net::Signature;
 use reel_types::Wei;
 use rusqlite::{TransactionBehavior, params};
 
+/// The reason a reopened ticket carries; the schema's final-state trigger lets exactly this
+/// transition through.
+pub(crate) const ROLLED_BACK: &str = "redemption rolled back";
+
 impl Store {
     fn read_ticket(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawRow> {
         Ok(RawRow {
@@ -46,6 +50,37 @@ impl Store {
             "WHERE state IN ('pending', 'submitted') ORDER BY id",
             params![],
         )
+    }
+
+    /// Tickets redeemed at or after `since` (unix seconds): those a chain rollback could
+    /// still take back.
+    pub fn redeemed_since(&self, since: u64) -> Result<Vec<StoredTicket>, PmError> {
+        self.select(
+            "WHERE state = 'redeemed' AND updated_at >= ?1 ORDER BY id",
+            params![u64_to_sql(since)?],
+        )
+    }
+
+    /// A redeemed ticket whose redemption the chain no longer has (its block was rolled
+    /// back) goes back in flight, its transactions kept, so that they are broadcast again
+    /// or replaced. Refuses any ticket that is not `redeemed`.
+    pub fn reopen(&self, id: i64, now: u64) -> Result<(), PmError> {
+        self.tracked(|| {
+            let changed = self
+                .conn()?
+                .execute(
+                    "UPDATE winning_tickets SET state = 'submitted', tx_hash = NULL, \
+                     block_number = NULL, reason = ?2, updated_at = ?3 \
+                     WHERE id = ?1 AND state = 'redeemed'",
+                    params![id, ROLLED_BACK, u64_to_sql(now)?],
+                )
+                .map_err(|e| sql("reopen", e))?;
+            if changed == 1 {
+                Ok(())
+            } else {
+                Err(PmError::AlreadyFinal { id })
+            }
+        })
     }
 
     /// Every stored ticket, oldest first.

@@ -1,4 +1,7 @@
-//! The store's tables, indexes, trigger and checks, applied on every open (`IF NOT EXISTS`).
+//! The store's tables, indexes, trigger and checks, applied on every open (`IF NOT EXISTS`;
+//! the trigger is dropped and made again, so that an older store gets the current rule).
+//! Final states are final, but for one way out: a redemption the chain rolled back
+//! (`Store::reopen`).
 
 pub(super) const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS meta (
@@ -40,9 +43,12 @@ CREATE TABLE IF NOT EXISTS winning_tickets (
 );
 CREATE INDEX IF NOT EXISTS winning_tickets_open ON winning_tickets (state)
     WHERE state IN ('pending', 'submitted');
-CREATE TRIGGER IF NOT EXISTS winning_tickets_final_is_final
+DROP TRIGGER IF EXISTS winning_tickets_final_is_final;
+CREATE TRIGGER winning_tickets_final_is_final
 BEFORE UPDATE ON winning_tickets
 WHEN OLD.state IN ('redeemed', 'used', 'expired', 'invalid')
+    AND NOT (OLD.state = 'redeemed' AND NEW.state = 'submitted'
+             AND NEW.reason = 'redemption rolled back')
 BEGIN
     SELECT RAISE(ABORT, 'ticket already in a final state');
 END;

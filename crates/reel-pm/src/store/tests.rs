@@ -105,6 +105,24 @@ fn winners_round_trip_and_final_states_are_final() {
     assert_eq!(got.block_number, Some(77));
     assert_eq!(store.counts().unwrap().redeemed, 1);
     assert!(store.unfinished().unwrap().is_empty());
+
+    // Recently redeemed, and reopened when the chain lost the redemption: in flight again
+    // with its transaction kept; only a redeemed ticket reopens.
+    assert_eq!(store.redeemed_since(1004).unwrap().len(), 1);
+    assert!(store.redeemed_since(1005).unwrap().is_empty());
+    store.reopen(ids[0], 1007).unwrap();
+    let got = store.get(ids[0]).unwrap().unwrap();
+    assert_eq!(
+        (got.state, got.tx_hash, got.block_number),
+        (TicketState::Submitted, None, None)
+    );
+    assert_eq!(got.reason.as_deref(), Some(super::queue::ROLLED_BACK));
+    assert_eq!(store.txs(ids[0]).unwrap().len(), 1);
+    assert_eq!(store.unfinished().unwrap().len(), 1);
+    assert_eq!(
+        store.reopen(ids[0], 1008),
+        Err(PmError::AlreadyFinal { id: ids[0] })
+    );
 }
 
 /// A payment of `n` always-winning tickets, as the recipient would commit it.

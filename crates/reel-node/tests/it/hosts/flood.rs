@@ -1,0 +1,1 @@
+//! A hostile host floods an orchestrator while an honest stream from another host goes on.
