@@ -5,7 +5,8 @@
 //! (`/net.Orchestrator/…`) to tonic and the rest to the HTTP handlers.
 //!
 //! Every connection gets `TCP_NODELAY` (small replies otherwise stall on delayed ACKs), a
-//! handshake deadline, and a slot out of a bounded pool; the peer's address travels in the
+//! handshake deadline, a header deadline, HTTP/2 pings, and a slot out of a bounded pool
+//! of which one address may hold only so many; the peer's address travels in the
 //! request extensions as axum's `ConnectInfo` for per-client rate limits.
 
 use std::convert::Infallible;
@@ -34,6 +35,13 @@ pub struct ServeSettings {
     pub handshake_timeout: Duration,
     /// Most connections at once; more wait in the kernel's backlog.
     pub max_connections: usize,
+    /// Most connections at once from one address: a single host holding connections open
+    /// (slowloris) would otherwise take every slot and lock other peers out. Beyond it a
+    /// connection is closed at once. Loopback peers (this machine's own roles, a local
+    /// proxy) are not counted.
+    pub max_connections_per_ip: usize,
+    /// Time an HTTP/1.1 request's headers have to arrive, once the connection is up.
+    pub header_timeout: Duration,
     /// How long open connections get to finish after shutdown.
     pub drain: Duration,
 }
@@ -44,6 +52,8 @@ impl Default for ServeSettings {
             tls: None,
             handshake_timeout: Duration::from_secs(10),
             max_connections: 1024,
+            max_connections_per_ip: 64,
+            header_timeout: Duration::from_secs(10),
             drain: Duration::from_secs(2),
         }
     }
@@ -87,6 +97,7 @@ async fn accept_loop(
     shutdown: CancellationToken,
 ) {
     let slots = Arc::new(Semaphore::new(settings.max_connections.max(1)));
+    let per_ip = Arc::new(PerIp::default());
     let tracker = TaskTracker::new();
     let acceptor = settings.tls.clone().map(tokio_rustls::TlsAcceptor::from);
     loop {
@@ -109,13 +120,23 @@ async fn accept_loop(
                 }
             },
         };
+        let limit = if peer.ip().is_loopback() {
+            usize::MAX
+        } else {
+            settings.max_connections_per_ip
+        };
+        let Some(ip_slot) = per_ip.take(peer.ip(), limit) else {
+            tracing::debug!(target: "node::service", %peer, "too many connections from this address: closed");
+            drop(tcp);
+            continue;
+        };
         let _ = tcp.set_nodelay(true);
         let router = router.clone();
         let acceptor = acceptor.clone();
         let shutdown = shutdown.clone();
         let settings = settings.clone();
         tracker.spawn(async move {
-            let _permit = permit;
+            let _permit = (permit, ip_slot);
             match acceptor {
                 Some(acceptor) => {
                     let tls = tokio::time::timeout(settings.handshake_timeout, acceptor.accept(tcp))
@@ -160,6 +181,10 @@ async fn connection<I>(
     // pings its long-lived streams (a transcoder's registration) would look alive for the
     // minutes TCP takes to give up.
     builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(settings.header_timeout);
+    builder
         .http2()
         .timer(TokioTimer::new())
         .keep_alive_interval(crate::rpc::KEEPALIVE_INTERVAL)
@@ -175,6 +200,44 @@ async fn connection<I>(
         () = shutdown.cancelled() => {
             conn.as_mut().graceful_shutdown();
             let _ = tokio::time::timeout(settings.drain, conn).await;
+        }
+    }
+}
+
+/// Connections open per peer address.
+#[derive(Debug, Default)]
+struct PerIp(std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>);
+
+/// One connection's place in [`PerIp`], given back when the connection ends.
+struct IpSlot(Arc<PerIp>, std::net::IpAddr);
+
+impl PerIp {
+    fn take(self: &Arc<Self>, ip: std::net::IpAddr, max: usize) -> Option<IpSlot> {
+        let mut m = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let n = m.entry(ip).or_insert(0);
+        if *n >= max.max(1) {
+            return None;
+        }
+        *n = n.saturating_add(1);
+        Some(IpSlot(Arc::clone(self), ip))
+    }
+}
+
+impl Drop for IpSlot {
+    fn drop(&mut self) {
+        let mut m = self
+            .0
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(n) = m.get_mut(&self.1) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                m.remove(&self.1);
+            }
         }
     }
 }
