@@ -92,9 +92,10 @@ async fn a_flood_from_a_hostile_host_leaves_an_honest_stream_in_budget() {
                     if s.write_all(&[0x16]).await.is_err() {
                         return true;
                     }
-                    match tokio::time::timeout(Duration::from_secs(1), s.read(&mut buf)).await {
-                        Ok(Ok(0) | Err(_)) => return true,
-                        _ => {}
+                    if let Ok(Ok(0) | Err(_)) =
+                        tokio::time::timeout(Duration::from_secs(1), s.read(&mut buf)).await
+                    {
+                        return true;
                     }
                 }
                 false
