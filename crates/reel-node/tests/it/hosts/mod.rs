@@ -11,6 +11,7 @@
 
 mod faults;
 mod flood;
+mod soak;
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
@@ -75,6 +76,10 @@ pub(crate) struct Options {
     pub(crate) round_length: u64,
     /// Wei per pixel.
     pub(crate) price: u64,
+    /// Each ticket's expected value and its face value (wei): a face value above the EV
+    /// makes tickets win with probability EV / face.
+    pub(crate) ev: u64,
+    pub(crate) face: u64,
 }
 
 impl Default for Options {
@@ -83,6 +88,8 @@ impl Default for Options {
             stakes: [500, 300, 200],
             round_length: 20,
             price: PRICE_TICKET_PER_SEGMENT,
+            ev: EV,
+            face: EV,
         }
     }
 }
@@ -125,13 +132,13 @@ impl Layout {
                     fee_share: "50".parse::<Ppm>().unwrap(),
                     settings: s,
                     recipient: RecipientConfig {
-                        ticket_ev: wei(EV),
-                        max_face_value: Some(wei(EV)),
+                        ticket_ev: wei(o.ev),
+                        max_face_value: Some(wei(o.face)),
                         params_validity_blocks: 8,
                         ..RecipientConfig::default()
                     },
                     redeemer: Default::default(),
-                    unverified_max_float: wei(EV),
+                    unverified_max_float: wei(o.face),
                     transcoder: (n == 2).then(|| TranscoderSpec {
                         secret: "across-hosts-secret".into(),
                         capacity: 4,
@@ -148,8 +155,8 @@ impl Layout {
         let gateway = GatewaySpec {
             settings: gs,
             sender: SenderConfig {
-                max_ticket_ev: wei(EV),
-                max_total_ev: wei(EV * 10),
+                max_ticket_ev: wei(o.ev),
+                max_total_ev: wei(o.ev * 10),
                 ..SenderConfig::default()
             },
             deposit: Wei::from_whole(5),
@@ -380,6 +387,36 @@ pub(crate) async fn push_from(
             let (st, r, err) = push(&http, gateway, &stream, seq, ts).await;
             assert!(st != 200 || r.len() == 1, "one rendition");
             (st, err, t.elapsed())
+        })
+        .await
+}
+
+/// [`push_from`] that reports a failure to connect or a timeout as an error instead of
+/// panicking: a publisher that goes on while the gateway restarts. `Ok((status, time))`.
+pub(crate) async fn try_push_from(
+    net: &Net,
+    gateway: SocketAddr,
+    segs: Arc<Vec<Vec<u8>>>,
+    stream: &str,
+    seq: usize,
+) -> Result<(u16, Duration), String> {
+    let stream = stream.to_owned();
+    net.host("pub")
+        .unwrap()
+        .run(async move {
+            let http = Http::new().map_err(|e| e.to_string())?;
+            let ts = segs[seq % segs.len()].clone();
+            let t = Instant::now();
+            let r = http
+                .send(
+                    http.client()
+                        .put(format!("http://{gateway}/live/{stream}/{seq}.ts"))
+                        .header("Accept", "multipart/mixed")
+                        .body(ts),
+                )
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok((r.status, t.elapsed()))
         })
         .await
 }
