@@ -181,3 +181,26 @@ fn namespaces_are_removed_with_the_net() {
     drop(net);
     assert!(!path.exists(), "{ns} left behind");
 }
+
+#[test]
+fn namespaces_are_removed_when_a_test_panics() {
+    if Net::unavailable().is_some() {
+        eprintln!("SKIPPED: no namespaces here");
+        return;
+    }
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let s = seen.clone();
+    let r = std::thread::spawn(move || {
+        let net = Net::new(&["doomed"], 1).unwrap();
+        *s.lock().unwrap() = net.host("doomed").unwrap().netns().to_owned();
+        panic!("a failing test");
+    })
+    .join();
+    assert!(r.is_err());
+    let ns = seen.lock().unwrap().clone();
+    assert!(!ns.is_empty());
+    assert!(
+        !std::path::Path::new("/run/netns").join(&ns).exists(),
+        "{ns} left behind by a panicking test"
+    );
+}
