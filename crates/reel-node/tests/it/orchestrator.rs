@@ -169,18 +169,13 @@ async fn a_transcoder_comes_back_after_the_orchestrator_restarts() {
     let mut ts = TranscoderSettings::new(uri.clone(), "the-right-secret".into());
     ts.backoff_min = Duration::from_millis(200);
     ts.backoff_max = Duration::from_millis(400);
-    let t = tokio::spawn(reel_node::transcoder::run(
+    let t = transcoder_registered(
+        &orch,
         ts,
-        Registry::new(),
         shutdown.child_token(),
-    ));
-    wait_until(
         "the transcoder to connect",
-        Duration::from_secs(10),
-        async || (!orch.status().transcoders.is_empty()).then_some(()),
     )
-    .await
-    .unwrap();
+    .await;
     orch.stop().await;
     // Same address again.
     s.http_addr = std::net::SocketAddr::new(uri.host.parse().unwrap(), uri.port);
@@ -276,18 +271,13 @@ async fn a_transcoder_pinned_to_another_certificate_stops_before_sending_the_sec
     // The right pin registers.
     let mut ts = TranscoderSettings::new(orch.uri().clone(), "the-right-secret".into());
     ts.orch_cert_sha256 = Some(real);
-    let t = tokio::spawn(reel_node::transcoder::run(
+    let t = transcoder_registered(
+        &orch,
         ts,
-        Registry::new(),
         shutdown.child_token(),
-    ));
-    wait_until(
         "the pinned transcoder to register",
-        Duration::from_secs(10),
-        async || (!orch.status().transcoders.is_empty()).then_some(()),
     )
-    .await
-    .unwrap();
+    .await;
     shutdown.cancel();
     t.await.unwrap().unwrap();
     orch.stop().await;
@@ -379,4 +369,20 @@ async fn a_gateway_on_a_public_chain_does_not_dial_private_orchestrators() {
     assert!(found.is_empty());
     shutdown.cancel();
     orch.stop().await;
+}
+
+/// Runs a remote transcoder with `ts` until `stop`, once `orch` lists it as registered.
+async fn transcoder_registered(
+    orch: &reel_node::orchestrator::RunningOrchestrator,
+    ts: TranscoderSettings,
+    stop: CancellationToken,
+    what: &str,
+) -> tokio::task::JoinHandle<Result<(), reel_node::NodeError>> {
+    let t = tokio::spawn(reel_node::transcoder::run(ts, Registry::new(), stop));
+    wait_until(what, Duration::from_secs(10), async || {
+        (!orch.status().transcoders.is_empty()).then_some(())
+    })
+    .await
+    .unwrap();
+    t
 }

@@ -24,17 +24,6 @@ const SLOWLORIS: usize = 200;
 /// Hostile requests in flight at once.
 const IN_FLIGHT: usize = 512;
 
-fn rss_mib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
-        })
-        .map_or(0, |kib| kib / 1024)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flood_from_a_hostile_host_leaves_an_honest_stream_in_budget() {
     let Some(l) = Layout::start(Options::default()).await else {
