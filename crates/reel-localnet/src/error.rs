@@ -58,7 +58,7 @@ pub enum LocalNetError {
     },
     /// The runtime a role was placed on stopped before the role's work finished.
     #[error("the runtime of {0:?} stopped")]
-    Placement(crate::Role),
+    Placement(crate::role::Role),
     /// A devnet key is not a valid secp256k1 key.
     #[error("devnet account {0}: not a valid key")]
     Key(usize),

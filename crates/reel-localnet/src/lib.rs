@@ -13,7 +13,7 @@
 //! the order given, then the delegators in the order given, then the gateway.
 
 mod error;
-mod place;
+mod role;
 mod setup;
 mod spec;
 
@@ -31,11 +31,10 @@ use tokio_util::sync::CancellationToken;
 
 pub use error::LocalNetError;
 use error::{chain, node};
-use place::on;
-pub use place::{Placement, Role};
+pub use role::{Placement, Role};
 use setup::{
-    Account, connect_as, interval_mining, next_round, room_for, signer, start_gateway, start_node,
-    start_orchestrator,
+    Account, connect_as, interval_mining, next_round, on, room_for, signer, start_gateway,
+    start_node, start_orchestrator,
 };
 pub use spec::{DelegatorSpec, GatewaySpec, NetworkSpec, OrchestratorSpec, TranscoderSpec};
 

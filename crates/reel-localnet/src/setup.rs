@@ -2,6 +2,7 @@
 //! chain, funding and starting the gateway, moving rounds. Each function owns what it
 //! needs, so that it can run on the role's own runtime.
 
+use std::future::Future;
 use std::sync::Arc;
 
 use alloy::providers::Provider;
@@ -16,7 +17,10 @@ use reel_types::Wei;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{chain, node};
-use crate::{GatewaySpec, LocalNetError, LocalOrchestrator, OrchestratorSpec, TranscoderSpec};
+use crate::{
+    GatewaySpec, LocalNetError, LocalOrchestrator, OrchestratorSpec, Placement, Role,
+    TranscoderSpec,
+};
 
 /// What a role needs to connect as its devnet account, owned so that it can move to the
 /// role's runtime.
@@ -231,5 +235,25 @@ pub(crate) async fn room_for(p: &Protocol, blocks: u64) -> Result<(), LocalNetEr
             .await
             .map_err(chain("initialising the round"))?;
         Ok(())
+    }
+}
+
+/// Runs `fut` where `placement` puts `role`, and waits for it.
+pub(crate) async fn on<F>(
+    placement: Option<&Arc<dyn Placement>>,
+    role: Role,
+    fut: F,
+) -> Result<F::Output, LocalNetError>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    match placement.and_then(|p| p.runtime(role)) {
+        None => Ok(fut.await),
+        Some(h) => match h.spawn(fut).await {
+            Ok(v) => Ok(v),
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(_) => Err(LocalNetError::Placement(role)),
+        },
     }
 }

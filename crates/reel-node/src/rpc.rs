@@ -16,12 +16,6 @@ use crate::NodeError;
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// go-livepeer's gRPC call timeout for discovery.
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(8);
-/// HTTP/2 pings on gRPC channels and on the service port, so that a link that drops
-/// everything (rather than closing) is found dead within interval + timeout, and a remote
-/// transcoder reconnects instead of waiting on a stream that will never deliver.
-pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(5);
-/// How long a ping may go unanswered before the connection is closed.
-pub const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Where a node's service port is: `https://host:port` (the default scheme) or
 /// `http://host:port` (cleartext, h2c).
@@ -125,8 +119,8 @@ pub fn grpc_channel_pinned(
         .map_err(|e| NodeError::Config(format!("service address {uri}: {e}")))?
         .connect_timeout(CONNECT_TIMEOUT)
         .timeout(call_timeout)
-        .http2_keep_alive_interval(KEEPALIVE_INTERVAL)
-        .keep_alive_timeout(KEEPALIVE_TIMEOUT)
+        .http2_keep_alive_interval(crate::service::KEEPALIVE_INTERVAL)
+        .keep_alive_timeout(crate::service::KEEPALIVE_TIMEOUT)
         .keep_alive_while_idle(true)
         .tcp_nodelay(true);
     let (host, port) = (uri.host.clone(), uri.port);

@@ -26,6 +26,13 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
 
+/// HTTP/2 pings on gRPC channels and on the service port, so that a link that drops
+/// everything (rather than closing) is found dead within interval + timeout, and a remote
+/// transcoder reconnects instead of waiting on a stream that will never deliver.
+pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(5);
+/// How long a ping may go unanswered before the connection is closed.
+pub const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// How a listener serves.
 #[derive(Debug, Clone)]
 pub struct ServeSettings {
@@ -187,8 +194,8 @@ async fn connection<I>(
     builder
         .http2()
         .timer(TokioTimer::new())
-        .keep_alive_interval(crate::rpc::KEEPALIVE_INTERVAL)
-        .keep_alive_timeout(crate::rpc::KEEPALIVE_TIMEOUT);
+        .keep_alive_interval(KEEPALIVE_INTERVAL)
+        .keep_alive_timeout(KEEPALIVE_TIMEOUT);
     let conn = builder.serve_connection_with_upgrades(io, service);
     tokio::pin!(conn);
     tokio::select! {

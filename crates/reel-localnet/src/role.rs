@@ -5,12 +5,8 @@
 //! across hosts.
 
 use std::fmt::Debug;
-use std::future::Future;
-use std::sync::Arc;
 
 use tokio::runtime::Handle;
-
-use crate::LocalNetError;
 
 /// A role of the network.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -31,24 +27,4 @@ pub enum Role {
 pub trait Placement: Debug + Send + Sync {
     /// The runtime `role` runs on; `None` runs it on the caller's.
     fn runtime(&self, role: Role) -> Option<Handle>;
-}
-
-/// Runs `fut` where `placement` puts `role`, and waits for it.
-pub(crate) async fn on<F>(
-    placement: Option<&Arc<dyn Placement>>,
-    role: Role,
-    fut: F,
-) -> Result<F::Output, LocalNetError>
-where
-    F: Future + Send + 'static,
-    F::Output: Send + 'static,
-{
-    match placement.and_then(|p| p.runtime(role)) {
-        None => Ok(fut.await),
-        Some(h) => match h.spawn(fut).await {
-            Ok(v) => Ok(v),
-            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-            Err(_) => Err(LocalNetError::Placement(role)),
-        },
-    }
 }
