@@ -59,6 +59,6 @@ pub use anvil::{Anvil, AnvilConfig};
 pub use config::{ChainConfig, chain_id, connect, connect_with_signer};
 pub use devnet::{Devnet, DevnetError, DevnetFile, DevnetOptions};
 pub use error::ChainError;
-pub use protocol::Protocol;
+pub use protocol::{Protocol, concurrently};
 pub use signer::{KeyError, KeySource};
 pub use txsender::{SenderConfig, SenderStats, TxOutcome, TxSender};

@@ -17,6 +17,42 @@ use reel_contracts::{
 use reel_types::{Lpt, Ppm, Round, Wei};
 use tracing::{debug, info};
 
+/// Chain reads a list of many accounts makes at once.
+pub const READ_CONCURRENCY: usize = 16;
+
+/// `f` of every item, [`READ_CONCURRENCY`] at a time, in the items' order; the first error
+/// wins.
+pub async fn concurrently<I, T, F, Fut>(items: Vec<I>, f: F) -> Result<Vec<T>, ChainError>
+where
+    I: Send + 'static,
+    T: Send + 'static,
+    F: Fn(I) -> Fut,
+    Fut: std::future::Future<Output = Result<T, ChainError>> + Send + 'static,
+{
+    let n = items.len();
+    let mut out: Vec<Option<T>> = (0..n).map(|_| None).collect();
+    let mut set = tokio::task::JoinSet::new();
+    let mut items = items.into_iter().enumerate();
+    loop {
+        while set.len() < READ_CONCURRENCY {
+            let Some((i, item)) = items.next() else { break };
+            let fut = f(item);
+            set.spawn(async move { (i, fut.await) });
+        }
+        let Some(done) = set.join_next().await else {
+            break;
+        };
+        let (i, r) = done.map_err(|e| ChainError::Io {
+            what: "a chain read".into(),
+            source: std::io::Error::other(e),
+        })?;
+        if let Some(slot) = out.get_mut(i) {
+            *slot = Some(r?);
+        }
+    }
+    Ok(out.into_iter().flatten().collect())
+}
+
 /// Where the chain is in its rounds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RoundStatus {
@@ -356,7 +392,19 @@ impl Protocol {
         })
     }
 
-    /// The transcoder pool in order, largest stake first.
+    /// The service URI `who` registered (empty if none).
+    pub async fn service_uri(&self, who: Address) -> Result<String, ChainError> {
+        self.service_registry()
+            .getServiceURI(who)
+            .call()
+            .await
+            .map_err(|e| ChainError::call("getServiceURI", e))
+    }
+
+    /// The transcoder pool in order, largest stake first. The list is walked one call at a
+    /// time (each member names the next); the members' stakes are then read
+    /// [`READ_CONCURRENCY`] at a time, so that a gateway far from its RPC node pays one
+    /// round trip per member instead of three.
     pub async fn pool(&self) -> Result<Vec<PoolMember>, ChainError> {
         let bm = self.bonding_manager();
         let size = u64_of(
@@ -365,36 +413,44 @@ impl Protocol {
                 .await
                 .map_err(|e| ChainError::call("getTranscoderPoolSize", e))?,
         );
-        let mut members = Vec::new();
+        let mut addresses = Vec::new();
         let mut next = bm
             .getFirstTranscoderInPool()
             .call()
             .await
             .map_err(|e| ChainError::call("getFirstTranscoderInPool", e))?;
         // Bounded by the pool size so a misbehaving node cannot keep us walking forever.
-        while !next.is_zero() && (members.len() as u64) < size {
-            let stake = bm
-                .transcoderTotalStake(next)
-                .call()
-                .await
-                .map_err(|e| ChainError::call("transcoderTotalStake", e))?;
-            let active = bm
-                .isActiveTranscoder(next)
-                .call()
-                .await
-                .map_err(|e| ChainError::call("isActiveTranscoder", e))?;
-            members.push(PoolMember {
-                address: next,
-                stake: Lpt::from_base_units(stake),
-                active,
-            });
+        while !next.is_zero() && (addresses.len() as u64) < size {
+            addresses.push(next);
             next = bm
                 .getNextTranscoderInPool(next)
                 .call()
                 .await
                 .map_err(|e| ChainError::call("getNextTranscoderInPool", e))?;
         }
-        Ok(members)
+        let this = self.clone();
+        concurrently(addresses, move |address| {
+            let p = this.clone();
+            async move {
+                let bm = p.bonding_manager();
+                let stake = bm
+                    .transcoderTotalStake(address)
+                    .call()
+                    .await
+                    .map_err(|e| ChainError::call("transcoderTotalStake", e))?;
+                let active = bm
+                    .isActiveTranscoder(address)
+                    .call()
+                    .await
+                    .map_err(|e| ChainError::call("isActiveTranscoder", e))?;
+                Ok(PoolMember {
+                    address,
+                    stake: Lpt::from_base_units(stake),
+                    active,
+                })
+            }
+        })
+        .await
     }
 
     // ----- transactions -----

@@ -75,11 +75,23 @@ pub struct PoolSource(pub Protocol);
 
 impl PoolSource {
     async fn read(&self) -> Result<Vec<Candidate>, NodeError> {
-        let pool = self.0.pool().await?;
+        let pool: Vec<_> = self
+            .0
+            .pool()
+            .await?
+            .into_iter()
+            .filter(|m| m.active)
+            .collect();
+        let p = self.0.clone();
+        let uris =
+            reel_chain::concurrently(pool.clone(), move |m: reel_chain::protocol::PoolMember| {
+                let p = p.clone();
+                async move { p.service_uri(m.address).await }
+            })
+            .await?;
         let mut out = Vec::new();
-        for m in pool.into_iter().filter(|m| m.active) {
-            let t = self.0.transcoder(m.address).await?;
-            match ServiceUri::parse(&t.service_uri) {
+        for (m, service_uri) in pool.into_iter().zip(uris) {
+            match ServiceUri::parse(&service_uri) {
                 Ok(uri) => out.push(Candidate {
                     uri,
                     address: Some(m.address),
@@ -87,7 +99,7 @@ impl PoolSource {
                         / 1e18,
                 }),
                 Err(_) => {
-                    tracing::info!(target: "node::gateway", orch = %m.address, uri = %t.service_uri, "active orchestrator without a usable service URI: skipped");
+                    tracing::info!(target: "node::gateway", orch = %m.address, uri = %service_uri, "active orchestrator without a usable service URI: skipped");
                 }
             }
         }
