@@ -287,6 +287,19 @@ impl Layout {
         within: Duration,
         rolled_back: bool,
     ) -> (Vec<usize>, usize) {
+        let m = self.settle(within, rolled_back).await;
+        assert!(m.left.is_empty(), "tickets left unredeemed: {:?}", m.left);
+        assert_eq!(
+            m.deposit_paid, m.redeemed_face,
+            "the deposit paid each redeemed ticket once: {:?}",
+            m.per_orch
+        );
+        (m.per_orch, m.unredeemable)
+    }
+
+    /// Waits up to `within` for every ticket to settle (see [`Layout::all_settled`]) and
+    /// says how the money stands, without asserting: the soak reports before it checks.
+    pub(crate) async fn settle(&self, within: Duration, rolled_back: bool) -> Money {
         let final_ = |t: &reel_pm::StoredTicket| {
             t.state == TicketState::Redeemed
                 || (rolled_back
@@ -301,30 +314,19 @@ impl Layout {
             .iter()
             .map(|o| o.payments.clone())
             .collect();
-        Wait::new("every winning ticket to be redeemed", within)
+        let _ = Wait::new("every winning ticket to be redeemed", within)
             .every(Duration::from_millis(500))
             .until_ok(async || {
-                let tickets: Vec<Vec<reel_pm::StoredTicket>> =
-                    stores.iter().map(|p| p.tickets().unwrap()).collect();
-                if tickets.iter().flatten().all(final_) {
-                    Ok(())
-                } else {
-                    Err(tickets
-                        .iter()
-                        .map(|v| {
-                            v.iter()
-                                .map(|t| (t.state, t.reason.clone()))
-                                .collect::<Vec<_>>()
-                        })
-                        .collect::<Vec<_>>())
-                }
+                let n = stores
+                    .iter()
+                    .flat_map(|p| p.tickets().unwrap())
+                    .filter(|t| !final_(t))
+                    .count();
+                if n == 0 { Ok(()) } else { Err(n) }
             })
-            .await
-            .expect("tickets left unredeemed");
+            .await;
         let mut seen = HashSet::new();
-        let mut face = U256::ZERO;
-        let mut per_orch = Vec::new();
-        let mut unredeemable = 0;
+        let mut m = Money::default();
         for p in &stores {
             let tickets = p.tickets().unwrap();
             for t in &tickets {
@@ -333,13 +335,16 @@ impl Layout {
                     seen.insert((k.recipient, k.recipient_rand_hash, k.sender_nonce)),
                     "a ticket (recipient, recipientRandHash, nonce) held twice: {k:?}"
                 );
+                m.won += 1;
                 if t.state == TicketState::Redeemed {
-                    face += k.face_value.base_units();
+                    m.redeemed_face += k.face_value.base_units();
+                } else if final_(t) {
+                    m.unredeemable += 1;
                 } else {
-                    unredeemable += 1;
+                    m.left.push((t.state, t.reason.clone()));
                 }
             }
-            per_orch.push(
+            m.per_orch.push(
                 tickets
                     .iter()
                     .filter(|t| t.state == TicketState::Redeemed)
@@ -355,17 +360,30 @@ impl Layout {
             })
             .await
             .unwrap();
-        assert_eq!(
-            deposit.base_units(),
-            Wei::from_whole(5).base_units() - face,
-            "the deposit paid each redeemed ticket once: {per_orch:?}"
-        );
-        (per_orch, unredeemable)
+        m.deposit_paid = Wei::from_whole(5).base_units() - deposit.base_units();
+        m
     }
 
     pub(crate) async fn stop(self) {
         self.lnet.stop().await.unwrap();
     }
+}
+
+/// How the money stands once tickets have settled.
+#[derive(Debug, Default)]
+pub(crate) struct Money {
+    /// Redeemed tickets per orchestrator.
+    pub(crate) per_orch: Vec<usize>,
+    /// Winning tickets held, all orchestrators.
+    pub(crate) won: usize,
+    /// Refused by the contract because their round's block hash was rolled back.
+    pub(crate) unredeemable: usize,
+    /// Tickets in any other state: (state, reason).
+    pub(crate) left: Vec<(TicketState, Option<String>)>,
+    /// Σ face values of the redeemed tickets (wei).
+    pub(crate) redeemed_face: U256,
+    /// What left the gateway's deposit (wei).
+    pub(crate) deposit_paid: U256,
 }
 
 /// Pushes segment `seq` (media `seq` mod the clips made) of `stream` to the gateway at

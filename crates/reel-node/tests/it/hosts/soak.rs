@@ -58,7 +58,10 @@ async fn soak_across_hosts() {
     });
     eprintln!("soak: {secs} s, seed {seed} (REEL_SOAK_SEED={seed} repeats the fault schedule)");
     // A ticket of 0.001 ETH EV every ~5 segments, winning one time in ten (face 0.01 ETH).
+    // Rounds of two minutes: longer than any injected outage, so that every ticket can be
+    // redeemed within its two rounds.
     let Some(mut l) = Layout::start(Options {
+        round_length: 120,
         price: 180_000_000,
         ev: EV / 10,
         face: EV,
@@ -233,24 +236,9 @@ async fn soak_across_hosts() {
     drain(&l, &mut tickets_sent, &mut attempts_over_one, &mut switches);
     memory.push((started.elapsed().as_secs(), rss_mib()));
 
-    // Money, however the faults fell.
-    let (per_orch, unredeemable) = l.all_settled(Duration::from_secs(180), true).await;
-    let won: usize = l
-        .lnet
-        .orchestrators
-        .iter()
-        .map(|o| o.payments.tickets().unwrap().len())
-        .sum();
-    let redeemed: usize = per_orch.iter().sum();
-    let mut fees = U256::ZERO;
-    for o in &l.lnet.orchestrators {
-        for t in o.payments.tickets().unwrap() {
-            if t.state == TicketState::Redeemed {
-                fees += t.signed.ticket.face_value.base_units();
-            }
-        }
-    }
-
+    // Money, however the faults fell: reported first, checked after.
+    let m = l.settle(Duration::from_secs(180), true).await;
+    let redeemed: usize = m.per_orch.iter().sum();
     let st = stats.lock().unwrap().clone();
     let segs: u64 = st.iter().map(|s| s.sent).sum();
     let ok: u64 = st.iter().map(|s| s.ok).sum();
@@ -280,16 +268,20 @@ async fn soak_across_hosts() {
     );
     let _ = writeln!(r, "| streams moved to another orchestrator | {switches} |");
     let _ = writeln!(r, "| tickets sent | {tickets_sent} |");
-    let _ = writeln!(r, "| tickets won | {won} |");
+    let _ = writeln!(r, "| tickets won | {} |", m.won);
     let _ = writeln!(r, "| tickets redeemed | {redeemed} |");
     let _ = writeln!(
         r,
-        "| won but provably unredeemable (round hash rolled back) | {unredeemable} |"
+        "| won but provably unredeemable (round hash rolled back) | {} |",
+        m.unredeemable
     );
+    let _ = writeln!(r, "| won and not settled | {:?} |", m.left);
     let _ = writeln!(
         r,
-        "| fees on chain (wei) = the deposit's decrease | {fees} |"
+        "| fees on chain: redeemed face values (wei) | {} |",
+        m.redeemed_face
     );
+    let _ = writeln!(r, "| the deposit's decrease (wei) | {} |", m.deposit_paid);
     let _ = writeln!(
         r,
         "\nFaults: {faults:?}\n\nMemory (process RSS, MiB, every minute):\n"
@@ -325,6 +317,11 @@ async fn soak_across_hosts() {
             "memory grew: {first} MiB early, {last} MiB late"
         );
     }
+    assert!(m.left.is_empty(), "tickets not settled: {:?}", m.left);
+    assert_eq!(
+        m.deposit_paid, m.redeemed_face,
+        "the deposit paid each redeemed ticket once"
+    );
     assert!(
         ok * 100 >= segs * 95,
         "fewer than 95% of segments delivered: {ok} of {segs}"
