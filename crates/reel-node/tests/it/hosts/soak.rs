@@ -47,6 +47,17 @@ enum Undo {
     AllClean,
 }
 
+impl Undo {
+    /// Heals what the fault did.
+    fn apply(&self, net: &Net) {
+        match self {
+            Undo::Isolate(h) => net.isolate(h, false).unwrap(),
+            Undo::Link(a, b) => net.link(a, b, Link::CLEAN).unwrap(),
+            Undo::AllClean => net.all(Link::CLEAN),
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "an hour long: run by ./x soak"]
 async fn soak_across_hosts() {
@@ -138,11 +149,7 @@ async fn soak_across_hosts() {
         if let Some(a) = &active
             && now >= a.until
         {
-            match &a.undo {
-                Undo::Isolate(h) => l.net.isolate(h, false).unwrap(),
-                Undo::Link(a, b) => l.net.link(a, b, Link::CLEAN).unwrap(),
-                Undo::AllClean => l.net.all(Link::CLEAN),
-            }
+            a.undo.apply(&l.net);
             let _ = writeln!(
                 log,
                 "- {:>5} s: healed ({})",
@@ -223,11 +230,7 @@ async fn soak_across_hosts() {
         next_fault = Instant::now() + Duration::from_secs(120 + rng.below(120));
     }
     if let Some(a) = active.take() {
-        match &a.undo {
-            Undo::Isolate(h) => l.net.isolate(h, false).unwrap(),
-            Undo::Link(a, b) => l.net.link(a, b, Link::CLEAN).unwrap(),
-            Undo::AllClean => l.net.all(Link::CLEAN),
-        }
+        a.undo.apply(&l.net);
     }
     stop.store(true, Ordering::SeqCst);
     for p in pushers {
