@@ -49,6 +49,8 @@ pub struct LocalOrchestrator {
     pub payments: Arc<OrchPayments>,
     /// What registering its service URI said.
     pub registration: String,
+    /// The metrics of its remote transcoders (run in this process), in spec order.
+    pub transcoders: Vec<Arc<Registry>>,
 }
 
 /// A delegator of the network.
@@ -111,6 +113,10 @@ impl LocalNetwork {
         spec: NetworkSpec,
         shutdown: &CancellationToken,
     ) -> Result<Self, LocalNetError> {
+        // Every role of the network in this process, as `reel` runs them (a no-op after
+        // its own call): the same allocator set-up, so a long run measures what a node
+        // does with its memory.
+        reel_node::memory::tune_allocator();
         let NetworkSpec {
             orchestrators,
             delegators,
@@ -168,7 +174,7 @@ impl LocalNetwork {
         for (n, spec) in orchestrators.into_iter().enumerate() {
             let a = account(n.saturating_add(1));
             let stop = shutdown.clone();
-            let (o, transcoders) = on(
+            let (mut o, transcoders) = on(
                 place,
                 Role::Orchestrator(n),
                 start_orchestrator(a, spec, stop),
@@ -177,8 +183,10 @@ impl LocalNetwork {
             for (k, t) in transcoders.into_iter().enumerate() {
                 let t = t.settings(o.node.uri().clone());
                 let stop = shutdown.clone();
+                let registry = Registry::new();
+                o.transcoders.push(Arc::clone(&registry));
                 let run = async move {
-                    if let Err(e) = reel_node::transcoder::run(t, Registry::new(), stop).await {
+                    if let Err(e) = reel_node::transcoder::run(t, registry, stop).await {
                         tracing::error!(error = %e, "remote transcoder stopped");
                     }
                 };

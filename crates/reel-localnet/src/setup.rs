@@ -100,6 +100,7 @@ pub(crate) async fn start_orchestrator(
             node: node_,
             payments,
             registration,
+            transcoders: Vec::new(),
         },
         transcoders,
     ))

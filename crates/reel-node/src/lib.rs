@@ -63,6 +63,7 @@ pub mod chain;
 mod error;
 pub mod gateway;
 pub mod jobs;
+pub mod memory;
 pub mod metrics;
 pub mod node;
 pub mod orchestrator;

@@ -10,14 +10,13 @@
 //! it and an operator wants to know. Anything else — the orchestrator restarting, the network dropping — is
 //! retried with exponential backoff (1 s doubling to 30 s).
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use reel_media::SessionSettings;
 use reel_media::multipart::{self, Part};
-use reel_media::{SessionSettings, TranscodeSession};
 use reel_net::proto;
 use reel_net::proto::transcoder_client::TranscoderClient;
 use tokio::sync::Semaphore;
@@ -26,6 +25,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::NodeError;
 use crate::metrics::{Counter, Gauge, Histogram, Registry};
+use crate::orchestrator::engines::Engines;
 use crate::orchestrator::work::WorkError;
 use crate::rpc::ServiceUri;
 
@@ -118,10 +118,13 @@ struct Metrics {
     failed: Arc<Counter>,
     reconnects: Arc<Counter>,
     connected: Arc<Gauge>,
+    sessions: Arc<Gauge>,
     time: Arc<Histogram>,
 }
 
-type SessionSlot = Arc<tokio::sync::Mutex<Option<TranscodeSession>>>;
+/// How long a session's engine is kept without a segment: longer than the orchestrator's
+/// own idle limit (60 s by default), so it is normally torn down first.
+const ENGINE_IDLE: Duration = Duration::from_secs(120);
 
 #[derive(Debug)]
 struct State {
@@ -129,9 +132,17 @@ struct State {
     /// The certificate pin, shared by the gRPC channel and the HTTP client.
     pin: Option<Arc<crate::tls::PinCheck>>,
     http: reqwest::Client,
-    sessions: Mutex<HashMap<String, SessionSlot>>,
+    sessions: Engines,
     slots: Arc<Semaphore>,
     metrics: Metrics,
+}
+
+impl State {
+    fn count_sessions(&self) {
+        self.metrics
+            .sessions
+            .set(i64::try_from(self.sessions.len()).unwrap_or(i64::MAX));
+    }
 }
 
 /// What the status page shows.
@@ -171,6 +182,10 @@ pub async fn run(
             "reel_transcoder_connected",
             "1 while registered with the orchestrator",
         ),
+        sessions: registry.gauge(
+            "reel_transcoder_sessions",
+            "Sessions whose media engine this transcoder holds",
+        ),
         time: registry.histogram(
             "livepeer_transcode_time_seconds",
             "Time to transcode a task",
@@ -191,7 +206,7 @@ pub async fn run(
     let state = Arc::new(State {
         http: crate::rpc::http_client_pinned(pin.clone())?,
         pin,
-        sessions: Mutex::default(),
+        sessions: Engines::default(),
         slots: Arc::new(Semaphore::new(settings.capacity as usize)),
         settings,
         metrics,
@@ -306,9 +321,18 @@ async fn session(
     };
     tracing::info!(target: "node::transcoder", orch = %s.orch, capacity = s.capacity, "registered with the orchestrator");
     state.metrics.connected.set(1);
+    let mut reap = tokio::time::interval(ENGINE_IDLE / 4);
     let result = loop {
         let msg = tokio::select! {
             () = shutdown.cancelled() => break Ok(()),
+            _ = reap.tick() => {
+                let n = state.sessions.reap(ENGINE_IDLE);
+                state.count_sessions();
+                if n > 0 {
+                    tracing::info!(target: "node::transcoder", sessions = n, "idle sessions dropped");
+                }
+                continue;
+            }
             m = stream.message() => m,
         };
         match msg {
@@ -333,6 +357,10 @@ async fn session(
         }
     };
     state.metrics.connected.set(0);
+    // The orchestrator gives this transcoder's sessions to others when it goes: their
+    // engines here would never be told to go.
+    state.sessions.clear();
+    state.count_sessions();
     result
 }
 
@@ -348,9 +376,8 @@ async fn handle(state: Arc<State>, n: proto::NotifySegment) {
     let session = session_id(&n);
     if n.url.is_empty() {
         // Teardown of a session.
-        if let Ok(mut m) = state.sessions.lock() {
-            m.remove(&session);
-        }
+        state.sessions.remove(&session);
+        state.count_sessions();
         tracing::debug!(target: "node::transcoder", %session, "session torn down");
         return;
     }
@@ -360,6 +387,7 @@ async fn handle(state: Arc<State>, n: proto::NotifySegment) {
     let task = n.task_id;
     let t0 = Instant::now();
     let result = work(&state, &session, &n).await;
+    state.count_sessions();
     let (ct, body, pixels) = match result {
         Ok(r) => {
             state.metrics.tasks.inc();
@@ -454,14 +482,6 @@ async fn work(
     let input = crate::rpc::read_body(resp, state.settings.max_segment_bytes, deadline)
         .await
         .map_err(|e| WorkError::Media(format!("downloading the input: {e}")))?;
-    let slot = {
-        let mut m = state
-            .sessions
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        Arc::clone(m.entry(session.to_owned()).or_default())
-    };
-    let mut guard = slot.lock_owned().await;
     let mut settings = SessionSettings::new(ladder);
     settings.x264_preset = state.settings.x264_preset.clone();
     settings.encoder_threads = state.settings.encoder_threads;
@@ -492,28 +512,10 @@ async fn work(
         })
         .await;
     }
-    tokio::task::spawn_blocking(move || {
-        let fresh = match guard.as_ref() {
-            Some(s) => reinit || s.settings().profiles != settings.profiles,
-            None => true,
-        };
-        if fresh {
-            *guard =
-                Some(TranscodeSession::new(settings).map_err(|e| WorkError::Media(e.to_string()))?);
-        }
-        match guard.as_mut() {
-            Some(s) => s.transcode_ts(seq, &input).map_err(|e| {
-                if e.is_bad_input() {
-                    WorkError::BadInput(e.to_string())
-                } else {
-                    WorkError::Media(e.to_string())
-                }
-            }),
-            None => Err(WorkError::Media("no session".into())),
-        }
-    })
-    .await
-    .map_err(|_| WorkError::Media("the transcode task panicked".into()))?
+    state
+        .sessions
+        .transcode(session, seq, settings, input, reinit)
+        .await
 }
 
 fn cli_routes(state: Arc<State>) -> axum::Router {
@@ -529,7 +531,7 @@ fn cli_routes(state: Arc<State>) -> axum::Router {
                         orchestrator: s.settings.orch.to_string(),
                         capacity: s.settings.capacity,
                         connected: s.metrics.connected.get() == 1,
-                        sessions: s.sessions.lock().map(|m| m.len()).unwrap_or(0),
+                        sessions: s.sessions.len(),
                         tasks_done: s.metrics.tasks.get(),
                         tasks_failed: s.metrics.failed.get(),
                         reconnects: s.metrics.reconnects.get(),

@@ -30,6 +30,7 @@
 pub mod compute;
 pub mod http;
 pub mod media;
+pub mod memory;
 pub mod metrics;
 pub mod netns;
 pub mod rng;

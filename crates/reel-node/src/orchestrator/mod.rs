@@ -29,6 +29,7 @@
 mod admission;
 mod byoc;
 mod callbacks;
+pub(crate) mod engines;
 #[cfg(feature = "test-hooks")]
 mod faults;
 pub mod fetch;
@@ -324,6 +325,7 @@ pub async fn start(
         loop {
             tick.tick().await;
             reaper.reap_sessions();
+            reaper.expire_results();
             reaper.refresh_transcoder_metrics();
         }
     });

@@ -93,12 +93,20 @@ impl ResultStore {
             .saturating_add(data.iter().map(Bytes::len).sum::<usize>());
         self.entries.insert(token.clone(), (now, data));
         self.order.push_back(token);
+        self.evict(ttl, max_bytes);
+    }
+
+    /// Drops the renditions older than `ttl`, and the oldest while over `max_bytes` (the
+    /// newest stays whatever its size). Run on every insert and every second: when the
+    /// streams stop, nothing else would give their last two minutes of renditions back.
+    pub(super) fn evict(&mut self, ttl: Duration, max_bytes: usize) {
+        let now = Instant::now();
         while let Some(oldest) = self.order.front().cloned() {
             let expired = self
                 .entries
                 .get(&oldest)
                 .is_none_or(|(at, _)| now.saturating_duration_since(*at) > ttl);
-            if !(expired || self.bytes > max_bytes) || self.order.len() <= 1 {
+            if !(expired || (self.bytes > max_bytes && self.order.len() > 1)) {
                 break;
             }
             self.order.pop_front();
@@ -267,6 +275,13 @@ impl Inner {
         }
     }
 
+    pub(super) fn expire_results(&self) {
+        self.results
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .evict(self.settings.result_ttl, self.settings.result_memory);
+    }
+
     pub(super) fn end_session(&self, id: &str) {
         let had = {
             let mut s = self.lock_sessions();
@@ -325,5 +340,20 @@ mod tests {
         assert!(s.get("b", 1, ttl).is_none());
         assert_eq!(s.bytes, 60);
         assert!(s.get("b", 0, Duration::ZERO).is_none(), "expired");
+    }
+
+    /// Once the streams stop nothing is inserted: the timer's eviction alone gives the
+    /// expired renditions' memory back.
+    #[test]
+    fn result_store_gives_expired_renditions_back_without_an_insert() {
+        let mut s = ResultStore::default();
+        let ttl = Duration::from_millis(20);
+        s.insert("a".into(), vec![Bytes::from(vec![0u8; 60])], ttl, 1000);
+        s.insert("b".into(), vec![Bytes::from(vec![0u8; 40])], ttl, 1000);
+        s.evict(ttl, 1000);
+        assert_eq!((s.entries.len(), s.bytes), (2, 100), "nothing expired yet");
+        std::thread::sleep(Duration::from_millis(30));
+        s.evict(ttl, 1000);
+        assert_eq!((s.entries.len(), s.order.len(), s.bytes), (0, 0, 0));
     }
 }

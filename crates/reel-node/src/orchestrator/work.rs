@@ -4,15 +4,15 @@
 //! retried on another transcoder or locally; the gateway is charged once, for the result
 //! it gets.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
+use super::engines::Engines;
 pub use super::output::{OutRendition, Output, WorkError};
 use super::registry::WorkerRegistry;
 use super::workers::CrashBook;
 use bytes::Bytes;
-use reel_media::{SessionSettings, TranscodeSession, VideoProfile};
+use reel_media::{SessionSettings, VideoProfile};
 use reel_net::proto;
 
 /// Local media-engine sessions, one per orchestrator session.
@@ -20,7 +20,7 @@ use reel_net::proto;
 pub struct LocalPool {
     preset: String,
     threads: usize,
-    sessions: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Option<TranscodeSession>>>>>,
+    engines: Engines,
 }
 
 impl LocalPool {
@@ -28,26 +28,16 @@ impl LocalPool {
         Self {
             preset,
             threads,
-            sessions: Mutex::default(),
+            engines: Engines::default(),
         }
-    }
-
-    fn slot(&self, session: &str) -> Arc<tokio::sync::Mutex<Option<TranscodeSession>>> {
-        let mut map = self
-            .sessions
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        Arc::clone(map.entry(session.to_owned()).or_default())
     }
 
     pub fn end_session(&self, session: &str) {
-        if let Ok(mut map) = self.sessions.lock() {
-            map.remove(session);
-        }
+        self.engines.remove(session);
     }
 
-    /// Transcodes on a blocking thread with the session's engine (a new one when the ladder
-    /// changes or `reinit` is asked for).
+    /// Transcodes with the session's engine (a new one when the ladder changes or
+    /// `reinit` is asked for).
     pub async fn transcode(
         &self,
         session: &str,
@@ -56,36 +46,12 @@ impl LocalPool {
         input: Bytes,
         reinit: bool,
     ) -> Result<reel_media::TranscodeResult, WorkError> {
-        let slot = self.slot(session);
-        let mut guard = slot.lock_owned().await;
         let mut settings = SessionSettings::new(ladder);
         settings.x264_preset = self.preset.clone();
         settings.encoder_threads = self.threads;
-        let span = tracing::debug_span!(target: "node::work", "local_transcode", session, seq);
-        tokio::task::spawn_blocking(move || {
-            let _e = span.enter();
-            let fresh = match guard.as_ref() {
-                Some(s) => reinit || s.settings().profiles != settings.profiles,
-                None => true,
-            };
-            if fresh {
-                *guard = Some(TranscodeSession::new(settings).map_err(|e| media_err(&e))?);
-            }
-            match guard.as_mut() {
-                Some(s) => s.transcode_ts(seq, &input).map_err(|e| media_err(&e)),
-                None => Err(WorkError::Media("no session".into())),
-            }
-        })
-        .await
-        .map_err(|_| WorkError::Media("the transcode task panicked".into()))?
-    }
-}
-
-fn media_err(e: &reel_media::MediaError) -> WorkError {
-    if e.is_bad_input() {
-        WorkError::BadInput(e.to_string())
-    } else {
-        WorkError::Media(e.to_string())
+        self.engines
+            .transcode(session, seq, settings, input, reinit)
+            .await
     }
 }
 
@@ -270,6 +236,28 @@ mod tests {
         r.end_session("s2");
         assert_eq!(r.pick("s1", &[]), Some(b));
         assert_eq!(r.totals(), (1, 1, 1));
+    }
+
+    /// A transcoder a session leaves, or whose session ends, is told to drop its engine
+    /// for it (an empty URL with the session's token): else it holds the engine for good.
+    #[test]
+    fn a_session_that_moves_or_ends_is_torn_down_where_it_was() {
+        let r = WorkerRegistry::default();
+        let (a, mut ra) = r.register("a".into(), 2, Origin::Remote);
+        let (b, mut rb) = r.register("b".into(), 2, Origin::Remote);
+        assert_eq!(r.pick("s1", &[]), Some(a));
+        assert!(ra.try_recv().is_err(), "nothing sent on a pick");
+        assert_eq!(r.pick("s1", &[a]), Some(b), "a failed: s1 moves");
+        let torn = |m: Option<Result<proto::NotifySegment, tonic::Status>>| {
+            let n = m.and_then(Result::ok).expect("a teardown");
+            assert!(n.url.is_empty(), "{n:?}");
+            n.seg_data.and_then(|d| d.auth_token).map(|t| t.session_id)
+        };
+        assert_eq!(torn(ra.try_recv().ok()), Some("s1".into()));
+        r.end_session("s1");
+        assert_eq!(torn(rb.try_recv().ok()), Some("s1".into()));
+        assert!(ra.try_recv().is_err(), "a was told once");
+        assert_eq!(r.totals(), (2, 4, 0));
     }
 
     #[test]

@@ -234,9 +234,12 @@ impl WorkerRegistry {
             if r.remotes.contains_key(&id) && !exclude.contains(&id) {
                 return Some(id);
             }
+            // The session moves: the transcoder it leaves (still connected, but excluded
+            // after a failure) drops its engine for it, or it would keep it for good.
             r.sticky.remove(session);
             if let Some(t) = r.remotes.get_mut(&id) {
                 t.sessions = t.sessions.saturating_sub(1);
+                t.tear_down(session);
             }
         }
         let id = r
@@ -386,18 +389,28 @@ impl WorkerRegistry {
         };
         if let Some(t) = r.remotes.get_mut(&id) {
             t.sessions = t.sessions.saturating_sub(1);
-            let Link::Segments(tx) = &t.link else { return };
-            // An empty URL with the session's token means "tear it down".
-            let _ = tx.try_send(Ok(proto::NotifySegment {
-                seg_data: Some(proto::SegData {
-                    auth_token: Some(proto::AuthToken {
-                        session_id: session.to_owned(),
-                        ..Default::default()
-                    }),
+            t.tear_down(session);
+        }
+    }
+}
+
+impl Remote {
+    /// Tells the transcoder to drop its media engine for `session`: an empty URL with the
+    /// session's token. Best effort: a full queue drops it, and the transcoder reaps
+    /// sessions left idle on its own.
+    fn tear_down(&self, session: &str) {
+        let Link::Segments(tx) = &self.link else {
+            return;
+        };
+        let _ = tx.try_send(Ok(proto::NotifySegment {
+            seg_data: Some(proto::SegData {
+                auth_token: Some(proto::AuthToken {
+                    session_id: session.to_owned(),
                     ..Default::default()
                 }),
                 ..Default::default()
-            }));
-        }
+            }),
+            ..Default::default()
+        }));
     }
 }

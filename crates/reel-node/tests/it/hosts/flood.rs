@@ -14,6 +14,8 @@ use reel_net::proto;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::Semaphore;
 
+use reel_testkit::memory::rss_mib;
+
 use super::*;
 
 /// How long the flood lasts.

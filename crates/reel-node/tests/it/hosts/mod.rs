@@ -439,18 +439,6 @@ pub(crate) async fn try_push_from(
         .await
 }
 
-/// This process's resident memory in MiB (every role of a layout runs in it).
-pub(crate) fn rss_mib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
-        })
-        .map_or(0, |kib| kib / 1024)
-}
-
 /// Sleeps until `start + n` seconds: paced pushes, one segment a second as a live
 /// publisher sends them.
 pub(crate) async fn pace(start: Instant, n: u64) {

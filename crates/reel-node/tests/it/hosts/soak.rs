@@ -14,6 +14,7 @@ use std::sync::Mutex as StdMutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use reel_testkit::memory::{heap_mib, rss_mib};
 use reel_testkit::netns::Link;
 use reel_testkit::rng::SplitMix64;
 
@@ -62,6 +63,12 @@ impl Undo {
 #[ignore = "an hour long: run by ./x soak"]
 async fn soak_across_hosts() {
     let secs = env_u64("REEL_SOAK_SECS").unwrap_or(3600);
+    // Two to four minutes between faults by default; a shorter gap packs more faults into
+    // a short run.
+    let gap = env_u64("REEL_SOAK_GAP").unwrap_or(120);
+    // One kind of fault only (0 to 5, in the order of the match below): to find which
+    // fault a figure moves with.
+    let only = env_u64("REEL_SOAK_ONLY");
     let seed = env_u64("REEL_SOAK_SEED").unwrap_or_else(|| {
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -117,7 +124,7 @@ async fn soak_across_hosts() {
     }
 
     let mut log = String::new();
-    let mut memory: Vec<(u64, u64)> = vec![(0, rss_mib())];
+    let mut memory: Vec<(u64, u64, u64)> = vec![(0, rss_mib(), heap_mib())];
     let mut tickets_sent = 0u64;
     let mut attempts_over_one = 0u64;
     let mut switches = 0u64;
@@ -144,7 +151,7 @@ async fn soak_across_hosts() {
         let now = Instant::now();
         if now.duration_since(last_sample) >= Duration::from_secs(60) {
             last_sample = now;
-            memory.push((now.duration_since(started).as_secs(), rss_mib()));
+            memory.push((now.duration_since(started).as_secs(), rss_mib(), heap_mib()));
         }
         if let Some(a) = &active
             && now >= a.until
@@ -163,7 +170,7 @@ async fn soak_across_hosts() {
         }
         let t = now.duration_since(started).as_secs();
         let hold = Duration::from_secs(20 + rng.below(40));
-        let (name, what): (&'static str, String) = match rng.below(6) {
+        let (name, what): (&'static str, String) = match only.unwrap_or_else(|| rng.below(6)) {
             0 => {
                 let o = format!("o{}", rng.below(3));
                 l.net.isolate(&o, true).unwrap();
@@ -227,7 +234,7 @@ async fn soak_across_hosts() {
         };
         *faults.entry(name).or_default() += 1;
         let _ = writeln!(log, "- {t:>5} s: {what}");
-        next_fault = Instant::now() + Duration::from_secs(120 + rng.below(120));
+        next_fault = Instant::now() + Duration::from_secs(gap + rng.below(gap));
     }
     if let Some(a) = active.take() {
         a.undo.apply(&l.net);
@@ -236,8 +243,40 @@ async fn soak_across_hosts() {
     for p in pushers {
         p.await.unwrap();
     }
+    let streams_over = Instant::now();
     drain(&l, &mut tickets_sent, &mut attempts_over_one, &mut switches);
-    memory.push((started.elapsed().as_secs(), rss_mib()));
+    memory.push((started.elapsed().as_secs(), rss_mib(), heap_mib()));
+    // A leak shows once the streams are over: every session ended (a minute idle at the
+    // orchestrators, their engines dropped here and at the transcoders), what the heap
+    // still holds is what the hour left behind.
+    let ended = Wait::new("every session to end", Duration::from_secs(180))
+        .every(Duration::from_secs(2))
+        .until_ok(async || {
+            let open: Vec<usize> = l
+                .lnet
+                .orchestrators
+                .iter()
+                .map(|o| o.node.status().sessions.len())
+                .collect();
+            let engines: f64 = l
+                .lnet
+                .orchestrators
+                .iter()
+                .flat_map(|o| &o.transcoders)
+                .map(|r| {
+                    reel_testkit::metrics::metric_or_zero(&r.render(), "reel_transcoder_sessions")
+                })
+                .sum();
+            if open.iter().all(|n| *n == 0) && engines == 0.0 {
+                Ok(())
+            } else {
+                Err(format!("sessions {open:?}, transcoder engines {engines}"))
+            }
+        })
+        .await;
+    // And the renditions the orchestrators keep for their two minutes.
+    tokio::time::sleep_until((streams_over + Duration::from_secs(125)).into()).await;
+    let idle = (rss_mib(), heap_mib());
 
     // Money, however the faults fell: reported first, checked after.
     let m = l.settle(Duration::from_secs(180), true).await;
@@ -287,16 +326,23 @@ async fn soak_across_hosts() {
     let _ = writeln!(r, "| the deposit's decrease (wei) | {} |", m.deposit_paid);
     let _ = writeln!(
         r,
-        "\nFaults: {faults:?}\n\nMemory (process RSS, MiB, every minute):\n"
+        "\nFaults: {faults:?}\n\nMemory (process RSS / live heap, MiB, every minute):\n"
     );
     let _ = writeln!(
         r,
         "{}",
         memory
             .iter()
-            .map(|(t, m)| format!("{t}s:{m}"))
+            .map(|(t, m, h)| format!("{t}s:{m}/{h}"))
             .collect::<Vec<_>>()
             .join(" ")
+    );
+    let _ = writeln!(
+        r,
+        "\nAfter the streams, every session ended ({ended:?}) and two minutes gone: {} MiB \
+         resident, {} MiB live heap (at the start, before the first stream: {} MiB live \
+         heap).",
+        idle.0, idle.1, memory[0].2
     );
     let _ = writeln!(r, "\nFault log:\n\n{log}");
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/soak");
@@ -318,6 +364,21 @@ async fn soak_across_hosts() {
         assert!(
             last <= first + 64,
             "memory grew: {first} MiB early, {last} MiB late"
+        );
+    }
+    // Nor may the heap keep what the hour did: with every session ended, it is under the
+    // least it held with four streams live (after the warm-up, in the first third).
+    let live_least = memory
+        .iter()
+        .filter(|m| m.0 >= 300 && m.0 <= 300 + (secs.saturating_sub(300)) / 3)
+        .map(|m| m.2)
+        .min();
+    if let Some(least) = live_least {
+        assert!(
+            idle.1 <= least,
+            "the heap kept {} MiB with no session open, more than the {least} MiB of four \
+             live streams",
+            idle.1
         );
     }
     assert!(m.left.is_empty(), "tickets not settled: {:?}", m.left);
