@@ -49,7 +49,7 @@ pub struct LocalOrchestrator {
     pub payments: Arc<OrchPayments>,
     /// What registering its service URI said.
     pub registration: String,
-    /// The metrics of its remote transcoders (run in this process), in spec order.
+    /// The metrics of its remote transcoders (run in this process), in the order given.
     pub transcoders: Vec<Arc<Registry>>,
 }
 
