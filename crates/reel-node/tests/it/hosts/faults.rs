@@ -245,12 +245,7 @@ async fn a_transcoder_whose_link_flaps_loses_its_sessions_and_registers_again() 
         // It held an engine for the stream before the cut; the stream went to the other
         // transcoder, so the one back holds none (an engine kept here would be tens of
         // MiB lost for good, the soak's memory growth).
-        let sessions = |k: usize| {
-            reel_testkit::metrics::metric_or_zero(
-                &l.lnet.orchestrators[2].transcoders[k].render(),
-                "reel_transcoder_sessions",
-            )
-        };
+        let sessions = |k: usize| engines_held(&l.lnet.orchestrators[2].transcoders[k]);
         assert_eq!(sessions(k), 0.0, "{t} came back holding an engine");
         let (st, err, _) = l.push(&stream, seq).await;
         assert_eq!(st, 200, "after {t} came back: {err}");

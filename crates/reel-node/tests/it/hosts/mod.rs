@@ -439,6 +439,11 @@ pub(crate) async fn try_push_from(
         .await
 }
 
+/// The media engines a remote transcoder holds, read from its metrics.
+pub(crate) fn engines_held(metrics: &reel_node::metrics::Registry) -> f64 {
+    reel_testkit::metrics::metric_or_zero(&metrics.render(), "reel_transcoder_sessions")
+}
+
 /// Sleeps until `start + n` seconds: paced pushes, one segment a second as a live
 /// publisher sends them.
 pub(crate) async fn pace(start: Instant, n: u64) {

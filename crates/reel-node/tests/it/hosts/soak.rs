@@ -263,9 +263,7 @@ async fn soak_across_hosts() {
                 .orchestrators
                 .iter()
                 .flat_map(|o| &o.transcoders)
-                .map(|r| {
-                    reel_testkit::metrics::metric_or_zero(&r.render(), "reel_transcoder_sessions")
-                })
+                .map(|r| engines_held(r))
                 .sum();
             if open.iter().all(|n| *n == 0) && engines == 0.0 {
                 Ok(())
