@@ -213,6 +213,21 @@ pub enum MediaError {
         #[source]
         source: std::io::Error,
     },
+    /// A fragmented MP4 file or segment that breaks the format's rules or reel's limits.
+    #[error("malformed fragmented MP4: {reason}")]
+    Mp4 {
+        /// What is wrong.
+        reason: String,
+    },
+    /// A video or audio bitstream that lacks what packaging needs (parameter sets, a
+    /// keyframe header, a sequence header) or does not parse.
+    #[error("malformed {codec} bitstream: {reason}; send whole access units with in-band headers")]
+    Bitstream {
+        /// The codec ("H.264", "HEVC", "VP9", "AV1", "AAC", …).
+        codec: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
 }
 
 impl MediaError {
@@ -239,6 +254,8 @@ impl MediaError {
                 | Self::Multipart { .. }
                 | Self::StaleSegment { .. }
                 | Self::NoKeyframe { .. }
+                | Self::Mp4 { .. }
+                | Self::Bitstream { .. }
         )
     }
 

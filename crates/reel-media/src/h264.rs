@@ -58,6 +58,26 @@ pub(crate) fn is_keyframe(annexb: &[u8]) -> bool {
     nal_units(annexb).any(|u| nal_type(u) == Some(nal::IDR))
 }
 
+/// An HEVC access unit delimiter (NAL type 35, any picture type), which MPEG-TS wants
+/// before every HEVC access unit as it does for H.264.
+pub(crate) const HEVC_AUD: [u8; 7] = [0, 0, 0, 1, 0x46, 0x01, 0x50];
+
+/// An HEVC NAL unit's type.
+fn hevc_nal_type(unit: &[u8]) -> Option<u8> {
+    unit.first().map(|b| (b >> 1) & 0x3F)
+}
+
+/// Whether an HEVC Annex B access unit is a random access point (BLA, IDR or CRA: NAL
+/// types 16 to 21).
+pub(crate) fn hevc_is_keyframe(annexb: &[u8]) -> bool {
+    nal_units(annexb).any(|u| hevc_nal_type(u).is_some_and(|t| (16..=21).contains(&t)))
+}
+
+/// Whether an HEVC Annex B access unit starts with an access unit delimiter.
+pub(crate) fn hevc_starts_with_aud(annexb: &[u8]) -> bool {
+    nal_units(annexb).next().and_then(hevc_nal_type) == Some(35)
+}
+
 /// Whether an Annex B access unit starts with an access unit delimiter.
 pub(crate) fn starts_with_aud(annexb: &[u8]) -> bool {
     nal_units(annexb).next().and_then(nal_type) == Some(nal::AUD)

@@ -44,8 +44,10 @@
 
 pub mod aac;
 pub mod amf0;
+pub mod codec;
 mod error;
 pub mod flv;
+pub mod fmp4;
 pub mod h264;
 pub mod hls;
 pub mod input;
@@ -73,5 +75,5 @@ pub use stream::StreamName;
 
 pub use transcode::{
     EncoderReuse, EncoderStats, Rendition, ResetReason, SessionSettings, TranscodeResult,
-    TranscodeSession,
+    TranscodeSession, encodable_codecs,
 };

@@ -4,49 +4,25 @@
 use bytes::Bytes;
 use std::time::Duration;
 
+use crate::codec::VideoCodec;
+
 /// The MPEG-TS clock: every timestamp in this crate counts 1/90000 s.
 pub const TS_HZ: i64 = 90_000;
 
-/// Audio codecs carried through untouched.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum AudioCodec {
-    /// AAC in ADTS frames (TS stream type 0x0F).
-    Aac,
-    /// MPEG-1/2 layer III (TS stream type 0x03).
-    Mp3,
-}
-
-impl AudioCodec {
-    /// The PMT stream type.
-    pub fn stream_type(self) -> u8 {
-        match self {
-            Self::Aac => 0x0F,
-            Self::Mp3 => 0x03,
-        }
-    }
-
-    /// The codec for a PMT stream type, if it is one we carry.
-    pub fn from_stream_type(stream_type: u8) -> Option<Self> {
-        match stream_type {
-            0x0F => Some(Self::Aac),
-            0x03 | 0x04 => Some(Self::Mp3),
-            _ => None,
-        }
-    }
-}
+pub use crate::codec::AudioCodec;
 
 /// Which track a packet belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Track {
-    /// H.264 video.
+    /// The video track (H.264 in ingest; any [`VideoCodec`] in renditions).
     Video,
     /// The audio track.
     Audio,
 }
 
-/// One compressed packet. Video data is one H.264 access unit in Annex B form (start codes,
-/// parameter sets in band before keyframes); audio data is whole ADTS (AAC) or MP3 frames.
+/// One compressed packet. Video data is one access unit: Annex B for H.264 and HEVC (start
+/// codes, parameter sets in band before keyframes), a raw frame for VP8 and VP9, a temporal
+/// unit of OBUs for AV1; audio data is whole ADTS (AAC) or MP3 frames.
 #[derive(Debug, Clone)]
 pub struct Packet {
     /// The track.
@@ -64,8 +40,10 @@ pub struct Packet {
 /// The compressed content of one segment, packets in decode order.
 #[derive(Debug, Clone, Default)]
 pub struct SegmentMedia {
-    /// Whether the segment has an H.264 video track.
+    /// Whether the segment has a video track.
     pub has_video: bool,
+    /// The video track's codec (H.264 for every ingest).
+    pub video_codec: VideoCodec,
     /// The audio track's codec, if any.
     pub audio: Option<AudioCodec>,
     /// Packets of both tracks interleaved by dts.

@@ -58,25 +58,44 @@ pub enum Gop {
     Millis(u32),
 }
 
-/// Which encoder a profile asks for.
+pub use crate::codec::VideoCodec;
+
+/// Where a rendition is encoded. The codec is the gateway's choice; the hardware is the
+/// encoding node's, so it never travels on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
-pub enum EncoderKind {
-    /// libx264 (software).
+pub enum Hardware {
+    /// Software encoders: libx264, libx265, libvpx, libvpx-vp9, libsvtav1.
     #[default]
-    X264,
-    /// NVIDIA NVENC (`h264_nvenc`), when present.
+    Software,
+    /// NVIDIA NVENC (`h264_nvenc`, `hevc_nvenc`, `av1_nvenc`), when present.
     Nvenc,
 }
 
-impl EncoderKind {
-    /// FFmpeg's encoder name.
-    pub fn ffmpeg_name(self) -> &'static str {
-        match self {
-            Self::X264 => "libx264",
-            Self::Nvenc => "h264_nvenc",
-        }
+impl Hardware {
+    fn parse(text: &str) -> Option<Self> {
+        Some(match text {
+            "" | "software" | "Software" | "sw" => Self::Software,
+            "nvenc" | "NVENC" | "Nvenc" => Self::Nvenc,
+            _ => return None,
+        })
     }
+}
+
+/// FFmpeg's encoder for a codec on a kind of hardware; `None` where there is none (NVENC
+/// has no VP8 or VP9 encoder).
+pub fn encoder_name(codec: VideoCodec, hardware: Hardware) -> Option<&'static str> {
+    Some(match (codec, hardware) {
+        (VideoCodec::H264, Hardware::Software) => "libx264",
+        (VideoCodec::Hevc, Hardware::Software) => "libx265",
+        (VideoCodec::Vp8, Hardware::Software) => "libvpx",
+        (VideoCodec::Vp9, Hardware::Software) => "libvpx-vp9",
+        (VideoCodec::Av1, Hardware::Software) => "libsvtav1",
+        (VideoCodec::H264, Hardware::Nvenc) => "h264_nvenc",
+        (VideoCodec::Hevc, Hardware::Nvenc) => "hevc_nvenc",
+        (VideoCodec::Av1, Hardware::Nvenc) => "av1_nvenc",
+        (VideoCodec::Vp8 | VideoCodec::Vp9, Hardware::Nvenc) => return None,
+    })
 }
 
 /// One rung of the ladder.
@@ -96,10 +115,12 @@ pub struct VideoProfile {
     pub fps_den: u32,
     /// Keyframe spacing.
     pub gop: Gop,
-    /// H.264 profile.
+    /// H.264 profile (H.264 renditions only).
     pub profile: H264Profile,
-    /// Encoder.
-    pub encoder: EncoderKind,
+    /// The rendition's codec.
+    pub codec: VideoCodec,
+    /// The hardware that encodes it.
+    pub hardware: Hardware,
 }
 
 /// Livepeer's standard profiles (`lpms/ffmpeg/videoprofile.go`): name, width, height,
@@ -144,7 +165,8 @@ impl VideoProfile {
                 fps_den: 1,
                 gop: Gop::Default,
                 profile: H264Profile::EncoderDefault,
-                encoder: EncoderKind::X264,
+                codec: VideoCodec::H264,
+                hardware: Hardware::Software,
             })
     }
 
@@ -177,6 +199,14 @@ impl VideoProfile {
         (even(clamp(w)), even(clamp(h)))
     }
 
+    /// FFmpeg's encoder for this rung (see [`encoder_name`]).
+    pub fn ffmpeg_encoder(&self) -> Result<&'static str, MediaError> {
+        encoder_name(self.codec, self.hardware).ok_or_else(|| MediaError::InvalidProfile {
+            name: self.name.clone(),
+            reason: format!("NVENC has no {} encoder; use software", self.codec.name()),
+        })
+    }
+
     /// The output frame rate as (num, den), or `None` to keep the source's timing.
     pub fn frame_rate(&self) -> Option<(u32, u32)> {
         (self.fps > 0).then_some((self.fps, self.fps_den.max(1)))
@@ -206,6 +236,13 @@ impl VideoProfile {
         if self.fps > 240 || (self.fps > 0 && self.fps_den == 0) {
             return Err(bad(format!("frame rate {}/{}", self.fps, self.fps_den)));
         }
+        if self.codec != VideoCodec::H264 && self.profile != H264Profile::EncoderDefault {
+            return Err(bad(format!(
+                "an H.264 profile cannot apply to a {} rendition",
+                self.codec.name()
+            )));
+        }
+        self.ffmpeg_encoder()?;
         Ok(())
     }
 }
@@ -274,6 +311,8 @@ struct JsonProfile {
     profile: String,
     #[serde(default)]
     encoder: String,
+    #[serde(default)]
+    hardware: String,
 }
 
 #[derive(Deserialize)]
@@ -285,7 +324,9 @@ enum GopJson {
 
 /// Parses a JSON ladder in go-livepeer's format: an array (or `{"profiles": [...]}`) of
 /// `{name, width, height, bitrate (bit/s), fps, fpsDen, gop ("intra" or seconds),
-/// profile ("H264Baseline"…), encoder ("H264", "nvenc")}`. Pure; fuzzed.
+/// profile ("H264Baseline"…), encoder ("H264", "HEVC", "VP8", "VP9", or reel's "AV1")}`,
+/// plus reel's `hardware` ("software" or "nvenc"). The older `"encoder": "nvenc"` still
+/// means H.264 on NVENC. Pure; fuzzed.
 pub fn parse_ladder_json(bytes: &[u8]) -> Result<Vec<VideoProfile>, MediaError> {
     let file: LadderFile = serde_json::from_slice(bytes).map_err(MediaError::LadderJson)?;
     let list = match file {
@@ -313,14 +354,24 @@ pub fn parse_ladder_json(bytes: &[u8]) -> Result<Vec<VideoProfile>, MediaError> 
         };
         let profile = H264Profile::parse(&p.profile)
             .ok_or_else(|| bad(format!("unknown H.264 profile {:?}", p.profile)))?;
-        let encoder = match p.encoder.as_str() {
-            "" | "H264" | "h264" | "libx264" => EncoderKind::X264,
-            "nvenc" | "h264_nvenc" | "NVENC" => EncoderKind::Nvenc,
-            other => {
-                return Err(bad(format!(
-                    "encoder {other:?} is not supported; use \"H264\" or \"nvenc\""
-                )));
+        let mut hardware = Hardware::parse(&p.hardware).ok_or_else(|| {
+            bad(format!(
+                "hardware {:?} is not supported; use \"software\" or \"nvenc\"",
+                p.hardware
+            ))
+        })?;
+        let codec = match p.encoder.as_str() {
+            "" | "libx264" => VideoCodec::H264,
+            "nvenc" | "h264_nvenc" | "NVENC" => {
+                hardware = Hardware::Nvenc;
+                VideoCodec::H264
             }
+            other => VideoCodec::parse(other).ok_or_else(|| {
+                bad(format!(
+                    "encoder {other:?} is not supported; use \"H264\", \"HEVC\", \"VP8\", \
+                     \"VP9\" or \"AV1\" (and \"hardware\": \"nvenc\" for NVENC)"
+                ))
+            })?,
         };
         let profile = VideoProfile {
             name: p.name,
@@ -331,7 +382,8 @@ pub fn parse_ladder_json(bytes: &[u8]) -> Result<Vec<VideoProfile>, MediaError> 
             fps_den: if p.fps_den == 0 { 1 } else { p.fps_den },
             gop,
             profile,
-            encoder,
+            codec,
+            hardware,
         };
         ladder.push(profile);
     }
@@ -423,7 +475,22 @@ mod tests {
         assert_eq!(l[0].frame_rate(), Some((15, 1)));
         assert_eq!(l[1].gop, Gop::Intra);
         assert_eq!(l[1].frame_rate(), None);
-        assert_eq!(l[1].encoder, EncoderKind::Nvenc);
+        assert_eq!(
+            (l[1].codec, l[1].hardware),
+            (VideoCodec::H264, Hardware::Nvenc)
+        );
+        let codecs = br#"[{"name":"h","width":320,"height":180,"bitrate":1,"encoder":"HEVC"},
+            {"name":"v8","width":320,"height":180,"bitrate":1,"encoder":"VP8"},
+            {"name":"v9","width":320,"height":180,"bitrate":1,"encoder":"VP9"},
+            {"name":"a1","width":320,"height":180,"bitrate":1,"encoder":"AV1"},
+            {"name":"a1n","width":320,"height":180,"bitrate":1,"encoder":"AV1",
+             "hardware":"nvenc"}]"#;
+        let l = parse_ladder_json(codecs).unwrap();
+        let got: Vec<_> = l.iter().map(|p| p.ffmpeg_encoder().unwrap()).collect();
+        assert_eq!(
+            got,
+            ["libx265", "libvpx", "libvpx-vp9", "libsvtav1", "av1_nvenc"]
+        );
         let wrapped = br#"{"profiles":[{"name":"a","width":2,"height":2,"bitrate":1}]}"#;
         assert_eq!(parse_ladder_json(wrapped).unwrap().len(), 1);
     }
@@ -436,7 +503,12 @@ mod tests {
             br#"[{"name":"a","width":320,"height":180,"bitrate":0}]"#,
             br#"[{"name":"a","width":320,"height":180,"bitrate":1,"gop":"x"}]"#,
             br#"[{"name":"a","width":320,"height":180,"bitrate":1,"gop":-1}]"#,
-            br#"[{"name":"a","width":320,"height":180,"bitrate":1,"encoder":"VP9"}]"#,
+            br#"[{"name":"a","width":320,"height":180,"bitrate":1,"encoder":"MPEG2"}]"#,
+            br#"[{"name":"a","width":320,"height":180,"bitrate":1,"encoder":"VP9",
+                "hardware":"nvenc"}]"#,
+            br#"[{"name":"a","width":320,"height":180,"bitrate":1,"hardware":"quicksync"}]"#,
+            br#"[{"name":"a","width":320,"height":180,"bitrate":1,"encoder":"HEVC",
+                "profile":"H264Main"}]"#,
             br#"[{"name":"a","width":320,"height":180,"bitrate":1,"profile":"x"}]"#,
             br#"[]"#,
             br#"{"#,

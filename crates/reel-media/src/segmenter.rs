@@ -253,6 +253,7 @@ impl Segmenter {
             discontinuity: open.discontinuity,
             media: SegmentMedia {
                 has_video: true,
+                video_codec: crate::codec::VideoCodec::H264,
                 audio: self.audio,
                 packets: open.packets,
             },

@@ -17,13 +17,12 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
-use bytes::Bytes;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::MediaError;
-use crate::hls::{HlsStore, PLAYLIST_CONTENT_TYPE, SEGMENT_CONTENT_TYPE};
+use crate::hls::{HlsStore, PLAYLIST_CONTENT_TYPE, rendition_content_type, rendition_extension};
 use crate::media::{Segment, ticks_to_duration};
 use crate::multipart::{self, Part};
 use crate::pipeline::{SegmentHandler, hls_renditions, publish_hls};
@@ -325,12 +324,12 @@ impl MediaServer {
             .renditions
             .iter()
             .map(|r| {
-                let file = format!("{}_{seq}.ts", r.name);
+                let file = format!("{}_{seq}.{}", r.name, rendition_extension(&r.data));
                 Part {
                     headers: vec![
                         (
                             "Content-Type".into(),
-                            format!("{SEGMENT_CONTENT_TYPE}; name=\"{file}\""),
+                            format!("{}; name=\"{file}\"", rendition_content_type(&r.data)),
                         ),
                         (
                             "Content-Disposition".into(),
@@ -481,21 +480,19 @@ async fn segment(
     State(server): State<Arc<MediaServer>>,
     Path((stream, rendition, file)): Path<(String, String, String)>,
 ) -> Response {
-    let (Ok(stream), Some(seq)) = (
-        StreamName::new(&stream),
-        file.strip_suffix(".ts").and_then(|s| s.parse::<u64>().ok()),
-    ) else {
+    let Ok(stream) = StreamName::new(&stream) else {
         return not_found();
     };
     let hls = Arc::clone(&server.hls);
     // May read the recording from disk.
-    let data: Option<Bytes> =
-        tokio::task::spawn_blocking(move || hls.segment(&stream, &rendition, seq))
-            .await
-            .ok()
-            .flatten();
-    match data {
-        Some(data) => ([(header::CONTENT_TYPE, SEGMENT_CONTENT_TYPE)], data).into_response(),
+    let found = tokio::task::spawn_blocking(move || hls.file(&stream, &rendition, &file))
+        .await
+        .ok()
+        .flatten();
+    match found {
+        Some((data, content_type)) => {
+            ([(header::CONTENT_TYPE, content_type)], data).into_response()
+        }
         None => not_found(),
     }
 }

@@ -6,8 +6,9 @@
 
 use ffmpeg_next as ff;
 use reel_media::MediaError;
+use reel_media::profile::VideoCodec;
 
-/// What a decoded MPEG-TS segment holds.
+/// What a decoded segment holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Decoded {
     pub frames: u64,
@@ -33,13 +34,42 @@ fn decode_err(reason: impl Into<String>) -> MediaError {
     }
 }
 
-/// Decodes the video of an MPEG-TS segment. With `first_only`, stops after the first frame
-/// (enough to learn the input size).
+/// Decodes the video of an MPEG-TS segment of H.264 (a source). With `first_only`, stops
+/// after the first frame (enough to learn the input size).
 pub fn decode_ts(ts: &[u8], first_only: bool) -> Result<Decoded, MediaError> {
-    init();
     let media = reel_media::ts::demux(ts)?;
-    let codec = ff::decoder::find(ff::codec::Id::H264)
-        .ok_or_else(|| decode_err("this FFmpeg build has no H.264 decoder"))?;
+    decode_media(&media, VideoCodec::H264, first_only)
+}
+
+/// Decodes a rendition, MPEG-TS or fragmented MP4, which must be in the codec its profile
+/// asks for: an orchestrator that returns a cheaper codec is caught here.
+pub fn decode_rendition(data: &[u8], want: VideoCodec) -> Result<Decoded, MediaError> {
+    let (codec, media) = if data.get(4..8) == Some(b"ftyp") {
+        let read = reel_media::fmp4::read(data)?;
+        let codec = read.video.map(|v| v.codec).ok_or(MediaError::NoVideo)?;
+        (codec, read.media)
+    } else {
+        let media = reel_media::ts::demux_rendition(data)?;
+        (media.video_codec, media)
+    };
+    if codec != want {
+        return Err(decode_err(format!(
+            "the rendition is {}, its profile asks for {}",
+            codec.name(),
+            want.name()
+        )));
+    }
+    decode_media(&media, codec, false)
+}
+
+fn decode_media(
+    media: &reel_media::SegmentMedia,
+    codec: VideoCodec,
+    first_only: bool,
+) -> Result<Decoded, MediaError> {
+    init();
+    let codec = ff::decoder::find(codec.ffmpeg_id())
+        .ok_or_else(|| decode_err(format!("this FFmpeg build has no {} decoder", codec.name())))?;
     let mut ctx = ff::codec::Context::new_with_codec(codec);
     ctx.set_threading(ff::threading::Config {
         kind: ff::threading::Type::Frame,
@@ -49,7 +79,7 @@ pub fn decode_ts(ts: &[u8], first_only: bool) -> Result<Decoded, MediaError> {
     let mut decoder = ctx
         .decoder()
         .video()
-        .map_err(|e| decode_err(format!("opening the H.264 decoder: {e}")))?;
+        .map_err(|e| decode_err(format!("opening the decoder: {e}")))?;
     let mut out = Decoded {
         uniform: true,
         ..Decoded::default()

@@ -3,9 +3,11 @@
 //! before the media engine sees them.
 
 use reel_media::VideoProfile;
-use reel_media::profile::{EncoderKind, Gop, H264Profile};
+use reel_media::profile::{Gop, H264Profile, Hardware, VideoCodec};
 use reel_net::proto;
-use reel_net::proto::video_profile::Profile as WireProfile;
+use reel_net::proto::video_profile::{
+    Format as WireFormat, Profile as WireProfile, VideoCodec as WireCodec,
+};
 
 use crate::NodeError;
 
@@ -14,8 +16,9 @@ const MAX_DIMENSION: i32 = 8192;
 /// Largest bitrate accepted from the wire (bit/s).
 const MAX_BITRATE: i32 = 200_000_000;
 
-/// The wire form of a profile. H.264 in MPEG-TS; the encoder (software or NVENC) is the
-/// orchestrator's choice, not the gateway's.
+/// The wire form of a profile. H.264 and HEVC travel in MPEG-TS, VP8, VP9 and AV1 in
+/// fragmented MP4 (`format` says which, as in go-livepeer); the hardware (software or
+/// NVENC) is the orchestrator's choice, not the gateway's.
 pub fn to_wire(p: &VideoProfile) -> proto::VideoProfile {
     proto::VideoProfile {
         name: p.name.clone(),
@@ -37,12 +40,28 @@ pub fn to_wire(p: &VideoProfile) -> proto::VideoProfile {
             Gop::Millis(ms) => i32::try_from(ms).unwrap_or(i32::MAX),
             _ => 0,
         },
+        encoder: wire_codec(p.codec) as i32,
+        format: if p.codec.needs_fmp4() {
+            WireFormat::Mp4
+        } else {
+            WireFormat::Mpegts
+        } as i32,
         ..Default::default()
     }
 }
 
+fn wire_codec(codec: VideoCodec) -> WireCodec {
+    match codec {
+        VideoCodec::H264 => WireCodec::H264,
+        VideoCodec::Hevc => WireCodec::H265,
+        VideoCodec::Vp8 => WireCodec::Vp8,
+        VideoCodec::Vp9 => WireCodec::Vp9,
+        VideoCodec::Av1 => WireCodec::Av1,
+    }
+}
+
 /// A profile from the wire, checked: a safe name (it becomes a path), sane dimensions,
-/// bitrate and frame rate, H.264 in MPEG-TS.
+/// bitrate and frame rate, a codec reel encodes in the container it uses for it.
 pub fn from_wire(p: &proto::VideoProfile) -> Result<VideoProfile, NodeError> {
     let bad = |why: String| NodeError::Config(format!("profile {:?}: {why}", p.name));
     let name_ok = !p.name.is_empty()
@@ -67,11 +86,24 @@ pub fn from_wire(p: &proto::VideoProfile) -> Result<VideoProfile, NodeError> {
     if p.fps > 240 || (p.fps > 0 && p.fps_den > 1000) {
         return Err(bad(format!("frame rate {}/{}", p.fps, p.fps_den)));
     }
-    if p.format != proto::video_profile::Format::Mpegts as i32 {
-        return Err(bad("only MPEG-TS output is supported".into()));
-    }
-    if p.encoder != proto::video_profile::VideoCodec::H264 as i32 {
-        return Err(bad("only H.264 output is supported".into()));
+    let codec = match WireCodec::try_from(p.encoder) {
+        Ok(WireCodec::H264) => VideoCodec::H264,
+        Ok(WireCodec::H265) => VideoCodec::Hevc,
+        Ok(WireCodec::Vp8) => VideoCodec::Vp8,
+        Ok(WireCodec::Vp9) => VideoCodec::Vp9,
+        Ok(WireCodec::Av1) => VideoCodec::Av1,
+        Err(_) => return Err(bad(format!("unknown video codec {}", p.encoder))),
+    };
+    let (want, container) = if codec.needs_fmp4() {
+        (WireFormat::Mp4, "fragmented MP4")
+    } else {
+        (WireFormat::Mpegts, "MPEG-TS")
+    };
+    if p.format != want as i32 {
+        return Err(bad(format!(
+            "{} renditions come in {container} only",
+            codec.name()
+        )));
     }
     let profile = match WireProfile::try_from(p.profile) {
         Ok(WireProfile::H264Baseline) => H264Profile::Baseline,
@@ -81,6 +113,12 @@ pub fn from_wire(p: &proto::VideoProfile) -> Result<VideoProfile, NodeError> {
         Ok(WireProfile::EncoderDefault) => H264Profile::EncoderDefault,
         Err(_) => return Err(bad(format!("unknown H.264 profile {}", p.profile))),
     };
+    if codec != VideoCodec::H264 && profile != H264Profile::EncoderDefault {
+        return Err(bad(format!(
+            "an H.264 profile cannot apply to {}",
+            codec.name()
+        )));
+    }
     let gop = match p.gop {
         0 => Gop::Default,
         g if g < 0 => Gop::Intra,
@@ -99,7 +137,8 @@ pub fn from_wire(p: &proto::VideoProfile) -> Result<VideoProfile, NodeError> {
         },
         gop,
         profile,
-        encoder: EncoderKind::X264,
+        codec,
+        hardware: Hardware::Software,
     })
 }
 
@@ -128,6 +167,18 @@ mod tests {
         assert_eq!(from_wire(&to_wire(&p)).unwrap(), p);
         p.gop = Gop::Intra;
         assert_eq!(from_wire(&to_wire(&p)).unwrap(), p);
+        p.profile = H264Profile::EncoderDefault;
+        for codec in [
+            VideoCodec::Hevc,
+            VideoCodec::Vp8,
+            VideoCodec::Vp9,
+            VideoCodec::Av1,
+        ] {
+            p.codec = codec;
+            let wire = to_wire(&p);
+            assert_eq!(wire.format == WireFormat::Mp4 as i32, codec.needs_fmp4());
+            assert_eq!(from_wire(&wire).unwrap(), p, "{codec:?}");
+        }
     }
 
     #[test]
@@ -164,6 +215,15 @@ mod tests {
             },
             proto::VideoProfile {
                 encoder: 2,
+                ..good.clone()
+            },
+            proto::VideoProfile {
+                encoder: 9,
+                ..good.clone()
+            },
+            proto::VideoProfile {
+                encoder: 1,
+                profile: 2,
                 ..good.clone()
             },
             proto::VideoProfile {

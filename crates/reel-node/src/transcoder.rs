@@ -397,7 +397,10 @@ async fn handle(state: Arc<State>, n: proto::NotifySegment) {
                 .iter()
                 .map(|x| Part {
                     headers: vec![
-                        ("Content-Type".into(), "video/mp2t".into()),
+                        (
+                            "Content-Type".into(),
+                            reel_media::hls::rendition_content_type(&x.data).into(),
+                        ),
                         ("Pixels".into(), x.pixels.to_string()),
                         ("Rendition-Name".into(), x.name.clone()),
                     ],

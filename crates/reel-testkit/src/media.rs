@@ -383,7 +383,7 @@ pub fn probe(target: impl AsRef<OsStr>) -> Result<Probe, MediaError> {
     Ok(Probe { streams, duration })
 }
 
-/// [`probe`] of bytes, written to a temporary `.ts` file first.
+/// [`probe`] of bytes (MPEG-TS or MP4), written to a temporary file first.
 pub fn probe_bytes(data: &[u8]) -> Result<Probe, MediaError> {
     probe(ts_file(data)?.path())
 }
@@ -432,9 +432,14 @@ pub struct FrameFacts {
     pub height: u32,
 }
 
-/// `data` in a temporary `.ts` file, removed when dropped.
+/// `data` in a temporary `.ts` file (`.mp4` for ISO BMFF bytes), removed when dropped.
 fn ts_file(data: &[u8]) -> Result<tempfile::NamedTempFile, MediaError> {
-    let f = tempfile::NamedTempFile::with_suffix(".ts").map_err(io("a temporary .ts"))?;
+    let suffix = if data.get(4..8) == Some(b"ftyp") {
+        ".mp4"
+    } else {
+        ".ts"
+    };
+    let f = tempfile::NamedTempFile::with_suffix(suffix).map_err(io("a temporary file"))?;
     std::fs::write(f.path(), data).map_err(io(format!("writing {}", f.path().display())))?;
     Ok(f)
 }
@@ -456,7 +461,7 @@ fn probe_video_entries(path: &Path, entries: &str) -> Result<Value, MediaError> 
     json(&run("ffprobe", &args)?)
 }
 
-/// The decoded video frames of a TS in bytes.
+/// The decoded video frames of a segment (MPEG-TS or MP4) in bytes.
 pub fn video_frames_bytes(data: &[u8]) -> Result<Vec<FrameFacts>, MediaError> {
     video_frames(ts_file(data)?.path())
 }

@@ -11,6 +11,7 @@ use ffmpeg_next as ff;
 
 use super::types::Rendition;
 use crate::MediaError;
+use crate::codec::VideoCodec;
 use crate::media::{AudioCodec, Packet, SegmentMedia};
 
 /// A worker's counters behind [`super::EncoderStats`].
@@ -64,12 +65,14 @@ fn merge_by_dts(video: Vec<Packet>, audio: &[Packet]) -> Vec<Packet> {
 
 /// Builds a rendition's segment media.
 pub(super) fn rendition_media(
+    video_codec: VideoCodec,
     video: Vec<Packet>,
     audio: &[Packet],
     codec: Option<AudioCodec>,
 ) -> SegmentMedia {
     SegmentMedia {
         has_video: true,
+        video_codec,
         audio: codec,
         packets: merge_by_dts(video, if codec.is_some() { audio } else { &[] }),
     }

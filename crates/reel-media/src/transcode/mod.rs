@@ -78,6 +78,20 @@ pub(crate) fn init_ffmpeg() {
     });
 }
 
+/// The codecs this FFmpeg build has a software encoder for, in [`VideoCodec`] order: what
+/// an orchestrator can offer.
+pub fn encodable_codecs() -> Vec<crate::codec::VideoCodec> {
+    use crate::codec::VideoCodec as C;
+    init_ffmpeg();
+    [C::H264, C::Hevc, C::Vp8, C::Vp9, C::Av1]
+        .into_iter()
+        .filter(|&c| {
+            crate::profile::encoder_name(c, crate::profile::Hardware::Software)
+                .is_some_and(|name| ff::encoder::find_by_name(name).is_some())
+        })
+        .collect()
+}
+
 impl TranscodeSession {
     /// A session for a ladder. Fails if the ladder is empty or an encoder is missing.
     pub fn new(settings: SessionSettings) -> Result<Self, MediaError> {
@@ -89,7 +103,7 @@ impl TranscodeSession {
             });
         }
         for p in &settings.profiles {
-            let name = p.encoder.ffmpeg_name();
+            let name = p.ffmpeg_encoder()?;
             if ff::encoder::find_by_name(name).is_none() {
                 return Err(MediaError::EncoderUnavailable { name: name.into() });
             }

@@ -14,8 +14,9 @@ use super::fps::FpsSelector;
 use super::job::{Counters, Job, rendition_media};
 use super::types::{EncoderReuse, Rendition, SessionSettings};
 use crate::MediaError;
+use crate::codec::VideoCodec;
 use crate::media::{AudioCodec, Packet, Track};
-use crate::profile::{EncoderKind, Gop, H264Profile, VideoProfile};
+use crate::profile::{Gop, H264Profile, Hardware, VideoProfile};
 use crate::ts::TsMuxer;
 
 /// The worker loop: runs until the session drops its sender.
@@ -238,10 +239,24 @@ impl RenditionState {
                 reason: format!("segment {} gave no frames at this frame rate", seg.seq),
             });
         }
-        let media = rendition_media(seg.packets, audio, audio_codec);
-        let mut out = Vec::with_capacity(media.payload_bytes() * 105 / 100 + 376);
-        self.muxer.write_segment(&media, &mut out);
         let (w, h) = seg.size;
+        let codec = self.profile.codec;
+        let media = rendition_media(codec, seg.packets, audio, audio_codec);
+        let data = if codec.needs_fmp4() {
+            let track = crate::fmp4::VideoTrack {
+                codec,
+                width: w,
+                height: h,
+            };
+            // MP3 has no place in reel's MP4 renditions: they go without audio.
+            let audio = media.audio.filter(|a| *a == AudioCodec::Aac);
+            let sequence = u32::try_from(seg.seq % (1 << 32)).unwrap_or(0);
+            crate::fmp4::write(&track, audio, sequence, &media.packets)?.to_file()
+        } else {
+            let mut out = Vec::with_capacity(media.payload_bytes() * 105 / 100 + 376);
+            self.muxer.write_segment(&media, &mut out);
+            Bytes::from(out)
+        };
         Ok(Rendition {
             name: self.profile.name.clone(),
             width: w,
@@ -249,7 +264,7 @@ impl RenditionState {
             bitrate: self.profile.bitrate,
             frames: seg.frames,
             pixels: seg.frames * u64::from(w) * u64::from(h),
-            data: Bytes::from(out),
+            data,
         })
     }
 
@@ -287,10 +302,14 @@ impl RenditionState {
         let Some(enc) = self.encoder.as_mut() else {
             return Ok(());
         };
-        if enc.in_flight == 0 {
+        // SVT-AV1 writes its sequence header only at the start of a stream, and a segment
+        // must decode on its own: AV1 encoders never outlive a segment.
+        let reopen = self.settings.encoder_reuse == EncoderReuse::Reopen
+            || self.profile.codec == VideoCodec::Av1;
+        if enc.in_flight == 0 && !reopen {
             return Ok(());
         }
-        if self.settings.encoder_reuse == EncoderReuse::Sentinel {
+        if !reopen {
             let mut fed = 0;
             while enc.in_flight > 0 && fed < MAX_SENTINELS {
                 let Some(mut frame) = enc.last_frame.take() else {
@@ -513,7 +532,7 @@ fn open_encoder(
     (w, h): (u32, u32),
     (num, den): (u32, u32),
 ) -> Result<ff::encoder::video::Encoder, MediaError> {
-    let name = profile.encoder.ffmpeg_name();
+    let name = profile.ffmpeg_encoder()?;
     let codec = ff::encoder::find_by_name(name)
         .ok_or_else(|| MediaError::EncoderUnavailable { name: name.into() })?;
     let mut ctx = ff::codec::Context::new_with_codec(codec);
@@ -551,32 +570,65 @@ fn open_encoder(
         }
     }
     if profile.profile == H264Profile::ConstrainedHigh
-        // h264_nvenc ignores a forced P frame, so with B frames a segment's last frame
-        // could reference a dropped sentinel (see `RenditionState::send_held`).
-        || (profile.encoder == EncoderKind::Nvenc
+        // NVENC ignores a forced P frame, so with B frames a segment's last frame could
+        // reference a dropped sentinel (see `RenditionState::send_held`).
+        || (profile.hardware == Hardware::Nvenc
             && settings.encoder_reuse == EncoderReuse::Sentinel)
     {
         enc.set_max_b_frames(0);
     }
+    let opts = encoder_options(profile, settings);
+    enc.open_with(opts).map_err(|e| match profile.hardware {
+        Hardware::Nvenc => MediaError::EncoderUnavailable {
+            name: format!("{name} ({e})"),
+        },
+        _ => enc_err(&profile.name, "opening the encoder", e),
+    })
+}
+
+/// Each encoder's options. The software encoders other than libx264 are set for live
+/// work: the x264 preset name for libx265 (it shares them), libvpx's real-time mode with
+/// no look-ahead (so a segment's frames are out as soon as they are in, and no sentinel is
+/// needed), and SVT-AV1's fastest presets that still keep its quality ahead of VP9's.
+fn encoder_options(profile: &VideoProfile, settings: &SessionSettings) -> ff::Dictionary<'static> {
     let mut opts = ff::Dictionary::new();
     // A frame marked I (each segment's first) becomes an IDR, not an open-GOP I frame:
-    // both wrappers' option.
+    // libx264's, libx265's and NVENC's option.
     opts.set("forced-idr", "1");
-    if profile.encoder == EncoderKind::X264 {
-        opts.set("preset", &settings.x264_preset);
-        if let Some(tune) = &settings.x264_tune {
-            opts.set("tune", tune);
+    match (profile.codec, profile.hardware) {
+        (VideoCodec::H264, Hardware::Software) => {
+            opts.set("preset", &settings.x264_preset);
+            if let Some(tune) = &settings.x264_tune {
+                opts.set("tune", tune);
+            }
         }
+        (VideoCodec::Hevc, Hardware::Software) => {
+            opts.set("preset", &settings.x264_preset);
+            if let Some(tune) = &settings.x264_tune {
+                opts.set("tune", tune);
+            }
+            opts.set("x265-params", "log-level=error");
+        }
+        (VideoCodec::Vp8 | VideoCodec::Vp9, _) => {
+            opts.set("deadline", "realtime");
+            opts.set("cpu-used", "8");
+            opts.set("lag-in-frames", "0");
+            if profile.codec == VideoCodec::Vp9 {
+                opts.set("row-mt", "1");
+            }
+        }
+        (VideoCodec::Av1, Hardware::Software) => {
+            opts.set("preset", "12");
+            // Low-delay prediction: no frame reordering, so decode and presentation order
+            // agree and a segment's frames come out without waiting on the next segment's.
+            opts.set("svtav1-params", "pred-struct=1");
+        }
+        _ => {}
     }
     if let Some(p) = profile.profile.x264_name() {
         opts.set("profile", p);
     }
-    enc.open_with(opts).map_err(|e| match profile.encoder {
-        EncoderKind::Nvenc => MediaError::EncoderUnavailable {
-            name: format!("{name} ({e})"),
-        },
-        EncoderKind::X264 => enc_err(&profile.name, "opening the encoder", e),
-    })
+    opts
 }
 
 fn enc_err(rendition: &str, what: &str, e: ff::Error) -> MediaError {

@@ -1,16 +1,30 @@
-//! Reading: a whole segment into H.264 access units and audio frames.
+//! Reading: a whole segment into video access units and audio frames.
 
 use bytes::Bytes;
 
-use super::psi::{MAX_PES, MAX_SECTION, PACKET_SIZE, PID_PAT, STREAM_TYPE_H264, SYNC, crc32_mpeg2};
+use super::psi::{
+    MAX_PES, MAX_SECTION, PACKET_SIZE, PID_PAT, STREAM_TYPE_H264, STREAM_TYPE_HEVC, SYNC,
+    crc32_mpeg2,
+};
 use super::timestamp::{read_timestamp, unwrap_ts};
 use crate::MediaError;
+use crate::codec::VideoCodec;
 use crate::h264;
 use crate::media::{AudioCodec, Packet, SegmentMedia, Track};
 
-/// Demuxes a whole MPEG-TS segment into its H.264 access units and audio frames.
-/// Pure; fuzzed.
+/// Demuxes a whole MPEG-TS segment into its H.264 access units and audio frames: what
+/// ingest takes. Pure; fuzzed.
 pub fn demux(data: &[u8]) -> Result<SegmentMedia, MediaError> {
+    demux_with(data, false)
+}
+
+/// Demuxes a rendition, whose video may also be HEVC ([`SegmentMedia::video_codec`] says
+/// which). Pure; fuzzed.
+pub fn demux_rendition(data: &[u8]) -> Result<SegmentMedia, MediaError> {
+    demux_with(data, true)
+}
+
+fn demux_with(data: &[u8], accept_hevc: bool) -> Result<SegmentMedia, MediaError> {
     if data.is_empty() {
         return Err(MediaError::EmptySegment);
     }
@@ -21,7 +35,10 @@ pub fn demux(data: &[u8]) -> Result<SegmentMedia, MediaError> {
             rest,
         });
     }
-    let mut d = Demuxer::default();
+    let mut d = Demuxer {
+        accept_hevc,
+        ..Demuxer::default()
+    };
     for (i, packet) in data.chunks_exact(PACKET_SIZE).enumerate() {
         d.packet(i * PACKET_SIZE, packet)?;
     }
@@ -39,6 +56,7 @@ struct Demuxer {
     media: SegmentMedia,
     last_video_dts: Option<i64>,
     last_audio_pts: Option<i64>,
+    accept_hevc: bool,
 }
 
 #[derive(Default)]
@@ -175,7 +193,9 @@ impl Demuxer {
             let es_len = usize::from(u16::from_be_bytes([s[pos + 3], s[pos + 4]]) & 0x0FFF);
             pos += 5 + es_len;
             if stream_type == STREAM_TYPE_H264 {
-                video.get_or_insert(pid);
+                video.get_or_insert((pid, VideoCodec::H264));
+            } else if stream_type == STREAM_TYPE_HEVC && self.accept_hevc {
+                video.get_or_insert((pid, VideoCodec::Hevc));
             } else if let Some(codec) = video_codec_name(stream_type) {
                 unsupported_video.get_or_insert(codec);
             } else if let Some(codec) = AudioCodec::from_stream_type(stream_type) {
@@ -201,8 +221,12 @@ impl Demuxer {
             return Err(MediaError::NoVideo);
         }
         self.media.has_video = true;
+        self.media.video_codec = video.map_or(VideoCodec::H264, |(_, c)| c);
         self.media.audio = audio.map(|(_, c)| c);
-        self.streams = Some(Streams { video, audio });
+        self.streams = Some(Streams {
+            video: video.map(|(pid, _)| pid),
+            audio,
+        });
         Ok(())
     }
 
@@ -272,6 +296,7 @@ impl Demuxer {
         data: &[u8],
         offset: usize,
     ) -> Result<(), MediaError> {
+        let hevc = self.media.video_codec == VideoCodec::Hevc;
         let Some(pts) = pts else {
             // A PES without timestamps continues the previous access unit.
             let Some(last) = self
@@ -289,7 +314,7 @@ impl Demuxer {
             let mut joined = Vec::with_capacity(last.data.len() + data.len());
             joined.extend_from_slice(&last.data);
             joined.extend_from_slice(data);
-            last.keyframe = h264::is_keyframe(&joined);
+            last.keyframe = is_keyframe(hevc, &joined);
             last.data = Bytes::from(joined);
             return Ok(());
         };
@@ -306,7 +331,7 @@ impl Demuxer {
             track: Track::Video,
             pts,
             dts,
-            keyframe: h264::is_keyframe(data),
+            keyframe: is_keyframe(hevc, data),
             data: Bytes::copy_from_slice(data),
         });
         Ok(())
@@ -332,6 +357,14 @@ impl Demuxer {
         // the loop skewed; put them back in decode order.
         self.media.packets.sort_by_key(|p| p.dts);
         Ok(self.media)
+    }
+}
+
+fn is_keyframe(hevc: bool, access_unit: &[u8]) -> bool {
+    if hevc {
+        h264::hevc_is_keyframe(access_unit)
+    } else {
+        h264::is_keyframe(access_unit)
     }
 }
 

@@ -1,5 +1,5 @@
 //! MPEG-TS (ISO/IEC 13818-1) reading and writing for segments: just what HLS and Livepeer
-//! segments use (one program, H.264 video, AAC or MP3 audio). Both directions are pure
+//! segments use (one program, H.264 video (HEVC in renditions), AAC or MP3 audio). Both directions are pure
 //! functions over bytes; [`demux`] is fuzzed.
 //!
 //! Reading is strict where a sloppy reader would hide damage: a segment must be a whole
@@ -16,6 +16,6 @@ mod psi;
 mod tests;
 mod timestamp;
 
-pub use demux::demux;
+pub use demux::{demux, demux_rendition};
 pub(crate) use mux::TsMuxer;
 pub use psi::PACKET_SIZE;

@@ -1,5 +1,6 @@
 //! Writing: segments with PAT and PMT first, continuity counters kept across the segments
-//! of a rendition.
+//! of a rendition. Video is H.264 or HEVC, the codecs reel encodes that MPEG-TS carries
+//! (the others go in fragmented MP4: `crate::fmp4`).
 
 use bytes::Bytes;
 
@@ -7,6 +8,7 @@ use super::psi::{
     PACKET_SIZE, PID_AUDIO, PID_PAT, PID_PMT, PID_VIDEO, SYNC, pat_section, pmt_section,
 };
 use super::timestamp::{TS_WRAP, write_pcr, write_timestamp};
+use crate::codec::VideoCodec;
 use crate::h264;
 use crate::media::{Segment, SegmentMedia, Track};
 
@@ -34,14 +36,20 @@ impl TsMuxer {
     pub(crate) fn write_segment(&mut self, media: &SegmentMedia, out: &mut Vec<u8>) {
         let audio = media.audio;
         self.write_psi(out, PID_PAT, &pat_section());
-        self.write_psi(out, PID_PMT, &pmt_section(media.has_video, audio));
+        let hevc = media.video_codec == VideoCodec::Hevc;
+        self.write_psi(
+            out,
+            PID_PMT,
+            &pmt_section(media.has_video.then_some(media.video_codec), audio),
+        );
         for p in &media.packets {
             match p.track {
                 Track::Video => {
-                    let aud: &[u8] = if h264::starts_with_aud(&p.data) {
-                        &[]
-                    } else {
-                        &h264::AUD
+                    let aud: &[u8] = match hevc {
+                        false if h264::starts_with_aud(&p.data) => &[],
+                        false => &h264::AUD,
+                        true if h264::hevc_starts_with_aud(&p.data) => &[],
+                        true => &h264::HEVC_AUD,
                     };
                     // PCR runs a little ahead of decoding, as a real multiplexer's would.
                     let pcr = (p.dts - 9_000).rem_euclid(TS_WRAP);

@@ -1,6 +1,7 @@
 //! What reading and writing share: transport packet constants and PIDs, and the PSI
 //! sections (PAT, PMT) with their CRC-32/MPEG-2.
 
+use crate::codec::VideoCodec;
 use crate::media::AudioCodec;
 
 /// Bytes in a transport packet.
@@ -11,6 +12,7 @@ pub(super) const PID_PMT: u16 = 0x1000;
 pub(super) const PID_VIDEO: u16 = 0x100;
 pub(super) const PID_AUDIO: u16 = 0x101;
 pub(super) const STREAM_TYPE_H264: u8 = 0x1B;
+pub(super) const STREAM_TYPE_HEVC: u8 = 0x24;
 /// Largest PSI section (ISO/IEC 13818-1 2.4.4.11: section_length ≤ 1021).
 pub(super) const MAX_SECTION: usize = 1024;
 /// Largest PES we assemble; a single access unit never comes near it.
@@ -21,13 +23,22 @@ pub(super) fn pat_section() -> Vec<u8> {
     finish_section(s)
 }
 
-pub(super) fn pmt_section(has_video: bool, audio: Option<AudioCodec>) -> Vec<u8> {
-    let pcr_pid = if has_video { PID_VIDEO } else { PID_AUDIO };
+pub(super) fn pmt_section(video: Option<VideoCodec>, audio: Option<AudioCodec>) -> Vec<u8> {
+    let pcr_pid = if video.is_some() {
+        PID_VIDEO
+    } else {
+        PID_AUDIO
+    };
     let mut s = vec![0x02, 0xB0, 0, 0x00, 0x01, 0xC1, 0x00, 0x00];
     s.extend_from_slice(&[0xE0 | (pcr_pid >> 8) as u8, pcr_pid as u8, 0xF0, 0x00]);
-    if has_video {
+    if let Some(codec) = video {
+        let stream_type = if codec == VideoCodec::Hevc {
+            STREAM_TYPE_HEVC
+        } else {
+            STREAM_TYPE_H264
+        };
         s.extend_from_slice(&[
-            STREAM_TYPE_H264,
+            stream_type,
             0xE0 | (PID_VIDEO >> 8) as u8,
             PID_VIDEO as u8,
             0xF0,

@@ -41,6 +41,7 @@ fn crc_matches_the_standard_check_value() {
 fn mux_then_demux_round_trips() {
     let media = SegmentMedia {
         has_video: true,
+        video_codec: crate::codec::VideoCodec::H264,
         audio: Some(AudioCodec::Aac),
         packets: vec![
             video(129_000, 126_000, true, 5_000),
@@ -75,6 +76,7 @@ fn mux_then_demux_round_trips() {
 fn timestamps_wrap_at_33_bits() {
     let media = SegmentMedia {
         has_video: true,
+        video_codec: crate::codec::VideoCodec::H264,
         audio: None,
         packets: vec![
             video(TS_WRAP - 3000, TS_WRAP - 3000, true, 10),
@@ -108,6 +110,7 @@ fn rejects_bad_input_with_specific_errors() {
     // Audio only.
     let media = SegmentMedia {
         has_video: false,
+        video_codec: crate::codec::VideoCodec::H264,
         audio: Some(AudioCodec::Aac),
         packets: vec![audio(0, 10)],
     };
@@ -118,6 +121,7 @@ fn rejects_bad_input_with_specific_errors() {
     // Backwards dts.
     let media = SegmentMedia {
         has_video: true,
+        video_codec: crate::codec::VideoCodec::H264,
         audio: None,
         packets: vec![
             video(90_000, 90_000, true, 10),
@@ -134,6 +138,7 @@ fn rejects_bad_input_with_specific_errors() {
     // A flipped PAT byte breaks the CRC.
     let good = mux_segment(&SegmentMedia {
         has_video: true,
+        video_codec: crate::codec::VideoCodec::H264,
         audio: None,
         packets: vec![video(0, 0, true, 10)],
     });
@@ -154,6 +159,39 @@ fn unsupported_video_codec_is_named() {
     m.write_psi(&mut out, PID_PAT, &pat_section());
     m.write_psi(&mut out, PID_PMT, &pmt);
     match demux(&out) {
+        Err(MediaError::UnsupportedCodec { codec, .. }) => assert_eq!(codec, "HEVC"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn hevc_renditions_round_trip_but_ingest_refuses_them() {
+    // An IDR_W_RADL (type 19) access unit, then a TRAIL_R (type 1) one.
+    let idr = Bytes::from_static(&[0, 0, 0, 1, 0x26, 0x01, 0xAF, 0x00]);
+    let trail = Bytes::from_static(&[0, 0, 0, 1, 0x02, 0x01, 0xD0, 0x00]);
+    let media = SegmentMedia {
+        has_video: true,
+        video_codec: crate::codec::VideoCodec::Hevc,
+        audio: None,
+        packets: [(idr, 0), (trail, 3000)]
+            .into_iter()
+            .map(|(data, t)| Packet {
+                track: Track::Video,
+                pts: t,
+                dts: t,
+                keyframe: t == 0,
+                data,
+            })
+            .collect(),
+    };
+    let ts = mux_segment(&media);
+    let back = crate::ts::demux_rendition(&ts).unwrap();
+    assert_eq!(back.video_codec, crate::codec::VideoCodec::Hevc);
+    let keys: Vec<bool> = back.video().map(|p| p.keyframe).collect();
+    assert_eq!(keys, [true, false]);
+    // Each access unit gained an HEVC access unit delimiter, as H.222.0 wants.
+    assert!(back.packets[0].data.starts_with(&crate::h264::HEVC_AUD));
+    match demux(&ts) {
         Err(MediaError::UnsupportedCodec { codec, .. }) => assert_eq!(codec, "HEVC"),
         other => panic!("{other:?}"),
     }

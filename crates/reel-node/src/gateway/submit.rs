@@ -295,7 +295,7 @@ fn verify(
             .zip(blobs)
             .map(|(p, blob)| {
                 scope.spawn(move || {
-                    crate::pixels::decode_ts(blob, false)
+                    crate::pixels::decode_rendition(blob, p.codec)
                         .map_err(|e| format!("rendition {}: {e}", p.name))
                 })
             })

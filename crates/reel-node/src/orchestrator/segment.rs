@@ -423,7 +423,10 @@ fn finish(
         .iter()
         .enumerate()
         .map(|(i, r)| proto::TranscodedSegmentData {
-            url: format!("{base}/results/{token}/{i}.ts"),
+            url: format!(
+                "{base}/results/{token}/{i}.{}",
+                reel_media::hls::rendition_extension(&r.data)
+            ),
             pixels: i64::try_from(r.pixels).unwrap_or(i64::MAX),
             ..Default::default()
         })
@@ -484,6 +487,7 @@ pub(super) async fn result_file(
 ) -> Response {
     let idx = file
         .strip_suffix(".ts")
+        .or_else(|| file.strip_suffix(".mp4"))
         .and_then(|i| i.parse::<usize>().ok());
     let data = idx.and_then(|i| {
         inner
@@ -493,7 +497,14 @@ pub(super) async fn result_file(
             .get(&token, i, inner.settings.result_ttl)
     });
     match data {
-        Some(d) => ([(header::CONTENT_TYPE, "video/mp2t")], d).into_response(),
+        Some(d) => (
+            [(
+                header::CONTENT_TYPE,
+                reel_media::hls::rendition_content_type(&d),
+            )],
+            d,
+        )
+            .into_response(),
         None => (StatusCode::NOT_FOUND, "no such result\n").into_response(),
     }
 }

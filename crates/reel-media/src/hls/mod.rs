@@ -8,8 +8,14 @@
 //! ```text
 //! <stream>.m3u8                    master (over HTTP)     <stream>/index.m3u8 on disk
 //! <stream>/<rendition>.m3u8        live media playlist    <stream>/<rendition>/index.m3u8 on disk (all segments)
-//! <stream>/<rendition>/<seq>.ts    segments
+//! <stream>/<rendition>/<seq>.ts    segments (H.264 and HEVC renditions)
+//! <stream>/<rendition>/<seq>.m4s   fragmented MP4 segments (VP8, VP9 and AV1 renditions)
+//! <stream>/<rendition>/init-<n>.mp4  their init segment, from segment n on (EXT-X-MAP)
 //! ```
+//!
+//! A rendition arrives as one self-contained file either way. A fragmented MP4 one is split
+//! here into its init segment (kept once, while it stays the same) and its media fragment,
+//! as HLS wants. Each variant's `CODECS` attribute is read from its first keyframe.
 
 use std::collections::{HashMap, VecDeque};
 use std::io::Write;
@@ -19,19 +25,41 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use m3u8_rs::{
-    MasterPlaylist, MediaPlaylist, MediaPlaylistType, MediaSegment, Playlist, Resolution,
+    Map, MasterPlaylist, MediaPlaylist, MediaPlaylistType, MediaSegment, Playlist, Resolution,
     VariantStream,
 };
 
 use crate::MediaError;
 use crate::stream::StreamName;
 
+mod container;
+
+use container::{Split, codecs_of, split};
+
 /// Content type of playlists.
 pub const PLAYLIST_CONTENT_TYPE: &str = "application/vnd.apple.mpegurl";
 /// Content type of TS segments.
 pub const SEGMENT_CONTENT_TYPE: &str = "video/mp2t";
+/// Content type of fragmented MP4 media segments.
+pub const FMP4_SEGMENT_CONTENT_TYPE: &str = "video/iso.segment";
+/// Content type of fragmented MP4 init segments.
+pub const FMP4_INIT_CONTENT_TYPE: &str = "video/mp4";
 /// Largest playlist [`parse_playlist`] reads.
 const MAX_PLAYLIST: usize = 1 << 20;
+
+/// A whole rendition's content type: `video/mp4` for a fragmented MP4 one, else MPEG-TS's.
+pub fn rendition_content_type(data: &[u8]) -> &'static str {
+    if container::is_mp4(data) {
+        FMP4_INIT_CONTENT_TYPE
+    } else {
+        SEGMENT_CONTENT_TYPE
+    }
+}
+
+/// A whole rendition's file extension: `mp4` or `ts`.
+pub fn rendition_extension(data: &[u8]) -> &'static str {
+    if container::is_mp4(data) { "mp4" } else { "ts" }
+}
 
 /// HLS settings.
 #[derive(Debug, Clone)]
@@ -66,7 +94,7 @@ pub struct RenditionOut {
     pub height: u32,
     /// Declared bitrate (bit/s) for the master playlist's BANDWIDTH.
     pub bitrate: u64,
-    /// The TS segment.
+    /// The segment: MPEG-TS, or a whole fragmented MP4 (init and fragment).
     pub data: Bytes,
 }
 
@@ -76,6 +104,8 @@ struct Entry {
     duration: f64,
     discontinuity: bool,
     data: Option<Bytes>,
+    /// For a fragmented MP4 segment, the id of its init segment.
+    init: Option<u64>,
 }
 
 #[derive(Debug)]
@@ -93,6 +123,12 @@ struct RenditionState {
     /// Discontinuities that slid out of the live window.
     discontinuity_sequence: u64,
     target_duration: u64,
+    /// Init segments still referenced by `recent`, by id (the seq that brought each).
+    inits: VecDeque<(u64, Bytes)>,
+    /// Every segment's init id (for the recording's playlist).
+    all_inits: Vec<Option<u64>>,
+    /// The `CODECS` attribute, once a keyframe was read.
+    codecs: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -170,6 +206,9 @@ impl HlsStore {
                         all: Vec::new(),
                         discontinuity_sequence: 0,
                         target_duration: 1,
+                        inits: VecDeque::new(),
+                        all_inits: Vec::new(),
+                        codecs: None,
                     });
                     st.renditions.len() - 1
                 }
@@ -184,13 +223,30 @@ impl HlsStore {
             // EXT-X-TARGETDURATION never shrinks and is at least every EXTINF (RFC 8216
             // only asks for the rounded value; whole seconds up is what players expect).
             rs.target_duration = rs.target_duration.max(secs.ceil().max(1.0) as u64);
+            let Split { data, init } = split(&r.data)?;
+            let mut new_init = None;
+            let init_id = init.map(|init| match rs.inits.back() {
+                Some((id, last)) if *last == init => *id,
+                _ => {
+                    rs.inits.push_back((seq, init.clone()));
+                    new_init = Some(init);
+                    seq
+                }
+            });
+            if rs.codecs.is_none() || discontinuity || new_init.is_some() {
+                // Renditions of a codec reel cannot read keep no CODECS attribute rather
+                // than a wrong one.
+                rs.codecs = codecs_of(&r.data);
+            }
             rs.recent.push_back(Entry {
                 seq,
                 duration: secs,
                 discontinuity,
-                data: Some(r.data.clone()),
+                data: Some(data.clone()),
+                init: init_id,
             });
             rs.all.push((seq, secs, discontinuity));
+            rs.all_inits.push(init_id);
             while rs.recent.len() > self.settings.keep_in_memory.max(self.settings.window) {
                 if let Some(old) = rs.recent.pop_front()
                     && old.discontinuity
@@ -198,13 +254,23 @@ impl HlsStore {
                     rs.discontinuity_sequence += 1;
                 }
             }
+            let oldest_init = rs.recent.iter().find_map(|e| e.init);
+            while rs.inits.len() > 1 && rs.inits.front().map(|i| i.0) < oldest_init {
+                rs.inits.pop_front();
+            }
             if let Some(dir) = &self.settings.record_dir {
                 let rdir = dir.join(stream.as_str()).join(&r.name);
                 std::fs::create_dir_all(&rdir)
                     .map_err(|e| MediaError::io(format!("creating {}", rdir.display()), e))?;
-                let path = rdir.join(format!("{seq}.ts"));
-                std::fs::write(&path, &r.data)
+                let ext = if init_id.is_some() { "m4s" } else { "ts" };
+                let path = rdir.join(format!("{seq}.{ext}"));
+                std::fs::write(&path, &data)
                     .map_err(|e| MediaError::io(format!("writing {}", path.display()), e))?;
+                if let Some(init) = new_init {
+                    let path = rdir.join(format!("init-{seq}.mp4"));
+                    std::fs::write(&path, &init)
+                        .map_err(|e| MediaError::io(format!("writing {}", path.display()), e))?;
+                }
             }
         }
         if self.settings.record_dir.is_some() {
@@ -282,50 +348,60 @@ impl HlsStore {
             .count() as u64;
         let window: Vec<&Entry> = r.recent.iter().skip(skip).collect();
         let playlist = MediaPlaylist {
-            version: Some(3),
+            version: Some(version(window.iter().map(|e| e.init))),
             target_duration: r.target_duration,
             media_sequence: window.first().map_or(0, |e| e.seq),
             discontinuity_sequence: r.discontinuity_sequence + hidden_disc,
             end_list: st.ended,
-            segments: window
-                .iter()
-                .map(|e| MediaSegment {
-                    uri: format!("{rendition}/{}.ts", e.seq),
-                    duration: e.duration as f32,
-                    discontinuity: e.discontinuity,
-                    ..Default::default()
-                })
-                .collect(),
+            segments: segments(
+                window
+                    .iter()
+                    .map(|e| (e.seq, e.duration, e.discontinuity, e.init)),
+                &format!("{rendition}/"),
+            ),
             ..Default::default()
         };
         Some(write_media(&playlist))
     }
 
-    /// A segment still in memory, or from the recording on disk.
-    pub fn segment(&self, stream: &StreamName, rendition: &str, seq: u64) -> Option<Bytes> {
+    /// A file of a rendition (`<seq>.ts`, `<seq>.m4s` or `init-<n>.mp4`) still in memory, or
+    /// from the recording on disk, with its content type.
+    pub fn file(
+        &self,
+        stream: &StreamName,
+        rendition: &str,
+        file: &str,
+    ) -> Option<(Bytes, &'static str)> {
+        let (kind, id) = parse_file(file)?;
         if let Some(state) = self.stream(stream) {
             let st = state.lock().ok()?;
-            let found = st
-                .renditions
-                .iter()
-                .find(|r| r.name == rendition)
-                .and_then(|r| r.recent.iter().find(|e| e.seq == seq))
-                .and_then(|e| e.data.clone());
-            if found.is_some() {
-                return found;
+            let r = st.renditions.iter().find(|r| r.name == rendition);
+            let found = match kind {
+                FileKind::Init => r
+                    .and_then(|r| r.inits.iter().find(|(i, _)| *i == id))
+                    .map(|(_, b)| b.clone()),
+                FileKind::Ts | FileKind::Fragment => r
+                    .and_then(|r| r.recent.iter().find(|e| e.seq == id))
+                    .filter(|e| e.init.is_some() == (kind == FileKind::Fragment))
+                    .and_then(|e| e.data.clone()),
+            };
+            if let Some(found) = found {
+                return Some((found, kind.content_type()));
             }
         }
         let dir = self.settings.record_dir.as_ref()?;
         if !valid_rendition(rendition) {
             return None;
         }
-        std::fs::read(
-            dir.join(stream.as_str())
-                .join(rendition)
-                .join(format!("{seq}.ts")),
-        )
-        .ok()
-        .map(Bytes::from)
+        std::fs::read(dir.join(stream.as_str()).join(rendition).join(file))
+            .ok()
+            .map(|b| (Bytes::from(b), kind.content_type()))
+    }
+
+    /// An MPEG-TS segment still in memory, or from the recording on disk.
+    pub fn segment(&self, stream: &StreamName, rendition: &str, seq: u64) -> Option<Bytes> {
+        self.file(stream, rendition, &format!("{seq}.ts"))
+            .map(|(b, _)| b)
     }
 
     fn write_recording(&self, stream: &StreamName, st: &StreamState) -> Result<(), MediaError> {
@@ -335,7 +411,7 @@ impl HlsStore {
         let sdir = dir.join(stream.as_str());
         for r in &st.renditions {
             let playlist = MediaPlaylist {
-                version: Some(3),
+                version: Some(version(r.all_inits.iter().copied())),
                 target_duration: r.target_duration,
                 media_sequence: r.all.first().map_or(0, |e| e.0),
                 end_list: st.ended,
@@ -344,16 +420,13 @@ impl HlsStore {
                 } else {
                     MediaPlaylistType::Event
                 }),
-                segments: r
-                    .all
-                    .iter()
-                    .map(|&(seq, d, disc)| MediaSegment {
-                        uri: format!("{seq}.ts"),
-                        duration: d as f32,
-                        discontinuity: disc,
-                        ..Default::default()
-                    })
-                    .collect(),
+                segments: segments(
+                    r.all
+                        .iter()
+                        .zip(&r.all_inits)
+                        .map(|(&(seq, d, disc), &init)| (seq, d, disc, init)),
+                    "",
+                ),
                 ..Default::default()
             };
             write_atomically(
@@ -366,9 +439,78 @@ impl HlsStore {
     }
 }
 
+/// Which file of a rendition a name asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FileKind {
+    Ts,
+    Fragment,
+    Init,
+}
+
+impl FileKind {
+    fn content_type(self) -> &'static str {
+        match self {
+            Self::Ts => SEGMENT_CONTENT_TYPE,
+            Self::Fragment => FMP4_SEGMENT_CONTENT_TYPE,
+            Self::Init => FMP4_INIT_CONTENT_TYPE,
+        }
+    }
+}
+
+/// `<seq>.ts`, `<seq>.m4s` or `init-<n>.mp4`: the kind and the number.
+fn parse_file(file: &str) -> Option<(FileKind, u64)> {
+    let (kind, num) = if let Some(n) = file.strip_suffix(".ts") {
+        (FileKind::Ts, n)
+    } else if let Some(n) = file.strip_suffix(".m4s") {
+        (FileKind::Fragment, n)
+    } else {
+        (
+            FileKind::Init,
+            file.strip_prefix("init-")?.strip_suffix(".mp4")?,
+        )
+    };
+    if num.is_empty() || !num.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some((kind, num.parse().ok()?))
+}
+
+/// The playlist version: 7 where fragmented MP4 (EXT-X-MAP in a live playlist) is used,
+/// 3 otherwise.
+fn version(mut inits: impl Iterator<Item = Option<u64>>) -> usize {
+    if inits.any(|i| i.is_some()) { 7 } else { 3 }
+}
+
+/// Media segments with their URIs under `prefix`, and an `EXT-X-MAP` wherever the init
+/// segment changes (and on the first fragmented MP4 segment).
+fn segments(
+    entries: impl Iterator<Item = (u64, f64, bool, Option<u64>)>,
+    prefix: &str,
+) -> Vec<MediaSegment> {
+    let mut current = None;
+    entries
+        .map(|(seq, d, disc, init)| {
+            let map = init.filter(|&i| current != Some(i)).map(|i| Map {
+                uri: format!("{prefix}init-{i}.mp4"),
+                ..Default::default()
+            });
+            current = init;
+            let ext = if init.is_some() { "m4s" } else { "ts" };
+            MediaSegment {
+                uri: format!("{prefix}{seq}.{ext}"),
+                duration: d as f32,
+                discontinuity: disc,
+                map,
+                ..Default::default()
+            }
+        })
+        .collect()
+}
+
 fn render_master(st: &StreamState, uri: impl Fn(&str) -> String) -> String {
+    let fmp4 = st.renditions.iter().any(|r| !r.inits.is_empty());
     let playlist = MasterPlaylist {
-        version: Some(3),
+        version: Some(if fmp4 { 7 } else { 3 }),
         variants: st
             .renditions
             .iter()
@@ -379,6 +521,7 @@ fn render_master(st: &StreamState, uri: impl Fn(&str) -> String) -> String {
                     width: u64::from(r.width),
                     height: u64::from(r.height),
                 }),
+                codecs: r.codecs.clone(),
                 ..Default::default()
             })
             .collect(),
@@ -440,125 +583,4 @@ pub fn parse_playlist(bytes: &[u8]) -> Result<Playlist, MediaError> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn out(name: &str, len: usize) -> RenditionOut {
-        RenditionOut {
-            name: name.into(),
-            width: 256,
-            height: 144,
-            bitrate: 400_000,
-            data: Bytes::from(vec![0x47; len]),
-        }
-    }
-
-    fn media(store: &HlsStore, s: &StreamName, r: &str) -> MediaPlaylist {
-        match parse_playlist(store.media_playlist(s, r).unwrap().as_bytes()).unwrap() {
-            Playlist::MediaPlaylist(p) => p,
-            Playlist::MasterPlaylist(_) => panic!("expected a media playlist"),
-        }
-    }
-
-    #[test]
-    fn sliding_window_with_discontinuities_and_endlist() {
-        let store = HlsStore::new(HlsSettings {
-            window: 3,
-            keep_in_memory: 4,
-            record_dir: None,
-        });
-        let s = StreamName::new("abc").unwrap();
-        for seq in 0..8u64 {
-            let d = Duration::from_millis(if seq == 5 { 2_600 } else { 2_000 });
-            store
-                .publish(
-                    &s,
-                    seq,
-                    d,
-                    seq == 2 || seq == 6,
-                    &[out("P144p", 1000), out("low", 500)],
-                )
-                .unwrap();
-        }
-        let p = media(&store, &s, "P144p");
-        assert_eq!(p.media_sequence, 5);
-        assert_eq!(p.segments.len(), 3);
-        assert_eq!(p.segments[0].uri, "P144p/5.ts");
-        // seq 2 left the window: one discontinuity before it.
-        assert_eq!(p.discontinuity_sequence, 1);
-        assert!(p.segments[1].discontinuity, "seq 6");
-        assert!(p.target_duration >= 3, "2.6 s rounds to 3");
-        for seg in &p.segments {
-            assert!(f64::from(seg.duration) <= p.target_duration as f64);
-        }
-        assert!(!p.end_list);
-        store.end(&s).unwrap();
-        assert!(media(&store, &s, "P144p").end_list);
-
-        // In memory: 4 newest; older ones are gone (nothing recorded).
-        assert!(store.segment(&s, "low", 7).is_some());
-        assert!(store.segment(&s, "low", 4).is_some());
-        assert!(store.segment(&s, "low", 3).is_none());
-        assert!(store.media_playlist(&s, "nope").is_none());
-
-        let master = store.master_playlist(&s).unwrap();
-        let Playlist::MasterPlaylist(m) = parse_playlist(master.as_bytes()).unwrap() else {
-            panic!("master");
-        };
-        assert_eq!(m.variants.len(), 2);
-        assert_eq!(m.variants[0].uri, "abc/P144p.m3u8");
-        assert_eq!(m.variants[0].bandwidth, 400_000);
-        assert_eq!(
-            m.variants[0].resolution,
-            Some(Resolution {
-                width: 256,
-                height: 144
-            })
-        );
-
-        assert!(matches!(
-            store.publish(&s, 7, Duration::from_secs(2), false, &[out("P144p", 10)]),
-            Err(MediaError::StaleSegment {
-                seq: 7,
-                last: 7,
-                ..
-            })
-        ));
-    }
-
-    #[test]
-    fn records_a_vod_playlist_on_disk() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = HlsStore::new(HlsSettings {
-            window: 2,
-            keep_in_memory: 2,
-            record_dir: Some(dir.path().to_path_buf()),
-        });
-        let s = StreamName::new("rec").unwrap();
-        for seq in 0..5u64 {
-            store
-                .publish(&s, seq, Duration::from_secs(2), false, &[out("low", 100)])
-                .unwrap();
-        }
-        store.end(&s).unwrap();
-        let text = std::fs::read(dir.path().join("rec/low/index.m3u8")).unwrap();
-        let Playlist::MediaPlaylist(p) = parse_playlist(&text).unwrap() else {
-            panic!("media");
-        };
-        assert_eq!(p.segments.len(), 5);
-        assert_eq!(p.playlist_type, Some(MediaPlaylistType::Vod));
-        assert!(p.end_list);
-        assert!(dir.path().join("rec/low/0.ts").exists());
-        assert!(dir.path().join("rec/index.m3u8").exists());
-        // Old segments come back from disk.
-        assert_eq!(store.segment(&s, "low", 0).unwrap().len(), 100);
-        assert!(store.segment(&s, "../x", 0).is_none());
-    }
-
-    #[test]
-    fn rejects_bad_playlists() {
-        assert!(parse_playlist(b"").is_err());
-        assert!(parse_playlist(b"hello").is_err());
-        assert!(parse_playlist(&vec![b'#'; MAX_PLAYLIST + 1]).is_err());
-    }
-}
+mod tests;
