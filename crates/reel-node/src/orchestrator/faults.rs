@@ -13,20 +13,23 @@ pub enum Fault {
     /// Encode every rendition at half the asked size but report the pixels of the full
     /// size (the gateway must catch it by decoding; see docs/faults.md).
     WrongRenditions,
+    /// Encode every rendition in H.264, the cheapest codec, whatever its profile asks, and
+    /// report honest pixels (the gateway must catch the codec by reading the rendition).
+    CheaperCodec,
 }
 
 /// The variable that switches a fault on in a `reel orchestrator` process (the tests set it).
 pub const FAULT_ENV: &str = "REEL_TEST_FAULT";
 
-/// The fault `REEL_TEST_FAULT` names (`wrong-renditions`), if any.
+/// The fault `REEL_TEST_FAULT` names (`wrong-renditions`, `cheaper-codec`), if any.
 pub(super) fn from_env() -> Option<Fault> {
-    match std::env::var(FAULT_ENV).ok()?.as_str() {
-        "wrong-renditions" => {
-            tracing::warn!(target: "node::orchestrator", "{FAULT_ENV} is set: this orchestrator cheats on purpose");
-            Some(Fault::WrongRenditions)
-        }
-        _ => None,
-    }
+    let fault = match std::env::var(FAULT_ENV).ok()?.as_str() {
+        "wrong-renditions" => Fault::WrongRenditions,
+        "cheaper-codec" => Fault::CheaperCodec,
+        _ => return None,
+    };
+    tracing::warn!(target: "node::orchestrator", ?fault, "{FAULT_ENV} is set: this orchestrator cheats on purpose");
+    Some(fault)
 }
 
 /// Before the work: the ladder actually encoded.
@@ -35,22 +38,26 @@ pub(super) fn before(
     mut seg: proto::SegData,
     ladder: Vec<VideoProfile>,
 ) -> (proto::SegData, Vec<VideoProfile>) {
-    if fault != Some(Fault::WrongRenditions) {
-        return (seg, ladder);
-    }
-    let half: Vec<VideoProfile> = ladder
+    let change: fn(&mut VideoProfile) = match fault {
+        Some(Fault::WrongRenditions) => |q| {
+            q.width = (q.width / 2).max(2) & !1;
+            q.height = (q.height / 2).max(2) & !1;
+        },
+        Some(Fault::CheaperCodec) => |q| q.codec = reel_media::profile::VideoCodec::H264,
+        None => return (seg, ladder),
+    };
+    let cheat: Vec<VideoProfile> = ladder
         .iter()
         .map(|p| {
             let mut q = p.clone();
-            q.width = (p.width / 2).max(2) & !1;
-            q.height = (p.height / 2).max(2) & !1;
+            change(&mut q);
             q
         })
         .collect();
-    seg.full_profiles3 = half.iter().map(crate::profiles::to_wire).collect();
+    seg.full_profiles3 = cheat.iter().map(crate::profiles::to_wire).collect();
     seg.full_profiles.clear();
     seg.full_profiles2.clear();
-    (seg, half)
+    (seg, cheat)
 }
 
 /// After the work: the pixels claimed.

@@ -44,7 +44,14 @@ async fn rtmp_in_hls_out_through_a_remote_transcoder() {
         .unwrap();
 
     let names = ["P144p30fps16x9", "P240p30fps16x9"];
-    let gw = start_gateway(vec![orch.uri().clone()], ladder(&names), true, &shutdown).await;
+    // A third rung in AV1: fragmented MP4 from the transcoder through the gateway's checks
+    // to HLS.
+    let mut profiles = ladder(&names);
+    let mut av1 = reel_media::VideoProfile::standard("P144p30fps16x9").unwrap();
+    av1.name = "av1".into();
+    av1.codec = reel_media::profile::VideoCodec::Av1;
+    profiles.push(av1);
+    let gw = start_gateway(vec![orch.uri().clone()], profiles, true, &shutdown).await;
     let rtmp = gw.rtmp_addr().unwrap();
     let http = gw.http_addr();
     let mut events = gw.events();
@@ -93,10 +100,16 @@ async fn rtmp_in_hls_out_through_a_remote_transcoder() {
     let (sw, sh, source_frames) = probe(&format!("http://{http}/stream/e2e/source.m3u8"));
     assert_eq!((sw, sh), (320, 180));
     assert!(source_frames >= 140, "source frames {source_frames}");
-    for (name, w, h) in [(names[0], 256, 144), (names[1], 426, 240)] {
+    for (name, w, h) in [
+        (names[0], 256, 144),
+        (names[1], 426, 240),
+        ("av1", 256, 144),
+    ] {
         let (pw, ph, frames) = probe(&format!("http://{http}/stream/e2e/{name}.m3u8"));
         assert_eq!((pw, ph, frames), (w, h, source_frames), "{name}");
     }
+    let av1 = media::probe_video(format!("http://{http}/stream/e2e/av1.m3u8")).unwrap();
+    assert_eq!(av1.codec_name, "av1");
     let master = client
         .get_text(format!("http://{http}/stream/e2e.m3u8"))
         .await
@@ -104,6 +117,8 @@ async fn rtmp_in_hls_out_through_a_remote_transcoder() {
     for n in names {
         assert!(master.contains(n), "{master}");
     }
+    assert!(master.contains("CODECS=\"av01.0."), "{master}");
+    assert!(master.contains("CODECS=\"avc1."), "{master}");
 
     // Every segment went to the one orchestrator, first try, done by the transcoder.
     let mut seen = 0;
@@ -203,6 +218,54 @@ async fn wrong_renditions_are_caught_and_the_orchestrator_is_never_used_again() 
         .find(|o| o.uri == bad.uri().to_string())
         .unwrap();
     assert!(o.banned, "{st:?}");
+    shutdown.cancel();
+    gw.stop().await;
+    bad.stop().await;
+    good.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_rendition_in_a_cheaper_codec_is_caught() {
+    init_logs();
+    let dir = tempfile::tempdir().unwrap();
+    let segs = segments(dir.path(), 2);
+    let shutdown = CancellationToken::new();
+    let mut bad = orch_settings(&dir.path().join("bad"));
+    bad.fault = Some(reel_node::orchestrator::Fault::CheaperCodec);
+    let bad = start_orch(bad, &shutdown).await;
+    let good = start_orch(orch_settings(&dir.path().join("good")), &shutdown).await;
+    let mut vp9 = reel_media::VideoProfile::standard("P144p30fps16x9").unwrap();
+    vp9.codec = reel_media::profile::VideoCodec::Vp9;
+    let gw = start_gateway(
+        vec![bad.uri().clone(), good.uri().clone()],
+        vec![vp9],
+        false,
+        &shutdown,
+    )
+    .await;
+    let mut events = gw.events();
+    let client = Http::new().unwrap();
+    for (i, ts) in segs.iter().enumerate() {
+        let (status, renditions, err) = push(&client, gw.http_addr(), "cheap", i, ts).await;
+        assert_eq!(status, 200, "segment {i}: {err}");
+        let file = write_temp(dir.path(), &format!("out{i}.mp4"), &renditions[0].1);
+        let v = media::probe_video(&file).unwrap();
+        assert_eq!(
+            (v.codec_name.as_str(), v.width, v.height),
+            ("vp9", 256, 144)
+        );
+        let ev = events.recv().await.unwrap();
+        assert_eq!(ev.orchestrator, good.uri().to_string(), "segment {i}");
+    }
+    // The H.264 the cheat sent was read, refused and never paid for again.
+    assert_eq!(
+        metric(&gw.metrics(), "reel_verification_failures_total"),
+        1.0
+    );
+    assert_eq!(
+        metric(&bad.metrics(), "livepeer_segment_transcoded_total"),
+        1.0
+    );
     shutdown.cancel();
     gw.stop().await;
     bad.stop().await;
