@@ -25,11 +25,11 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Instant;
 
 use anyhow::{Context, Result, ensure};
 use ffmpeg_next as ff;
 use reel_media::{EncoderReuse, SessionSettings, TranscodeSession, VideoProfile};
+use reel_testkit::bench::{Measure, median_by};
 use reel_testkit::media::Clip;
 
 const LADDER: [&str; 4] = [
@@ -194,57 +194,6 @@ fn main() -> Result<()> {
         b.cpu / media
     );
     Ok(())
-}
-
-/// CPU seconds used so far by this process and by its waited-for children (from
-/// /proc/self/stat; Linux counts in 1/100 s).
-fn cpu_seconds() -> (f64, f64) {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let after = stat.rsplit_once(')').map_or("", |(_, a)| a);
-    let f: Vec<f64> = after
-        .split_whitespace()
-        .map(|x| x.parse().unwrap_or(0.0))
-        .collect();
-    let get = |i: usize| f.get(i).copied().unwrap_or(0.0) / 100.0;
-    (get(11) + get(12), get(13) + get(14))
-}
-
-/// Wall and CPU seconds of one measurement.
-#[derive(Clone, Copy)]
-struct Measure {
-    wall: f64,
-    cpu: f64,
-}
-
-impl Measure {
-    const ZERO: Self = Self {
-        wall: 0.0,
-        cpu: 0.0,
-    };
-}
-
-impl std::ops::AddAssign for Measure {
-    fn add_assign(&mut self, o: Self) {
-        self.wall += o.wall;
-        self.cpu += o.cpu;
-    }
-}
-
-fn measure(f: impl FnOnce() -> Result<()>) -> Result<Measure> {
-    let (own0, kids0) = cpu_seconds();
-    let start = Instant::now();
-    f()?;
-    let wall = start.elapsed().as_secs_f64();
-    let (own1, kids1) = cpu_seconds();
-    Ok(Measure {
-        wall,
-        cpu: (own1 - own0) + (kids1 - kids0),
-    })
-}
-
-fn median_by(mut v: Vec<Measure>) -> Measure {
-    v.sort_by(|a, b| a.wall.total_cmp(&b.wall));
-    v[v.len() / 2]
 }
 
 /// Makes (once) the 1080p input and its 2-s TS segments.
@@ -443,4 +392,9 @@ fn encode_all(
     }
     ensure!(bytes > 0, "no output");
     Ok(())
+}
+
+/// [`reel_testkit::bench::measure`] for this file's anyhow closures.
+fn measure(f: impl FnOnce() -> Result<()>) -> Result<Measure> {
+    reel_testkit::bench::measure(f)
 }

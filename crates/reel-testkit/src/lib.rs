@@ -27,6 +27,7 @@
 //! - a metric in a test or the demo: [`metrics::metric`] (the parser itself is
 //!   `reel_types::prometheus`, with its malformed-line tests).
 
+pub mod bench;
 pub mod compute;
 pub mod http;
 pub mod media;

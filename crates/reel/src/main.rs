@@ -19,6 +19,7 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     // Before the runtime's threads exist, so that they share the arenas it sets.
     reel_node::memory::tune_allocator();
+    quiet_svt_av1();
     match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -28,6 +29,16 @@ fn main() -> ExitCode {
             eprintln!("Error: starting the async runtime: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// SVT-AV1 prints a banner and its settings to stderr for every encoder it opens, one per
+/// AV1 segment; keep it to errors unless the operator set `SVT_LOG` itself.
+#[allow(unsafe_code)]
+fn quiet_svt_av1() {
+    if std::env::var_os("SVT_LOG").is_none() {
+        // SAFETY: called at the top of `main`, before any other thread exists.
+        unsafe { std::env::set_var("SVT_LOG", "1") };
     }
 }
 
