@@ -309,6 +309,40 @@ fn round_trip_every_codec_with_audio() {
     }
 }
 
+/// The size of the first box of `kind` in `file` (found by its four-character code).
+fn box_size(file: &[u8], kind: &[u8; 4]) -> u32 {
+    let at = file.windows(4).position(|w| w == kind).unwrap();
+    u32::from_be_bytes(file[at - 4..at].try_into().unwrap())
+}
+
+#[test]
+fn fixed_boxes_have_their_standard_sizes() {
+    // Chromium's MP4 parser refuses an init segment whose version-0 `tkhd` is short: these
+    // are the sizes ISO/IEC 14496-12 gives.
+    let seg = write(
+        &track(VideoCodec::Vp9),
+        Some(AudioCodec::Aac),
+        1,
+        &packets(VideoCodec::Vp9),
+    )
+    .unwrap();
+    for (kind, size) in [
+        (b"mvhd", 108),
+        (b"tkhd", 92),
+        (b"mdhd", 32),
+        (b"vmhd", 20),
+        (b"smhd", 16),
+        (b"trex", 32),
+    ] {
+        assert_eq!(
+            box_size(&seg.init, kind),
+            size,
+            "{}",
+            String::from_utf8_lossy(kind)
+        );
+    }
+}
+
 #[test]
 fn delimiters_dropped_and_parameter_sets_restored() {
     // An AUD and 3-byte start codes: the NAL units come back, in canonical form.

@@ -140,7 +140,7 @@ fn start_trak(
     let tkhd = w.start_full(b"tkhd", 0, 3); // enabled, in movie
     w.zeros(8);
     w.u32(id);
-    w.zeros(12);
+    w.zeros(16); // reserved, duration, reserved[2]
     w.u16(0); // layer
     w.u16(u16::from(!is_video)); // alternate group
     w.u16(if is_video { 0 } else { 0x0100 });
