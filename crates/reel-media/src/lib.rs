@@ -8,7 +8,7 @@
 //!  app ─PUT /live/<id>/<seq>.ts─▶ server (HTTP push) ─TS bytes─▶ ts::demux ─Segment───────────┤
 //!                                                                                             ▼
 //!                          SegmentHandler (LocalTranscoder here; a paid orchestrator in reel-node)
-//!                                 │  TranscodeSession: 1 decode ▶ N × (fps ▶ scale ▶ x264 ▶ TS)
+//!                                 │  TranscodeSession: 1 decode ▶ N × (fps ▶ scale ▶ encode ▶ TS or fMP4)
 //!                                 ▼
 //!                          HlsStore ─▶ GET /stream/<id>.m3u8, /stream/<id>/<rendition>.m3u8, …
 //! ```
@@ -16,9 +16,12 @@
 //! Modules:
 //! - [`transcode`]: [`TranscodeSession`], the per-stream decoder and rendition workers, and
 //!   exact pixel counts. Blocking; run it on blocking threads.
-//! - [`ts`], [`flv`], [`amf0`], [`rtmp::chunk`], [`multipart`], [`profile`], [`hls`]: the
-//!   byte parsers, each a pure function with a `cargo fuzz` target in `fuzz/`. [`ts`]
-//!   reads in `ts/demux.rs` and writes in `ts/mux.rs`.
+//! - [`ts`], [`fmp4`], [`flv`], [`amf0`], [`rtmp::chunk`], [`multipart`], [`profile`],
+//!   [`hls`]: the byte parsers, each a pure function with a `cargo fuzz` target in `fuzz/`.
+//!   [`ts`] reads in `ts/demux.rs` and writes in `ts/mux.rs`; [`fmp4`] is the container of
+//!   the VP8, VP9 and AV1 renditions.
+//! - [`codec`]: the rendition codecs ([`codec::VideoCodec`]) and the `CODECS` strings read
+//!   from their bitstreams.
 //! - [`segmenter`]: keyframe segmenting of a live packet stream (sans-IO).
 //! - [`rtmp`]: the RTMP publish server (handshake from `rml_rtmp`; our own bounded chunk
 //!   reader and AMF0 codec), driven from tokio.
@@ -40,6 +43,8 @@
 //! - a new ingest path: a server that cuts [`Segment`]s and hands them to a
 //!   [`SegmentHandler`], as [`rtmp`] (through [`pipeline`]) and [`server`] do.
 //! - a new playlist tag or HLS setting: [`hls`].
+//! - a new rendition codec: [`codec`], then its encoder in [`profile`] and
+//!   `transcode/worker.rs`, its container ([`ts`] or [`fmp4`]).
 //! - a new error: [`MediaError`] (`error.rs`).
 
 pub mod aac;

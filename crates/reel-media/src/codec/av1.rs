@@ -72,7 +72,7 @@ pub(crate) fn av1_sequence_header(tu: &[u8]) -> Result<(Av1Sequence, &[u8]), Med
     Err(bitstream("AV1", "no sequence header OBU in the keyframe"))
 }
 
-/// AV1 spec 5.5.1, up to and including color_config.
+/// Reads a sequence header OBU (AV1 bitstream section 5.5.1) as far as `color_config`.
 fn parse_av1_sequence(payload: &[u8]) -> Option<Av1Sequence> {
     let mut b = Bits::new(payload);
     let profile = b.u8(3)?;
