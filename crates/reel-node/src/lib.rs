@@ -24,7 +24,7 @@
 //!   job workers).
 //! - [`gateway`]: a `reel_media::SegmentHandler` that discovers orchestrators
 //!   ([`gateway::discovery`]), selects one per segment ([`gateway::selection`]), pays,
-//!   submits, verifies ([`pixels`]) and fails over; its settings and shared state are in
+//!   submits, verifies ([`verify`]) and fails over; its settings and shared state are in
 //!   `gateway/core.rs`.
 //! - [`payments`]: the seam to the TicketBroker ([`payments::BrokerHandle`],
 //!   `payments/broker.rs`), the orchestrator's side (`payments/recipient.rs`, with the ticket
@@ -68,7 +68,6 @@ pub mod metrics;
 pub mod node;
 pub mod orchestrator;
 pub mod payments;
-pub mod pixels;
 pub mod profiles;
 pub mod ratelimit;
 pub mod rpc;
@@ -77,6 +76,7 @@ pub mod tasks;
 pub mod tls;
 pub mod transcoder;
 mod util;
+pub mod verify;
 pub mod worker;
 
 pub use error::{FailureKind, NodeError};

@@ -23,15 +23,18 @@
 //! (`tokio::task::spawn_blocking`), never from an async worker.
 //!
 //! Files: `types.rs` holds the settings in and the results out; `decode.rs` the decoder
-//! side of a segment; `job.rs` what the decoder sends each rendition worker; `worker.rs`
-//! and `fps.rs` the rendition workers; this file the session that ties them together.
+//! side of a segment; `job.rs` what the decoder sends each rendition worker; `worker.rs`,
+//! `encoder.rs` and `fps.rs` the rendition workers; this file the session that ties them together.
 
 mod decode;
+mod encoder;
 mod fps;
 mod job;
 mod types;
 mod worker;
 
+#[cfg(feature = "test-hooks")]
+pub use types::MediaFault;
 pub use types::{
     EncoderReuse, EncoderStats, Rendition, ResetReason, SessionSettings, TranscodeResult,
 };

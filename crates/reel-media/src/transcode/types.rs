@@ -21,6 +21,22 @@ pub struct SessionSettings {
     pub x264_tune: Option<String>,
     /// How encoders carry over from one segment to the next.
     pub encoder_reuse: EncoderReuse,
+    /// A dishonest encode on purpose, for the gateway's checks to catch (tests only).
+    #[cfg(feature = "test-hooks")]
+    pub fault: Option<MediaFault>,
+}
+
+/// Ways a test makes the session encode the wrong picture, for the gateway's content checks
+/// to catch. Compiled only with the `test-hooks` feature.
+#[cfg(feature = "test-hooks")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MediaFault {
+    /// Every rendition shows the picture turned half a circle: the right size and frame
+    /// count, the wrong content.
+    WrongContent,
+    /// Every rendition repeats its segment's first picture.
+    Frozen,
 }
 
 /// How a rendition's encoder carries over from one segment to the next.
@@ -55,6 +71,8 @@ impl SessionSettings {
             decoder_threads: 0,
             x264_tune: None,
             encoder_reuse: EncoderReuse::Sentinel,
+            #[cfg(feature = "test-hooks")]
+            fault: None,
         }
     }
 }

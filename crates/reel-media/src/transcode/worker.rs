@@ -10,13 +10,14 @@ use std::sync::mpsc::{Receiver, SyncSender};
 use bytes::Bytes;
 use ffmpeg_next as ff;
 
+use super::encoder::{enc_err, open_encoder};
 use super::fps::FpsSelector;
 use super::job::{Counters, Job, rendition_media};
 use super::types::{EncoderReuse, Rendition, SessionSettings};
 use crate::MediaError;
 use crate::codec::VideoCodec;
 use crate::media::{AudioCodec, Packet, Track};
-use crate::profile::{Gop, H264Profile, Hardware, VideoProfile};
+use crate::profile::VideoProfile;
 use crate::ts::TsMuxer;
 
 /// The worker loop: runs until the session drops its sender.
@@ -102,6 +103,9 @@ struct SegmentState {
     held: Option<ff::frame::Video>,
     packets: Vec<Packet>,
     error: Option<MediaError>,
+    /// The segment's first picture, for [`super::MediaFault::Frozen`].
+    #[cfg(feature = "test-hooks")]
+    first: Option<ff::frame::Video>,
 }
 
 impl RenditionState {
@@ -156,6 +160,8 @@ impl RenditionState {
             held: None,
             packets: Vec::new(),
             error: None,
+            #[cfg(feature = "test-hooks")]
+            first: None,
         });
     }
 
@@ -170,43 +176,45 @@ impl RenditionState {
         if slots.is_empty() {
             return;
         }
-        let result =
-            scale(&mut self.scaler, frame, seg.size, &self.profile.name).and_then(|mut scaled| {
-                let Some((&last, rest)) = slots.split_last() else {
-                    return Ok(());
-                };
-                // The frame held back is not the segment's last after all.
-                if let Some(prev) = seg.held.take() {
-                    send_real(
-                        &mut self.encoder,
-                        seg,
-                        &prev,
-                        &self.profile,
-                        &self.settings,
-                        &self.counters,
-                    )?;
-                }
-                // The encoder keeps its own reference with its own timestamp, so one
-                // picture can go in several times.
-                for &pts in rest {
-                    mark(&mut scaled, pts, seg.frames);
-                    send_real(
-                        &mut self.encoder,
-                        seg,
-                        &scaled,
-                        &self.profile,
-                        &self.settings,
-                        &self.counters,
-                    )?;
-                    seg.frames += 1;
-                }
-                // The last slot waits: only at the segment's end is it known to be the
-                // last frame, which must go in as a P frame (see `send_held`).
-                mark(&mut scaled, last, seg.frames);
+        let scaled = scale(&mut self.scaler, frame, seg.size, &self.profile.name);
+        #[cfg(feature = "test-hooks")]
+        let scaled = scaled.map(|s| tamper(self.settings.fault, seg, s));
+        let result = scaled.and_then(|mut scaled| {
+            let Some((&last, rest)) = slots.split_last() else {
+                return Ok(());
+            };
+            // The frame held back is not the segment's last after all.
+            if let Some(prev) = seg.held.take() {
+                send_real(
+                    &mut self.encoder,
+                    seg,
+                    &prev,
+                    &self.profile,
+                    &self.settings,
+                    &self.counters,
+                )?;
+            }
+            // The encoder keeps its own reference with its own timestamp, so one
+            // picture can go in several times.
+            for &pts in rest {
+                mark(&mut scaled, pts, seg.frames);
+                send_real(
+                    &mut self.encoder,
+                    seg,
+                    &scaled,
+                    &self.profile,
+                    &self.settings,
+                    &self.counters,
+                )?;
                 seg.frames += 1;
-                seg.held = Some(scaled);
-                Ok(())
-            });
+            }
+            // The last slot waits: only at the segment's end is it known to be the
+            // last frame, which must go in as a P frame (see `send_held`).
+            mark(&mut scaled, last, seg.frames);
+            seg.frames += 1;
+            seg.held = Some(scaled);
+            Ok(())
+        });
         if let Err(e) = result {
             seg.error = Some(e);
         }
@@ -526,114 +534,34 @@ fn scale(
     Ok(out)
 }
 
-fn open_encoder(
-    profile: &VideoProfile,
-    settings: &SessionSettings,
-    (w, h): (u32, u32),
-    (num, den): (u32, u32),
-) -> Result<ff::encoder::video::Encoder, MediaError> {
-    let name = profile.ffmpeg_encoder()?;
-    let codec = ff::encoder::find_by_name(name)
-        .ok_or_else(|| MediaError::EncoderUnavailable { name: name.into() })?;
-    let mut ctx = ff::codec::Context::new_with_codec(codec);
-    // libx264's wrapper lets the threading type override the tune's: frame threads would
-    // delay `zerolatency` output by threads − 1 frames, so it gets slice threads.
-    let zerolatency = settings
-        .x264_tune
-        .as_deref()
-        .is_some_and(|t| t.split(',').any(|t| t == "zerolatency"));
-    ctx.set_threading(ff::threading::Config {
-        kind: if zerolatency {
-            ff::threading::Type::Slice
-        } else {
-            ff::threading::Type::Frame
-        },
-        count: settings.encoder_threads,
-        ..Default::default()
-    });
-    let mut enc = ctx
-        .encoder()
-        .video()
-        .map_err(|e| enc_err(&profile.name, "creating the encoder", e))?;
-    enc.set_width(w);
-    enc.set_height(h);
-    enc.set_format(ff::format::Pixel::YUV420P);
-    enc.set_time_base(ff::Rational::new(1, 90_000));
-    enc.set_frame_rate(Some(ff::Rational::new(num as i32, den as i32)));
-    enc.set_bit_rate(usize::try_from(profile.bitrate).unwrap_or(usize::MAX));
-    match profile.gop {
-        Gop::Default => {}
-        Gop::Intra => enc.set_gop(1),
-        Gop::Millis(ms) => {
-            let frames = u64::from(ms) * u64::from(num) / (1000 * u64::from(den.max(1)));
-            enc.set_gop(u32::try_from(frames.max(1)).unwrap_or(u32::MAX));
-        }
-    }
-    if profile.profile == H264Profile::ConstrainedHigh
-        // NVENC ignores a forced P frame, so with B frames a segment's last frame could
-        // reference a dropped sentinel (see `RenditionState::send_held`).
-        || (profile.hardware == Hardware::Nvenc
-            && settings.encoder_reuse == EncoderReuse::Sentinel)
-    {
-        enc.set_max_b_frames(0);
-    }
-    let opts = encoder_options(profile, settings);
-    enc.open_with(opts).map_err(|e| match profile.hardware {
-        Hardware::Nvenc => MediaError::EncoderUnavailable {
-            name: format!("{name} ({e})"),
-        },
-        _ => enc_err(&profile.name, "opening the encoder", e),
-    })
-}
-
-/// Each encoder's options. The software encoders other than libx264 are set for live
-/// work: the x264 preset name for libx265 (it shares them), libvpx's real-time mode with
-/// no look-ahead (so a segment's frames are out as soon as they are in, and no sentinel is
-/// needed), and SVT-AV1's fastest presets that still keep its quality ahead of VP9's.
-fn encoder_options(profile: &VideoProfile, settings: &SessionSettings) -> ff::Dictionary<'static> {
-    let mut opts = ff::Dictionary::new();
-    // A frame marked I (each segment's first) becomes an IDR, not an open-GOP I frame:
-    // libx264's, libx265's and NVENC's option.
-    opts.set("forced-idr", "1");
-    match (profile.codec, profile.hardware) {
-        (VideoCodec::H264, Hardware::Software) => {
-            opts.set("preset", &settings.x264_preset);
-            if let Some(tune) = &settings.x264_tune {
-                opts.set("tune", tune);
+/// Applies a test's media fault to a scaled picture.
+#[cfg(feature = "test-hooks")]
+fn tamper(
+    fault: Option<super::MediaFault>,
+    seg: &mut SegmentState,
+    mut scaled: ff::frame::Video,
+) -> ff::frame::Video {
+    match fault {
+        Some(super::MediaFault::WrongContent) => {
+            // Turned half a circle: every row reversed, and the rows in reverse order.
+            for plane in 0..scaled.planes() {
+                let stride = scaled.stride(plane);
+                let (rows, cols) = (
+                    scaled.plane_height(plane) as usize,
+                    scaled.plane_width(plane) as usize,
+                );
+                let data = scaled.data_mut(plane);
+                for row in 0..rows {
+                    data[row * stride..row * stride + cols].reverse();
+                }
+                for row in 0..rows / 2 {
+                    let (top, bottom) = data.split_at_mut((rows - 1 - row) * stride);
+                    top[row * stride..row * stride + cols].swap_with_slice(&mut bottom[..cols]);
+                }
             }
+            scaled
         }
-        (VideoCodec::Hevc, Hardware::Software) => {
-            opts.set("preset", &settings.x264_preset);
-            if let Some(tune) = &settings.x264_tune {
-                opts.set("tune", tune);
-            }
-            opts.set("x265-params", "log-level=error");
-        }
-        (VideoCodec::Vp8 | VideoCodec::Vp9, _) => {
-            opts.set("deadline", "realtime");
-            opts.set("cpu-used", "8");
-            opts.set("lag-in-frames", "0");
-            if profile.codec == VideoCodec::Vp9 {
-                opts.set("row-mt", "1");
-            }
-        }
-        (VideoCodec::Av1, Hardware::Software) => {
-            opts.set("preset", "12");
-            // Low-delay prediction: no frame reordering, so decode and presentation order
-            // agree and a segment's frames come out without waiting on the next segment's.
-            opts.set("svtav1-params", "pred-struct=1");
-        }
-        _ => {}
-    }
-    if let Some(p) = profile.profile.x264_name() {
-        opts.set("profile", p);
-    }
-    opts
-}
-
-fn enc_err(rendition: &str, what: &str, e: ff::Error) -> MediaError {
-    MediaError::Encode {
-        rendition: rendition.to_owned(),
-        reason: format!("{what}: {e}"),
+        Some(super::MediaFault::Frozen) => seg.first.get_or_insert(scaled).clone(),
+        _ => scaled,
     }
 }

@@ -53,6 +53,8 @@ pub(crate) struct Pool {
     /// Orchestrator → pool refresh count until which it is suspended.
     pub(crate) suspended: HashMap<ServiceUri, u64>,
     pub(crate) banned: HashSet<ServiceUri>,
+    /// Why each banned orchestrator was banned: the failed check, with its measures.
+    pub(crate) evidence: HashMap<ServiceUri, String>,
     pub(crate) refreshes: u64,
     /// Jobs (segments) dispatched from this pool.
     pub(crate) jobs: u64,
@@ -77,6 +79,9 @@ impl Pool {
         let banned = e.failure_kind() == Some(FailureKind::Verification);
         if banned {
             self.banned.insert(uri.clone());
+            self.evidence
+                .entry(uri.clone())
+                .or_insert_with(|| e.to_string());
         } else if e.should_suspend_orchestrator() {
             let n = self.sessions.len().max(1) as u64;
             let penalty = n.div_ceil(pool_size.max(1) as u64).max(1);
@@ -113,6 +118,8 @@ pub struct OrchStatus {
     pub latency_score: Option<f64>,
     pub suspended: bool,
     pub banned: bool,
+    /// For a banned orchestrator, the check it failed and what was measured.
+    pub ban_reason: Option<String>,
 }
 
 pub(super) fn orch_status(pool: &Pool, capability: u32) -> Vec<OrchStatus> {
@@ -127,6 +134,7 @@ pub(super) fn orch_status(pool: &Pool, capability: u32) -> Vec<OrchStatus> {
                 latency_score: pool.score(u, capability),
                 suspended: pool.is_suspended(u),
                 banned: pool.banned.contains(u),
+                ban_reason: pool.evidence.get(u).cloned(),
             }
         })
         .collect()

@@ -87,11 +87,14 @@ pub async fn submit(
     on_accepted: impl FnOnce(),
 ) -> Result<Submitted, NodeError> {
     let t0 = Instant::now();
-    // The source's size (its first frame, decoded) is needed only at the end: learn it on a
-    // blocking thread while the segment is uploaded and transcoded. The task is bounded (one
-    // frame) and its answer is dropped if the call fails first.
+    // The source (its size, and with local verification its frames and a few pictures) is
+    // needed only at the end: decode it on a blocking thread while the segment is uploaded
+    // and transcoded. The task is bounded (one segment) and its answer is dropped if the
+    // call fails first.
     let source = req.ts.clone();
-    let source_size = tokio::task::spawn_blocking(move || crate::pixels::decode_ts(&source, true));
+    let source_size = tokio::task::spawn_blocking(move || {
+        crate::verify::decode_source_for(&source, local_verify)
+    });
     let mut seg = proto::SegData {
         manifest_id: req.manifest.as_bytes().to_vec(),
         seq: i64::try_from(req.seq).unwrap_or(i64::MAX),
@@ -232,7 +235,7 @@ pub async fn submit(
     };
     let source = source_size.await.map_err(panicked)?;
     let checked = tokio::task::spawn_blocking(move || {
-        verify(source, &ladder, &blobs2, &reported, local_verify)
+        crate::verify::check_renditions(source, &ladder, &blobs2, &reported, local_verify)
     })
     .await
     .map_err(panicked)?;
@@ -260,73 +263,6 @@ pub async fn submit(
         info,
         uploaded_after,
     })
-}
-
-/// Decodes every rendition and compares with the claims; returns the input size and what
-/// was decoded. `source` is the source's first frame, decoded. Without local verification
-/// the claims are taken as they are.
-fn verify(
-    source: Result<crate::pixels::Decoded, reel_media::MediaError>,
-    ladder: &[VideoProfile],
-    blobs: &[Bytes],
-    reported: &[u64],
-    local_verify: bool,
-) -> Result<((u32, u32), Vec<crate::pixels::Decoded>), String> {
-    let src = source.map_err(|e| format!("the source: {e}"))?;
-    if !local_verify {
-        return Ok((
-            src.size,
-            ladder
-                .iter()
-                .zip(reported)
-                .map(|(p, claimed)| crate::pixels::Decoded {
-                    frames: 0,
-                    pixels: *claimed,
-                    size: p.output_size(src.size.0, src.size.1),
-                    uniform: true,
-                })
-                .collect(),
-        ));
-    }
-    // One decoder per rendition, in parallel: the check adds the slowest decode, not the sum.
-    let decoded: Vec<Result<crate::pixels::Decoded, String>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = ladder
-            .iter()
-            .zip(blobs)
-            .map(|(p, blob)| {
-                scope.spawn(move || {
-                    crate::pixels::decode_rendition(blob, p.codec)
-                        .map_err(|e| format!("rendition {}: {e}", p.name))
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err("the decoder thread panicked".into()))
-            })
-            .collect()
-    });
-    let mut out = Vec::with_capacity(blobs.len());
-    for ((p, d), claimed) in ladder.iter().zip(decoded).zip(reported) {
-        let d = d?;
-        let expected = p.output_size(src.size.0, src.size.1);
-        if d.pixels != *claimed {
-            return Err(format!(
-                "PixelMismatch: rendition {} decodes to {} pixels, the orchestrator claims {claimed}",
-                p.name, d.pixels
-            ));
-        }
-        if d.size != expected || !d.uniform {
-            return Err(format!(
-                "rendition {} is {}x{}, expected {}x{} for a {}x{} source",
-                p.name, d.size.0, d.size.1, expected.0, expected.1, src.size.0, src.size.1
-            ));
-        }
-        out.push(d);
-    }
-    Ok((src.size, out))
 }
 
 /// Awaits futures concurrently, keeping their order.

@@ -207,6 +207,8 @@ pub async fn start(
         .filter(|_| settings.local_transcode);
     let local = (settings.local_transcode && worker_settings.is_none())
         .then(|| LocalPool::new(settings.x264_preset.clone(), settings.encoder_threads));
+    #[cfg(feature = "test-hooks")]
+    let local = local.map(|l| l.with_media_fault(settings.fault.and_then(Fault::media)));
     // Workers dial this node on loopback, whatever URI it announces to others.
     let loopback = ServiceUri {
         tls: settings.tls,

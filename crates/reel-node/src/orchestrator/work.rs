@@ -21,6 +21,9 @@ pub struct LocalPool {
     preset: String,
     threads: usize,
     engines: Engines,
+    /// A test's dishonest encode.
+    #[cfg(feature = "test-hooks")]
+    media_fault: Option<reel_media::transcode::MediaFault>,
 }
 
 impl LocalPool {
@@ -29,7 +32,16 @@ impl LocalPool {
             preset,
             threads,
             engines: Engines::default(),
+            #[cfg(feature = "test-hooks")]
+            media_fault: None,
         }
+    }
+
+    /// This pool, encoding the wrong picture on purpose (tests only).
+    #[cfg(feature = "test-hooks")]
+    pub fn with_media_fault(mut self, fault: Option<reel_media::transcode::MediaFault>) -> Self {
+        self.media_fault = fault;
+        self
     }
 
     pub fn end_session(&self, session: &str) {
@@ -49,6 +61,10 @@ impl LocalPool {
         let mut settings = SessionSettings::new(ladder);
         settings.x264_preset = self.preset.clone();
         settings.encoder_threads = self.threads;
+        #[cfg(feature = "test-hooks")]
+        {
+            settings.fault = self.media_fault;
+        }
         self.engines
             .transcode(session, seq, settings, input, reinit)
             .await

@@ -225,51 +225,82 @@ async fn wrong_renditions_are_caught_and_the_orchestrator_is_never_used_again() 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_rendition_in_a_cheaper_codec_is_caught() {
+async fn every_dishonest_encode_is_caught_and_banned_with_its_evidence() {
+    use reel_node::orchestrator::Fault;
     init_logs();
     let dir = tempfile::tempdir().unwrap();
     let segs = segments(dir.path(), 2);
-    let shutdown = CancellationToken::new();
-    let mut bad = orch_settings(&dir.path().join("bad"));
-    bad.fault = Some(reel_node::orchestrator::Fault::CheaperCodec);
-    let bad = start_orch(bad, &shutdown).await;
-    let good = start_orch(orch_settings(&dir.path().join("good")), &shutdown).await;
-    let mut vp9 = reel_media::VideoProfile::standard("P144p30fps16x9").unwrap();
+    let p144 = || reel_media::VideoProfile::standard("P144p30fps16x9").unwrap();
+    let mut vp9 = p144();
     vp9.codec = reel_media::profile::VideoCodec::Vp9;
-    let gw = start_gateway(
-        vec![bad.uri().clone(), good.uri().clone()],
-        vec![vp9],
-        false,
-        &shutdown,
-    )
-    .await;
-    let mut events = gw.events();
-    let client = Http::new().unwrap();
-    for (i, ts) in segs.iter().enumerate() {
-        let (status, renditions, err) = push(&client, gw.http_addr(), "cheap", i, ts).await;
-        assert_eq!(status, 200, "segment {i}: {err}");
-        let file = write_temp(dir.path(), &format!("out{i}.mp4"), &renditions[0].1);
-        let v = media::probe_video(&file).unwrap();
+    let two = ladder(&["P144p30fps16x9", "P240p30fps16x9"]);
+    let cases = [
+        (
+            Fault::CheaperCodec,
+            vec![vp9],
+            "the rendition is H264, its profile asks for VP9",
+        ),
+        (Fault::WrongContent, vec![p144()], "ContentMismatch"),
+        (Fault::FrozenFrames, vec![p144()], "FrozenFrames"),
+        (Fault::Starved, vec![p144()], "Starved"),
+        (Fault::DroppedFrames, vec![p144()], "FrameCount"),
+        (Fault::SwappedRenditions, two, "expected 256x144"),
+    ];
+    for (fault, profiles, evidence) in cases {
+        let shutdown = CancellationToken::new();
+        let mut bad = orch_settings(&dir.path().join(format!("bad-{fault:?}")));
+        bad.fault = Some(fault);
+        let bad = start_orch(bad, &shutdown).await;
+        let good = start_orch(
+            orch_settings(&dir.path().join(format!("good-{fault:?}"))),
+            &shutdown,
+        )
+        .await;
+        let gw = start_gateway(
+            vec![bad.uri().clone(), good.uri().clone()],
+            profiles.clone(),
+            false,
+            &shutdown,
+        )
+        .await;
+        let mut events = gw.events();
+        let client = Http::new().unwrap();
+        for (i, ts) in segs.iter().enumerate() {
+            let (status, renditions, err) = push(&client, gw.http_addr(), "cheat", i, ts).await;
+            assert_eq!(status, 200, "{fault:?} segment {i}: {err}");
+            assert_eq!(renditions.len(), profiles.len());
+            let ev = events.recv().await.unwrap();
+            assert_eq!(
+                ev.orchestrator,
+                good.uri().to_string(),
+                "{fault:?} segment {i}"
+            );
+        }
+        // The cheat was paid for its one attempt, refused, and never asked again.
         assert_eq!(
-            (v.codec_name.as_str(), v.width, v.height),
-            ("vp9", 256, 144)
+            metric(&gw.metrics(), "reel_verification_failures_total"),
+            1.0,
+            "{fault:?}"
         );
-        let ev = events.recv().await.unwrap();
-        assert_eq!(ev.orchestrator, good.uri().to_string(), "segment {i}");
+        assert_eq!(
+            metric(&bad.metrics(), "livepeer_segment_transcoded_total"),
+            1.0,
+            "{fault:?}"
+        );
+        let st = gw.status().await;
+        let o = st.streams[0]
+            .orchestrators
+            .iter()
+            .find(|o| o.uri == bad.uri().to_string())
+            .unwrap();
+        assert!(o.banned, "{fault:?}: {st:?}");
+        let reason = o.ban_reason.clone().unwrap_or_default();
+        assert!(reason.contains(evidence), "{fault:?}: {reason}");
+        shutdown.cancel();
+        gw.stop().await;
+        bad.stop().await;
+        good.stop().await;
     }
-    // The H.264 the cheat sent was read, refused and never paid for again.
-    assert_eq!(
-        metric(&gw.metrics(), "reel_verification_failures_total"),
-        1.0
-    );
-    assert_eq!(
-        metric(&bad.metrics(), "livepeer_segment_transcoded_total"),
-        1.0
-    );
-    shutdown.cancel();
-    gw.stop().await;
-    bad.stop().await;
-    good.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
