@@ -113,66 +113,67 @@ pub fn decode_rendition(
 
 /// The pictures kept so far, by slot.
 struct Keeper {
-    sampling: Sampling,
-    /// Spread: output indices wanted; Nearest: the distance of each slot's best picture.
-    want: Vec<u64>,
-    best: Vec<i64>,
+    /// The output index (Spread) or presentation time (Nearest) each slot keeps: known from
+    /// the packets before decoding, so that each picture is copied once.
+    want: Vec<Want>,
     slots: Vec<Option<Luma>>,
 }
 
+#[derive(Clone, Copy)]
+enum Want {
+    Index(u64),
+    Pts(i64),
+}
+
 impl Keeper {
-    fn new(sampling: Sampling, total: u64) -> Self {
-        let (want, n) = match &sampling {
-            Sampling::None => (Vec::new(), 0),
+    fn new(sampling: Sampling, media: &SegmentMedia) -> Self {
+        let total = media.video().count() as u64;
+        let want: Vec<Want> = match sampling {
+            Sampling::None => Vec::new(),
             Sampling::Spread(n) => {
-                let n = (*n).min(usize::try_from(total).unwrap_or(usize::MAX));
+                let n = n.min(usize::try_from(total).unwrap_or(usize::MAX));
                 let last = total.saturating_sub(1);
-                let idx = (0..n)
+                (0..n)
                     .map(|i| {
-                        if n > 1 {
+                        Want::Index(if n > 1 {
                             last * i as u64 / (n as u64 - 1)
                         } else {
                             0
-                        }
+                        })
                     })
-                    .collect();
-                (idx, n)
+                    .collect()
             }
-            Sampling::Nearest(t) => (Vec::new(), t.len()),
+            Sampling::Nearest(targets) => targets
+                .iter()
+                .filter_map(|&t| {
+                    media
+                        .video()
+                        .map(|p| p.pts)
+                        .min_by_key(|pts| pts.abs_diff(t))
+                        .map(Want::Pts)
+                })
+                .collect(),
         };
         Self {
-            sampling,
+            slots: vec![None; want.len()],
             want,
-            best: vec![i64::MAX; n],
-            slots: vec![None; n],
         }
     }
 
     fn offer(&mut self, index: u64, frame: &ff::frame::Video) {
         let pts = frame.pts().or(frame.timestamp()).unwrap_or(0);
-        let slots: Vec<usize> = match &self.sampling {
-            Sampling::None => return,
-            Sampling::Spread(_) => (0..self.want.len())
-                .filter(|&i| self.want[i] == index)
-                .collect(),
-            Sampling::Nearest(targets) => targets
-                .iter()
-                .enumerate()
-                .filter(|&(i, t)| pts.abs_diff(*t) < self.best[i].unsigned_abs())
-                .map(|(i, _)| i)
-                .collect(),
-        };
-        if slots.is_empty() {
-            return;
-        }
-        let Some(luma) = luma(frame, pts) else {
-            return;
-        };
-        for i in slots {
-            if let Sampling::Nearest(t) = &self.sampling {
-                self.best[i] = i64::try_from(pts.abs_diff(t[i])).unwrap_or(i64::MAX);
+        let mut copy = None;
+        for (want, slot) in self.want.iter().zip(&mut self.slots) {
+            let hit = match *want {
+                Want::Index(i) => i == index,
+                Want::Pts(p) => p == pts,
+            };
+            if hit && slot.is_none() {
+                if copy.is_none() {
+                    copy = luma(frame, pts);
+                }
+                slot.clone_from(&copy);
             }
-            self.slots[i] = Some(luma.clone());
         }
     }
 
@@ -228,8 +229,7 @@ fn decode_media(
         .decoder()
         .video()
         .map_err(|e| decode_err(format!("opening the decoder: {e}")))?;
-    let total = media.video().count() as u64;
-    let mut keeper = Keeper::new(sampling, total);
+    let mut keeper = Keeper::new(sampling, media);
     let mut out = Decoded {
         uniform: true,
         video_bytes: media.video().map(|p| p.data.len() as u64).sum(),

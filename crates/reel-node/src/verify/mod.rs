@@ -60,17 +60,17 @@ pub fn check_renditions(
         ));
     }
     let targets: Vec<i64> = src.samples.iter().map(|s| s.pts).collect();
-    // One decoder per rendition, in parallel: the check adds the slowest decode, not the sum.
-    let decoded: Vec<Result<Decoded, String>> = std::thread::scope(|scope| {
+    let src = &src;
+    // One thread per rendition, decode and checks, in parallel: the check adds the slowest
+    // rendition's, not the sum.
+    let checked: Vec<Result<Decoded, String>> = std::thread::scope(|scope| {
         let handles: Vec<_> = ladder
             .iter()
             .zip(blobs)
-            .map(|(p, blob)| {
+            .zip(reported)
+            .map(|((p, blob), claimed)| {
                 let sampling = Sampling::Nearest(targets.clone());
-                scope.spawn(move || {
-                    decode_rendition(blob, p.codec, sampling)
-                        .map_err(|e| format!("rendition {}: {e}", p.name))
-                })
+                scope.spawn(move || check_one(src, p, blob, *claimed, sampling))
             })
             .collect();
         handles
@@ -81,24 +81,33 @@ pub fn check_renditions(
             })
             .collect()
     });
-    let mut out = Vec::with_capacity(blobs.len());
-    for ((p, d), claimed) in ladder.iter().zip(decoded).zip(reported) {
-        let d = d?;
-        let expected = p.output_size(src.size.0, src.size.1);
-        if d.pixels != *claimed {
-            return Err(format!(
-                "PixelMismatch: rendition {} decodes to {} pixels, the orchestrator claims {claimed}",
-                p.name, d.pixels
-            ));
-        }
-        if d.size != expected || !d.uniform {
-            return Err(format!(
-                "rendition {} is {}x{}, expected {}x{} for a {}x{} source",
-                p.name, d.size.0, d.size.1, expected.0, expected.1, src.size.0, src.size.1
-            ));
-        }
-        content::check(p, &src, &d).map_err(|f| f.to_string())?;
-        out.push(d);
-    }
+    let out = checked.into_iter().collect::<Result<Vec<_>, _>>()?;
     Ok((src.size, out))
+}
+
+/// Decodes one rendition and checks it against its claim, its profile and the source.
+fn check_one(
+    src: &Decoded,
+    p: &VideoProfile,
+    blob: &[u8],
+    claimed: u64,
+    sampling: Sampling,
+) -> Result<Decoded, String> {
+    let d = decode_rendition(blob, p.codec, sampling)
+        .map_err(|e| format!("rendition {}: {e}", p.name))?;
+    let expected = p.output_size(src.size.0, src.size.1);
+    if d.pixels != claimed {
+        return Err(format!(
+            "PixelMismatch: rendition {} decodes to {} pixels, the orchestrator claims {claimed}",
+            p.name, d.pixels
+        ));
+    }
+    if d.size != expected || !d.uniform {
+        return Err(format!(
+            "rendition {} is {}x{}, expected {}x{} for a {}x{} source",
+            p.name, d.size.0, d.size.1, expected.0, expected.1, src.size.0, src.size.1
+        ));
+    }
+    content::check(p, src, &d).map_err(|f| f.to_string())?;
+    Ok(d)
 }
