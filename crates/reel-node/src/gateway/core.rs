@@ -78,8 +78,13 @@ pub struct GatewaySettings {
     /// Public APIs of kinds, mounted on the HTTP port next to `POST /job/{kind}`.
     pub http_routes: Vec<RouteFactory>,
     /// Share of jobs whose kind can be checked by running them again (WebAssembly) that
-    /// are re-run on a second orchestrator (`--verify-rate`, 0 to 1).
+    /// are re-run on a second orchestrator, and with a [`Self::verifier`], of segments it
+    /// transcodes again (`--verify-rate`, 0 to 1).
     pub verify_rate: f64,
+    /// An orchestrator this gateway trusts to transcode a sampled share of segments again
+    /// (`--verifier`): a rendition whose pictures differ from the verifier's bans its
+    /// orchestrator from the stream.
+    pub verifier: Option<crate::rpc::ServiceUri>,
     /// Where the signed results of a disagreement are kept.
     pub evidence_dir: Option<PathBuf>,
 }
@@ -122,6 +127,7 @@ impl GatewaySettings {
             job_timeout: Duration::from_secs(60),
             http_routes: Vec::new(),
             verify_rate: 0.0,
+            verifier: None,
             evidence_dir: None,
         }
     }
@@ -158,6 +164,8 @@ pub(crate) struct Core {
     pub(super) metrics: Metrics,
     pub(super) job_caps: Capabilities,
     pub(super) streams: Mutex<HashMap<StreamName, Arc<tokio::sync::Mutex<Pool>>>>,
+    /// Each stream's session with the trusted verifier.
+    pub(super) verifier_pools: Mutex<HashMap<StreamName, Arc<tokio::sync::Mutex<Pool>>>>,
     /// Request/response kinds this gateway buys, and a pool per (capability, model).
     pub(super) jobs: Jobs,
     pub(super) candidates: tokio::sync::Mutex<Option<(Instant, Vec<Candidate>)>>,

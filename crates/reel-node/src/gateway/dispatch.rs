@@ -74,6 +74,12 @@ pub(crate) trait Work: Sync {
         &[]
     }
 
+    /// The one orchestrator this work goes to, whatever the gateway's source lists (a
+    /// trusted verifier).
+    fn only(&self) -> Option<&Candidate> {
+        None
+    }
+
     /// Whether any usable orchestrator will do, drawn uniformly (a re-run that checks
     /// another's result), rather than the selection's choice.
     fn uniform(&self) -> bool {
@@ -299,12 +305,13 @@ impl Core {
         work: &W,
     ) -> Result<(), NodeError> {
         pool.refreshes = pool.refreshes.saturating_add(1);
-        let cands: Vec<Candidate> = self
-            .candidates()
-            .await?
-            .into_iter()
-            .filter(|c| !pool.banned.contains(&c.uri))
-            .collect();
+        let cands: Vec<Candidate> = match work.only() {
+            Some(c) => vec![c.clone()],
+            None => self.candidates().await?,
+        }
+        .into_iter()
+        .filter(|c| !pool.banned.contains(&c.uri))
+        .collect();
         if cands.is_empty() {
             return Err(NodeError::NoOrchestrators {
                 stream: label.to_owned(),

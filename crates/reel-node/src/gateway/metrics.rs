@@ -22,6 +22,7 @@ pub(super) struct Metrics {
     pub(super) streams: Arc<Gauge>,
     pub(super) segments_by_orch: Arc<CounterVec>,
     pub(super) job_verifications: Arc<CounterVec>,
+    pub(super) segment_verifications: Arc<CounterVec>,
 }
 
 impl Metrics {
@@ -60,7 +61,7 @@ impl Metrics {
             ),
             verification_failures: r.counter(
                 "reel_verification_failures_total",
-                "Results refused by signature or pixel checks",
+                "Results refused by signature, pixel, content or verifier checks",
             ),
             tickets_sent: r.counter("livepeer_tickets_sent", "Tickets sent"),
             ticket_value_sent: r.float_counter(
@@ -80,6 +81,11 @@ impl Metrics {
                 "reel_job_verifications_total",
                 "Jobs re-run on another orchestrator, by kind and result (match, mismatch)",
                 &["kind", "result"],
+            ),
+            segment_verifications: r.counter_vec(
+                "reel_segment_verifications_total",
+                "Segments transcoded again by the trusted verifier, by result (match, mismatch, error)",
+                &["result"],
             ),
             registry: Arc::clone(registry),
         }

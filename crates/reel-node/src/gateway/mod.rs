@@ -32,6 +32,7 @@ pub mod selection;
 mod status;
 pub mod submit;
 mod transcode;
+mod verifier;
 
 pub use self::core::{GatewaySettings, JobRunner, RouteFactory, SegmentEvent};
 pub use jobs::error_status;
@@ -162,6 +163,7 @@ pub async fn start(
         payments,
         metrics,
         streams: Mutex::default(),
+        verifier_pools: Mutex::default(),
         candidates: tokio::sync::Mutex::default(),
         events,
         tasks: TaskTracker::new(),

@@ -1,6 +1,7 @@
 //! Transcoding on the shared dispatch path: the media engine hands each segment of a stream
 //! to [`Handler`], which runs it from the stream's pool (one pool per stream, so each
-//! stream keeps its own orchestrator) and hands the verified renditions back to HLS.
+//! stream keeps its own orchestrator) and hands the verified renditions back to HLS. A
+//! sampled share goes to the trusted verifier as well (`verifier.rs`).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -15,6 +16,7 @@ use reel_pm::{PricePerUnit, RenditionEstimate, Scope};
 use reel_types::Wei;
 
 use super::core::{Core, SegmentEvent};
+use super::discovery::Candidate;
 use super::dispatch::Work;
 use super::pool::{OrchSession, Pool};
 use super::submit;
@@ -22,12 +24,14 @@ use crate::NodeError;
 use crate::jobs::transcode;
 
 /// One segment of a stream, as dispatched work.
-struct SegmentWork<'a> {
-    stream: &'a StreamName,
-    seq: u64,
-    ts: Bytes,
-    duration: Duration,
-    core: &'a Core,
+pub(super) struct SegmentWork<'a> {
+    pub(super) stream: &'a StreamName,
+    pub(super) seq: u64,
+    pub(super) ts: Bytes,
+    pub(super) duration: Duration,
+    pub(super) core: &'a Core,
+    /// The trusted verifier, when this is its re-transcode.
+    pub(super) only: Option<Candidate>,
 }
 
 impl Work for SegmentWork<'_> {
@@ -110,6 +114,10 @@ impl Work for SegmentWork<'_> {
     fn info(&self, done: &mut submit::Submitted) -> Option<proto::OrchestratorInfo> {
         done.info.take()
     }
+
+    fn only(&self) -> Option<&Candidate> {
+        self.only.as_ref()
+    }
 }
 
 impl Core {
@@ -151,9 +159,13 @@ impl Core {
             ts: segment.to_ts(),
             duration,
             core: &self,
+            only: None,
         };
         match self.dispatch(stream.as_str(), &mut pool, &work).await {
-            Ok(d) => {
+            Ok(mut d) => {
+                if let Some(trusted) = self.sample_for_verifier(&work, &mut pool, &d).await {
+                    d.done.renditions = trusted;
+                }
                 if d.swapped {
                     self.metrics.swaps.inc();
                 }

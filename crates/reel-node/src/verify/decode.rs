@@ -6,6 +6,9 @@ use ffmpeg_next as ff;
 use reel_media::profile::VideoCodec;
 use reel_media::{MediaError, SegmentMedia};
 
+/// Pictures compared per rendition: the first, the middle and the last.
+pub const SAMPLES: usize = 3;
+
 /// One picture's luma plane, tightly packed (`width` bytes a row).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Luma {

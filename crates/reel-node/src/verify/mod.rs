@@ -5,12 +5,15 @@
 //!   width×height of every frame), the size the profile gives the source.
 //! - **Content** (`content.rs`): a few pictures compared with the source's at the same
 //!   times, a frozen rendition, the frame count, a starved encode.
+//! - **The trusted re-transcode** (`phash.rs`): a rendition's pictures against a trusted
+//!   verifier's, by perceptual hash (the gateway's side: `gateway/verifier.rs`).
 //!
 //! Any failure bans the orchestrator from the stream (docs/faults.md#tampered-renditions).
 //! `decode.rs` does the decoding; all of it blocks, so call it from a blocking thread.
 
 pub mod content;
 pub mod decode;
+pub mod phash;
 #[cfg(test)]
 mod tests;
 
@@ -18,10 +21,8 @@ use bytes::Bytes;
 use reel_media::VideoProfile;
 
 pub use content::{Finding, Measured};
-pub use decode::{Decoded, Luma, Sampling, decode_first, decode_rendition, decode_source};
-
-/// Pictures compared per rendition: the first, the middle and the last.
-pub const SAMPLES: usize = 3;
+pub use decode::{Decoded, Luma, SAMPLES, Sampling, decode_first, decode_rendition, decode_source};
+pub use phash::same_pictures;
 
 /// Decodes the source as the checks need it: whole, with [`SAMPLES`] pictures, when the
 /// renditions will be checked; only its first frame (for its size) when not.

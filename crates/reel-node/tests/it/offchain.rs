@@ -304,6 +304,79 @@ async fn every_dishonest_encode_is_caught_and_banned_with_its_evidence() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_trusted_verifier_catches_wrong_pictures_without_local_checks() {
+    use reel_node::gateway::GatewaySettings;
+    use reel_node::gateway::discovery::ListSource;
+    use reel_node::node::GatewayBuilder;
+    use reel_node::tasks::Tasks;
+    init_logs();
+    let dir = tempfile::tempdir().unwrap();
+    let segs = segments(dir.path(), 3);
+    let shutdown = CancellationToken::new();
+    let mut bad = orch_settings(&dir.path().join("bad"));
+    bad.fault = Some(reel_node::orchestrator::Fault::WrongContent);
+    let bad = start_orch(bad, &shutdown).await;
+    let honest = start_orch(orch_settings(&dir.path().join("honest")), &shutdown).await;
+    let verifier = start_orch(orch_settings(&dir.path().join("verifier")), &shutdown).await;
+    // Every segment is transcoded again; the gateway's own decode checks are off, so only
+    // the verifier can catch the cheat.
+    let mut s = GatewaySettings::new(any_addr(), ladder(&["P144p30fps16x9"]));
+    s.cli_addr = Some(any_addr());
+    s.segment_length = Duration::from_secs(1);
+    s.local_verify = false;
+    s.verify_rate = 1.0;
+    s.verifier = Some(verifier.uri().clone());
+    let gw = GatewayBuilder::new(s)
+        .source(std::sync::Arc::new(ListSource(vec![
+            bad.uri().clone(),
+            honest.uri().clone(),
+        ])))
+        .tasks(Tasks::with_shutdown(shutdown.child_token()))
+        .start()
+        .await
+        .unwrap()
+        .gateway;
+    let client = Http::new().unwrap();
+    for (i, ts) in segs.iter().enumerate() {
+        let (status, renditions, err) = push(&client, gw.http_addr(), "checked", i, ts).await;
+        assert_eq!(status, 200, "segment {i}: {err}");
+        let file = write_temp(dir.path(), &format!("v{i}.ts"), &renditions[0].1);
+        assert_eq!(probe(file.to_str().unwrap()).0, 256, "segment {i}");
+    }
+    let m = gw.metrics();
+    assert_eq!(
+        metric(&m, "reel_segment_verifications_total{result=\"mismatch\"}"),
+        1.0
+    );
+    assert_eq!(
+        metric(&m, "reel_segment_verifications_total{result=\"match\"}"),
+        2.0
+    );
+    assert_eq!(
+        metric(&bad.metrics(), "livepeer_segment_transcoded_total"),
+        1.0
+    );
+    assert_eq!(
+        metric(&verifier.metrics(), "livepeer_segment_transcoded_total"),
+        3.0
+    );
+    let st = gw.status().await;
+    let o = st.streams[0]
+        .orchestrators
+        .iter()
+        .find(|o| o.uri == bad.uri().to_string())
+        .unwrap();
+    assert!(o.banned, "{st:?}");
+    let reason = o.ban_reason.clone().unwrap_or_default();
+    assert!(reason.contains("ReTranscodeMismatch"), "{reason}");
+    shutdown.cancel();
+    gw.stop().await;
+    for o in [bad, honest, verifier] {
+        o.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_dead_orchestrator_costs_one_retry_not_a_segment() {
     init_logs();
     let dir = tempfile::tempdir().unwrap();

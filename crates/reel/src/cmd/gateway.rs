@@ -128,9 +128,15 @@ pub(crate) struct GatewayArgs {
     #[arg(long, value_name = "DIR")]
     record_dir: Option<PathBuf>,
     /// Share of WebAssembly jobs re-run on a second orchestrator to check the first (0 to
-    /// 1); a disagreement bans the odd one out and keeps the signed results
+    /// 1), and with --verifier of segments transcoded again; a disagreement bans the odd one
+    /// out and keeps the evidence
     #[arg(long, default_value_t = 0.05)]
     verify_rate: f64,
+    /// A trusted orchestrator (its service URI) that transcodes a --verify-rate share of
+    /// segments again; a rendition whose pictures differ from its renditions bans the
+    /// orchestrator that made it from the stream
+    #[arg(long, value_name = "URI")]
+    verifier: Option<String>,
     /// Where the signed results of a disagreement are kept [default:
     /// ~/.reel/gateway/evidence]
     #[arg(long, value_name = "DIR")]
@@ -186,6 +192,7 @@ pub(crate) async fn run(args: GatewayArgs) -> anyhow::Result<()> {
             "depositMultiplier": args.deposit_multiplier,
             "recordDir": args.record_dir,
             "verifyRate": args.verify_rate,
+            "verifier": args.verifier,
             "evidenceDir": args.evidence_dir,
             "rpcUrl": args.chain.rpc_url,
             "devnet": args.chain.devnet,
@@ -223,6 +230,12 @@ pub(crate) async fn run(args: GatewayArgs) -> anyhow::Result<()> {
         args.verify_rate
     );
     s.verify_rate = args.verify_rate;
+    s.verifier = args
+        .verifier
+        .as_deref()
+        .map(reel_node::rpc::ServiceUri::parse)
+        .transpose()
+        .context("--verifier")?;
     s.evidence_dir = Some(match &args.evidence_dir {
         Some(d) => d.clone(),
         None => node_common::data_dir(None, "gateway")?.join("evidence"),
