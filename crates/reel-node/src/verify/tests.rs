@@ -208,7 +208,7 @@ const SOURCES: [&str; 10] = [
     "cellauto=size=320x180:rate=30:rule=110:seed=7",
     "smptehdbars=size=320x180:rate=30",
     "color=c=black:size=320x180:rate=30",
-    "gradients=size=320x180:rate=30:speed=0.05",
+    "gradients=size=320x180:rate=30:speed=0.05:seed=7",
     "testsrc2=size=320x180:rate=30,noise=alls=30:allf=t",
     "nullsrc=size=320x180:rate=30,geq=lum='random(1)*255':cb=128:cr=128",
     "rgbtestsrc=size=320x180:rate=30,hue=H=2*PI*t",
