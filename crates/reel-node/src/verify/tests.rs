@@ -215,8 +215,8 @@ const SOURCES: [&str; 10] = [
 ];
 
 /// No false positive: `REEL_HONEST_SECONDS` (default 100) one-second segments of each source
-/// in [`SOURCES`], each to three rungs (one starved of bits on purpose: 100 kbit/s at
-/// 320x180), all pass every check. Prints the lowest measures per rung, the margins over the
+/// in [`SOURCES`], each to three rungs (H.264 at the source's rate, VP9 converted to 15 fps,
+/// and H.264 starved of bits on purpose: 100 kbit/s at 320x180), all pass every check. Prints the lowest measures per rung, the margins over the
 /// floors.
 #[test]
 fn honest_renditions_of_varied_content_pass() {
@@ -226,7 +226,7 @@ fn honest_renditions_of_varied_content_pass() {
         .unwrap_or(100);
     let ladder = reel_media::parse_ladder_json(
         br#"[{"name":"a","width":256,"height":144,"bitrate":400000,"fps":30},
-             {"name":"b","width":160,"height":90,"bitrate":150000,"fps":15},
+             {"name":"b","width":160,"height":90,"bitrate":150000,"fps":15,"encoder":"VP9"},
              {"name":"low","width":320,"height":180,"bitrate":100000}]"#,
     )
     .unwrap();
