@@ -228,6 +228,12 @@ pub enum MediaError {
         /// What is wrong.
         reason: String,
     },
+    /// A WebRTC session (WHIP) that failed: ICE, DTLS, SRTP or RTP.
+    #[error("WebRTC session failed: {reason}")]
+    WebRtc {
+        /// What failed.
+        reason: String,
+    },
 }
 
 impl MediaError {

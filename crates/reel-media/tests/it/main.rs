@@ -8,3 +8,4 @@ mod net;
 mod rtmp;
 mod session;
 mod support;
+mod whip;

@@ -178,6 +178,26 @@ pub async fn start(
     }));
     let http_listener = crate::service::bind(s.http_addr, "--http-addr").await?;
     let (events_tx, events_rx) = tokio::sync::mpsc::channel(64);
+    let whip = s.whip.then(|| {
+        let ip = s.whip_ip.unwrap_or(match s.http_addr.ip() {
+            ip if ip.is_unspecified() => std::net::IpAddr::from([127, 0, 0, 1]),
+            ip => ip,
+        });
+        reel_media::whip::WhipServer::new(
+            reel_media::whip::WhipSettings {
+                segmenter: SegmenterSettings {
+                    target: s.segment_length,
+                    ..Default::default()
+                },
+                media_ip: ip,
+                bearer: s.whip_token.clone(),
+                max_sessions: s.max_streams,
+                ..Default::default()
+            },
+            events_tx.clone(),
+            shutdown.clone(),
+        )
+    });
     let rtmp = match s.rtmp_addr {
         Some(addr) => {
             let l = crate::service::bind(addr, "--rtmp-addr").await?;
@@ -223,6 +243,9 @@ pub async fn start(
         let mut extra = jobs::routes(runner.clone()).merge(byoc::routes(Arc::clone(&core)));
         for f in &core.settings.http_routes {
             extra = extra.merge((f.0)(runner.clone()));
+        }
+        if let Some(whip) = &whip {
+            extra = extra.merge(whip.router());
         }
         extra
     })?;

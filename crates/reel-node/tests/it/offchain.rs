@@ -161,6 +161,66 @@ async fn rtmp_in_hls_out_through_a_remote_transcoder() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_browser_publishes_over_whip_through_the_network_to_hls() {
+    init_logs();
+    let dir = tempfile::tempdir().unwrap();
+    let shutdown = CancellationToken::new();
+    let orch = start_orch(orch_settings(dir.path()), &shutdown).await;
+    let gw = start_gateway(
+        vec![orch.uri().clone()],
+        ladder(&["P144p30fps16x9"]),
+        false,
+        &shutdown,
+    )
+    .await;
+    let url = format!("http://{}/whip/browser", gw.http_addr());
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../reel-media/tests/browser/publish-whip.mjs");
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("node")
+            .arg(script)
+            .args([url.as_str(), "5"])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("\"connected\":\"connected\""),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let client = Http::new().unwrap();
+    let playlist = format!(
+        "http://{}/stream/browser/P144p30fps16x9.m3u8",
+        gw.http_addr()
+    );
+    Wait::new("the WHIP stream to end in HLS", Duration::from_secs(30))
+        .every(Duration::from_millis(100))
+        .until_ok(async || match client.get_text(&playlist).await {
+            Ok(text) if text.contains("#EXT-X-ENDLIST") => Ok(()),
+            Ok(text) => Err(text),
+            Err(e) => Err(e.to_string()),
+        })
+        .await
+        .unwrap();
+    // Paid, transcoded and checked like any stream: the content checks passed a browser's
+    // own H.264.
+    let (w, h, frames) = probe(&playlist);
+    assert_eq!((w, h), (256, 144));
+    assert!(frames >= 60, "{frames} frames");
+    assert_eq!(
+        metric(&gw.metrics(), "reel_verification_failures_total"),
+        0.0
+    );
+    assert!(metric(&orch.metrics(), "livepeer_segment_transcoded_total") >= 3.0);
+    shutdown.cancel();
+    gw.stop().await;
+    orch.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn wrong_renditions_are_caught_and_the_orchestrator_is_never_used_again() {
     init_logs();
     let dir = tempfile::tempdir().unwrap();

@@ -132,6 +132,16 @@ pub(crate) struct GatewayArgs {
     /// out and keeps the evidence
     #[arg(long, default_value_t = 0.05)]
     verify_rate: f64,
+    /// Take WHIP publishers (browsers, OBS) at POST /whip/<stream key> on the HTTP port
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    whip: bool,
+    /// A token WHIP publishers must send as `Authorization: Bearer <token>`
+    #[arg(long, env = "REEL_WHIP_TOKEN", value_name = "TOKEN")]
+    whip_token: Option<String>,
+    /// The address WHIP media arrives at and is offered to publishers [default: the HTTP
+    /// address's, loopback when that is 0.0.0.0]
+    #[arg(long, value_name = "IP")]
+    whip_ip: Option<std::net::IpAddr>,
     /// A trusted orchestrator (its service URI) that transcodes a --verify-rate share of
     /// segments again; a rendition whose pictures differ from its renditions bans the
     /// orchestrator that made it from the stream
@@ -202,6 +212,9 @@ pub(crate) async fn run(args: GatewayArgs) -> anyhow::Result<()> {
     }
     let mut s = GatewaySettings::new(args.http_addr, ladder);
     s.rtmp_addr = Some(args.rtmp_addr);
+    s.whip = args.whip;
+    s.whip_token = args.whip_token.clone();
+    s.whip_ip = args.whip_ip;
     s.cli_addr = Some(args.cli_addr);
     s.cli_public = args.cli_public;
     s.allow_private_peers = args.allow_private_orchestrators;
@@ -293,6 +306,9 @@ pub(crate) async fn run(args: GatewayArgs) -> anyhow::Result<()> {
     );
     println!("  publish   rtmp://{r}/live/<stream key>");
     println!("  push      PUT http://{h}/live/<stream key>/<seq>.ts");
+    if args.whip {
+        println!("  WHIP      http://{h}/whip/<stream key>  (browsers, OBS: WHIP output)");
+    }
     println!("  play      http://{h}/stream/<stream key>.m3u8");
     if let Some(c) = gw.cli_addr() {
         println!("  status    http://{c}/status");

@@ -1,0 +1,228 @@
+//! One WHIP session: str0m driven from tokio on its own UDP socket, H.264 frames into a
+//! segmenter, segments out as [`IngestEvent`]s.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use str0m::format::Codec;
+use str0m::media::{KeyframeRequestKind, MediaData, Mid};
+use str0m::net::{Protocol, Receive};
+use str0m::{Event, IceConnectionState, Input, Output, Rtc};
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::settings::WhipSettings;
+use crate::MediaError;
+use crate::media::{Packet, TS_HZ, Track};
+use crate::rtmp::IngestEvent;
+use crate::segmenter::Segmenter;
+use crate::stream::StreamName;
+
+/// Keyframe requests are sent at most this often.
+const PLI_EVERY: Duration = Duration::from_secs(1);
+/// Largest datagram read.
+const MAX_DATAGRAM: usize = 2048;
+
+pub(super) struct Session {
+    pub(super) rtc: Rtc,
+    pub(super) socket: UdpSocket,
+    pub(super) stream: StreamName,
+    pub(super) events: mpsc::Sender<IngestEvent>,
+    pub(super) settings: WhipSettings,
+    pub(super) cancel: CancellationToken,
+}
+
+/// What the loop keeps between events.
+struct State {
+    segmenter: Segmenter,
+    /// The first video RTP time, 90 kHz: timestamps count from it.
+    base: Option<u64>,
+    started: bool,
+    last_media: Instant,
+    last_keyframe: Instant,
+    last_pli: Option<Instant>,
+    video_mid: Option<Mid>,
+}
+
+impl Session {
+    pub(super) async fn run(mut self) {
+        let now = Instant::now();
+        let mut st = State {
+            segmenter: Segmenter::new(self.settings.segmenter.clone()),
+            base: None,
+            started: false,
+            last_media: now,
+            last_keyframe: now,
+            last_pli: None,
+            video_mid: None,
+        };
+        let error = self.drive(&mut st).await.err();
+        if let Some(segment) = st.segmenter.finish() {
+            let _ = self
+                .events
+                .send(IngestEvent::Segment {
+                    stream: self.stream.clone(),
+                    segment,
+                })
+                .await;
+        }
+        if st.started {
+            match &error {
+                Some(e) => {
+                    tracing::info!(target: "media::whip", stream = %self.stream, error = %e, "WHIP session ended")
+                }
+                None => {
+                    tracing::info!(target: "media::whip", stream = %self.stream, "WHIP session ended")
+                }
+            }
+            let _ = self
+                .events
+                .send(IngestEvent::Ended {
+                    stream: self.stream.clone(),
+                    error,
+                })
+                .await;
+        }
+        self.rtc.disconnect();
+    }
+
+    async fn drive(&mut self, st: &mut State) -> Result<(), MediaError> {
+        let local = self
+            .socket
+            .local_addr()
+            .map_err(|e| MediaError::io("reading the WHIP socket's address", e))?;
+        let mut buf = vec![0u8; MAX_DATAGRAM];
+        loop {
+            let deadline = match self.rtc.poll_output().map_err(rtc_err)? {
+                Output::Timeout(t) => t,
+                Output::Transmit(t) => {
+                    // A send that fails (the peer's address unreachable) is what ICE and
+                    // retransmission are for.
+                    let _ = self.socket.send_to(&t.contents, t.destination).await;
+                    continue;
+                }
+                Output::Event(e) => {
+                    if self.event(e, st).await? {
+                        return Ok(());
+                    }
+                    continue;
+                }
+            };
+            if st.last_media.elapsed() > self.settings.stall {
+                return Err(MediaError::Timeout {
+                    what: "WHIP video",
+                    after: self.settings.stall,
+                });
+            }
+            let wait = deadline
+                .saturating_duration_since(Instant::now())
+                .min(Duration::from_millis(250));
+            let input = tokio::select! {
+                () = self.cancel.cancelled() => return Ok(()),
+                r = self.socket.recv_from(&mut buf) => match r {
+                    Ok((n, source)) => match (&buf[..n]).try_into() {
+                        Ok(contents) => Input::Receive(
+                            Instant::now(),
+                            Receive { proto: Protocol::Udp, source, destination: local, contents },
+                        ),
+                        // Not STUN, DTLS or RTP: a stray datagram.
+                        Err(_) => continue,
+                    },
+                    Err(e) => return Err(MediaError::io("receiving WHIP media", e)),
+                },
+                () = tokio::time::sleep(wait) => Input::Timeout(Instant::now()),
+            };
+            self.rtc.handle_input(input).map_err(rtc_err)?;
+        }
+    }
+
+    /// Handles one event; true when the session is over.
+    async fn event(&mut self, e: Event, st: &mut State) -> Result<bool, MediaError> {
+        match e {
+            Event::IceConnectionStateChange(IceConnectionState::Disconnected) => Ok(true),
+            Event::Connected => {
+                st.started = true;
+                let peer: SocketAddr = self
+                    .socket
+                    .peer_addr()
+                    .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+                tracing::info!(target: "media::whip", stream = %self.stream, "WHIP publisher connected");
+                self.emit(IngestEvent::Started {
+                    stream: self.stream.clone(),
+                    peer,
+                })
+                .await?;
+                Ok(false)
+            }
+            Event::MediaData(d) => {
+                self.media(d, st).await?;
+                Ok(false)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn media(&mut self, d: MediaData, st: &mut State) -> Result<(), MediaError> {
+        if d.params.spec().codec != Codec::H264 {
+            return Ok(());
+        }
+        st.last_media = Instant::now();
+        st.video_mid = Some(d.mid);
+        let keyframe = d.is_keyframe();
+        if keyframe {
+            st.last_keyframe = Instant::now();
+        }
+        // Browsers send keyframes only when asked: ask once a segment's worth has passed,
+        // and after lost packets.
+        if !d.contiguous || st.last_keyframe.elapsed() >= self.settings.segmenter.target {
+            self.request_keyframe(st);
+        }
+        let ticks = u128::from(d.time.numer()) * TS_HZ as u128 / u128::from(d.time.denom().max(1));
+        let ticks = u64::try_from(ticks).unwrap_or(u64::MAX);
+        let base = *st.base.get_or_insert(ticks);
+        let pts = i64::try_from(ticks.saturating_sub(base)).unwrap_or(i64::MAX);
+        let packet = Packet {
+            track: Track::Video,
+            pts,
+            dts: pts,
+            keyframe,
+            data: Bytes::copy_from_slice(&d.data),
+        };
+        if let Some(segment) = st.segmenter.push(packet)? {
+            self.emit(IngestEvent::Segment {
+                stream: self.stream.clone(),
+                segment,
+            })
+            .await?;
+        }
+        Ok(())
+    }
+
+    fn request_keyframe(&mut self, st: &mut State) {
+        if st.last_pli.is_some_and(|t| t.elapsed() < PLI_EVERY) {
+            return;
+        }
+        let Some(mid) = st.video_mid else { return };
+        if let Some(mut w) = self.rtc.writer(mid)
+            && w.request_keyframe(None, KeyframeRequestKind::Pli).is_ok()
+        {
+            st.last_pli = Some(Instant::now());
+        }
+    }
+
+    async fn emit(&self, e: IngestEvent) -> Result<(), MediaError> {
+        self.events.send(e).await.map_err(|_| MediaError::Timeout {
+            what: "the pipeline (it stopped)",
+            after: Duration::ZERO,
+        })
+    }
+}
+
+#[allow(clippy::needless_pass_by_value)] // the shape `map_err` hands over
+fn rtc_err(e: str0m::RtcError) -> MediaError {
+    MediaError::WebRtc {
+        reason: e.to_string(),
+    }
+}

@@ -1,0 +1,239 @@
+//! WHIP ingest from a real browser: headless Chromium publishes its fake camera over WebRTC
+//! (H.264, with a Bearer token as OBS sends it), the stream is cut, transcoded and served as
+//! HLS, which plays in a second Chromium page. And every bad publisher is refused with a
+//! clear status, or timed out, without touching other sessions.
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+use reel_media::hls::HlsSettings;
+use reel_media::server::HttpSettings;
+use reel_media::whip::{WhipServer, WhipSettings};
+use reel_media::{
+    HlsStore, LocalTranscoder, MediaServer, PipelineSettings, SegmentHandler, SegmenterSettings,
+    StreamName, run_pipeline,
+};
+use reel_testkit::Wait;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::session::test_settings;
+
+struct Served {
+    http: std::net::SocketAddr,
+    hls: Arc<HlsStore>,
+    whip: Arc<WhipServer>,
+    shutdown: CancellationToken,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+async fn serve(settings: WhipSettings) -> Served {
+    let shutdown = CancellationToken::new();
+    let hls = Arc::new(HlsStore::new(HlsSettings::default()));
+    let handler: Arc<dyn SegmentHandler> =
+        Arc::new(Arc::new(LocalTranscoder::new(test_settings(), 4).unwrap()));
+    let (tx, rx) = tokio::sync::mpsc::channel(64);
+    tokio::spawn(run_pipeline(
+        rx,
+        Arc::clone(&handler),
+        Arc::clone(&hls),
+        PipelineSettings::default(),
+        shutdown.clone(),
+    ));
+    let whip = WhipServer::new(settings, tx, shutdown.clone());
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let http = MediaServer::new(HttpSettings::default(), handler, Arc::clone(&hls))
+        .spawn_with(listener, shutdown.clone(), whip.router())
+        .unwrap()
+        .local_addr();
+    Served {
+        http,
+        hls,
+        whip,
+        shutdown,
+    }
+}
+
+fn node(script: &str, args: &[&str]) -> serde_json::Value {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/browser")
+        .join(script);
+    let out = Command::new("node")
+        .arg(script)
+        .args(args)
+        .output()
+        .expect("running node (./x setup installs it with Chromium and the npm packages)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(stdout.lines().last().unwrap_or_default())
+        .unwrap_or_else(|e| panic!("{e}: {stdout}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chromium_publishes_over_whip_and_the_hls_plays() {
+    let srv = serve(WhipSettings {
+        segmenter: SegmenterSettings {
+            target: Duration::from_secs(1),
+            ..Default::default()
+        },
+        bearer: Some("obs-token".into()),
+        ..Default::default()
+    })
+    .await;
+    let url = format!("http://{}/whip/cam", srv.http);
+    let published = tokio::task::spawn_blocking({
+        let url = url.clone();
+        move || node("publish-whip.mjs", &[&url, "6", "obs-token"])
+    })
+    .await
+    .unwrap();
+    assert_eq!(published["status"], 201, "{published}");
+    assert_eq!(published["connected"], "connected", "{published}");
+    assert_eq!(published["codec"], "video/H264", "{published}");
+    assert_eq!(published["deleted"], 200, "{published}");
+    let sent = published["frames"].as_u64().unwrap_or(0);
+    assert!(sent >= 90, "{published}");
+
+    // The DELETE ended the stream: its playlists close.
+    let stream = StreamName::new("cam").unwrap();
+    let hls = Arc::clone(&srv.hls);
+    Wait::new("the WHIP stream to end in HLS", Duration::from_secs(20))
+        .until_ok(async || match hls.is_ended(&stream) {
+            Some(true) => Ok(()),
+            other => Err(format!("{other:?}")),
+        })
+        .await
+        .unwrap();
+    assert_eq!(srv.whip.sessions(), 0);
+    // Five seconds and more of the camera, at the rung's size, every frame decodable.
+    let playlist = format!("http://{}/stream/cam/P144p30fps16x9.m3u8", srv.http);
+    let probe = tokio::task::spawn_blocking(move || reel_testkit::media::probe_video(&playlist))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((probe.width, probe.height), (256, 144));
+    assert!(
+        probe.frames >= 100,
+        "{} frames of {sent} sent",
+        probe.frames
+    );
+
+    // The HLS plays in a browser.
+    let master = format!("http://{}/stream/cam.m3u8", srv.http);
+    let seen = tokio::task::spawn_blocking(move || {
+        node("play-hls.mjs", &[&master, "2", "/P144p30fps16x9.m3u8"])
+    })
+    .await
+    .unwrap();
+    assert_eq!(seen["errors"].as_array().map_or(1, Vec::len), 0, "{seen}");
+    assert_eq!(seen["width"], 256, "{seen}");
+    assert!(seen["brightness"].as_f64().unwrap_or(0.0) > 20.0, "{seen}");
+}
+
+/// A plausible offer from no one: H.264 video, no ICE peer will ever answer.
+const SILENT_OFFER: &str = "v=0\r\n\
+o=- 1 2 IN IP4 127.0.0.1\r\n\
+s=-\r\n\
+t=0 0\r\n\
+a=group:BUNDLE 0\r\n\
+a=msid-semantic: WMS\r\n\
+m=video 9 UDP/TLS/RTP/SAVPF 102\r\n\
+c=IN IP4 0.0.0.0\r\n\
+a=rtcp:9 IN IP4 0.0.0.0\r\n\
+a=ice-ufrag:abcd\r\n\
+a=ice-pwd:abcdefghijklmnopqrstuvwx\r\n\
+a=fingerprint:sha-256 00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF\r\n\
+a=setup:actpass\r\n\
+a=mid:0\r\n\
+a=sendonly\r\n\
+a=rtcp-mux\r\n\
+a=rtpmap:102 H264/90000\r\n\
+a=fmtp:102 level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f\r\n\
+a=ssrc:1 cname:x\r\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_publishers_are_refused_or_timed_out() {
+    let srv = serve(WhipSettings {
+        bearer: Some("secret".into()),
+        stall: Duration::from_secs(1),
+        max_sessions: 1,
+        max_offer_bytes: 4096,
+        ..Default::default()
+    })
+    .await;
+    let client = reel_testkit::http::Http::new().unwrap();
+    let url = format!("http://{}/whip/bad", srv.http);
+    let post = |ctype: &'static str, token: &'static str, body: String| {
+        let (client, url) = (client.clone(), url.clone());
+        async move {
+            let mut req = client
+                .client()
+                .post(&url)
+                .header("content-type", ctype)
+                .body(body);
+            if !token.is_empty() {
+                req = req.header("authorization", format!("Bearer {token}"));
+            }
+            let r = req.send().await.unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        }
+    };
+    let sdp = "application/sdp";
+    let cases = [
+        (post(sdp, "", SILENT_OFFER.into()).await, 401, "Bearer"),
+        (post(sdp, "wrong", SILENT_OFFER.into()).await, 401, "Bearer"),
+        (
+            post("text/plain", "secret", SILENT_OFFER.into()).await,
+            415,
+            "application/sdp",
+        ),
+        (
+            post(sdp, "secret", "v=0\r\nnonsense".into()).await,
+            400,
+            "SDP",
+        ),
+        (
+            post(sdp, "secret", SILENT_OFFER.replace("H264", "VP8")).await,
+            400,
+            "no H.264",
+        ),
+        (post(sdp, "secret", "x".repeat(10_000)).await, 413, ""),
+    ];
+    for ((status, body), want, needle) in cases {
+        assert_eq!(status, want, "{body}");
+        assert!(body.contains(needle), "{status}: {body}");
+    }
+    // A publisher that never connects holds its session until the stall time, then loses
+    // it; while it holds the only slot, a second one is told to come back later.
+    let (status, answer) = post(sdp, "secret", SILENT_OFFER.into()).await;
+    assert_eq!(status, 201, "{answer}");
+    assert!(answer.contains("a=ice-lite"), "{answer}");
+    assert_eq!(srv.whip.sessions(), 1);
+    let (status, body) = post(sdp, "secret", SILENT_OFFER.into()).await;
+    assert_eq!(status, 503, "{body}");
+    let whip = Arc::clone(&srv.whip);
+    Wait::new("the silent session to time out", Duration::from_secs(10))
+        .until_ok(async || match whip.sessions() {
+            0 => Ok(()),
+            n => Err(format!("{n} sessions")),
+        })
+        .await
+        .unwrap();
+    // Nothing reached HLS.
+    assert!(
+        srv.hls
+            .master_playlist(&StreamName::new("bad").unwrap())
+            .is_none()
+    );
+}
