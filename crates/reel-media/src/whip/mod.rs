@@ -12,12 +12,14 @@
 //! The server is ICE-lite with one host candidate per session on its own UDP port. str0m
 //! does the jitter buffer, NACK and depacketising; the session asks for a keyframe (PLI)
 //! whenever a segment's target has passed without one (browsers send keyframes only on
-//! request) and after a gap in the RTP sequence. Opus audio is accepted and dropped: the
-//! segments are video only for now.
+//! request) and after a gap in the RTP sequence. Opus audio is transcoded to AAC
+//! (`audio.rs`), which MPEG-TS and HLS players take; the tracks' RTP clocks, which start at
+//! random values, are aligned on their first packets' arrival.
 //!
 //! Files: this one the HTTP side (`POST`, `DELETE`, limits and refusals); `session.rs` the
 //! WebRTC session loop; `settings.rs` what both take.
 
+mod audio;
 mod session;
 mod settings;
 
@@ -179,7 +181,7 @@ async fn publish(
     if !text.lines().any(|l| l.starts_with("m=video")) || !text.contains("H264/90000") {
         return refuse(
             StatusCode::BAD_REQUEST,
-            "the offer has no H.264 video: reel takes H.264 (with Opus audio, dropped for now)",
+            "the offer has no H.264 video: reel takes H.264, with Opus audio",
         );
     }
     let socket = match tokio::net::UdpSocket::bind((server.settings.media_ip, 0)).await {

@@ -37,8 +37,12 @@ pub(super) struct Session {
 /// What the loop keeps between events.
 struct State {
     segmenter: Segmenter,
-    /// The first video RTP time, 90 kHz: timestamps count from it.
-    base: Option<u64>,
+    /// When the session started: the tracks' clocks are aligned on their first packets'
+    /// arrival after it (their RTP clocks start at random values).
+    t0: Instant,
+    /// Per track (video, audio): its first RTP time (90 kHz) and that packet's arrival.
+    base: [Option<(u64, i64)>; 2],
+    audio: Option<super::audio::OpusToAac>,
     started: bool,
     last_media: Instant,
     last_keyframe: Instant,
@@ -50,8 +54,14 @@ impl Session {
     pub(super) async fn run(mut self) {
         let now = Instant::now();
         let mut st = State {
-            segmenter: Segmenter::new(self.settings.segmenter.clone()),
-            base: None,
+            segmenter: {
+                let mut s = Segmenter::new(self.settings.segmenter.clone());
+                s.set_audio_codec(Some(crate::media::AudioCodec::Aac));
+                s
+            },
+            t0: now,
+            base: [None, None],
+            audio: None,
             started: false,
             last_media: now,
             last_keyframe: now,
@@ -165,7 +175,27 @@ impl Session {
     }
 
     async fn media(&mut self, d: MediaData, st: &mut State) -> Result<(), MediaError> {
-        if d.params.spec().codec != Codec::H264 {
+        let codec = d.params.spec().codec;
+        let track = match codec {
+            Codec::H264 => 0,
+            Codec::Opus => 1,
+            _ => return Ok(()),
+        };
+        let ticks = u128::from(d.time.numer()) * TS_HZ as u128 / u128::from(d.time.denom().max(1));
+        let ticks = u64::try_from(ticks).unwrap_or(u64::MAX);
+        let arrival =
+            i64::try_from(d.network_time.saturating_duration_since(st.t0).as_micros() * 9 / 100)
+                .unwrap_or(0);
+        let (first, at) = *st.base[track].get_or_insert((ticks, arrival));
+        let pts = at + i64::try_from(ticks.saturating_sub(first)).unwrap_or(i64::MAX);
+        if codec == Codec::Opus {
+            let audio = match &mut st.audio {
+                Some(a) => a,
+                None => st.audio.insert(super::audio::OpusToAac::new()?),
+            };
+            for packet in audio.push(&d.data, pts)? {
+                st.segmenter.push(packet)?;
+            }
             return Ok(());
         }
         st.last_media = Instant::now();
@@ -179,10 +209,6 @@ impl Session {
         if !d.contiguous || st.last_keyframe.elapsed() >= self.settings.segmenter.target {
             self.request_keyframe(st);
         }
-        let ticks = u128::from(d.time.numer()) * TS_HZ as u128 / u128::from(d.time.denom().max(1));
-        let ticks = u64::try_from(ticks).unwrap_or(u64::MAX);
-        let base = *st.base.get_or_insert(ticks);
-        let pts = i64::try_from(ticks.saturating_sub(base)).unwrap_or(i64::MAX);
         let packet = Packet {
             track: Track::Video,
             pts,

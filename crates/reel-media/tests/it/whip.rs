@@ -1,6 +1,7 @@
-//! WHIP ingest from a real browser: headless Chromium publishes its fake camera over WebRTC
-//! (H.264, with a Bearer token as OBS sends it), the stream is cut, transcoded and served as
-//! HLS, which plays in a second Chromium page. And every bad publisher is refused with a
+//! WHIP ingest from a real browser: headless Chromium publishes its fake camera and
+//! microphone over WebRTC (H.264 and Opus, with a Bearer token as OBS sends it), the stream
+//! is cut, transcoded (the Opus to AAC) and served as HLS, which plays in a second Chromium
+//! page. And every bad publisher is refused with a
 //! clear status, or timed out, without touching other sessions.
 
 use std::path::Path;
