@@ -66,6 +66,7 @@ pub mod server;
 mod stream;
 pub mod transcode;
 pub mod ts;
+pub mod whep;
 pub mod whip;
 
 pub use error::MediaError;

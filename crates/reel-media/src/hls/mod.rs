@@ -24,26 +24,20 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use bytes::Bytes;
-use m3u8_rs::{
-    Map, MasterPlaylist, MediaPlaylist, MediaPlaylistType, MediaSegment, Playlist, Resolution,
-    VariantStream,
-};
+use m3u8_rs::{MediaPlaylist, MediaPlaylistType, Playlist};
 
 use crate::MediaError;
 use crate::stream::StreamName;
 
 mod container;
+mod render;
 
 use container::{Split, codecs_of, split};
+pub use render::{FMP4_INIT_CONTENT_TYPE, FMP4_SEGMENT_CONTENT_TYPE, SEGMENT_CONTENT_TYPE};
+use render::{FileKind, Variant, parse_file, render_master, segments, version, write_media};
 
 /// Content type of playlists.
 pub const PLAYLIST_CONTENT_TYPE: &str = "application/vnd.apple.mpegurl";
-/// Content type of TS segments.
-pub const SEGMENT_CONTENT_TYPE: &str = "video/mp2t";
-/// Content type of fragmented MP4 media segments.
-pub const FMP4_SEGMENT_CONTENT_TYPE: &str = "video/iso.segment";
-/// Content type of fragmented MP4 init segments.
-pub const FMP4_INIT_CONTENT_TYPE: &str = "video/mp4";
 /// Largest playlist [`parse_playlist`] reads.
 const MAX_PLAYLIST: usize = 1 << 20;
 
@@ -330,7 +324,9 @@ impl HlsStore {
             return None;
         }
         let prefix = format!("{stream}/");
-        Some(render_master(&st, |r| format!("{prefix}{r}.m3u8")))
+        Some(render_master(&variants(&st), |r| {
+            format!("{prefix}{r}.m3u8")
+        }))
     }
 
     /// The live media playlist served at `/stream/<stream>/<rendition>.m3u8`.
@@ -398,6 +394,33 @@ impl HlsStore {
             .map(|b| (Bytes::from(b), kind.content_type()))
     }
 
+    /// A rendition's segments still in memory after `after` (all of them for `None`),
+    /// oldest first, as they are served: MPEG-TS, or fragmented MP4 fragments.
+    pub fn segments_after(
+        &self,
+        stream: &StreamName,
+        rendition: &str,
+        after: Option<u64>,
+    ) -> Vec<(u64, Bytes)> {
+        let Some(state) = self.stream(stream) else {
+            return Vec::new();
+        };
+        let Ok(st) = state.lock() else {
+            return Vec::new();
+        };
+        st.renditions
+            .iter()
+            .find(|r| r.name == rendition)
+            .map(|r| {
+                r.recent
+                    .iter()
+                    .filter(|e| after.is_none_or(|a| e.seq > a))
+                    .filter_map(|e| Some((e.seq, e.data.clone()?)))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// An MPEG-TS segment still in memory, or from the recording on disk.
     pub fn segment(&self, stream: &StreamName, rendition: &str, seq: u64) -> Option<Bytes> {
         self.file(stream, rendition, &format!("{seq}.ts"))
@@ -434,109 +457,23 @@ impl HlsStore {
                 write_media(&playlist).as_bytes(),
             )?;
         }
-        let master = render_master(st, |r| format!("{r}/index.m3u8"));
+        let master = render_master(&variants(st), |r| format!("{r}/index.m3u8"));
         write_atomically(&sdir.join("index.m3u8"), master.as_bytes())
     }
 }
 
-/// Which file of a rendition a name asks for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum FileKind {
-    Ts,
-    Fragment,
-    Init,
-}
-
-impl FileKind {
-    fn content_type(self) -> &'static str {
-        match self {
-            Self::Ts => SEGMENT_CONTENT_TYPE,
-            Self::Fragment => FMP4_SEGMENT_CONTENT_TYPE,
-            Self::Init => FMP4_INIT_CONTENT_TYPE,
-        }
-    }
-}
-
-/// `<seq>.ts`, `<seq>.m4s` or `init-<n>.mp4`: the kind and the number.
-fn parse_file(file: &str) -> Option<(FileKind, u64)> {
-    let (kind, num) = if let Some(n) = file.strip_suffix(".ts") {
-        (FileKind::Ts, n)
-    } else if let Some(n) = file.strip_suffix(".m4s") {
-        (FileKind::Fragment, n)
-    } else {
-        (
-            FileKind::Init,
-            file.strip_prefix("init-")?.strip_suffix(".mp4")?,
-        )
-    };
-    if num.is_empty() || !num.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    Some((kind, num.parse().ok()?))
-}
-
-/// The playlist version: 7 where fragmented MP4 (EXT-X-MAP in a live playlist) is used,
-/// 3 otherwise.
-fn version(mut inits: impl Iterator<Item = Option<u64>>) -> usize {
-    if inits.any(|i| i.is_some()) { 7 } else { 3 }
-}
-
-/// Media segments with their URIs under `prefix`, and an `EXT-X-MAP` wherever the init
-/// segment changes (and on the first fragmented MP4 segment).
-fn segments(
-    entries: impl Iterator<Item = (u64, f64, bool, Option<u64>)>,
-    prefix: &str,
-) -> Vec<MediaSegment> {
-    let mut current = None;
-    entries
-        .map(|(seq, d, disc, init)| {
-            let map = init.filter(|&i| current != Some(i)).map(|i| Map {
-                uri: format!("{prefix}init-{i}.mp4"),
-                ..Default::default()
-            });
-            current = init;
-            let ext = if init.is_some() { "m4s" } else { "ts" };
-            MediaSegment {
-                uri: format!("{prefix}{seq}.{ext}"),
-                duration: d as f32,
-                discontinuity: disc,
-                map,
-                ..Default::default()
-            }
+/// What the master playlist lists of each rendition.
+fn variants(st: &StreamState) -> Vec<Variant<'_>> {
+    st.renditions
+        .iter()
+        .map(|r| Variant {
+            name: &r.name,
+            bandwidth: r.bitrate.max(r.peak).max(1),
+            size: (r.width, r.height),
+            codecs: r.codecs.as_deref(),
+            fmp4: !r.inits.is_empty(),
         })
         .collect()
-}
-
-fn render_master(st: &StreamState, uri: impl Fn(&str) -> String) -> String {
-    let fmp4 = st.renditions.iter().any(|r| !r.inits.is_empty());
-    let playlist = MasterPlaylist {
-        version: Some(if fmp4 { 7 } else { 3 }),
-        variants: st
-            .renditions
-            .iter()
-            .map(|r| VariantStream {
-                uri: uri(&r.name),
-                bandwidth: r.bitrate.max(r.peak).max(1),
-                resolution: Some(Resolution {
-                    width: u64::from(r.width),
-                    height: u64::from(r.height),
-                }),
-                codecs: r.codecs.clone(),
-                ..Default::default()
-            })
-            .collect(),
-        ..Default::default()
-    };
-    let mut out = Vec::new();
-    // Writing to a Vec cannot fail.
-    let _ = playlist.write_to(&mut out);
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn write_media(p: &MediaPlaylist) -> String {
-    let mut out = Vec::new();
-    let _ = p.write_to(&mut out);
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn write_atomically(path: &Path, data: &[u8]) -> Result<(), MediaError> {

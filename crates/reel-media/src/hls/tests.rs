@@ -1,5 +1,6 @@
 //! The HLS store's playlists, windows, recordings and containers.
 use super::*;
+use m3u8_rs::Resolution;
 
 fn out(name: &str, len: usize) -> RenditionOut {
     RenditionOut {

@@ -20,10 +20,13 @@
 //! WebRTC session loop; `settings.rs` what both take.
 
 mod audio;
+pub(crate) mod http;
 mod session;
 mod settings;
 
 pub use settings::WhipSettings;
+
+use http::{cors, preflight, refuse, session_id};
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -90,44 +93,6 @@ impl WhipServer {
             s.remove(id);
         }
     }
-}
-
-async fn preflight() -> Response {
-    (
-        StatusCode::NO_CONTENT,
-        [
-            (
-                header::ACCESS_CONTROL_ALLOW_METHODS,
-                "POST, DELETE, OPTIONS",
-            ),
-            (
-                header::ACCESS_CONTROL_ALLOW_HEADERS,
-                "content-type, authorization",
-            ),
-            (header::ACCESS_CONTROL_MAX_AGE, "86400"),
-        ],
-    )
-        .into_response()
-}
-
-async fn cors(mut response: Response) -> Response {
-    let h = response.headers_mut();
-    h.insert(
-        header::ACCESS_CONTROL_ALLOW_ORIGIN,
-        header::HeaderValue::from_static("*"),
-    );
-    h.insert(
-        header::ACCESS_CONTROL_EXPOSE_HEADERS,
-        header::HeaderValue::from_static("location"),
-    );
-    response
-}
-
-/// A refusal with its reason as the body.
-fn refuse(status: StatusCode, why: impl Into<String>) -> Response {
-    let mut why = why.into();
-    why.push('\n');
-    (status, [(header::CONTENT_TYPE, "text/plain")], why).into_response()
 }
 
 async fn publish(
@@ -260,18 +225,4 @@ async fn unpublish(
         }
         None => refuse(StatusCode::NOT_FOUND, "no such WHIP session"),
     }
-}
-
-/// 128 random bits in hex: unguessable, so a session can only be ended by its publisher.
-fn session_id() -> String {
-    let mut b = [0u8; 16];
-    // getrandom is what std's HashMap seeds from; a failure leaves a time-based id.
-    if getrandom::fill(&mut b).is_err() {
-        let t = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_nanos();
-        b = t.to_le_bytes();
-    }
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use reel_media::hls::HlsSettings;
 use reel_media::server::HttpSettings;
+use reel_media::whep::{WhepServer, WhepSettings};
 use reel_media::whip::{WhipServer, WhipSettings};
 use reel_media::{
     HlsStore, LocalTranscoder, MediaServer, PipelineSettings, SegmentHandler, SegmenterSettings,
@@ -49,9 +50,14 @@ async fn serve(settings: WhipSettings) -> Served {
         shutdown.clone(),
     ));
     let whip = WhipServer::new(settings, tx, shutdown.clone());
+    let whep = WhepServer::new(WhepSettings::default(), Arc::clone(&hls), shutdown.clone());
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let http = MediaServer::new(HttpSettings::default(), handler, Arc::clone(&hls))
-        .spawn_with(listener, shutdown.clone(), whip.router())
+        .spawn_with(
+            listener,
+            shutdown.clone(),
+            whip.router().merge(whep.router()),
+        )
         .unwrap()
         .local_addr();
     Served {
@@ -93,12 +99,43 @@ async fn chromium_publishes_over_whip_and_the_hls_plays() {
     })
     .await;
     let url = format!("http://{}/whip/cam", srv.http);
-    let published = tokio::task::spawn_blocking({
+    let publishing = tokio::task::spawn_blocking({
         let url = url.clone();
-        move || node("publish-whip.mjs", &[&url, "6", "obs-token"])
-    })
-    .await
-    .unwrap();
+        move || node("publish-whip.mjs", &[&url, "9", "obs-token"])
+    });
+    // While it publishes, a second page plays a rendition over WHEP.
+    let stream = StreamName::new("cam").unwrap();
+    let hls = Arc::clone(&srv.hls);
+    Wait::new("a first segment in HLS", Duration::from_secs(20))
+        .until_ok(
+            async || match hls.segments_after(&stream, "P144p30fps16x9", None).len() {
+                0 => Err("none"),
+                _ => Ok(()),
+            },
+        )
+        .await
+        .unwrap();
+    let whep = format!("http://{}/whep/cam/P144p30fps16x9", srv.http);
+    let watched = tokio::task::spawn_blocking(move || node("play-whep.mjs", &[&whep, "2"]))
+        .await
+        .unwrap();
+    assert_eq!(watched["status"], 201, "{watched}");
+    assert_eq!(
+        (watched["width"].as_u64(), watched["height"].as_u64()),
+        (Some(256), Some(144)),
+        "{watched}"
+    );
+    assert!(watched["decoded"].as_u64().unwrap_or(0) >= 30, "{watched}");
+    assert!(
+        watched["brightness"].as_f64().unwrap_or(0.0) > 20.0,
+        "{watched}"
+    );
+    assert_eq!(watched["deleted"], 200, "{watched}");
+    println!(
+        "WHEP: first frame {} ms after the offer",
+        watched["first_frame_ms"]
+    );
+    let published = publishing.await.unwrap();
     assert_eq!(published["status"], 201, "{published}");
     assert_eq!(published["connected"], "connected", "{published}");
     assert_eq!(published["codec"], "video/H264", "{published}");
@@ -107,8 +144,6 @@ async fn chromium_publishes_over_whip_and_the_hls_plays() {
     assert!(sent >= 90, "{published}");
 
     // The DELETE ended the stream: its playlists close.
-    let stream = StreamName::new("cam").unwrap();
-    let hls = Arc::clone(&srv.hls);
     Wait::new("the WHIP stream to end in HLS", Duration::from_secs(20))
         .until_ok(async || match hls.is_ended(&stream) {
             Some(true) => Ok(()),

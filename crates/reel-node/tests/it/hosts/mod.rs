@@ -238,12 +238,15 @@ impl Layout {
     /// The chain's current round and orchestrator `n`'s last reward round, read from the
     /// chain host.
     pub(crate) async fn rounds(&self, n: usize) -> (u64, u64) {
-        let o = &self.lnet.orchestrators[n];
-        let (p, me) = (o.protocol.clone(), o.node.address());
-        let p2 = p.clone();
+        let me = self.lnet.orchestrators[n].node.address();
+        let config = self.lnet.devnet().chain_config();
         self.lnet
             .on(Role::Chain, async move {
-                let round = p2.round_status().await.unwrap().round.0;
+                // A client of its own, connected from the chain host: the orchestrator's
+                // client keeps connections it opened from its own host, which a cut link
+                // leaves hanging.
+                let p = reel_chain::Protocol::connect(&config, None).await.unwrap();
+                let round = p.round_status().await.unwrap().round.0;
                 (round, p.transcoder(me).await.unwrap().last_reward_round.0)
             })
             .await
