@@ -31,12 +31,13 @@ use crate::payments::GatewayPayments;
 pub struct GatewaySettings {
     /// RTMP ingest (`-rtmpAddr`); `None` turns RTMP off.
     pub rtmp_addr: Option<SocketAddr>,
-    /// WHIP ingest at `POST /whip/<stream>` on the HTTP port (`--whip`).
+    /// WHIP ingest at `POST /whip/<stream>` and WHEP playback at
+    /// `POST /whep/<stream>/<rendition>` on the HTTP port (`--whip`).
     pub whip: bool,
     /// The token WHIP publishers must send as `Authorization: Bearer` (`--whip-token`).
     pub whip_token: Option<String>,
-    /// The address WHIP media arrives at and is offered to publishers (`--whip-ip`); by
-    /// default the HTTP address's, or loopback when that is unspecified.
+    /// The address WHIP and WHEP media go through, offered to peers as the ICE candidate
+    /// (`--whip-ip`); by default the HTTP address's, or loopback when that is unspecified.
     pub whip_ip: Option<std::net::IpAddr>,
     /// HTTP push and HLS (`-httpAddr`).
     pub http_addr: SocketAddr,

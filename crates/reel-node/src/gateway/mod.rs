@@ -178,11 +178,22 @@ pub async fn start(
     }));
     let http_listener = crate::service::bind(s.http_addr, "--http-addr").await?;
     let (events_tx, events_rx) = tokio::sync::mpsc::channel(64);
+    let media_ip = s.whip_ip.unwrap_or(match s.http_addr.ip() {
+        ip if ip.is_unspecified() => std::net::IpAddr::from([127, 0, 0, 1]),
+        ip => ip,
+    });
+    let whep = s.whip.then(|| {
+        reel_media::whep::WhepServer::new(
+            reel_media::whep::WhepSettings {
+                media_ip,
+                ..Default::default()
+            },
+            Arc::clone(&hls),
+            shutdown.clone(),
+        )
+    });
     let whip = s.whip.then(|| {
-        let ip = s.whip_ip.unwrap_or(match s.http_addr.ip() {
-            ip if ip.is_unspecified() => std::net::IpAddr::from([127, 0, 0, 1]),
-            ip => ip,
-        });
+        let ip = media_ip;
         reel_media::whip::WhipServer::new(
             reel_media::whip::WhipSettings {
                 segmenter: SegmenterSettings {
@@ -246,6 +257,9 @@ pub async fn start(
         }
         if let Some(whip) = &whip {
             extra = extra.merge(whip.router());
+        }
+        if let Some(whep) = &whep {
+            extra = extra.merge(whep.router());
         }
         extra
     })?;

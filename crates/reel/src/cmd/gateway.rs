@@ -132,13 +132,14 @@ pub(crate) struct GatewayArgs {
     /// out and keeps the evidence
     #[arg(long, default_value_t = 0.05)]
     verify_rate: f64,
-    /// Take WHIP publishers (browsers, OBS) at POST /whip/<stream key> on the HTTP port
+    /// Take WHIP publishers (browsers, OBS) at POST /whip/<stream key>, and WHEP players at
+    /// POST /whep/<stream key>/<rendition>, on the HTTP port
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     whip: bool,
     /// A token WHIP publishers must send as `Authorization: Bearer <token>`
     #[arg(long, env = "REEL_WHIP_TOKEN", value_name = "TOKEN")]
     whip_token: Option<String>,
-    /// The address WHIP media arrives at and is offered to publishers [default: the HTTP
+    /// The address WHIP and WHEP media go through, offered to peers [default: the HTTP
     /// address's, loopback when that is 0.0.0.0]
     #[arg(long, value_name = "IP")]
     whip_ip: Option<std::net::IpAddr>,
@@ -308,6 +309,7 @@ pub(crate) async fn run(args: GatewayArgs) -> anyhow::Result<()> {
     println!("  push      PUT http://{h}/live/<stream key>/<seq>.ts");
     if args.whip {
         println!("  WHIP      http://{h}/whip/<stream key>  (browsers, OBS: WHIP output)");
+        println!("  WHEP      http://{h}/whep/<stream key>/<rendition>");
     }
     println!("  play      http://{h}/stream/<stream key>.m3u8");
     if let Some(c) = gw.cli_addr() {
