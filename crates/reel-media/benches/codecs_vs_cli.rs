@@ -25,7 +25,6 @@ use anyhow::{Context, Result, ensure};
 use reel_media::profile::VideoCodec;
 use reel_media::{SessionSettings, TranscodeSession, VideoProfile};
 use reel_testkit::bench::median_by;
-use reel_testkit::media::Clip;
 
 /// Each codec with the CLI's encoder and options, as `encoder_options` sets them.
 const CODECS: [(VideoCodec, &[&str]); 5] = [
@@ -97,7 +96,7 @@ fn main() -> Result<()> {
     let runs: usize = env_or("REEL_BENCH_RUNS", 1).max(1);
     let dir = std::env::temp_dir().join("reel-bench-codecs");
     std::fs::create_dir_all(&dir)?;
-    let segments = make_input(&dir, seconds)?;
+    let segments = reel_testkit::bench::segments_once(&dir, (1280, 720), seconds, "3000k")?;
     let data: Vec<Vec<u8>> = segments
         .iter()
         .map(std::fs::read)
@@ -190,32 +189,6 @@ fn run_cli(input: &Path, encoder: &[&str]) -> Result<()> {
         .context("running ffmpeg")?;
     ensure!(status.success(), "ffmpeg {encoder:?} failed");
     Ok(())
-}
-
-/// Makes (once) the 720p input and its 2-s TS segments.
-fn make_input(dir: &Path, seconds: u32) -> Result<Vec<PathBuf>> {
-    let stamp = dir.join(format!("segments-{seconds}s.done"));
-    let count = seconds.div_ceil(2) as usize;
-    let segments: Vec<PathBuf> = (0..count)
-        .map(|i| dir.join(format!("in{seconds}s-{i}.ts")))
-        .collect();
-    if stamp.exists() && segments.iter().all(|s| s.exists()) {
-        return Ok(segments);
-    }
-    eprintln!("making the 720p test input (once)…");
-    Clip::new(1280, 720, f64::from(seconds))
-        .preset("veryfast")
-        .video_bitrate("3000k")
-        .pix_fmt("yuv420p")
-        .sample_rate(48_000)
-        .audio_bitrate("128k")
-        .write_segments(dir, &format!("in{seconds}s-"), 2)
-        .context("making the input with the ffmpeg CLI")?;
-    for s in &segments {
-        ensure!(s.exists(), "missing {}", s.display());
-    }
-    std::fs::write(&stamp, b"")?;
-    Ok(segments)
 }
 
 /// [`reel_testkit::bench::measure`] for this file's anyhow closures.

@@ -23,14 +23,13 @@
 
 #![allow(clippy::print_stdout)] // a benchmark reports on stdout
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use anyhow::{Context, Result, ensure};
 use ffmpeg_next as ff;
 use reel_media::{EncoderReuse, SessionSettings, TranscodeSession, VideoProfile};
 use reel_testkit::bench::{Measure, median_by};
-use reel_testkit::media::Clip;
 
 const LADDER: [&str; 4] = [
     "P720p30fps16x9",
@@ -57,7 +56,7 @@ fn main() -> Result<()> {
     ff::util::log::set_level(ff::util::log::Level::Error);
     let dir = std::env::temp_dir().join("reel-bench-media");
     std::fs::create_dir_all(&dir)?;
-    let segments = make_input(&dir, seconds)?;
+    let segments = reel_testkit::bench::segments_once(&dir, (1920, 1080), seconds, "6000k")?;
     let ladder: Vec<VideoProfile> = LADDER
         .iter()
         .map(|n| VideoProfile::standard(n).context("standard profile"))
@@ -194,32 +193,6 @@ fn main() -> Result<()> {
         b.cpu / media
     );
     Ok(())
-}
-
-/// Makes (once) the 1080p input and its 2-s TS segments.
-fn make_input(dir: &Path, seconds: u32) -> Result<Vec<PathBuf>> {
-    let stamp = dir.join(format!("segments-{seconds}s.done"));
-    let count = seconds.div_ceil(2) as usize;
-    let segments: Vec<PathBuf> = (0..count)
-        .map(|i| dir.join(format!("in{seconds}s-{i}.ts")))
-        .collect();
-    if stamp.exists() && segments.iter().all(|s| s.exists()) {
-        return Ok(segments);
-    }
-    eprintln!("making the 1080p test input (once)…");
-    Clip::new(1920, 1080, f64::from(seconds))
-        .preset("veryfast")
-        .video_bitrate("6000k")
-        .pix_fmt("yuv420p")
-        .sample_rate(48_000)
-        .audio_bitrate("128k")
-        .write_segments(dir, &format!("in{seconds}s-"), 2)
-        .context("making the input with the ffmpeg CLI")?;
-    for s in &segments {
-        ensure!(s.exists(), "missing {}", s.display());
-    }
-    std::fs::write(&stamp, b"")?;
-    Ok(segments)
 }
 
 /// One decode split four ways: `split`, then `scale` and `fps` per rung.

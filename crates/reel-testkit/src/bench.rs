@@ -59,3 +59,41 @@ pub fn median_by(mut v: Vec<Measure>) -> Measure {
     v.sort_by(|a, b| a.wall.total_cmp(&b.wall));
     v.get(v.len() / 2).copied().unwrap_or(Measure::ZERO)
 }
+
+/// A benchmark's input, made once and kept in `dir` for the next run: `seconds` of a
+/// `width`×`height` 30 fps H.264 (at `video_bitrate`) + AAC test clip, cut into 2-s MPEG-TS
+/// segments. Their paths in order.
+pub fn segments_once(
+    dir: &std::path::Path,
+    (width, height): (u32, u32),
+    seconds: u32,
+    video_bitrate: &str,
+) -> Result<Vec<std::path::PathBuf>, crate::media::MediaError> {
+    let stem = format!("in{width}x{height}-{seconds}s-");
+    let stamp = dir.join(format!("{stem}done"));
+    let count = seconds.div_ceil(2) as usize;
+    let segments: Vec<std::path::PathBuf> = (0..count)
+        .map(|i| dir.join(format!("{stem}{i}.ts")))
+        .collect();
+    if stamp.exists() && segments.iter().all(|s| s.exists()) {
+        return Ok(segments);
+    }
+    eprintln!("making the {width}x{height} test input (once)…");
+    crate::media::Clip::new(width, height, f64::from(seconds))
+        .preset("veryfast")
+        .video_bitrate(video_bitrate)
+        .pix_fmt("yuv420p")
+        .sample_rate(48_000)
+        .audio_bitrate("128k")
+        .write_segments(dir, &stem, 2)?;
+    if let Some(missing) = segments.iter().find(|s| !s.exists()) {
+        return Err(crate::media::MediaError::Probe(format!(
+            "ffmpeg wrote no {}",
+            missing.display()
+        )));
+    }
+    std::fs::write(&stamp, b"").map_err(|e| {
+        crate::media::MediaError::Probe(format!("writing {}: {e}", stamp.display()))
+    })?;
+    Ok(segments)
+}

@@ -20,21 +20,21 @@ mod session;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, post};
-use str0m::change::SdpOffer;
-use str0m::{Candidate, Rtc};
 use tokio_util::sync::CancellationToken;
 
 use crate::hls::HlsStore;
 use crate::stream::StreamName;
-use crate::whip::http::{cors, preflight, refuse, session_id};
+use crate::whip::http::{
+    accept, cors, created, is_sdp, parse_offer, preflight, refuse, session_id,
+};
 
 /// WHEP settings.
 #[derive(Debug, Clone)]
@@ -111,11 +111,7 @@ async fn play(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let sdp_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.trim().starts_with("application/sdp"));
-    if !sdp_type {
+    if !is_sdp(&headers) {
         return refuse(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "a WHEP offer is Content-Type: application/sdp",
@@ -140,12 +136,9 @@ async fn play(
     if server.sessions() >= server.settings.max_sessions {
         return refuse(StatusCode::SERVICE_UNAVAILABLE, "too many WHEP sessions");
     }
-    let Ok(text) = std::str::from_utf8(&body) else {
-        return refuse(StatusCode::BAD_REQUEST, "the SDP offer is not UTF-8");
-    };
-    let offer = match SdpOffer::from_sdp_string(text) {
+    let (text, offer) = match parse_offer(&body) {
         Ok(o) => o,
-        Err(e) => return refuse(StatusCode::BAD_REQUEST, format!("malformed SDP offer: {e}")),
+        Err(refused) => return *refused,
     };
     if !text.contains("H264/90000") {
         return refuse(
@@ -153,28 +146,11 @@ async fn play(
             "the offer takes no H.264 video, which WHEP sends",
         );
     }
-    let socket = match tokio::net::UdpSocket::bind((server.settings.media_ip, 0)).await {
-        Ok(s) => s,
-        Err(e) => return refuse(StatusCode::SERVICE_UNAVAILABLE, format!("no UDP port: {e}")),
-    };
-    let Ok(local) = socket.local_addr() else {
-        return refuse(StatusCode::SERVICE_UNAVAILABLE, "no UDP address");
-    };
-    let mut rtc = Rtc::builder()
-        .clear_codecs()
-        .enable_h264(true)
-        .set_ice_lite(true)
-        .build(Instant::now());
-    match Candidate::host(local, "udp") {
-        Ok(c) => {
-            rtc.add_local_candidate(c);
-        }
-        Err(e) => return refuse(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
-    }
-    let answer = match rtc.sdp_api().accept_offer(offer) {
-        Ok(a) => a,
-        Err(e) => return refuse(StatusCode::BAD_REQUEST, format!("offer refused: {e}")),
-    };
+    let (rtc, socket, answer) =
+        match accept(server.settings.media_ip, offer, |c| c.enable_h264(true)).await {
+            Ok(a) => a,
+            Err(refused) => return *refused,
+        };
     let id = session_id();
     let cancel = server.shutdown.child_token();
     if let Ok(mut s) = server.sessions.lock() {
@@ -198,15 +174,7 @@ async fn play(
             s.remove(&ended);
         }
     });
-    (
-        StatusCode::CREATED,
-        [
-            (header::CONTENT_TYPE, "application/sdp".to_owned()),
-            (header::LOCATION, format!("/whep/{stream}/{rendition}/{id}")),
-        ],
-        answer.to_sdp_string(),
-    )
-        .into_response()
+    created(format!("/whep/{stream}/{rendition}/{id}"), &answer)
 }
 
 async fn stop(

@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use str0m::format::Codec;
 use str0m::media::{MediaKind, MediaTime, Mid};
-use str0m::net::{Protocol, Receive};
 use str0m::{Event, IceConnectionState, Input, Output, Rtc};
 use tokio::net::UdpSocket;
 use tokio_util::sync::CancellationToken;
@@ -127,13 +126,10 @@ impl Session {
             let input = tokio::select! {
                 () = self.cancel.cancelled() => return Ok(()),
                 r = self.socket.recv_from(&mut buf) => match r {
-                    Ok((n, source)) => match (&buf[..n]).try_into() {
-                        Ok(contents) => Input::Receive(
-                            Instant::now(),
-                            Receive { proto: Protocol::Udp, source, destination: local, contents },
-                        ),
-                        Err(_) => continue,
-                    },
+                    Ok((n, source)) => match crate::whip::http::datagram(&buf[..n], source, local) {
+                        Some(input) => input,
+                        None => continue,
+                        },
                     Err(e) => return Err(e.to_string()),
                 },
                 () = tokio::time::sleep_until(wait.into()) => Input::Timeout(Instant::now()),

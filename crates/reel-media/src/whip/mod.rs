@@ -26,11 +26,10 @@ mod settings;
 
 pub use settings::WhipSettings;
 
-use http::{cors, preflight, refuse, session_id};
+use http::{accept, cors, created, is_sdp, parse_offer, preflight, refuse, session_id};
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -38,8 +37,6 @@ use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, post};
-use str0m::change::SdpOffer;
-use str0m::{Candidate, Rtc};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -113,11 +110,7 @@ async fn publish(
             );
         }
     }
-    let sdp_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.trim().starts_with("application/sdp"));
-    if !sdp_type {
+    if !is_sdp(&headers) {
         return refuse(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "a WHIP offer is Content-Type: application/sdp",
@@ -136,12 +129,9 @@ async fn publish(
             ),
         );
     }
-    let Ok(text) = std::str::from_utf8(&body) else {
-        return refuse(StatusCode::BAD_REQUEST, "the SDP offer is not UTF-8");
-    };
-    let offer = match SdpOffer::from_sdp_string(text) {
+    let (text, offer) = match parse_offer(&body) {
         Ok(o) => o,
-        Err(e) => return refuse(StatusCode::BAD_REQUEST, format!("malformed SDP offer: {e}")),
+        Err(refused) => return *refused,
     };
     if !text.lines().any(|l| l.starts_with("m=video")) || !text.contains("H264/90000") {
         return refuse(
@@ -149,40 +139,20 @@ async fn publish(
             "the offer has no H.264 video: reel takes H.264, with Opus audio",
         );
     }
-    let socket = match tokio::net::UdpSocket::bind((server.settings.media_ip, 0)).await {
-        Ok(s) => s,
-        Err(e) => {
-            return refuse(
-                StatusCode::SERVICE_UNAVAILABLE,
-                format!("no UDP port for media: {e}"),
-            );
-        }
-    };
-    let local = match socket.local_addr() {
+    let (rtc, socket, answer) = match accept(server.settings.media_ip, offer, |c| {
+        c.enable_h264(true).enable_opus(true, false)
+    })
+    .await
+    {
         Ok(a) => a,
-        Err(e) => return refuse(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
-    };
-    let mut rtc = Rtc::builder()
-        .clear_codecs()
-        .enable_h264(true)
-        .enable_opus(true, false)
-        .set_ice_lite(true)
-        .build(Instant::now());
-    let candidate = match Candidate::host(local, "udp") {
-        Ok(c) => c,
-        Err(e) => return refuse(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
-    };
-    rtc.add_local_candidate(candidate);
-    let answer = match rtc.sdp_api().accept_offer(offer) {
-        Ok(a) => a,
-        Err(e) => return refuse(StatusCode::BAD_REQUEST, format!("offer refused: {e}")),
+        Err(refused) => return *refused,
     };
     let id = session_id();
     let cancel = server.shutdown.child_token();
     if let Ok(mut s) = server.sessions.lock() {
         s.insert(id.clone(), (stream.clone(), cancel.clone()));
     }
-    tracing::info!(target: "media::whip", %stream, session = %id, media = %local, "WHIP session starts");
+    tracing::info!(target: "media::whip", %stream, session = %id, "WHIP session starts");
     let run = session::Session {
         rtc,
         socket,
@@ -197,15 +167,7 @@ async fn publish(
         run.run().await;
         done.end(&ended);
     });
-    (
-        StatusCode::CREATED,
-        [
-            (header::CONTENT_TYPE, "application/sdp".to_owned()),
-            (header::LOCATION, format!("/whip/{stream}/{id}")),
-        ],
-        answer.to_sdp_string(),
-    )
-        .into_response()
+    created(format!("/whip/{stream}/{id}"), &answer)
 }
 
 async fn unpublish(

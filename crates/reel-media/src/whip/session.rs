@@ -7,7 +7,6 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use str0m::format::Codec;
 use str0m::media::{KeyframeRequestKind, MediaData, Mid};
-use str0m::net::{Protocol, Receive};
 use str0m::{Event, IceConnectionState, Input, Output, Rtc};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
@@ -132,14 +131,11 @@ impl Session {
             let input = tokio::select! {
                 () = self.cancel.cancelled() => return Ok(()),
                 r = self.socket.recv_from(&mut buf) => match r {
-                    Ok((n, source)) => match (&buf[..n]).try_into() {
-                        Ok(contents) => Input::Receive(
-                            Instant::now(),
-                            Receive { proto: Protocol::Udp, source, destination: local, contents },
-                        ),
+                    Ok((n, source)) => match crate::whip::http::datagram(&buf[..n], source, local) {
+                        Some(input) => input,
                         // Not STUN, DTLS or RTP: a stray datagram.
-                        Err(_) => continue,
-                    },
+                        None => continue,
+                        },
                     Err(e) => return Err(MediaError::io("receiving WHIP media", e)),
                 },
                 () = tokio::time::sleep(wait) => Input::Timeout(Instant::now()),

@@ -11,9 +11,8 @@
 // Chromium is Debian's (/usr/bin/chromium, or $REEL_CHROMIUM); playwright-core and hls.js
 // come from the repository's package-lock.json.
 import { readFileSync } from 'node:fs';
-import { createServer } from 'node:http';
 import { createRequire } from 'node:module';
-import { chromium } from 'playwright-core';
+import { launch, loopbackPage, report } from './lib.mjs';
 
 const require = createRequire(import.meta.url);
 const [url, seconds = '2', variant = ''] = process.argv.slice(2);
@@ -22,30 +21,9 @@ if (!url) {
   process.exit(2);
 }
 const hls = readFileSync(require.resolve('hls.js/dist/hls.min.js'), 'utf8');
-const browser = await chromium.launch({
-  executablePath: process.env.REEL_CHROMIUM ?? '/usr/bin/chromium',
-  args: [
-    '--no-sandbox',
-    '--disable-gpu',
-    '--no-first-run',
-    '--disable-background-networking',
-    '--disable-component-update',
-    '--disable-sync',
-    '--autoplay-policy=no-user-gesture-required',
-  ],
-});
-try {
-  const page = await browser.newPage();
-  // The player's page comes from its own loopback server: every request to the stream is
-  // then cross-origin, as for a site embedding reel's HLS. (A page Playwright fulfils
-  // itself counts as public, and Chromium refuses its requests to loopback addresses.)
-  const site = createServer((_, res) => {
-    res.writeHead(200, { 'content-type': 'text/html' });
-    res.end('<!doctype html><video id="v" muted playsinline></video>');
-  });
-  await new Promise((resolve) => site.listen(0, '127.0.0.1', resolve));
-  await page.goto(`http://127.0.0.1:${site.address().port}/`);
-  site.close();
+const browser = await launch(['--autoplay-policy=no-user-gesture-required']);
+await report(browser, async () => {
+  const page = await loopbackPage(browser, '<!doctype html><video id="v" muted playsinline></video>');
   await page.addScriptTag({ content: hls });
   const seen = await page.evaluate(
     async ({ url, seconds, variant }) => {
@@ -73,18 +51,7 @@ try {
       }
       v.pause();
       const q = v.getVideoPlaybackQuality();
-      let brightness = 0;
-      if (v.videoWidth > 0) {
-        const c = document.createElement('canvas');
-        c.width = v.videoWidth;
-        c.height = v.videoHeight;
-        const ctx = c.getContext('2d');
-        ctx.drawImage(v, 0, 0);
-        const px = ctx.getImageData(0, 0, c.width, c.height).data;
-        let sum = 0;
-        for (let i = 0; i < px.length; i += 4) sum += px[i] + px[i + 1] + px[i + 2];
-        brightness = sum / (px.length / 4) / 3;
-      }
+      const brightness = reelBrightness(v);
       return {
         current_time: v.currentTime,
         width: v.videoWidth,
@@ -99,7 +66,5 @@ try {
     },
     { url, seconds: Number(seconds), variant },
   );
-  console.log(JSON.stringify(seen));
-} finally {
-  await browser.close();
-}
+  return seen;
+});

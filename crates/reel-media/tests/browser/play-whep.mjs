@@ -4,34 +4,19 @@
 // of the frame on screen, and how long after the POST the first frame showed.
 //
 //   node play-whep.mjs <WHEP URL> [seconds, default 2]
-import { createServer } from 'node:http';
-import { chromium } from 'playwright-core';
+import { launch, loopbackPage, report } from './lib.mjs';
 
 const [url, seconds = '2'] = process.argv.slice(2);
 if (!url) {
   console.error('usage: node play-whep.mjs <WHEP URL> [seconds]');
   process.exit(2);
 }
-const browser = await chromium.launch({
-  executablePath: process.env.REEL_CHROMIUM ?? '/usr/bin/chromium',
-  args: [
-    '--no-sandbox',
-    '--disable-gpu',
-    '--no-first-run',
-    '--disable-background-networking',
-    '--disable-component-update',
-    '--disable-sync',
-    '--autoplay-policy=no-user-gesture-required',
-  ],
-});
-const site = createServer((_, res) => {
-  res.writeHead(200, { 'content-type': 'text/html' });
-  res.end('<!doctype html><video id="v" muted playsinline autoplay></video>');
-});
-try {
-  await new Promise((resolve) => site.listen(0, '127.0.0.1', resolve));
-  const page = await browser.newPage();
-  await page.goto(`http://127.0.0.1:${site.address().port}/`);
+const browser = await launch(['--autoplay-policy=no-user-gesture-required']);
+await report(browser, async () => {
+  const page = await loopbackPage(
+    browser,
+    '<!doctype html><video id="v" muted playsinline autoplay></video>',
+  );
   const seen = await page.evaluate(
     async ({ url, seconds }) => {
       const v = document.getElementById('v');
@@ -63,18 +48,7 @@ try {
         if (first !== null && v.currentTime >= seconds) break;
         await new Promise((r) => setTimeout(r, 50));
       }
-      let brightness = 0;
-      if (v.videoWidth > 0) {
-        const c = document.createElement('canvas');
-        c.width = v.videoWidth;
-        c.height = v.videoHeight;
-        const ctx = c.getContext('2d');
-        ctx.drawImage(v, 0, 0);
-        const px = ctx.getImageData(0, 0, c.width, c.height).data;
-        let sum = 0;
-        for (let i = 0; i < px.length; i += 4) sum += px[i] + px[i + 1] + px[i + 2];
-        brightness = sum / (px.length / 4) / 3;
-      }
+      const brightness = reelBrightness(v);
       let decoded = 0;
       (await pc.getStats()).forEach((s) => {
         if (s.type === 'inbound-rtp' && s.kind === 'video') decoded = s.framesDecoded;
@@ -94,8 +68,5 @@ try {
     },
     { url, seconds: Number(seconds) },
   );
-  console.log(JSON.stringify(seen));
-} finally {
-  site.close();
-  await browser.close();
-}
+  return seen;
+});

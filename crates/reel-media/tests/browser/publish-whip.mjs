@@ -4,35 +4,19 @@
 // frames encoded and bytes sent.
 //
 //   node publish-whip.mjs <WHIP URL> [seconds, default 6] [bearer token]
-import { createServer } from 'node:http';
-import { chromium } from 'playwright-core';
+import { launch, loopbackPage, report } from './lib.mjs';
 
 const [url, seconds = '6', bearer = ''] = process.argv.slice(2);
 if (!url) {
   console.error('usage: node publish-whip.mjs <WHIP URL> [seconds] [bearer token]');
   process.exit(2);
 }
-const browser = await chromium.launch({
-  executablePath: process.env.REEL_CHROMIUM ?? '/usr/bin/chromium',
-  args: [
-    '--no-sandbox',
-    '--disable-gpu',
-    '--no-first-run',
-    '--disable-background-networking',
-    '--disable-component-update',
-    '--disable-sync',
-    '--use-fake-device-for-media-stream',
-    '--use-fake-ui-for-media-stream',
-  ],
-});
-const site = createServer((_, res) => {
-  res.writeHead(200, { 'content-type': 'text/html' });
-  res.end('<!doctype html><p>publisher</p>');
-});
-try {
-  await new Promise((resolve) => site.listen(0, '127.0.0.1', resolve));
-  const page = await browser.newPage();
-  await page.goto(`http://127.0.0.1:${site.address().port}/`);
+const browser = await launch([
+  '--use-fake-device-for-media-stream',
+  '--use-fake-ui-for-media-stream',
+]);
+await report(browser, async () => {
+  const page = await loopbackPage(browser, '<!doctype html><p>publisher</p>');
   const seen = await page.evaluate(
     async ({ url, seconds, bearer }) => {
       const media = await navigator.mediaDevices.getUserMedia({
@@ -86,8 +70,5 @@ try {
     },
     { url, seconds: Number(seconds), bearer },
   );
-  console.log(JSON.stringify(seen));
-} finally {
-  site.close();
-  await browser.close();
-}
+  return seen;
+});

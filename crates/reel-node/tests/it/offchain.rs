@@ -271,13 +271,7 @@ async fn wrong_renditions_are_caught_and_the_orchestrator_is_never_used_again() 
         metric(&gw.metrics(), "reel_verification_failures_total"),
         1.0
     );
-    let st = gw.status().await;
-    let o = st.streams[0]
-        .orchestrators
-        .iter()
-        .find(|o| o.uri == bad.uri().to_string())
-        .unwrap();
-    assert!(o.banned, "{st:?}");
+    ban_reason(&gw, bad.uri()).await;
     shutdown.cancel();
     gw.stop().await;
     bad.stop().await;
@@ -347,14 +341,7 @@ async fn every_dishonest_encode_is_caught_and_banned_with_its_evidence() {
             1.0,
             "{fault:?}"
         );
-        let st = gw.status().await;
-        let o = st.streams[0]
-            .orchestrators
-            .iter()
-            .find(|o| o.uri == bad.uri().to_string())
-            .unwrap();
-        assert!(o.banned, "{fault:?}: {st:?}");
-        let reason = o.ban_reason.clone().unwrap_or_default();
+        let reason = ban_reason(&gw, bad.uri()).await;
         assert!(reason.contains(evidence), "{fault:?}: {reason}");
         shutdown.cancel();
         gw.stop().await;
@@ -420,14 +407,7 @@ async fn the_trusted_verifier_catches_wrong_pictures_without_local_checks() {
         metric(&verifier.metrics(), "livepeer_segment_transcoded_total"),
         3.0
     );
-    let st = gw.status().await;
-    let o = st.streams[0]
-        .orchestrators
-        .iter()
-        .find(|o| o.uri == bad.uri().to_string())
-        .unwrap();
-    assert!(o.banned, "{st:?}");
-    let reason = o.ban_reason.clone().unwrap_or_default();
+    let reason = ban_reason(&gw, bad.uri()).await;
     assert!(reason.contains("ReTranscodeMismatch"), "{reason}");
     shutdown.cancel();
     gw.stop().await;
@@ -479,4 +459,19 @@ async fn a_dead_orchestrator_costs_one_retry_not_a_segment() {
     shutdown.cancel();
     gw.stop().await;
     second.stop().await;
+}
+
+/// Asserts that the gateway's first stream banned `uri`; returns the evidence it kept.
+async fn ban_reason(
+    gw: &reel_node::gateway::RunningGateway,
+    uri: &reel_node::rpc::ServiceUri,
+) -> String {
+    let st = gw.status().await;
+    let o = st.streams[0]
+        .orchestrators
+        .iter()
+        .find(|o| o.uri == uri.to_string())
+        .unwrap_or_else(|| panic!("{uri} not in the pool: {st:?}"));
+    assert!(o.banned, "{st:?}");
+    o.ban_reason.clone().unwrap_or_default()
 }
