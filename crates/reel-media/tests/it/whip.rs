@@ -273,3 +273,41 @@ async fn bad_publishers_are_refused_or_timed_out() {
             .is_none()
     );
 }
+
+/// Glass-to-glass from WHIP in to WHEP out, read from the picture itself: a canvas showing
+/// the clock is published and the clock read back from the rendition on screen. It is the
+/// segment (1 s here) plus its transcode plus the WebRTC legs; printed for the record.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn glass_to_glass_from_whip_to_whep_is_measured() {
+    let srv = serve(WhipSettings {
+        segmenter: SegmenterSettings {
+            target: Duration::from_secs(1),
+            ..Default::default()
+        },
+        ..Default::default()
+    })
+    .await;
+    let whip = format!("http://{}/whip/clock", srv.http);
+    let whep = format!("http://{}/whep/clock/P144p30fps16x9", srv.http);
+    let seen = tokio::task::spawn_blocking(move || node("latency.mjs", &[&whip, &whep, "3"]))
+        .await
+        .unwrap();
+    let ms: Vec<u64> = seen["latencies"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{seen}"))
+        .iter()
+        .filter_map(serde_json::Value::as_u64)
+        .collect();
+    assert!(ms.len() >= 10, "{seen}");
+    let mut sorted = ms.clone();
+    sorted.sort_unstable();
+    let median = sorted[sorted.len() / 2];
+    // More than the segment, less than a few of them: the clock was read back whole.
+    assert!((1000..6000).contains(&median), "{seen}");
+    println!(
+        "glass to glass, WHIP in to WHEP out (1-s segments): median {median} ms, {} to {} ms over {} frames",
+        sorted[0],
+        sorted[sorted.len() - 1],
+        ms.len()
+    );
+}
