@@ -178,6 +178,8 @@ async fn chromium_publishes_over_whip_and_the_hls_plays() {
 }
 
 /// A plausible offer from no one: H.264 video, no ICE peer will ever answer.
+/// (Malformed SDP, no H.264, a wrong token or type, too big: refused; a peer that never
+/// connects, or floods the media port with junk: timed out, the endpoint unaffected.)
 const SILENT_OFFER: &str = "v=0\r\n\
 o=- 1 2 IN IP4 127.0.0.1\r\n\
 s=-\r\n\
@@ -256,8 +258,29 @@ async fn bad_publishers_are_refused_or_timed_out() {
     assert_eq!(status, 201, "{answer}");
     assert!(answer.contains("a=ice-lite"), "{answer}");
     assert_eq!(srv.whip.sessions(), 1);
+    // A flood of junk at the session's media port (the candidate in the answer) is
+    // dropped datagram by datagram: the endpoint answers at once all the while.
+    let port: u16 = answer
+        .lines()
+        .find_map(|l| l.strip_prefix("a=candidate:"))
+        .and_then(|c| c.split_whitespace().nth(5))
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no candidate port in {answer}"));
+    let junk = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let flood = std::thread::spawn(move || {
+        let mut rng = 0x9E37_79B9_7F4A_7C15_u64;
+        for _ in 0..20_000 {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            let _ = junk.send_to(&rng.to_le_bytes().repeat(100), ("127.0.0.1", port));
+        }
+    });
+    let t0 = std::time::Instant::now();
     let (status, body) = post(sdp, "secret", SILENT_OFFER.into()).await;
     assert_eq!(status, 503, "{body}");
+    assert!(t0.elapsed() < Duration::from_secs(1), "{:?}", t0.elapsed());
+    flood.join().unwrap();
     let whip = Arc::clone(&srv.whip);
     Wait::new("the silent session to time out", Duration::from_secs(10))
         .until_ok(async || match whip.sessions() {
