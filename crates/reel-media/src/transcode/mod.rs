@@ -82,17 +82,23 @@ pub(crate) fn init_ffmpeg() {
 }
 
 /// The codecs this FFmpeg build has a software encoder for, in [`VideoCodec`] order: what
-/// an orchestrator can offer.
+/// an orchestrator can offer. Looked up once: the capabilities are built for every
+/// orchestrator info, and the build's encoders do not change while it runs.
 pub fn encodable_codecs() -> Vec<crate::codec::VideoCodec> {
     use crate::codec::VideoCodec as C;
-    init_ffmpeg();
-    [C::H264, C::Hevc, C::Vp8, C::Vp9, C::Av1]
-        .into_iter()
-        .filter(|&c| {
-            crate::profile::encoder_name(c, crate::profile::Hardware::Software)
-                .is_some_and(|name| ff::encoder::find_by_name(name).is_some())
+    static FOUND: std::sync::OnceLock<Vec<C>> = std::sync::OnceLock::new();
+    FOUND
+        .get_or_init(|| {
+            init_ffmpeg();
+            [C::H264, C::Hevc, C::Vp8, C::Vp9, C::Av1]
+                .into_iter()
+                .filter(|&c| {
+                    crate::profile::encoder_name(c, crate::profile::Hardware::Software)
+                        .is_some_and(|name| ff::encoder::find_by_name(name).is_some())
+                })
+                .collect()
         })
-        .collect()
+        .clone()
 }
 
 impl TranscodeSession {

@@ -193,14 +193,13 @@ pub async fn start(
         )
     });
     let whip = s.whip.then(|| {
-        let ip = media_ip;
         reel_media::whip::WhipServer::new(
             reel_media::whip::WhipSettings {
                 segmenter: SegmenterSettings {
                     target: s.segment_length,
                     ..Default::default()
                 },
-                media_ip: ip,
+                media_ip,
                 bearer: s.whip_token.clone(),
                 max_sessions: s.max_streams,
                 ..Default::default()
